@@ -1,0 +1,46 @@
+//! Subcommands of the `homogen` binary. Each submodule holds one subcommand's arguments and the
+//! few lines that call the library; the work itself lives in the library.
+
+mod measure;
+
+use clap::{Parser, Subcommand};
+
+/// Measure outcome homogenization: do ML systems built from shared components fail the same
+/// people?
+#[derive(Debug, Parser)]
+#[command(name = "homogen", version, about, long_about = None)]
+struct Cli {
+    /// Silence progress bars.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Homogenization metrics on any failure table (CSV or Parquet).
+    Measure(measure::MeasureArgs),
+}
+
+/// Parses the command line, runs the subcommand and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Measure(args) => measure::run(args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit_code(&e)
+        }
+    }
+}
+
+/// 2 when the root cause is bad input (a [`homogen::error::Error::Input`]), 1 otherwise.
+fn exit_code(e: &anyhow::Error) -> i32 {
+    e.chain()
+        .find_map(|c| c.downcast_ref::<homogen::error::Error>())
+        .map_or(1, |e| e.exit_code())
+}

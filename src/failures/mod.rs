@@ -1,0 +1,12 @@
+//! The failure table (DESIGN.md §3): the long per-example record of every decision, its
+//! validation, reading and writing, and the person × deployment view the metrics use.
+
+pub mod matrix;
+pub mod read;
+pub mod table;
+pub mod write;
+
+pub use matrix::{systems, Grouping, SystemMatrix, ABSENT, FAILED, OK};
+pub use read::{read_table, read_tables, Format};
+pub use table::{columns, Categorical, FailureTable, RowOrigin};
+pub use write::{write_atomically, write_csv, write_parquet, write_table};

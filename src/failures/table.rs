@@ -1,0 +1,267 @@
+//! The failure table in memory: the long schema of DESIGN.md §3, stored column by column with
+//! string columns interned, so that millions of rows stay small.
+
+use std::collections::HashMap;
+
+/// Column names of the failure-table schema (DESIGN.md §3).
+pub mod columns {
+    /// The system a row belongs to (optional on input; one system named `all` when absent).
+    pub const SYSTEM: &str = "system";
+    /// The deployment (decision-maker, task, model) that made the decision.
+    pub const DEPLOYMENT: &str = "deployment";
+    /// The person; the same id in two deployments is the same person.
+    pub const EXAMPLE_ID: &str = "example_id";
+    /// The true label.
+    pub const LABEL: &str = "label";
+    /// The deployment's prediction.
+    pub const PREDICTION: &str = "prediction";
+    /// Whether the person got a bad outcome; derived from `label != prediction` when absent.
+    pub const FAILURE: &str = "failure";
+    /// A comparable per-example loss (optional).
+    pub const LOSS: &str = "loss";
+    /// Name given to the single system of a table without a `system` column.
+    pub const DEFAULT_SYSTEM: &str = "all";
+    /// The columns with a fixed meaning; every other column is a group or attribute column.
+    pub const CORE: [&str; 7] = [
+        SYSTEM, DEPLOYMENT, EXAMPLE_ID, LABEL, PREDICTION, FAILURE, LOSS,
+    ];
+}
+
+/// A string column stored as codes into a list of distinct values (levels), in order of first
+/// appearance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Categorical {
+    /// The column's name.
+    pub name: String,
+    /// The distinct values, in order of first appearance.
+    pub levels: Vec<String>,
+    /// One code per row, an index into `levels`.
+    pub codes: Vec<u32>,
+    index: HashMap<String, u32>,
+}
+
+impl Categorical {
+    /// An empty column called `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        Categorical {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// The code of `value`, adding it as a new level when unseen.
+    pub fn intern(&mut self, value: &str) -> u32 {
+        if let Some(&code) = self.index.get(value) {
+            return code;
+        }
+        let code = self.levels.len() as u32;
+        self.levels.push(value.to_string());
+        self.index.insert(value.to_string(), code);
+        code
+    }
+
+    /// Appends one row holding `value`.
+    pub fn push(&mut self, value: &str) {
+        let code = self.intern(value);
+        self.codes.push(code);
+    }
+
+    /// The value of row `row`.
+    pub fn value(&self, row: usize) -> &str {
+        &self.levels[self.codes[row] as usize]
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// Whether the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// Builds a column from one string per row.
+    pub fn from_values<S: AsRef<str>>(name: impl Into<String>, values: &[S]) -> Self {
+        let mut column = Categorical::new(name);
+        column.codes.reserve(values.len());
+        for v in values {
+            column.push(v.as_ref());
+        }
+        column
+    }
+}
+
+/// Where a table's rows came from, so that errors found after reading can still name the file
+/// and row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowOrigin {
+    /// The file.
+    pub file: std::path::PathBuf,
+    /// Index of the file's first row in the table.
+    pub first_row: usize,
+}
+
+/// A per-example failure table: one row per (system, deployment, example).
+///
+/// `failure` is always present (derived from label and prediction when the input lacks it).
+/// Every column that is not part of the fixed schema is kept as a string column in `extra`:
+/// group columns (hair, gender, race...) and run attributes (method, seed, model, split).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailureTable {
+    /// The `system` column, or `None` when the input had none (then everything is one system).
+    pub system: Option<Categorical>,
+    /// The `deployment` column.
+    pub deployment: Categorical,
+    /// The `example_id` column.
+    pub example_id: Categorical,
+    /// The true labels, when known.
+    pub label: Option<Vec<i64>>,
+    /// The predictions, when known.
+    pub prediction: Option<Vec<i64>>,
+    /// Whether each row is a failure (a bad outcome for the person).
+    pub failure: Vec<bool>,
+    /// Per-example loss, when known.
+    pub loss: Option<Vec<f64>>,
+    /// Any further float columns a producer wants to keep (e.g. `prob`), written as Float64.
+    pub float_extra: Vec<(String, Vec<f64>)>,
+    /// Group and attribute columns, as strings.
+    pub extra: Vec<Categorical>,
+    /// Where the rows came from (empty for tables built in memory).
+    pub origins: Vec<RowOrigin>,
+}
+
+impl FailureTable {
+    /// An empty table with empty `deployment` and `example_id` columns.
+    pub fn new() -> Self {
+        FailureTable {
+            deployment: Categorical::new(columns::DEPLOYMENT),
+            example_id: Categorical::new(columns::EXAMPLE_ID),
+            ..Default::default()
+        }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.failure.len()
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.failure.is_empty()
+    }
+
+    /// The extra (group or attribute) column called `name`.
+    pub fn extra_column(&self, name: &str) -> Option<&Categorical> {
+        self.extra.iter().find(|c| c.name == name)
+    }
+
+    /// The name of row `row`'s system (`all` when there is no system column).
+    pub fn system_of(&self, row: usize) -> &str {
+        match &self.system {
+            Some(s) => s.value(row),
+            None => columns::DEFAULT_SYSTEM,
+        }
+    }
+
+    /// The file and 1-based data row that table row `row` came from, when it came from a file.
+    pub fn origin_of(&self, row: usize) -> Option<(&std::path::Path, usize)> {
+        let idx = self.origins.partition_point(|o| o.first_row <= row);
+        if idx == 0 {
+            return None;
+        }
+        let o = &self.origins[idx - 1];
+        Some((o.file.as_path(), row - o.first_row + 1))
+    }
+
+    /// Appends the rows of `other`; its string columns are re-interned into this table's.
+    /// Both tables must have the same optional columns (checked by the caller).
+    pub fn append(&mut self, other: FailureTable) {
+        let offset = self.len();
+        fn extend(into: &mut Categorical, from: &Categorical) {
+            let map: Vec<u32> = from.levels.iter().map(|l| into.intern(l)).collect();
+            into.codes
+                .extend(from.codes.iter().map(|&c| map[c as usize]));
+        }
+        match (&mut self.system, &other.system) {
+            (Some(a), Some(b)) => extend(a, b),
+            (None, None) => {}
+            (a, b) => {
+                // One table has systems, the other not: the missing side is the default system.
+                let len_other = other.len();
+                let fill = |c: &mut Categorical, n: usize| {
+                    let code = c.intern(columns::DEFAULT_SYSTEM);
+                    c.codes.extend(std::iter::repeat_n(code, n));
+                };
+                match (a.as_mut(), b) {
+                    (Some(a), None) => fill(a, len_other),
+                    (None, Some(b)) => {
+                        let mut c = Categorical::new(columns::SYSTEM);
+                        fill(&mut c, offset);
+                        extend(&mut c, b);
+                        self.system = Some(c);
+                    }
+                    _ => unreachable!(),
+                }
+            }
+        }
+        extend(&mut self.deployment, &other.deployment);
+        extend(&mut self.example_id, &other.example_id);
+        fn extend_opt<T: Clone>(a: &mut Option<Vec<T>>, b: Option<Vec<T>>) {
+            match (a.as_mut(), b) {
+                (Some(a), Some(b)) => a.extend(b),
+                _ => *a = None,
+            }
+        }
+        let first = offset == 0;
+        if first {
+            self.label = other.label;
+            self.prediction = other.prediction;
+            self.loss = other.loss;
+            self.float_extra = other.float_extra;
+        } else {
+            extend_opt(&mut self.label, other.label);
+            extend_opt(&mut self.prediction, other.prediction);
+            extend_opt(&mut self.loss, other.loss);
+            let mut kept = Vec::new();
+            for (name, mut values) in std::mem::take(&mut self.float_extra) {
+                if let Some((_, more)) = other.float_extra.iter().find(|(n, _)| *n == name) {
+                    values.extend_from_slice(more);
+                    kept.push((name, values));
+                }
+            }
+            self.float_extra = kept;
+        }
+        self.failure.extend(other.failure);
+        if first {
+            self.extra = other.extra;
+        } else {
+            let mut kept = Vec::new();
+            for mut col in std::mem::take(&mut self.extra) {
+                if let Some(more) = other.extra.iter().find(|c| c.name == col.name) {
+                    extend(&mut col, more);
+                    kept.push(col);
+                }
+            }
+            self.extra = kept;
+        }
+        self.origins
+            .extend(other.origins.into_iter().map(|o| RowOrigin {
+                file: o.file,
+                first_row: o.first_row + offset,
+            }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categorical_interns_in_order_of_first_appearance() {
+        let c = Categorical::from_values("g", &["b", "a", "b", "c"]);
+        assert_eq!(c.levels, vec!["b", "a", "c"]);
+        assert_eq!(c.codes, vec![0, 1, 0, 2]);
+        assert_eq!(c.value(3), "c");
+    }
+}

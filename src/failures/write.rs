@@ -1,0 +1,195 @@
+//! Writing failure tables to Parquet and CSV, atomically: the file is written under a temporary
+//! name in the same folder and renamed into place, so a reader never sees half a table and an
+//! earlier file is not lost when writing fails.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use super::table::{columns, Categorical, FailureTable};
+use crate::error::{Error, Result};
+
+/// Writes `contents` to `path` through a temporary file in the same folder and a rename.
+pub fn write_atomically(
+    path: &Path,
+    contents: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
+) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating folder {}", dir.display()), e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let file =
+            File::create(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let mut w = BufWriter::new(file);
+        contents(&mut w)?;
+        let file = w
+            .into_inner()
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        std::fs::rename(&tmp, path).map_err(|e| {
+            Error::io(
+                format!("renaming {} to {}", tmp.display(), path.display()),
+                e,
+            )
+        })
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes a table in the format its extension names (`.csv`, otherwise Parquet).
+pub fn write_table(path: &Path, table: &FailureTable) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("csv") => write_csv(path, table),
+        _ => write_parquet(path, table),
+    }
+}
+
+fn strings(c: &Categorical) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(
+        c.codes.iter().map(|&code| c.levels[code as usize].as_str()),
+    ))
+}
+
+/// The table as one Arrow record batch, columns in schema order: system, deployment,
+/// example_id, label, prediction, failure, loss, float extras, string extras.
+pub fn to_record_batch(table: &FailureTable) -> Result<RecordBatch> {
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    let mut push = |name: &str, dt: DataType, a: ArrayRef| {
+        fields.push(Field::new(name, dt, false));
+        arrays.push(a);
+    };
+    if let Some(s) = &table.system {
+        push(columns::SYSTEM, DataType::Utf8, strings(s));
+    }
+    push(
+        columns::DEPLOYMENT,
+        DataType::Utf8,
+        strings(&table.deployment),
+    );
+    push(
+        columns::EXAMPLE_ID,
+        DataType::Utf8,
+        strings(&table.example_id),
+    );
+    if let Some(l) = &table.label {
+        push(
+            columns::LABEL,
+            DataType::Int64,
+            Arc::new(Int64Array::from(l.clone())),
+        );
+    }
+    if let Some(p) = &table.prediction {
+        push(
+            columns::PREDICTION,
+            DataType::Int64,
+            Arc::new(Int64Array::from(p.clone())),
+        );
+    }
+    push(
+        columns::FAILURE,
+        DataType::Boolean,
+        Arc::new(BooleanArray::from(table.failure.clone())),
+    );
+    if let Some(l) = &table.loss {
+        push(
+            columns::LOSS,
+            DataType::Float64,
+            Arc::new(Float64Array::from(l.clone())),
+        );
+    }
+    for (name, values) in &table.float_extra {
+        push(
+            name,
+            DataType::Float64,
+            Arc::new(Float64Array::from(values.clone())),
+        );
+    }
+    for c in &table.extra {
+        push(&c.name, DataType::Utf8, strings(c));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| Error::Runtime(format!("building the failure table's columns: {e}")))
+}
+
+/// Writes a table as Parquet (Snappy-compressed), atomically.
+pub fn write_parquet(path: &Path, table: &FailureTable) -> Result<()> {
+    let batch = to_record_batch(table)?;
+    write_atomically(path, |w| {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let fail = |e: parquet::errors::ParquetError| {
+            Error::Runtime(format!("writing {}: {e}", path.display()))
+        };
+        let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props)).map_err(fail)?;
+        writer.write(&batch).map_err(fail)?;
+        writer.close().map_err(fail)?;
+        Ok(())
+    })
+}
+
+/// Writes a table as CSV with a header row, atomically. Floats use Rust's shortest round-trip
+/// formatting, so reading the file back gives the same bits.
+pub fn write_csv(path: &Path, table: &FailureTable) -> Result<()> {
+    write_atomically(path, |w| {
+        let mut out = csv::Writer::from_writer(w);
+        let fail = |e: csv::Error| Error::Runtime(format!("writing {}: {e}", path.display()));
+        let batch = to_record_batch(table)?;
+        let names: Vec<&str> = batch
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        out.write_record(&names).map_err(fail)?;
+        let mut record: Vec<String> = Vec::with_capacity(names.len());
+        for row in 0..table.len() {
+            record.clear();
+            if table.system.is_some() {
+                record.push(table.system_of(row).to_string());
+            }
+            record.push(table.deployment.value(row).to_string());
+            record.push(table.example_id.value(row).to_string());
+            if let Some(l) = &table.label {
+                record.push(l[row].to_string());
+            }
+            if let Some(p) = &table.prediction {
+                record.push(p[row].to_string());
+            }
+            record.push(if table.failure[row] { "1" } else { "0" }.to_string());
+            if let Some(l) = &table.loss {
+                record.push(l[row].to_string());
+            }
+            for (_, values) in &table.float_extra {
+                record.push(values[row].to_string());
+            }
+            for c in &table.extra {
+                record.push(c.value(row).to_string());
+            }
+            out.write_record(&record).map_err(fail)?;
+        }
+        out.flush()
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        Ok(())
+    })
+}

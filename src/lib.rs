@@ -1,0 +1,9 @@
+//! homogen: measure outcome homogenization — whether ML systems built from shared components
+//! (the same training data, the same foundation model) keep failing the same people.
+//!
+//! Data flows datasets -> models -> adaptation -> failure tables -> metrics -> reports; the
+//! modules follow that order. `metrics` depends only on the failure-table types and does no I/O.
+
+pub mod error;
+pub mod failures;
+pub mod metrics;

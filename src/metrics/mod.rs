@@ -1,0 +1,1 @@
+//! Homogenization metrics: pure functions over [`crate::failures::SystemMatrix`]; no I/O.
