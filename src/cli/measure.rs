@@ -9,6 +9,19 @@ use homogen::failures;
 use homogen::metrics::{self, Compat, Options, SystemResult};
 use homogen::report::tidy::{self, TidyRow};
 
+/// The metric names of the output, shown after `--help`.
+const METRICS_HELP: &str = "\
+Output rows (system, grouping, metric, value, ci_lo, ci_hi, p_value, note):
+  individual: h_individual (p_value from --permutations), systemic_failure_observed,
+    systemic_failure_expected, failure_rate:<deployment>, at_least_<m>_observed|expected|ratio
+    (k-of-n exclusion, m = 1..k), covariance|pmi|phi|kappa:<a>|<b> (pairs of deployments),
+    loss_h, min_exp, exp_exp (with a `loss` column)
+  <group column>: h_avg, h_unif, h_worst (note: worst group), unfairness, systemic_failure:<group>
+  --by COL: system `COL=value`, rows mean:<metric> (95% t interval), sd:<metric>, n:<metric>
+  --correlations: system `across_systems`, rows pearson_r2:<a>|<b>, spearman_rho:<a>|<b>
+Intervals: bootstrap over people, percentiles 2.5/97.5 (linear interpolation).
+Undefined values have an empty value and the reason in note.";
+
 /// Output formats of `homogen measure`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -29,6 +42,7 @@ pub enum CompatArg {
 
 /// Arguments of `homogen measure`.
 #[derive(Debug, Args)]
+#[command(after_help = METRICS_HELP)]
 pub struct MeasureArgs {
     /// Failure tables (CSV or Parquet), concatenated.
     #[arg(required = true)]
