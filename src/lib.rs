@@ -7,3 +7,4 @@
 pub mod error;
 pub mod failures;
 pub mod metrics;
+pub mod report;
