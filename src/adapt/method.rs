@@ -71,6 +71,16 @@ impl Method {
         }
     }
 
+    /// The `(name, value)` pairs whose name trains under this method, in their order — e.g. the
+    /// [`NamedVars`](super::NamedVars) to give the optimiser.
+    pub fn select<T: Clone>(&self, params: &[(String, T)]) -> Vec<(String, T)> {
+        params
+            .iter()
+            .filter(|(name, _)| self.trains(name))
+            .cloned()
+            .collect()
+    }
+
     /// The head a probe uses; `None` for the other methods, whose head the run's configuration
     /// chooses.
     pub fn probe_head(&self) -> Option<HeadKind> {

@@ -19,7 +19,8 @@ mod state;
 pub use clip::{clip_coefficient, clip_grad_norm, grad_norm};
 pub use method::{HeadKind, Method, ParamCounts, HEAD_PREFIX, METHOD_NAMES};
 pub use optim::{
-    no_decay, AdamW, AdamWConfig, DecayRule, NamedVars, Optimizer, Sgd, SgdConfig, UpdatePath,
+    no_decay, AdamW, AdamWConfig, DecayRule, NamedVars, Optimizer, OptimizerConfig, Sgd, SgdConfig,
+    UpdatePath,
 };
 pub use schedule::Schedule;
 

@@ -605,3 +605,30 @@ fn sgd_tensor_ops(
     let p = (p + (step * -c.lr)?)?;
     Ok((p, buf))
 }
+
+/// Either optimiser's configuration, so a run's settings can name one and build it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OptimizerConfig {
+    /// [`AdamW`] (the language recipe).
+    AdamW(AdamWConfig),
+    /// [`Sgd`] with momentum (the vision recipe).
+    Sgd(SgdConfig),
+}
+
+impl OptimizerConfig {
+    /// The configured optimiser over `params` (the trainable ones only).
+    pub fn build(self, params: NamedVars) -> Box<dyn Optimizer> {
+        match self {
+            OptimizerConfig::AdamW(c) => Box::new(AdamW::new(params, c)),
+            OptimizerConfig::Sgd(c) => Box::new(Sgd::new(params, c)),
+        }
+    }
+
+    /// The base learning rate the schedule scales.
+    pub fn base_lr(&self) -> f64 {
+        match self {
+            OptimizerConfig::AdamW(c) => c.lr,
+            OptimizerConfig::Sgd(c) => c.lr,
+        }
+    }
+}
