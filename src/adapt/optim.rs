@@ -464,30 +464,27 @@ impl Optimizer for Sgd {
             if c.momentum != 0.0 && first {
                 st.momentum_buffer = Some(Buffer::zeros(&slot.var, fused)?);
             }
-            match &mut st.momentum_buffer {
-                Some(Buffer::Device(_)) => {}
-                _ if fused => {
-                    let op = SgdUpdate {
-                        momentum_buffer: match &mut st.momentum_buffer {
-                            Some(Buffer::Host(b)) => Some(RefCell::new(b.as_mut_slice())),
-                            _ => None,
-                        },
-                        first,
-                        s: SgdScalars {
-                            grad_scale: grad_scale as f32,
-                            weight_decay: slot.weight_decay as f32,
-                            momentum: c.momentum as f32,
-                            neg_lr: (-c.lr) as f32,
-                        },
-                    };
-                    let g = contiguous(g)?;
-                    slot.var
-                        .as_tensor()
-                        .inplace_op2(&g, &op)
-                        .map_err(tensor_error)?;
-                    continue;
-                }
-                _ => {}
+            let host_buffer = !matches!(st.momentum_buffer, Some(Buffer::Device(_)));
+            if fused && host_buffer {
+                let op = SgdUpdate {
+                    momentum_buffer: match &mut st.momentum_buffer {
+                        Some(Buffer::Host(b)) => Some(RefCell::new(b.as_mut_slice())),
+                        _ => None,
+                    },
+                    first,
+                    s: SgdScalars {
+                        grad_scale: grad_scale as f32,
+                        weight_decay: slot.weight_decay as f32,
+                        momentum: c.momentum as f32,
+                        neg_lr: (-c.lr) as f32,
+                    },
+                };
+                let g = contiguous(g)?;
+                slot.var
+                    .as_tensor()
+                    .inplace_op2(&g, &op)
+                    .map_err(tensor_error)?;
+                continue;
             }
             // Tensor-operation path.
             let buf = match &st.momentum_buffer {
