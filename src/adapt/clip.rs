@@ -1,0 +1,101 @@
+//! Gradient-norm clipping as `torch.nn.utils.clip_grad_norm_` (L2, `error_if_nonfinite=False`).
+//!
+//! The total norm is the L2 norm over all gradients together; when it exceeds `max_norm` every
+//! gradient is multiplied by `max_norm / (total + 1e-6)`. The training loop computes the factor
+//! with [`grad_norm`] and [`clip_coefficient`] and hands it to
+//! [`Optimizer::step_scaled`](super::Optimizer::step_scaled), which applies it inside the fused
+//! update instead of rewriting every gradient; [`clip_grad_norm`] rewrites the gradients, for
+//! callers that need them clipped.
+
+use candle_core::backprop::GradStore;
+use candle_core::{CpuStorage, DType, Storage, Tensor, Var};
+
+use super::tensor_error;
+use crate::error::Result;
+
+/// The total L2 norm of the gradients of `params` (those without a gradient are skipped), as
+/// `clip_grad_norm_` returns it; accumulated in f64.
+pub fn grad_norm(params: &[(String, Var)], grads: &GradStore) -> Result<f64> {
+    let mut sum_sq = 0.0f64;
+    for (_, var) in params {
+        if let Some(g) = grads.get(var.as_tensor()) {
+            sum_sq += sum_of_squares(g)?;
+        }
+    }
+    Ok(sum_sq.sqrt())
+}
+
+/// Sum of squares of a tensor's elements: read in place for contiguous f32 CPU tensors, through
+/// tensor operations otherwise.
+fn sum_of_squares(g: &Tensor) -> Result<f64> {
+    {
+        let (storage, layout) = g.storage_and_layout();
+        if let (Storage::Cpu(CpuStorage::F32(data)), Some((a, b))) =
+            (&*storage, layout.contiguous_offsets())
+        {
+            return Ok(data[a..b].iter().map(|&x| (x as f64) * (x as f64)).sum());
+        }
+    }
+    g.to_dtype(DType::F64)
+        .and_then(|g| g.sqr())
+        .and_then(|g| g.sum_all())
+        .and_then(|g| g.to_scalar::<f64>())
+        .map_err(tensor_error)
+}
+
+/// The factor `clip_grad_norm_` multiplies every gradient by: `min(1, max_norm / (total +
+/// 1e-6))`. As in torch, a non-finite total gives a non-finite or zero factor (NaN stays NaN).
+pub fn clip_coefficient(total_norm: f64, max_norm: f64) -> f64 {
+    let coef = max_norm / (total_norm + 1e-6);
+    if coef.is_nan() {
+        f64::NAN
+    } else {
+        coef.min(1.0)
+    }
+}
+
+/// `torch.nn.utils.clip_grad_norm_(params, max_norm)`: scales the gradients in `grads` when
+/// their total norm exceeds `max_norm` and returns the total norm before clipping.
+pub fn clip_grad_norm(
+    params: &[(String, Var)],
+    grads: &mut GradStore,
+    max_norm: f64,
+) -> Result<f64> {
+    let total = grad_norm(params, grads)?;
+    let coef = clip_coefficient(total, max_norm);
+    if coef != 1.0 {
+        for (_, var) in params {
+            if let Some(g) = grads.get(var.as_tensor()) {
+                let scaled = g.affine(coef, 0.0).map_err(tensor_error)?;
+                grads.insert(var.as_tensor(), scaled);
+            }
+        }
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn clips_a_3_4_gradient_to_unit_norm() {
+        // grads [3] and [4]: total norm 5; with max_norm 1 each is scaled by 1/(5+1e-6).
+        let a = Var::new(&[1.0f32], &Device::Cpu).unwrap();
+        let b = Var::new(&[1.0f32], &Device::Cpu).unwrap();
+        let loss = ((a.as_tensor() * 3.0).unwrap() + (b.as_tensor() * 4.0).unwrap()).unwrap();
+        let mut grads = loss.sum_all().unwrap().backward().unwrap();
+        let params = vec![("a".to_string(), a.clone()), ("b".to_string(), b.clone())];
+        let total = clip_grad_norm(&params, &mut grads, 1.0).unwrap();
+        assert!((total - 5.0).abs() < 1e-12);
+        let ga = grads.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
+        let gb = grads.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap()[0];
+        assert!((ga as f64 - 3.0 / (5.0 + 1e-6)).abs() < 1e-6);
+        assert!((gb as f64 - 4.0 / (5.0 + 1e-6)).abs() < 1e-6);
+        // Below the threshold nothing changes: factor exactly 1.
+        assert_eq!(clip_coefficient(0.5, 1.0), 1.0);
+        assert!(clip_coefficient(f64::NAN, 1.0).is_nan());
+        assert_eq!(clip_coefficient(f64::INFINITY, 1.0), 0.0);
+    }
+}
