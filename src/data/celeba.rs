@@ -185,9 +185,12 @@ fn find(root: &Path, name: &str, sub: &str) -> Option<PathBuf> {
     .find(|p| p.exists())
 }
 
-/// Whether `root` holds the official layout (an attribute list).
+/// Whether `root` holds the official layout (any of its attribute list, partition list or
+/// image folder).
 pub fn is_official(root: &Path) -> bool {
     find(root, "list_attr_celeba.txt", "Anno").is_some()
+        || find(root, "list_eval_partition.txt", "Eval").is_some()
+        || find(root, "img_align_celeba", "Img").is_some()
 }
 
 /// Loads the official layout under `root`.
