@@ -381,13 +381,14 @@ pub fn load_parquet(root: &Path, options: &CelebaOptions) -> Result<Dataset> {
                 let id = name
                     .clone()
                     .unwrap_or_else(|| format!("celeba:{}:{}", f.split, *counter));
-                let input = Input::Image(match bytes {
-                    Some(b) => ImageRef::Embedded {
+                let input = Input::Image(match (bytes, options.load_images) {
+                    (None, false) => ImageRef::NotLoaded { name: id.clone() },
+                    // A row without bytes fails when decoded, naming the file and image.
+                    (b, _) => ImageRef::Embedded {
                         source: f.path.clone(),
                         name: id.clone(),
-                        bytes: b,
+                        bytes: b.unwrap_or_else(|| Arc::from(Vec::new())),
                     },
-                    None => ImageRef::NotLoaded { name: id.clone() },
                 });
                 examples.push(example(options, &task_idx, id, f.split, &present, input));
                 *counter += 1;

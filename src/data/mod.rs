@@ -5,6 +5,11 @@
 //! [`load`] returns a [`Dataset`] of [`Example`]s — id, split, labels per task, groups per
 //! grouping, text or lazily decoded image — after HateSpeech18's seeded 80/20 cut and the
 //! seeded stratified `max_train`/`max_test` subsets. [`SplitRecord::of`] lists the ids kept.
+//!
+//! Order of work in [`load`]: read the files; HateSpeech18 only: cut 80/20 (seeded by
+//! `split_seed`, stratified by label); compute groupings (`length` bins per split, over the
+//! whole split); then subset train/test (seeded by `subset_seed`, stratified by the labels of
+//! every task). A person's groups therefore never depend on the subset drawn.
 
 pub mod celeba;
 pub mod describe;
@@ -199,7 +204,8 @@ fn load_text(spec: &DatasetSpec, set: TextSet, root: &Path) -> Result<Dataset> {
                 if spec.length_bins == 0 {
                     return Err(Error::input("length_bins must be at least 1"));
                 }
-                // Bins are computed per split, as the authors did on each evaluated split.
+                // Bins are computed per split over the whole split, before any subset, as the
+                // authors binned each split they evaluated.
                 for s in ds.splits() {
                     let idx: Vec<usize> = (0..ds.examples.len())
                         .filter(|&i| ds.examples[i].split == s)
