@@ -201,6 +201,13 @@ fn subsets_are_seeded_stratified_and_recorded() {
     let path = dir.path().join("split.json");
     rec.write(&path).unwrap();
     assert_eq!(SplitRecord::read(&path).unwrap(), rec);
+    // Applying the record to a fresh full load reproduces the subset exactly.
+    let mut full = data::load(&spec("imdb", "imdb/hub"), true).unwrap();
+    rec.apply(&mut full).unwrap();
+    assert_eq!(SplitRecord::of(&full), rec);
+    assert_eq!(full.examples.len(), 15);
+    let mut other = data::load(&spec("ag_news", "ag_news/hub"), true).unwrap();
+    assert!(rec.apply(&mut other).is_err());
 }
 
 #[test]

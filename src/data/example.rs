@@ -215,6 +215,23 @@ impl Dataset {
         self.groupings.iter().position(|g| g == name)
     }
 
+    /// The example ids of one split, in order.
+    pub fn ids(&self, split: Split) -> Vec<&str> {
+        self.split(split).map(|e| e.example_id.as_str()).collect()
+    }
+
+    /// The labels of task `task` (an index into [`Dataset::tasks`]) on one split, in order.
+    pub fn labels(&self, split: Split, task: usize) -> Vec<i64> {
+        self.split(split).map(|e| e.labels[task]).collect()
+    }
+
+    /// The groups of grouping `grouping` (an index into [`Dataset::groupings`]) on one split.
+    pub fn groups(&self, split: Split, grouping: usize) -> Vec<&str> {
+        self.split(split)
+            .map(|e| e.groups[grouping].as_str())
+            .collect()
+    }
+
     /// Checks that every example id is unique; a repeated id is an input error naming it.
     pub fn check_unique_ids(&self) -> Result<()> {
         let mut seen = std::collections::HashSet::with_capacity(self.examples.len());

@@ -273,3 +273,56 @@ pub fn fetch_model(id: &str, revision: Option<&str>, progress: bool) -> Result<F
         progress,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_and_model_files_are_selected_by_name() {
+        assert!(is_data_file(
+            "imdb",
+            "plain_text/train-00000-of-00001.parquet"
+        ));
+        assert!(!is_data_file(
+            "imdb",
+            "plain_text/unsupervised-00000-of-00001.parquet"
+        ));
+        assert!(!is_data_file("imdb", "README.md"));
+        assert!(is_data_file("hate_speech18", "data.zip"));
+        assert!(!is_data_file("imdb", "data.zip"));
+        assert!(is_model_file("model.safetensors"));
+        assert!(is_model_file("model-00001-of-00002.safetensors"));
+        assert!(is_model_file("tokenizer.json"));
+        assert!(!is_model_file("onnx/model.onnx"));
+        assert!(!is_model_file("pytorch_model.bin"));
+    }
+
+    #[test]
+    fn names_map_to_hub_repositories() {
+        assert_eq!(hub_dataset("celeba").unwrap().repo, "flwrlabs/celeba");
+        assert_eq!(
+            hub_dataset("yahoo").unwrap().repo,
+            "community-datasets/yahoo_answers_topics"
+        );
+        assert_eq!(hub_dataset("fancyzhx/ag_news").unwrap().name, "ag_news");
+        assert_eq!(hub_dataset("hate-speech18").unwrap().name, "hate_speech18");
+        assert!(matches!(hub_dataset("mnist"), Err(Error::Input(_))));
+    }
+
+    #[test]
+    fn a_commit_revision_is_looked_up_directly() {
+        let dir = tempfile::tempdir().unwrap();
+        let commit = "89abcdef0123456789abcdef0123456789abcdef";
+        let snap = dir
+            .path()
+            .join("datasets--fancyzhx--ag_news/snapshots")
+            .join(commit);
+        std::fs::create_dir_all(&snap).unwrap();
+        let cache = Cache::new(dir.path().to_path_buf());
+        let found = cached_snapshot(&cache, RepoType::Dataset, "fancyzhx/ag_news", commit);
+        assert_eq!(found.unwrap(), snap);
+        // `main` has no ref yet: not cached.
+        assert!(cached_snapshot(&cache, RepoType::Dataset, "fancyzhx/ag_news", "main").is_err());
+    }
+}

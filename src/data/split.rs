@@ -151,6 +151,46 @@ impl SplitRecord {
         }
     }
 
+    /// Makes a dataset follow this record: keeps exactly the listed examples, each in the
+    /// split the record gives, in the record's order within each split. An id the dataset lacks
+    /// is an input error (the record belongs to other data).
+    pub fn apply(&self, dataset: &mut Dataset) -> Result<()> {
+        if self.dataset != dataset.name {
+            return Err(Error::input(format!(
+                "the split record is for dataset `{}`, not `{}`",
+                self.dataset, dataset.name
+            )));
+        }
+        let mut by_id: std::collections::HashMap<String, super::example::Example> = dataset
+            .examples
+            .drain(..)
+            .map(|e| (e.example_id.clone(), e))
+            .collect();
+        let mut kept = Vec::new();
+        for split in Split::ALL {
+            for id in self.splits.get(split.as_str()).into_iter().flatten() {
+                let mut e = by_id.remove(id).ok_or_else(|| {
+                    Error::input(format!(
+                        "the split record lists example `{id}` ({split}), which dataset `{}` \
+                         does not have",
+                        self.dataset
+                    ))
+                })?;
+                e.split = split;
+                kept.push(e);
+            }
+        }
+        for name in self.splits.keys() {
+            if Split::parse(name).is_none() {
+                return Err(Error::input(format!(
+                    "unknown split `{name}` in the split record"
+                )));
+            }
+        }
+        dataset.examples = kept;
+        Ok(())
+    }
+
     /// Writes the record as pretty JSON (to a temporary name, then renamed).
     pub fn write(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)
