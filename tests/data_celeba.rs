@@ -158,6 +158,12 @@ fn annotations_only_skips_image_bytes() {
     }
     let full = celeba::load_parquet(&fixtures().join("hub_bool"), &Default::default()).unwrap();
     assert_eq!(summary(&ds), summary(&full));
+    // The fingerprint covers annotations and image names, not whether bytes were read; it
+    // changes when a label does.
+    assert_eq!(ds.fingerprint(), full.fingerprint());
+    let mut changed = full.clone();
+    changed.examples[4].labels[1] = 1 - changed.examples[4].labels[1];
+    assert_ne!(changed.fingerprint(), full.fingerprint());
 }
 
 #[test]

@@ -54,6 +54,15 @@ pub struct DescribeArgs {
     /// Number of length bins.
     #[arg(long, requires = "dataset")]
     pub length_bins: Option<usize>,
+    /// Grouping to count; repeatable (default: every grouping the dataset has).
+    #[arg(long = "grouping", requires = "dataset")]
+    pub groupings: Vec<String>,
+    /// TOML file with `male = [..]` and `female = [..]` replacing the paper's gender words.
+    #[arg(long, requires = "dataset")]
+    pub gender_words: Option<PathBuf>,
+    /// Seed of HateSpeech18's 80/20 cut.
+    #[arg(long, requires = "dataset")]
+    pub split_seed: Option<u64>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -79,6 +88,13 @@ fn specs(args: &DescribeArgs) -> anyhow::Result<Vec<DatasetSpec>> {
         spec.text_field = args.text_field.clone();
         if let Some(n) = args.length_bins {
             spec.length_bins = n;
+        }
+        if !args.groupings.is_empty() {
+            spec.groupings = Some(args.groupings.clone());
+        }
+        spec.gender_words = args.gender_words.clone();
+        if let Some(s) = args.split_seed {
+            spec.split_seed = s;
         }
         return Ok(vec![spec]);
     }

@@ -90,6 +90,17 @@ impl ImageRef {
         }
     }
 
+    /// The image's name: the file name, or the embedded name.
+    pub fn name(&self) -> String {
+        match self {
+            ImageRef::File(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ImageRef::Embedded { name, .. } | ImageRef::NotLoaded { name } => name.clone(),
+        }
+    }
+
     /// Decodes the image; a missing or corrupt image is an input error naming the file.
     pub fn decode(&self) -> Result<DynamicImage> {
         match self {
@@ -230,6 +241,38 @@ impl Dataset {
         self.split(split)
             .map(|e| e.groups[grouping].as_str())
             .collect()
+    }
+
+    /// A SHA-256 fingerprint (hex) of the dataset as loaded: name, tasks, groupings and every
+    /// example's id, split, labels, groups and input (text, or image name) — for run manifests.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut field = |s: &str| {
+            h.update((s.len() as u64).to_le_bytes());
+            h.update(s.as_bytes());
+        };
+        field(&self.name);
+        for t in &self.tasks {
+            field(&t.name);
+            field(&t.classes.join("\u{1f}"));
+        }
+        field(&self.groupings.join("\u{1f}"));
+        for e in &self.examples {
+            field(&e.example_id);
+            field(e.split.as_str());
+            for l in &e.labels {
+                field(&l.to_string());
+            }
+            for g in &e.groups {
+                field(g);
+            }
+            match &e.input {
+                Input::Text(t) => field(t),
+                Input::Image(i) => field(&i.name()),
+            }
+        }
+        hex::encode(h.finalize())
     }
 
     /// Checks that every example id is unique; a repeated id is an input error naming it.
