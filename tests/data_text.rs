@@ -298,3 +298,46 @@ fn labels_outside_the_class_set_name_file_and_row() {
         "{e}"
     );
 }
+
+/// Rewrites the fixture zip under a top folder (as GitHub's archive of the original dataset
+/// has it), optionally leaving one text file out.
+fn rezip(dir: &Path, prefix: &str, skip: Option<&str>) {
+    use std::io::{Read, Write};
+    let src = std::fs::File::open(fixtures().join("hate_speech18/zip/data.zip")).unwrap();
+    let mut src = zip::ZipArchive::new(src).unwrap();
+    let out = std::fs::File::create(dir.join("data.zip")).unwrap();
+    let mut w = zip::ZipWriter::new(out);
+    for i in 0..src.len() {
+        let mut e = src.by_index(i).unwrap();
+        let name = e.name().unwrap().to_string();
+        if skip.is_some_and(|s| name.ends_with(s)) {
+            continue;
+        }
+        let mut buf = Vec::new();
+        e.read_to_end(&mut buf).unwrap();
+        w.start_file(
+            format!("{prefix}{name}"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        w.write_all(&buf).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn hate_speech_zip_with_a_top_folder_and_a_missing_text() {
+    let dir = tempfile::tempdir().unwrap();
+    rezip(dir.path(), "hate-speech-dataset-master/", None);
+    let mut s = DatasetSpec::named("hate_speech18");
+    s.root = Some(dir.path().to_path_buf());
+    let nested = data::load(&s, true).unwrap();
+    assert_eq!(
+        nested.fingerprint(),
+        hate("hate_speech18/zip", 0).fingerprint()
+    );
+    rezip(dir.path(), "", Some("12834219_3.txt"));
+    let e = input_error(data::load(&s, true));
+    assert!(e.message.contains("all_files/12834219_3.txt"), "{e}");
+    assert!(e.file.unwrap().ends_with("data.zip"));
+}
