@@ -34,6 +34,16 @@ def make_images(folder, n):
         Image.fromarray(img).save(os.path.join(folder, f"{i + 1:06d}.jpg"), quality=95)
 
 
+def bench_pil_decode(files, repeat):
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for f in files:
+            Image.open(f).convert("RGB").load()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def bench_python(files, repeat):
     proc = CLIPImageProcessorPil()
     best, first = float("inf"), None
@@ -55,6 +65,7 @@ def main():
         make_images(d, args.n)
         files = sorted(os.path.join(d, f) for f in os.listdir(d))
         py_s, py_first = bench_python(files, args.repeat)
+        pil_decode = bench_pil_decode(files, args.repeat)
         rows = []
         dump = os.path.join(d, "first.f32")
         for threads in (1, 2):
@@ -71,6 +82,14 @@ def main():
     for r in rows:
         print(f"| homogen decode_images + CLIP preprocess | {r['threads']} | {r['seconds']:.3f} "
               f"| {r['images_per_s']:.1f} | {py_s / r['seconds']:.2f} |")
+    print()
+    print("| decode only | threads | seconds | images/s | ratio vs PIL |")
+    print("| --- | --- | --- | --- | --- |")
+    print(f"| PIL `Image.open(f).convert('RGB')` | 1 | {pil_decode:.3f} | {args.n / pil_decode:.1f} | 1.00 |")
+    for r in rows:
+        d = r["decode_seconds"]
+        print(f"| homogen `decode_images` (image crate + rayon) | {r['threads']} | {d:.3f} "
+              f"| {args.n / d:.1f} | {pil_decode / d:.2f} |")
     print(f"first image: max |rust - transformers| = {diff.max():.4f}, mean = {diff.mean():.5f} "
           "(normalised units)")
 
