@@ -280,9 +280,15 @@ def hate_speech():
                   "label": [labels[r[4]] for r in rows]}).to_csv(buf, index=False)
     with zipfile.ZipFile(path("hate_speech18", "zip", "data.zip"), "w",
                          zipfile.ZIP_DEFLATED) as z:
-        z.writestr("annotations_metadata.csv", buf.getvalue())
+        def put(name, text):
+            # A fixed timestamp keeps the archive byte-identical between runs.
+            info = zipfile.ZipInfo(name, date_time=(2017, 9, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, text)
+
+        put("annotations_metadata.csv", buf.getvalue())
         for r in rows:
-            z.writestr(f"all_files/{r[0]}.txt", r[5] + "\n")
+            put(f"all_files/{r[0]}.txt", r[5] + "\n")
     write_parquet(pa.table({"text": [r[5] for r in rows], "user_id": [r[1] for r in rows],
                             "subforum_id": [r[2] for r in rows],
                             "num_contexts": [r[3] for r in rows],
