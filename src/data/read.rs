@@ -265,8 +265,14 @@ pub fn class_index(
             if let Some(i) = classes.iter().position(|c| c == s.trim()) {
                 return Ok(i as i64);
             }
-            match s.trim().parse::<i64>() {
-                Ok(v) if (0..n).contains(&v) => return Ok(v),
+            // An integer written as text, also as an integral float (`1.0`, as pandas writes).
+            let t = s.trim();
+            let v = t.parse::<i64>().ok().or_else(|| {
+                let f = t.parse::<f64>().ok()?;
+                (f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+            });
+            match v {
+                Some(v) if (0..n).contains(&v) => return Ok(v),
                 _ => format!("`{s}`"),
             }
         }
@@ -281,4 +287,51 @@ pub fn class_index(
     .at_row(row)
     .in_column(column)
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_indices_names_or_integral_numbers() {
+        let classes: Vec<String> = ["neg", "pos"].iter().map(|s| s.to_string()).collect();
+        let f = Path::new("x.csv");
+        let ok = |c: Cell| class_index(&c, &classes, f, 1, "label").unwrap();
+        assert_eq!(ok(Cell::Int(1)), 1);
+        assert_eq!(ok(Cell::Str("pos".into())), 1);
+        assert_eq!(ok(Cell::Str(" 0 ".into())), 0);
+        assert_eq!(ok(Cell::Str("1.0".into())), 1);
+        for bad in [
+            Cell::Int(2),
+            Cell::Int(-1),
+            Cell::Str("positive".into()),
+            Cell::Str("1.5".into()),
+            Cell::Other("null".into()),
+        ] {
+            assert!(
+                class_index(&bad, &classes, f, 4, "label").is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn split_names_come_from_file_or_folder_names() {
+        let s = |p: &str| split_of(Path::new(p));
+        assert_eq!(
+            s("plain_text/train-00000-of-00001.parquet"),
+            Some(Some(Split::Train))
+        );
+        assert_eq!(
+            s("data/validation-00000-of-00001.parquet"),
+            Some(Some(Split::Valid))
+        );
+        assert_eq!(s("default/test/0000.parquet"), Some(Some(Split::Test)));
+        assert_eq!(
+            s("plain_text/unsupervised-00000-of-00001.parquet"),
+            Some(None)
+        );
+        assert_eq!(s("dataset_infos.json"), None);
+    }
 }
