@@ -269,3 +269,12 @@ fn missing_or_corrupt_image_names_the_file() {
     let refs: Vec<&ImageRef> = ds.examples.iter().filter_map(|e| e.input.image()).collect();
     assert!(homogen::data::decode_images(&refs).is_err());
 }
+
+#[test]
+fn text_options_are_refused_for_celeba() {
+    let mut spec = homogen::data::DatasetSpec::named("celeba");
+    spec.root = Some(fixtures().join("official"));
+    spec.text_field = Some("question_title".into());
+    let e = input_error(homogen::data::load(&spec, false));
+    assert_eq!(e.column.as_deref(), Some("text_field"));
+}

@@ -140,6 +140,17 @@ pub fn load(spec: &DatasetSpec, load_images: bool) -> Result<Dataset> {
 }
 
 fn load_celeba(spec: &DatasetSpec, root: &Path, load_images: bool) -> Result<Dataset> {
+    let text_only = [
+        ("text_field", spec.text_field.is_some()),
+        ("gender_words", spec.gender_words.is_some()),
+    ];
+    if let Some((key, _)) = text_only.iter().find(|(_, set)| *set) {
+        return Err(
+            InputError::new(format!("`{key}` applies to the text sets, not to celeba"))
+                .in_column(*key)
+                .into(),
+        );
+    }
     let mut options = celeba::CelebaOptions {
         load_images,
         ..Default::default()
