@@ -5,6 +5,7 @@
 //! modules follow that order. `metrics` depends only on the failure-table types and does no I/O.
 
 pub mod adapt;
+pub mod data;
 pub mod error;
 pub mod failures;
 pub mod metrics;

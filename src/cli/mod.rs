@@ -1,6 +1,8 @@
 //! Subcommands of the `homogen` binary. Each submodule holds one subcommand's arguments and the
 //! few lines that call the library; the work itself lives in the library.
 
+mod data;
+mod fetch;
 mod measure;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,10 @@ struct Cli {
 enum Command {
     /// Homogenization metrics on any failure table (CSV or Parquet).
     Measure(measure::MeasureArgs),
+    /// Describe a dataset: split sizes, label balance, group sizes.
+    Data(data::DataArgs),
+    /// Download a dataset or model into the Hugging Face cache.
+    Fetch(fetch::FetchArgs),
 }
 
 /// Parses the command line, runs the subcommand and returns the process exit code.
@@ -28,6 +34,8 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Measure(args) => measure::run(args),
+        Command::Data(args) => data::run(args),
+        Command::Fetch(args) => fetch::run(args, cli.quiet),
     };
     match result {
         Ok(()) => 0,

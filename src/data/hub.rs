@@ -1,0 +1,328 @@
+//! The Hugging Face Hub: which repository and revision each dataset comes from, finding a
+//! downloaded snapshot offline, and downloading (`homogen fetch`).
+//!
+//! Loaders never touch the network: they read the standard cache (`$HF_HUB_CACHE`, else
+//! `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), where a repository lives in
+//! `datasets--<org>--<name>/` with `refs/<revision>` holding a commit hash and
+//! `snapshots/<commit>/...` the files. Downloads go through hf-hub's synchronous API into that
+//! cache (resumable, with a progress bar); with `HF_HUB_OFFLINE=1` nothing is downloaded and the
+//! cached snapshot is used.
+
+use std::path::{Path, PathBuf};
+
+use hf_hub::api::sync::ApiBuilder;
+use hf_hub::{Cache, Repo, RepoType};
+
+use super::text::TextSet;
+use crate::error::{Error, InputError, Result};
+
+/// A dataset's home on the Hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubDataset {
+    /// The short name (`celeba`, `imdb`, ...).
+    pub name: &'static str,
+    /// The repository id.
+    pub repo: &'static str,
+    /// The default revision: a pinned commit where we know it, else `main` (pin one with
+    /// `--revision`; `fetch` prints the commit it resolved).
+    pub revision: &'static str,
+}
+
+/// The CelebA mirror's pinned commit (flwrlabs/celeba, "Update README.md").
+pub const CELEBA_REVISION: &str = "2d738f56e0e7f925ea36ae7c808ea925264aacec";
+
+/// The Hub home of a dataset by short name; an unknown name is an input error.
+pub fn hub_dataset(name: &str) -> Result<HubDataset> {
+    if name == "celeba" || name == "flwrlabs/celeba" {
+        return Ok(HubDataset {
+            name: "celeba",
+            repo: "flwrlabs/celeba",
+            revision: CELEBA_REVISION,
+        });
+    }
+    let set = TextSet::parse(name).ok_or_else(|| unknown_dataset(name))?;
+    Ok(HubDataset {
+        name: set.name(),
+        repo: set.hub_repo(),
+        revision: "main",
+    })
+}
+
+/// The error for a dataset name we do not know.
+pub fn unknown_dataset(name: &str) -> Error {
+    Error::input(format!(
+        "unknown dataset `{name}`; expected one of: celeba, imdb, ag_news, \
+         yahoo_answers_topics, hate_speech18"
+    ))
+}
+
+/// Whether a repository file is one of the dataset's data files (what `fetch` downloads).
+pub fn is_data_file(dataset: &str, file: &str) -> bool {
+    let parquet = file.ends_with(".parquet") && !file.contains("unsupervised");
+    parquet || (dataset == "hate_speech18" && file.ends_with("data.zip"))
+}
+
+/// Whether a repository file belongs in a model snapshot: config, tokenizer and weights.
+pub fn is_model_file(file: &str) -> bool {
+    const NAMES: [&str; 10] = [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.json",
+        "vocab.txt",
+        "merges.txt",
+        "preprocessor_config.json",
+        "model.safetensors",
+        "model.safetensors.index.json",
+    ];
+    !file.contains('/')
+        && (NAMES.contains(&file) || (file.starts_with("model-") && file.ends_with(".safetensors")))
+}
+
+/// The cache hf-hub and Python use: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else
+/// `~/.cache/huggingface/hub`.
+pub fn cache_from_env() -> Cache {
+    match std::env::var_os("HF_HUB_CACHE") {
+        Some(p) if !p.is_empty() => Cache::new(PathBuf::from(p)),
+        _ => Cache::from_env(),
+    }
+}
+
+/// Whether `HF_HUB_OFFLINE` asks for no network (`1`, `true`, `yes`, `on`).
+pub fn offline() -> bool {
+    std::env::var("HF_HUB_OFFLINE")
+        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+        .unwrap_or(false)
+}
+
+fn folder(kind: RepoType, repo: &str) -> String {
+    Repo::new(repo.to_string(), kind).folder_name()
+}
+
+/// The snapshot folder of a repository at a revision in the cache, without the network: a
+/// 40-hex revision is the commit itself, anything else is looked up in `refs/`.
+pub fn cached_snapshot(
+    cache: &Cache,
+    kind: RepoType,
+    repo: &str,
+    revision: &str,
+) -> Result<PathBuf> {
+    let base = cache.path().join(folder(kind, repo));
+    let is_commit = revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit());
+    let commit = if is_commit {
+        revision.to_string()
+    } else {
+        let r = base.join("refs").join(revision);
+        std::fs::read_to_string(&r)
+            .map(|s| s.trim().to_string())
+            .map_err(|_| not_cached(repo, revision, &base))?
+    };
+    let snap = base.join("snapshots").join(&commit);
+    if snap.is_dir() {
+        Ok(snap)
+    } else {
+        Err(not_cached(repo, revision, &base))
+    }
+}
+
+fn not_cached(repo: &str, revision: &str, base: &Path) -> Error {
+    InputError::new(format!(
+        "`{repo}` at revision `{revision}` is not in the Hugging Face cache; run \
+         `homogen fetch dataset|model {repo}` while online, or point to a local copy"
+    ))
+    .in_file(base)
+    .into()
+}
+
+/// Adapts an indicatif bar to hf-hub's progress callbacks.
+struct Bar(indicatif::ProgressBar);
+
+impl hf_hub::api::Progress for Bar {
+    fn init(&mut self, size: usize, filename: &str) {
+        self.0.set_length(size as u64);
+        self.0.set_position(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{msg} [{wide_bar}] {bytes}/{total_bytes} {bytes_per_sec} ({eta})",
+        ) {
+            self.0.set_style(style);
+        }
+        self.0.set_message(filename.to_string());
+    }
+    fn update(&mut self, size: usize) {
+        self.0.inc(size as u64);
+    }
+    fn finish(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// What one fetch did.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The snapshot folder holding the files.
+    pub snapshot: PathBuf,
+    /// The commit the revision resolved to (`None` offline).
+    pub commit: Option<String>,
+    /// The files present in the snapshot.
+    pub files: Vec<String>,
+}
+
+/// Downloads the files of `repo` at `revision` that `select` picks from the repository's file
+/// list into the cache (files already there are not downloaded again; interrupted downloads
+/// resume). Offline (`HF_HUB_OFFLINE=1`) it only checks the cache.
+pub fn fetch(
+    kind: RepoType,
+    repo: &str,
+    revision: &str,
+    select: impl Fn(&[String]) -> Vec<String>,
+    progress: bool,
+) -> Result<Fetched> {
+    let cache = cache_from_env();
+    if offline() {
+        let snapshot = cached_snapshot(&cache, kind, repo, revision)?;
+        return Ok(Fetched {
+            snapshot,
+            commit: None,
+            files: Vec::new(),
+        });
+    }
+    let net = |e: hf_hub::api::sync::ApiError| Error::Runtime(format!("Hugging Face Hub: {e}"));
+    let api = ApiBuilder::from_cache(cache.clone())
+        .with_progress(false)
+        .build()
+        .map_err(net)?;
+    let handle = api.repo(Repo::with_revision(
+        repo.to_string(),
+        kind,
+        revision.to_string(),
+    ));
+    let info = handle.info().map_err(net)?;
+    let listing: Vec<String> = info.siblings.iter().map(|s| s.rfilename.clone()).collect();
+    let files = select(&listing);
+    if files.is_empty() {
+        return Err(Error::input(format!(
+            "`{repo}` at `{revision}` has no files to fetch (expected data or model files)"
+        )));
+    }
+    // Pin the commit so every file comes from the same snapshot.
+    let pinned = Repo::with_revision(repo.to_string(), kind, info.sha.clone());
+    let remote = api.repo(pinned.clone());
+    let local = cache.repo(pinned);
+    for f in &files {
+        if local.get(f).is_some() {
+            continue;
+        }
+        let bar = if progress {
+            indicatif::ProgressBar::new(0)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        remote.download_with_progress(f, Bar(bar)).map_err(net)?;
+    }
+    // Record the requested revision (e.g. `main`) as pointing at this commit.
+    cache
+        .repo(Repo::with_revision(
+            repo.to_string(),
+            kind,
+            revision.to_string(),
+        ))
+        .create_ref(&info.sha)
+        .map_err(|e| Error::io("writing the cache ref", e))?;
+    Ok(Fetched {
+        snapshot: cache
+            .path()
+            .join(folder(kind, repo))
+            .join("snapshots")
+            .join(&info.sha),
+        commit: Some(info.sha),
+        files,
+    })
+}
+
+/// Fetches a dataset's data files by short name (see [`hub_dataset`]).
+pub fn fetch_dataset(name: &str, revision: Option<&str>, progress: bool) -> Result<Fetched> {
+    let d = hub_dataset(name)?;
+    let rev = revision.unwrap_or(d.revision);
+    let select = |all: &[String]| -> Vec<String> {
+        all.iter()
+            .filter(|f| is_data_file(d.name, f))
+            .cloned()
+            .collect()
+    };
+    fetch(RepoType::Dataset, d.repo, rev, select, progress)
+}
+
+/// Fetches a model's config, tokenizer and safetensors weights (`pytorch_model.bin` only when
+/// the repository has no safetensors).
+pub fn fetch_model(id: &str, revision: Option<&str>, progress: bool) -> Result<Fetched> {
+    let select = |all: &[String]| -> Vec<String> {
+        let has_safetensors = all
+            .iter()
+            .any(|f| is_model_file(f) && f.ends_with(".safetensors"));
+        all.iter()
+            .filter(|f| is_model_file(f) || (!has_safetensors && *f == "pytorch_model.bin"))
+            .cloned()
+            .collect()
+    };
+    fetch(
+        RepoType::Model,
+        id,
+        revision.unwrap_or("main"),
+        select,
+        progress,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_and_model_files_are_selected_by_name() {
+        assert!(is_data_file(
+            "imdb",
+            "plain_text/train-00000-of-00001.parquet"
+        ));
+        assert!(!is_data_file(
+            "imdb",
+            "plain_text/unsupervised-00000-of-00001.parquet"
+        ));
+        assert!(!is_data_file("imdb", "README.md"));
+        assert!(is_data_file("hate_speech18", "data.zip"));
+        assert!(!is_data_file("imdb", "data.zip"));
+        assert!(is_model_file("model.safetensors"));
+        assert!(is_model_file("model-00001-of-00002.safetensors"));
+        assert!(is_model_file("tokenizer.json"));
+        assert!(!is_model_file("onnx/model.onnx"));
+        assert!(!is_model_file("pytorch_model.bin"));
+    }
+
+    #[test]
+    fn names_map_to_hub_repositories() {
+        assert_eq!(hub_dataset("celeba").unwrap().repo, "flwrlabs/celeba");
+        assert_eq!(
+            hub_dataset("yahoo").unwrap().repo,
+            "community-datasets/yahoo_answers_topics"
+        );
+        assert_eq!(hub_dataset("fancyzhx/ag_news").unwrap().name, "ag_news");
+        assert_eq!(hub_dataset("hate-speech18").unwrap().name, "hate_speech18");
+        assert!(matches!(hub_dataset("mnist"), Err(Error::Input(_))));
+    }
+
+    #[test]
+    fn a_commit_revision_is_looked_up_directly() {
+        let dir = tempfile::tempdir().unwrap();
+        let commit = "89abcdef0123456789abcdef0123456789abcdef";
+        let snap = dir
+            .path()
+            .join("datasets--fancyzhx--ag_news/snapshots")
+            .join(commit);
+        std::fs::create_dir_all(&snap).unwrap();
+        let cache = Cache::new(dir.path().to_path_buf());
+        let found = cached_snapshot(&cache, RepoType::Dataset, "fancyzhx/ag_news", commit);
+        assert_eq!(found.unwrap(), snap);
+        // `main` has no ref yet: not cached.
+        assert!(cached_snapshot(&cache, RepoType::Dataset, "fancyzhx/ag_news", "main").is_err());
+    }
+}

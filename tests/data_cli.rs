@@ -1,0 +1,283 @@
+//! `homogen data describe` and `homogen fetch` as a user runs them: CSV contract, config files,
+//! the offline Hugging Face cache lookup, and exit code 2 naming file and row on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data")
+}
+
+fn homogen(args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_homogen"));
+    c.args(args).env_remove("HF_HUB_CACHE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn root(p: &str) -> String {
+    fixtures().join(p).display().to_string()
+}
+
+#[test]
+fn describe_celeba_csv_hand_checked() {
+    let o = homogen(
+        &[
+            "data",
+            "describe",
+            "--dataset",
+            "celeba",
+            "--root",
+            &root("celeba/official"),
+            "--format",
+            "csv",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "dataset,split,task_or_grouping,value,count");
+    // Fixture rows i = 0..12 (scripts/make_data_fixtures.py): partitions 6 train, 2 valid,
+    // 4 test; earrings when i is even; necklace when i % 4 == 1; beard when i % 3 == 1;
+    // train hair: i=0 none and i=5 two colours -> Other 2, one each of the four colours.
+    for want in [
+        "celeba,train,examples,all,6",
+        "celeba,valid,examples,all,2",
+        "celeba,test,examples,all,4",
+        "celeba,train,Wearing_Earrings,0,3",
+        "celeba,train,Wearing_Earrings,1,3",
+        "celeba,train,Wearing_Necklace,0,4",
+        "celeba,train,Wearing_Necklace,1,2",
+        "celeba,train,hair,Black_Hair,1",
+        "celeba,train,hair,Blond_Hair,1",
+        "celeba,train,hair,Brown_Hair,1",
+        "celeba,train,hair,Gray_Hair,1",
+        "celeba,train,hair,Other,2",
+        "celeba,train,beard,Beard,2",
+        "celeba,train,beard,No_Beard,4",
+        "celeba,valid,hair,Other,2",
+        "celeba,test,beard,Beard,1",
+        "celeba,test,beard,No_Beard,3",
+        "celeba,test,individual,000012.jpg,1",
+    ] {
+        assert!(lines.contains(&want), "missing `{want}` in\n{out}");
+    }
+    // Every split lists each individual once: 12 individual rows in all.
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(",individual,")).count(),
+        12
+    );
+    // The table format summarises nothing at this size and names the same counts.
+    let t = homogen(
+        &[
+            "data",
+            "describe",
+            "--dataset",
+            "celeba",
+            "--root",
+            &root("celeba/official"),
+        ],
+        &[],
+    );
+    assert!(t.status.success());
+    assert!(stdout(&t).lines().any(|l| l
+        .split_whitespace()
+        .eq(["celeba", "train", "hair", "Other", "2"])));
+}
+
+#[test]
+fn describe_reads_a_config_with_several_datasets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("exp.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[datasets]]\nname = \"hate_speech18\"\nroot = \"{}\"\n\n[[datasets]]\nname = \
+             \"imdb\"\nroot = \"{}\"\nmax_test = 5\ngroupings = [\"gender\"]\n",
+            root("hate_speech18/zip"),
+            root("imdb/hub")
+        ),
+    )
+    .unwrap();
+    let o = homogen(
+        &["data", "describe", cfg.to_str().unwrap(), "--format", "csv"],
+        &[],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    // HateSpeech18: 30 examples, 7 held out (see data_text.rs); IMDB test cut to 5.
+    for want in [
+        "hate_speech18,train,examples,all,23",
+        "hate_speech18,test,examples,all,7",
+        "hate_speech18,test,label,noHate,3",
+        "imdb,test,examples,all,5",
+        "imdb,train,examples,all,20",
+    ] {
+        assert!(out.lines().any(|l| l == want), "missing `{want}` in\n{out}");
+    }
+    assert!(
+        !out.contains("imdb,train,length"),
+        "only the configured grouping"
+    );
+    std::fs::write(&cfg, "[dataset]\nname = \"imdb\"\nmax_tset = 3\n").unwrap();
+    let bad = homogen(&["data", "describe", cfg.to_str().unwrap()], &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("max_tset"), "{}", stderr(&bad));
+}
+
+/// A Hugging Face cache holding the IMDB fixture at a made-up commit, as hf-hub lays it out.
+fn hub_cache() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("hub/datasets--stanfordnlp--imdb");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let snap = repo.join("snapshots").join(commit).join("plain_text");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(repo.join("refs")).unwrap();
+    std::fs::write(repo.join("refs/main"), commit).unwrap();
+    for split in ["train", "test", "unsupervised"] {
+        let f = format!("{split}-00000-of-00001.parquet");
+        std::fs::copy(
+            fixtures().join("imdb/hub/plain_text").join(&f),
+            snap.join(&f),
+        )
+        .unwrap();
+    }
+    home
+}
+
+#[test]
+fn loaders_find_fetched_data_offline_in_the_hub_cache() {
+    let home = hub_cache();
+    let env = [("HF_HOME", home.path()), ("HF_HUB_OFFLINE", Path::new("1"))];
+    let o = homogen(
+        &["data", "describe", "--dataset", "imdb", "--format", "csv"],
+        &env,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.lines().any(|l| l == "imdb,train,examples,all,20"),
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l == "imdb,test,examples,all,16"),
+        "{out}"
+    );
+    // `fetch` offline resolves the cached snapshot without the network.
+    let f = homogen(&["fetch", "dataset", "stanfordnlp/imdb"], &env);
+    assert!(f.status.success(), "{}", stderr(&f));
+    assert!(stdout(&f)
+        .trim()
+        .ends_with("snapshots/0123456789abcdef0123456789abcdef01234567"));
+    // A dataset that is not cached: exit 2 telling the user to fetch it.
+    let g = homogen(&["data", "describe", "--dataset", "ag_news"], &env);
+    assert_eq!(g.status.code(), Some(2));
+    assert!(stderr(&g).contains("homogen fetch"), "{}", stderr(&g));
+    let h = homogen(&["fetch", "model", "roberta-base"], &env);
+    assert_eq!(h.status.code(), Some(2), "{}", stderr(&h));
+}
+
+fn fails_with_2(args: &[&str], needles: &[&str]) {
+    let o = homogen(args, &[]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: `{n}` not in {err}");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_naming_file_and_row() {
+    fails_with_2(
+        &[
+            "data",
+            "describe",
+            "--dataset",
+            "imdb",
+            "--root",
+            &root("bad/no_text"),
+        ],
+        &["train-00000-of-00001.parquet", "column `text`"],
+    );
+    fails_with_2(
+        &[
+            "data",
+            "describe",
+            "--dataset",
+            "imdb",
+            "--root",
+            &root("bad/label_out_of_range"),
+        ],
+        &["train.csv", "row 3", "outside the class set"],
+    );
+    fails_with_2(
+        &[
+            "data",
+            "describe",
+            "--dataset",
+            "celeba",
+            "--root",
+            &root("celeba/official"),
+            "--task",
+            "Wearing_Earing",
+        ],
+        &["unknown CelebA attribute `Wearing_Earing`"],
+    );
+    fails_with_2(
+        &[
+            "data",
+            "describe",
+            "--dataset",
+            "celebb",
+            "--root",
+            &root("celeba/official"),
+        ],
+        &["unknown dataset `celebb`"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("celeba/official/list_eval_partition.txt"),
+        dir.path().join("list_eval_partition.txt"),
+    )
+    .unwrap();
+    fails_with_2(
+        &[
+            "data",
+            "describe",
+            "--dataset",
+            "celeba",
+            "--root",
+            dir.path().to_str().unwrap(),
+        ],
+        &["missing CelebA attribute file `list_attr_celeba.txt`"],
+    );
+    let attr =
+        std::fs::read_to_string(fixtures().join("celeba/official/list_attr_celeba.txt")).unwrap();
+    let mut lines: Vec<&str> = attr.lines().collect();
+    let short = lines[6].trim_end().rsplit_once(' ').unwrap().0.to_string();
+    lines[6] = &short; // data row 5 now has 39 values
+    let path = dir.path().join("list_attr_celeba.txt");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    fails_with_2(
+        &[
+            "data",
+            "describe",
+            "--dataset",
+            "celeba",
+            "--root",
+            dir.path().to_str().unwrap(),
+        ],
+        &["list_attr_celeba.txt, row 5", "found 39 values"],
+    );
+}
