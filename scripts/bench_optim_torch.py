@@ -47,6 +47,6 @@ for label, kwargs in [
         ms.append((time.perf_counter() - t) * 1e3)
     s = sorted(ms)
     median = s[len(s) // 2]
-    print(f"{label:<32} median {median:8.1} ms/step  min {s[0]:8.1}  "
+    print(f"{label:<32} median {median:8.1f} ms/step  min {s[0]:8.1f}  "
           f"({elems / median / 1e6:.2f} Gparam/s)  all {[round(x) for x in ms]}")
     del opt, params

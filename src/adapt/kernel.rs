@@ -4,8 +4,8 @@
 //! updated in its own storage (a candle in-place op, so every clone of the `Var` sees the new
 //! values), the moment buffers are plain `Vec<f32>`s owned by the optimiser and updated in the
 //! same loop, and gradient clipping enters as a scale factor on the gradient. No tensor
-//! temporaries are allocated; candle's tensor-op formulation of the same update allocates about
-//! ten parameter-sized tensors per step. Large tensors are split into chunks processed in
+//! temporaries are allocated; candle's tensor-op formulation of the same update allocates more
+//! than ten parameter-sized temporaries per step (BENCHMARKS.md: 13x slower). Large tensors are split into chunks processed in
 //! parallel by rayon; the arithmetic per element is the same whatever the split, so results do
 //! not depend on the thread count.
 //!
