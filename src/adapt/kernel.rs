@@ -5,9 +5,9 @@
 //! values), the moment buffers are plain `Vec<f32>`s owned by the optimiser and updated in the
 //! same loop, and gradient clipping enters as a scale factor on the gradient. No tensor
 //! temporaries are allocated; candle's tensor-op formulation of the same update allocates more
-//! than ten parameter-sized temporaries per step (BENCHMARKS.md: 13x slower). Large tensors are split into chunks processed in
-//! parallel by rayon; the arithmetic per element is the same whatever the split, so results do
-//! not depend on the thread count.
+//! than ten parameter-sized temporaries per step (13x slower, see BENCHMARKS.md). Large tensors
+//! are split into chunks processed in parallel by rayon; the arithmetic per element is the same
+//! whatever the split, so results do not depend on the thread count.
 //!
 //! The arithmetic follows PyTorch's single-tensor implementations operation by operation (in
 //! f32, with scalars rounded to f32 as PyTorch's CPU kernels do), so results agree with
