@@ -10,6 +10,9 @@
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Storage, Tensor, Var};
 
+use rayon::prelude::*;
+
+use super::kernel::CHUNK;
 use super::tensor_error;
 use crate::error::Result;
 
@@ -25,15 +28,20 @@ pub fn grad_norm(params: &[(String, Var)], grads: &GradStore) -> Result<f64> {
     Ok(sum_sq.sqrt())
 }
 
-/// Sum of squares of a tensor's elements: read in place for contiguous f32 CPU tensors, through
-/// tensor operations otherwise.
+/// Sum of squares of a tensor's elements: read in place for contiguous f32 CPU tensors (chunk
+/// sums in parallel, added in chunk order, so the result does not depend on the thread count),
+/// through tensor operations otherwise.
 fn sum_of_squares(g: &Tensor) -> Result<f64> {
     {
         let (storage, layout) = g.storage_and_layout();
         if let (Storage::Cpu(CpuStorage::F32(data)), Some((a, b))) =
             (&*storage, layout.contiguous_offsets())
         {
-            return Ok(data[a..b].iter().map(|&x| (x as f64) * (x as f64)).sum());
+            let partial: Vec<f64> = data[a..b]
+                .par_chunks(CHUNK)
+                .map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum())
+                .collect();
+            return Ok(partial.iter().sum());
         }
     }
     g.to_dtype(DType::F64)

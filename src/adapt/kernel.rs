@@ -19,7 +19,7 @@ use candle_core::{CpuStorage, InplaceOp2, Layout};
 use rayon::prelude::*;
 
 /// Elements per parallel chunk; smaller tensors are updated on the calling thread.
-const CHUNK: usize = 1 << 15;
+pub(crate) const CHUNK: usize = 1 << 15;
 
 /// The per-step scalars of one AdamW update (PyTorch's `_single_tensor_adamw`).
 #[derive(Debug, Clone, Copy)]
