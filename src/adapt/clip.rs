@@ -37,10 +37,7 @@ fn sum_of_squares(g: &Tensor) -> Result<f64> {
         if let (Storage::Cpu(CpuStorage::F32(data)), Some((a, b))) =
             (&*storage, layout.contiguous_offsets())
         {
-            let partial: Vec<f64> = data[a..b]
-                .par_chunks(CHUNK)
-                .map(|c| c.iter().map(|&x| (x as f64) * (x as f64)).sum())
-                .collect();
+            let partial: Vec<f64> = data[a..b].par_chunks(CHUNK).map(sum_sq_f32).collect();
             return Ok(partial.iter().sum());
         }
     }
@@ -49,6 +46,24 @@ fn sum_of_squares(g: &Tensor) -> Result<f64> {
         .and_then(|g| g.sum_all())
         .and_then(|g| g.to_scalar::<f64>())
         .map_err(tensor_error)
+}
+
+/// Sum of squares in f64 with eight independent accumulators (vectorisable; a fixed order, so
+/// the same input always gives the same bits).
+fn sum_sq_f32(x: &[f32]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = x.chunks_exact(8);
+    let rest: f64 = chunks
+        .remainder()
+        .iter()
+        .map(|&v| (v as f64) * (v as f64))
+        .sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += (v as f64) * (v as f64);
+        }
+    }
+    acc.iter().sum::<f64>() + rest
 }
 
 /// The factor `clip_grad_norm_` multiplies every gradient by: `min(1, max_norm / (total +
