@@ -5,7 +5,7 @@
 //! values), the moment buffers are plain `Vec<f32>`s owned by the optimiser and updated in the
 //! same loop, and gradient clipping enters as a scale factor on the gradient. No tensor
 //! temporaries are allocated; candle's tensor-op formulation of the same update allocates more
-//! than ten parameter-sized temporaries per step (13x slower, see BENCHMARKS.md). Large tensors
+//! than ten parameter-sized temporaries per step (13-21x slower, BENCHMARKS.md). Large tensors
 //! are split into chunks processed in parallel by rayon; the arithmetic per element is the same
 //! whatever the split, so results do not depend on the thread count.
 //!
