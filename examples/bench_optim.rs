@@ -15,7 +15,7 @@ use std::time::Instant;
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 use candle_nn::optim::Optimizer as _;
-use homogen::adapt::{AdamW, AdamWConfig, NamedVars, Optimizer, UpdatePath};
+use homogen::adapt::{grad_norm, AdamW, AdamWConfig, NamedVars, Optimizer, UpdatePath};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -101,6 +101,14 @@ fn main() -> anyhow::Result<()> {
         shapes.len(),
         rayon::current_num_threads()
     );
+    {
+        let s = setup(&shapes)?;
+        let ms = time_steps(steps, || {
+            std::hint::black_box(grad_norm(&s.params, &s.grads)?);
+            Ok(())
+        })?;
+        report("homogen grad_norm (clip)", &ms, elems);
+    }
     for (label, path) in [
         ("homogen AdamW fused (Auto)", UpdatePath::Auto),
         ("homogen AdamW tensor ops", UpdatePath::TensorOps),

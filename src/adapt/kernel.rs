@@ -4,10 +4,10 @@
 //! updated in its own storage (a candle in-place op, so every clone of the `Var` sees the new
 //! values), the moment buffers are plain `Vec<f32>`s owned by the optimiser and updated in the
 //! same loop, and gradient clipping enters as a scale factor on the gradient. No tensor
-//! temporaries are allocated; candle's tensor-op formulation of the same update allocates about
-//! ten parameter-sized tensors per step. Large tensors are split into chunks processed in
-//! parallel by rayon; the arithmetic per element is the same whatever the split, so results do
-//! not depend on the thread count.
+//! temporaries are allocated; candle's tensor-op formulation of the same update allocates more
+//! than ten parameter-sized temporaries per step (13-21x slower, BENCHMARKS.md). Large tensors
+//! are split into chunks processed in parallel by rayon; the arithmetic per element is the same
+//! whatever the split, so results do not depend on the thread count.
 //!
 //! The arithmetic follows PyTorch's single-tensor implementations operation by operation (in
 //! f32, with scalars rounded to f32 as PyTorch's CPU kernels do), so results agree with
@@ -19,7 +19,7 @@ use candle_core::{CpuStorage, InplaceOp2, Layout};
 use rayon::prelude::*;
 
 /// Elements per parallel chunk; smaller tensors are updated on the calling thread.
-const CHUNK: usize = 1 << 15;
+pub(crate) const CHUNK: usize = 1 << 15;
 
 /// The per-step scalars of one AdamW update (PyTorch's `_single_tensor_adamw`).
 #[derive(Debug, Clone, Copy)]

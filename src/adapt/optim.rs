@@ -242,8 +242,8 @@ impl Optimizer for AdamW {
                     exp_avg_sq: Buffer::zeros(&slot.var, fused)?,
                 }),
             };
-            st.step += 1;
-            let t = st.step as f64;
+            let step = st.step + 1;
+            let t = step as f64;
             let bias_correction1 = 1.0 - c.beta1.powf(t);
             let bias_correction2 = 1.0 - c.beta2.powf(t);
             let step_size = c.lr / bias_correction1;
@@ -291,6 +291,7 @@ impl Optimizer for AdamW {
                     *v = Buffer::Device(v_t);
                 }
             }
+            st.step = step;
         }
         Ok(())
     }
