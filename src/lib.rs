@@ -4,6 +4,8 @@
 //! Data flows datasets -> models -> adaptation -> failure tables -> metrics -> reports; the
 //! modules follow that order. `metrics` depends only on the failure-table types and does no I/O.
 
+pub mod device;
 pub mod error;
 pub mod failures;
 pub mod metrics;
+pub mod models;
