@@ -6,6 +6,7 @@ Writes tests/fixtures/models/:
   roberta/   RobertaForSequenceClassification (keys `roberta.*` + `classifier.*`, 2-class mlp head),
              byte-level BPE tokenizer.json trained here with `tokenizers`
   bert/      BertModel (keys without prefix, pooler included), WordPiece tokenizer.json
+  bert_pickle/  the same BERT weights as pytorch_model.bin (torch.save of the state dict)
   clip/      CLIPModel (full config with `vision_config`, keys `vision_model.*`, `text_model.*`, ...)
   images/    a few PNGs and CLIPImageProcessor's output on them (as PNG of the uint8 crop)
   reference.safetensors  features, all hidden states, logits
@@ -202,6 +203,11 @@ def bert_fixture(refs, meta):
     with torch.no_grad():
         out = model(**enc, output_hidden_states=True)
     hs = hidden_states(out)
+    # The same weights as a PyTorch pickle, for the --allow-pickle path.
+    pickle_dir = os.path.join(ROOT, "bert_pickle")
+    os.makedirs(pickle_dir)
+    cfg.save_pretrained(pickle_dir)
+    torch.save(model.state_dict(), os.path.join(pickle_dir, "pytorch_model.bin"))
     refs["bert.features"] = hs[-1][:, 0, :].contiguous()
     refs["bert.hidden_states"] = hs.contiguous()
     meta["bert"] = {
