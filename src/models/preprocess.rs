@@ -41,7 +41,7 @@ pub fn load_image(path: &Path) -> Result<RgbImage> {
 /// The resized (and for CLIP centre-cropped) 8-bit image, before rescaling.
 pub fn resize(img: &RgbImage, mode: Resize, size: u32) -> RgbImage {
     match mode {
-        Resize::Plain => imageops::resize(img, size, size, FilterType::CatmullRom),
+        Resize::Plain => bicubic(img, size, size),
         Resize::Clip => {
             let (w, h) = img.dimensions();
             let (nw, nh) = if w <= h {
@@ -49,11 +49,27 @@ pub fn resize(img: &RgbImage, mode: Resize, size: u32) -> RgbImage {
             } else {
                 ((size as u64 * w as u64 / h.max(1) as u64) as u32, size)
             };
-            let resized = imageops::resize(img, nw, nh, FilterType::CatmullRom);
+            let resized = bicubic(img, nw, nh);
             let top = nh.saturating_sub(size) / 2;
             let left = nw.saturating_sub(size) / 2;
             imageops::crop_imm(&resized, left, top, size.min(nw), size.min(nh)).to_image()
         }
+    }
+}
+
+/// Bicubic (Catmull-Rom, a = -0.5, support widened when shrinking) resize done as PIL does it:
+/// the horizontal pass first, rounded and clipped to 8 bits, then the vertical pass. A Catmull-Rom
+/// pass at scale 1 is the identity, so each `imageops::resize` call below resamples one axis.
+pub fn bicubic(img: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let across = if img.width() == width {
+        img.clone()
+    } else {
+        imageops::resize(img, width, img.height(), FilterType::CatmullRom)
+    };
+    if across.height() == height {
+        across
+    } else {
+        imageops::resize(&across, width, height, FilterType::CatmullRom)
     }
 }
 
@@ -80,7 +96,7 @@ pub fn preprocess(img: &RgbImage, mode: Resize, size: u32) -> Vec<f32> {
 pub fn augment(img: &RgbImage, size: u32, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let (x, y, w, h) = random_resized_crop_box(img.width(), img.height(), rng);
     let crop = imageops::crop_imm(img, x, y, w, h).to_image();
-    let mut out = imageops::resize(&crop, size, size, FilterType::CatmullRom);
+    let mut out = bicubic(&crop, size, size);
     if rng.gen::<f64>() < 0.5 {
         imageops::flip_horizontal_in_place(&mut out);
     }
