@@ -1,6 +1,7 @@
 //! Subcommands of the `homogen` binary. Each submodule holds one subcommand's arguments and the
 //! few lines that call the library; the work itself lives in the library.
 
+mod embed;
 mod measure;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Homogenization metrics on any failure table (CSV or Parquet).
     Measure(measure::MeasureArgs),
+    /// Features of texts or images from a foundation model, as safetensors.
+    Embed(embed::EmbedArgs),
 }
 
 /// Parses the command line, runs the subcommand and returns the process exit code.
@@ -28,6 +31,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Measure(args) => measure::run(args),
+        Command::Embed(args) => embed::run(args, cli.quiet),
     };
     match result {
         Ok(()) => 0,

@@ -9,6 +9,7 @@
 
 pub mod clip_vit;
 pub mod config;
+pub mod embed;
 pub mod encoder;
 pub mod heads;
 pub mod hub;
