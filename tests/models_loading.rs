@@ -273,3 +273,25 @@ fn text_model_refuses_pixel_input() {
     let px = Tensor::zeros((1, 3, 32, 32), DType::F32, &Device::Cpu).unwrap();
     assert!(model.features(&Batch::Pixels(px), &Ctx::eval()).is_err());
 }
+
+#[test]
+fn model_cards_parse_and_name_their_hub_models() {
+    use homogen::models::card::ModelCard;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let roberta = ModelCard::from_file(&dir.join("roberta-base.toml")).unwrap();
+    assert_eq!(roberta.hub_id, "FacebookAI/roberta-base");
+    assert!(roberta.is_pinned());
+    let clip = ModelCard::from_file(&dir.join("clip-vit-base-patch16.toml")).unwrap();
+    assert_eq!(
+        (clip.architecture.as_str(), clip.hidden_size),
+        ("clip", 768)
+    );
+    let bert = ModelCard::from_file(&dir.join("bert-base-uncased.toml")).unwrap();
+    assert_eq!(bert.architecture, "bert");
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"x\"\nhub_id = \"a/b\"\nrevision = \"main\"\narchitecture = \"gpt2\"\nhidden_size = 1\nfeatures = \"\"\n").unwrap();
+    let e = ModelCard::from_file(&bad).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("bad.toml") && e.to_string().contains("gpt2"));
+}
