@@ -11,6 +11,16 @@ use candle_core::{CpuStorage, CudaStorage, DType, Layout, Result, Shape, Tensor,
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether frozen linears use [`InputGradOnly`] (default) or plain matmuls whose backward also
+/// computes the unused weight gradient. Only benchmarks turn it off, to measure what it saves.
+static FROZEN_LINEAR_OP: AtomicBool = AtomicBool::new(true);
+
+/// Turns the frozen-linear custom op on (the default) or off, process-wide (for benchmarks).
+pub fn set_frozen_linear_op(on: bool) {
+    FROZEN_LINEAR_OP.store(on, Ordering::Relaxed);
+}
 
 use super::params::{Init, Param, ParamStore};
 
@@ -154,7 +164,8 @@ impl Linear {
         let rows = x.elem_count() / in_dim.max(1);
         let x2 = x.reshape((rows, in_dim))?;
         let w = self.weight.tensor().flatten_from(1)?;
-        let y = if !self.weight.is_trainable() && x2.track_op() {
+        let frozen_op = FROZEN_LINEAR_OP.load(Ordering::Relaxed);
+        let y = if frozen_op && !self.weight.is_trainable() && x2.track_op() {
             let y0 = x2.detach().matmul(&w.t()?)?.contiguous()?;
             x2.apply_op2(&y0, InputGradOnly { weight: w })?
         } else {
