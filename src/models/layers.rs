@@ -343,3 +343,58 @@ pub fn additive_mask(mask: &Tensor, dtype: DType) -> Result<Tensor> {
         .to_dtype(dtype)?
         .reshape((b, 1, 1, s))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn dropout_is_seeded_scaled_and_off_in_eval() {
+        let x = Tensor::ones((100, 100), DType::F32, &Device::Cpu).unwrap();
+        let a = Ctx::train(1)
+            .dropout(&x, 0.25)
+            .unwrap()
+            .flatten_all()
+            .unwrap();
+        let b = Ctx::train(1)
+            .dropout(&x, 0.25)
+            .unwrap()
+            .flatten_all()
+            .unwrap();
+        let a = a.to_vec1::<f32>().unwrap();
+        assert_eq!(a, b.to_vec1::<f32>().unwrap());
+        let zeros = a.iter().filter(|&&v| v == 0.0).count();
+        // Binomial(10000, 0.25): mean 2500, sd 43; 2300..2700 is beyond 4.5 sd.
+        assert!((2300..2700).contains(&zeros), "{zeros} zeros");
+        // Kept values are scaled by 1 / (1 - 0.25).
+        assert!(a.iter().all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6));
+        let e = Ctx::eval().dropout(&x, 0.25).unwrap();
+        assert_eq!(e.sum_all().unwrap().to_scalar::<f32>().unwrap(), 10000.0);
+    }
+
+    #[test]
+    fn differentiable_layer_norm_equals_fused_kernel() {
+        let x = Tensor::randn(0f32, 3.0, (4, 7, 16), &Device::Cpu).unwrap();
+        let w = Tensor::randn(1f32, 0.5, 16, &Device::Cpu).unwrap();
+        let b = Tensor::randn(0f32, 0.5, 16, &Device::Cpu).unwrap();
+        let ours = layer_norm_differentiable(&x, &w, &b, 1e-5).unwrap();
+        let fused = candle_nn::ops::layer_norm(&x, &w, &b, 1e-5).unwrap();
+        let d = (ours - fused).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-5);
+    }
+
+    #[test]
+    fn quick_gelu_is_x_times_sigmoid_1702x() {
+        let x = Tensor::new(&[-2f32, 0.0, 1.0], &Device::Cpu).unwrap();
+        let y = Activation::QuickGelu
+            .forward(&x)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        // 1 * 1/(1+e^-1.702) = 0.845795; -2/(1+e^3.404) = -0.0647...
+        assert!((y[2] - 0.845_795).abs() < 1e-5, "{}", y[2]);
+        assert!((y[0] + 2.0 / (1.0 + 3.404f32.exp())).abs() < 1e-6);
+        assert_eq!(y[1], 0.0);
+    }
+}
