@@ -6,7 +6,9 @@
 
 pub mod adapt;
 pub mod data;
+pub mod device;
 pub mod error;
 pub mod failures;
 pub mod metrics;
+pub mod models;
 pub mod report;

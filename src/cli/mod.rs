@@ -2,6 +2,7 @@
 //! few lines that call the library; the work itself lives in the library.
 
 mod data;
+mod embed;
 mod fetch;
 mod measure;
 
@@ -27,6 +28,8 @@ enum Command {
     Data(data::DataArgs),
     /// Download a dataset or model into the Hugging Face cache.
     Fetch(fetch::FetchArgs),
+    /// Features of texts or images from a foundation model, as safetensors.
+    Embed(embed::EmbedArgs),
 }
 
 /// Parses the command line, runs the subcommand and returns the process exit code.
@@ -36,6 +39,7 @@ pub fn main() -> i32 {
         Command::Measure(args) => measure::run(args),
         Command::Data(args) => data::run(args),
         Command::Fetch(args) => fetch::run(args, cli.quiet),
+        Command::Embed(args) => embed::run(args, cli.quiet),
     };
     match result {
         Ok(()) => 0,

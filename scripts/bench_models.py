@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Benchmark our candle backbones against PyTorch + transformers on the same CPU, 2 threads.
+
+Full-size random-weight RoBERTa-base (batch 8 x 128 tokens, 2-class mlp head, i.e.
+RobertaForSequenceClassification) and CLIP ViT-B/16 vision tower (batch 8, linear head):
+forward (eval, no grad), finetune step (all parameters, dropout on, plain SGD) and BitFit step
+(backbone biases + head). Each (implementation, model, mode) runs in its own process so peak
+resident memory is per case. Prints a Markdown table for BENCHMARKS.md.
+
+Run (after `cargo build --release --example bench_models`):
+  RAYON_NUM_THREADS=2 /work/venv/bin/python scripts/bench_models.py [--iters 3]
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+TORCH_CASE = r"""
+import json, resource, sys, time, torch
+from transformers import CLIPVisionConfig, CLIPVisionModel, RobertaConfig, RobertaForSequenceClassification
+torch.set_num_threads(2)
+torch.manual_seed(0)
+which, mode, iters = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if which == "roberta":
+    cfg = RobertaConfig(vocab_size=50265, max_position_embeddings=514, type_vocab_size=1,
+                        layer_norm_eps=1e-5, pad_token_id=1, num_labels=2)
+    model = RobertaForSequenceClassification(cfg)
+    ids = torch.randint(3, 50000, (8, 128))
+    run = lambda: model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+    head = "classifier."
+else:
+    cfg = CLIPVisionConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                           num_attention_heads=12, image_size=224, patch_size=16, hidden_act="quick_gelu")
+    tower = CLIPVisionModel(cfg)
+    model = torch.nn.ModuleDict({"tower": tower, "classifier": torch.nn.Linear(768, 2)})
+    px = torch.randn(8, 3, 224, 224)
+    run = lambda: model["classifier"](model["tower"](pixel_values=px).pooler_output)
+    head = "classifier."
+labels = torch.tensor([0, 1] * 4)
+if mode == "forward":
+    model.eval()
+else:
+    model.train()
+    for name, p in model.named_parameters():
+        p.requires_grad = mode == "finetune" or name.startswith(head) or name.endswith(".bias")
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+times = []
+for i in range(iters + 1):
+    t = time.perf_counter()
+    if mode == "forward":
+        with torch.no_grad():
+            run().sum().item()
+    else:
+        loss = torch.nn.functional.cross_entropy(run(), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if i > 0:
+        times.append(time.perf_counter() - t)
+trainable = sum(p.numel() for p in model.parameters() if p.requires_grad) if mode != "forward" else 0
+print(json.dumps({"impl": "pytorch", "model": which, "mode": mode, "median_s": sorted(times)[len(times) // 2],
+                  "times": times, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "trainable": trainable}))
+"""
+
+
+def run(cmd, env):
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.exit(f"{cmd} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--iters", type=int, default=3)
+    ap.add_argument("--bin", default="target/release/examples/bench_models")
+    args = ap.parse_args()
+    # mimalloc otherwise returns freed pages to the OS after 1 s and takes zeroed huge pages
+    # back on the next step (30% of BitFit time was in the kernel's page clearing).
+    env = dict(os.environ, RAYON_NUM_THREADS="2", OMP_NUM_THREADS="2", MKL_NUM_THREADS="2",
+               MIMALLOC_PURGE_DELAY="-1")
+    rows = []
+    for which in ["roberta", "clip"]:
+        for mode in ["forward", "finetune", "bitfit", "bitfit-plain"]:
+            ours = run([args.bin, which, mode, str(args.iters)], env)
+            ref = None
+            if mode != "bitfit-plain":
+                ref = run([sys.executable, "-c", TORCH_CASE, which, mode, str(args.iters)], env)
+            rows.append((which, mode, ours, ref))
+            print(json.dumps(ours), json.dumps(ref), file=sys.stderr)
+    print("| model | step | candle s | PyTorch s | ratio | candle peak MB | PyTorch peak MB |")
+    print("|---|---|---|---|---|---|---|")
+    for which, mode, ours, ref in rows:
+        if ref:
+            ratio = ours["median_s"] / ref["median_s"]
+            print(f"| {which} | {mode} | {ours['median_s']:.3f} | {ref['median_s']:.3f} | {ratio:.2f} | "
+                  f"{ours['peak_rss_mb']:.0f} | {ref['peak_rss_mb']:.0f} |")
+        else:
+            print(f"| {which} | {mode} | {ours['median_s']:.3f} | – | – | {ours['peak_rss_mb']:.0f} | – |")
+
+
+if __name__ == "__main__":
+    main()

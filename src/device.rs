@@ -1,0 +1,82 @@
+//! The one place that chooses the compute device and the floating-point dtype.
+//!
+//! CPU is the default. `cuda:N` needs the crate's `cuda` feature (candle's CUDA backend, which
+//! needs nvcc to build); without it, asking for CUDA is an input error, not a silent fallback.
+
+use crate::error::{Error, InputError, Result};
+use candle_core::{DType, Device};
+
+/// Parses a device name: `cpu` or `cuda:N` (`cuda` alone means `cuda:0`).
+pub fn parse_device(name: &str) -> Result<Device> {
+    let name = name.trim();
+    if name == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let ordinal = match name.strip_prefix("cuda") {
+        Some("") => 0,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| device_error(name))?,
+        None => return Err(device_error(name)),
+    };
+    cuda_device(ordinal)
+}
+
+fn device_error(name: &str) -> Error {
+    InputError::new(format!(
+        "unknown device `{name}`: expected `cpu` or `cuda:N`"
+    ))
+    .in_column("--device")
+    .into()
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(ordinal: usize) -> Result<Device> {
+    Device::new_cuda(ordinal)
+        .map_err(|e| Error::Runtime(format!("cannot open cuda:{ordinal}: {e}")))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(ordinal: usize) -> Result<Device> {
+    Err(InputError::new(format!(
+        "cuda:{ordinal} requested but this build has no CUDA support; rebuild with `--features cuda`"
+    ))
+    .in_column("--device")
+    .into())
+}
+
+/// Parses a compute dtype: `f32` (default, training) or `bf16` (inference only).
+pub fn parse_dtype(name: &str) -> Result<DType> {
+    match name.trim() {
+        "f32" => Ok(DType::F32),
+        "bf16" => Ok(DType::BF16),
+        other => Err(
+            InputError::new(format!("unknown dtype `{other}`: expected `f32` or `bf16`"))
+                .in_column("--dtype")
+                .into(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cpu_and_rejects_unknown_devices() {
+        assert!(parse_device("cpu").unwrap().is_cpu());
+        let e = parse_device("tpu").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("tpu"));
+        assert!(parse_device("cuda:x").is_err());
+        assert_eq!(parse_dtype("bf16").unwrap(), DType::BF16);
+        assert_eq!(parse_dtype("f16").unwrap_err().exit_code(), 2);
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_feature_is_an_input_error() {
+        assert_eq!(parse_device("cuda:0").unwrap_err().exit_code(), 2);
+    }
+}

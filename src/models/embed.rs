@@ -1,0 +1,254 @@
+//! Features of texts or images from a backbone, written as a safetensors file (`homogen embed`,
+//! DESIGN.md §4): tensor `features` [n, hidden] in input order — the first token's final hidden
+//! state for text encoders, the pooled output for CLIP.
+
+use candle_core::{DType, Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::config::ModelConfig;
+use super::encoder::{ids_tensor, EncoderInput};
+use super::hub::{resolve, ResolveOptions};
+use super::layers::Ctx;
+use super::params::candle_err;
+use super::preprocess::{load_image, preprocess, to_tensor, Resize};
+use super::tokenize::TextTokenizer;
+use super::{Backbone, Batch, Model};
+use crate::error::{Error, InputError, Result};
+
+/// What to embed.
+#[derive(Debug, Clone)]
+pub enum EmbedInput {
+    /// A text file, one text per line.
+    Texts(PathBuf),
+    /// A folder of images (png, jpg, jpeg), in file-name order, CLIP-preprocessed.
+    Images(PathBuf),
+    /// A safetensors file holding `pixel_values` [n, 3, size, size], already preprocessed.
+    Pixels(PathBuf),
+}
+
+/// Options of [`embed`].
+#[derive(Debug, Clone)]
+pub struct EmbedOptions {
+    /// A model folder or Hub id.
+    pub model: String,
+    /// Hub revision.
+    pub revision: Option<String>,
+    /// Accept a pickle checkpoint.
+    pub allow_pickle: bool,
+    /// The input.
+    pub input: EmbedInput,
+    /// Output safetensors file.
+    pub out: PathBuf,
+    /// Compute device.
+    pub device: Device,
+    /// Compute dtype (features are written as f32).
+    pub dtype: DType,
+    /// Inputs per forward pass.
+    pub batch_size: usize,
+    /// Hide the progress bar.
+    pub quiet: bool,
+}
+
+/// Computes and writes the features; returns their shape (n, hidden).
+pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
+    if opts.batch_size == 0 {
+        return Err(InputError::new("must be at least 1")
+            .in_column("--batch-size")
+            .into());
+    }
+    let files = resolve(
+        &opts.model,
+        &ResolveOptions {
+            revision: opts.revision.clone(),
+            allow_pickle: opts.allow_pickle,
+        },
+    )?;
+    let (model, report) = Model::load(&files, None, &opts.device, opts.dtype, 0)?;
+    if !opts.quiet && !report.unexpected.is_empty() {
+        eprintln!(
+            "note: {} checkpoint tensors not used by the backbone (e.g. `{}`)",
+            report.unexpected.len(),
+            report.unexpected[0]
+        );
+    }
+    let ctx = Ctx::eval();
+    let mut chunks: Vec<Tensor> = Vec::new();
+    let mut run = |batch: Batch| -> Result<()> {
+        let f = model.features(&batch, &ctx).map_err(candle_err)?;
+        chunks.push(
+            f.to_dtype(DType::F32)
+                .and_then(|f| f.to_device(&Device::Cpu))
+                .map_err(candle_err)?,
+        );
+        Ok(())
+    };
+    match (&opts.input, &model.backbone) {
+        (EmbedInput::Texts(path), Backbone::Text(enc)) => {
+            let texts = read_texts(path)?;
+            let tok_file = files.tokenizer.as_deref().ok_or_else(|| {
+                InputError::new("the model has no tokenizer.json").in_file(&files.config)
+            })?;
+            let cfg = enc.config();
+            let tok = TextTokenizer::from_files(
+                tok_file,
+                files.tokenizer_config.as_deref(),
+                cfg.max_tokens(),
+                cfg.pad_id() as u32,
+            )?;
+            let bar = progress(texts.len(), opts.quiet);
+            for chunk in texts.chunks(opts.batch_size) {
+                let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                let b = tok.encode(&refs)?;
+                let input = EncoderInput {
+                    input_ids: ids_tensor(&b.input_ids, &opts.device).map_err(candle_err)?,
+                    attention_mask: ids_tensor(&b.attention_mask, &opts.device)
+                        .map_err(candle_err)?,
+                    token_type_ids: Some(
+                        ids_tensor(&b.token_type_ids, &opts.device).map_err(candle_err)?,
+                    ),
+                };
+                run(Batch::Text(input))?;
+                bar.inc(chunk.len() as u64);
+            }
+            bar.finish_and_clear();
+        }
+        (EmbedInput::Images(dir), Backbone::Vision(v)) => {
+            let paths = image_files(dir)?;
+            let size = v.config().image_size;
+            let bar = progress(paths.len(), opts.quiet);
+            for chunk in paths.chunks(opts.batch_size) {
+                let mut pixels = Vec::with_capacity(chunk.len());
+                for p in chunk {
+                    pixels.push(preprocess(&load_image(p)?, Resize::Clip, size as u32));
+                }
+                run(Batch::Pixels(
+                    to_tensor(&pixels, size, &opts.device).map_err(candle_err)?,
+                ))?;
+                bar.inc(chunk.len() as u64);
+            }
+            bar.finish_and_clear();
+        }
+        (EmbedInput::Pixels(path), Backbone::Vision(v)) => {
+            let pixels = read_pixels(path, v.config().image_size)?;
+            let n = pixels.dim(0).map_err(candle_err)?;
+            let bar = progress(n, opts.quiet);
+            let mut start = 0;
+            while start < n {
+                let len = opts.batch_size.min(n - start);
+                let px = pixels
+                    .narrow(0, start, len)
+                    .and_then(|p| p.to_device(&opts.device))
+                    .map_err(candle_err)?;
+                run(Batch::Pixels(px))?;
+                bar.inc(len as u64);
+                start += len;
+            }
+            bar.finish_and_clear();
+        }
+        (input, _) => {
+            let kind = match model.config {
+                ModelConfig::Text(_) => "a text encoder: use --texts",
+                ModelConfig::Vision(_) => "a vision tower: use --images or --pixels",
+            };
+            let path = match input {
+                EmbedInput::Texts(p) | EmbedInput::Images(p) | EmbedInput::Pixels(p) => p,
+            };
+            return Err(
+                InputError::new(format!("input does not fit the model, which is {kind}"))
+                    .in_file(path)
+                    .into(),
+            );
+        }
+    }
+    let hidden = model.config.hidden_size();
+    let features = if chunks.is_empty() {
+        Tensor::zeros((0, hidden), DType::F32, &Device::Cpu)
+    } else {
+        Tensor::cat(&chunks, 0)
+    }
+    .map_err(candle_err)?;
+    let n = features.dim(0).map_err(candle_err)?;
+    write_features(&features, &opts.out)?;
+    Ok((n, hidden))
+}
+
+fn progress(n: usize, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(n as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("embed {bar:30} {pos}/{len} [{elapsed}<{eta}, {per_sec}]")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn read_texts(path: &Path) -> Result<Vec<String>> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let row = e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        InputError::new("not valid UTF-8").in_file(path).at_row(row)
+    })?;
+    Ok(text
+        .lines()
+        .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
+        .collect())
+}
+
+fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| matches!(x.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(InputError::new("no .png, .jpg or .jpeg images")
+            .in_file(dir)
+            .into());
+    }
+    Ok(paths)
+}
+
+fn read_pixels(path: &Path, size: usize) -> Result<Tensor> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+        .map_err(|e| InputError::new(format!("not a valid safetensors file: {e}")).in_file(path))?;
+    let px = tensors
+        .remove("pixel_values")
+        .ok_or_else(|| InputError::new("no tensor `pixel_values`").in_file(path))?;
+    let ok = matches!(px.dims(), [_, 3, h, w] if *h == size && *w == size);
+    if !ok {
+        return Err(InputError::new(format!(
+            "`pixel_values` has shape {:?}, expected [n, 3, {size}, {size}]",
+            px.dims()
+        ))
+        .in_file(path)
+        .into());
+    }
+    px.to_dtype(DType::F32).map_err(candle_err)
+}
+
+/// Writes `features` to `out` through a temporary file and a rename.
+fn write_features(features: &Tensor, out: &Path) -> Result<()> {
+    let tmp = PathBuf::from(format!("{}.tmp-{}", out.display(), std::process::id()));
+    let map: HashMap<String, Tensor> = [("features".to_string(), features.clone())].into();
+    candle_core::safetensors::save(&map, &tmp)
+        .map_err(|e| Error::Runtime(format!("writing {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, out).map_err(|e| Error::io(format!("renaming to {}", out.display()), e))
+}

@@ -1,0 +1,332 @@
+//! Finding a model's files (a local folder, the Hugging Face cache, or the Hub through hf-hub's
+//! synchronous API) and loading its weights into a [`ParamStore`] by transformers' names.
+//!
+//! A model id resolves offline when `HF_HUB_OFFLINE` is set (`1`/`true`/`yes`): the files must be
+//! in the Hub cache (`$HF_HOME/hub/models--org--name/snapshots/<commit>/`, the commit found
+//! through `refs/<revision>` or given as a 40-hex revision). Weights: `model.safetensors`,
+//! sharded safetensors (`model.safetensors.index.json`), or `pytorch_model.bin` only with
+//! `allow_pickle`, since unpickling untrusted files is unsafe.
+
+use candle_core::{Device, Tensor};
+use hf_hub::{Cache, Repo, RepoType};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use super::params::{candle_err, ParamStore};
+use crate::error::{Error, InputError, Result};
+
+/// Where a model's weights are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightFiles {
+    /// One or more safetensors files (one, or the shards of an index).
+    Safetensors(Vec<PathBuf>),
+    /// A PyTorch pickle (`pytorch_model.bin`).
+    Pickle(PathBuf),
+}
+
+/// The files of one model.
+#[derive(Debug, Clone)]
+pub struct ModelFiles {
+    /// `config.json`.
+    pub config: PathBuf,
+    /// The weights.
+    pub weights: WeightFiles,
+    /// `tokenizer.json`, when the model has one.
+    pub tokenizer: Option<PathBuf>,
+    /// `tokenizer_config.json`, when present.
+    pub tokenizer_config: Option<PathBuf>,
+    /// The snapshot's commit or the requested revision, for manifests; `None` for a local folder.
+    pub revision: Option<String>,
+}
+
+/// Options for [`resolve`].
+#[derive(Debug, Clone, Default)]
+pub struct ResolveOptions {
+    /// A branch, tag or commit; `main` when absent.
+    pub revision: Option<String>,
+    /// Accept `pytorch_model.bin` (a pickle) when there are no safetensors.
+    pub allow_pickle: bool,
+}
+
+/// Finds the files of `model`: an existing folder, or a Hub model id.
+pub fn resolve(model: &str, opts: &ResolveOptions) -> Result<ModelFiles> {
+    let path = Path::new(model);
+    if path.is_dir() {
+        return from_folder(path, opts.allow_pickle, None);
+    }
+    if path.exists()
+        || model.starts_with('.')
+        || model.starts_with('/')
+        || model.split('/').count() > 2
+    {
+        return Err(
+            InputError::new("expected a model folder or a Hub id like `org/name`")
+                .in_file(path)
+                .into(),
+        );
+    }
+    let revision = opts.revision.clone().unwrap_or_else(|| "main".to_string());
+    if offline() {
+        from_cache(&Cache::from_env(), model, &revision, opts.allow_pickle)
+    } else {
+        from_hub(model, &revision, opts.allow_pickle)
+    }
+}
+
+fn offline() -> bool {
+    std::env::var("HF_HUB_OFFLINE")
+        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+        .unwrap_or(false)
+}
+
+/// Resolves `model_id` at `revision` inside a Hub-layout cache folder, without network.
+pub fn from_cache(
+    cache: &Cache,
+    model_id: &str,
+    revision: &str,
+    allow_pickle: bool,
+) -> Result<ModelFiles> {
+    let repo = Repo::with_revision(model_id.to_string(), RepoType::Model, revision.to_string());
+    let root = cache.path().join(repo.folder_name());
+    let ref_file = root.join("refs").join(revision);
+    let commit = match std::fs::read_to_string(&ref_file) {
+        Ok(c) => c.trim().to_string(),
+        Err(_) if revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit()) => {
+            revision.to_string()
+        }
+        Err(_) => {
+            return Err(InputError::new(format!(
+                "model `{model_id}` at revision `{revision}` is not in the Hugging Face cache (offline mode)"
+            ))
+            .in_file(&ref_file)
+            .into())
+        }
+    };
+    let snapshot = root.join("snapshots").join(&commit);
+    if !snapshot.is_dir() {
+        return Err(
+            InputError::new(format!("snapshot {commit} of `{model_id}` is missing"))
+                .in_file(&snapshot)
+                .into(),
+        );
+    }
+    from_folder(&snapshot, allow_pickle, Some(commit))
+}
+
+fn from_hub(model_id: &str, revision: &str, allow_pickle: bool) -> Result<ModelFiles> {
+    let hub_err = |what: &str, e: hf_hub::api::sync::ApiError| {
+        Error::Runtime(format!(
+            "fetching {what} of `{model_id}` (revision {revision}) from the Hugging Face Hub failed: {e}; \
+             set HF_HUB_OFFLINE=1 to use the local cache only"
+        ))
+    };
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(false)
+        .build()
+        .map_err(|e| hub_err("the API client", e))?;
+    let repo = api.repo(Repo::with_revision(
+        model_id.to_string(),
+        RepoType::Model,
+        revision.to_string(),
+    ));
+    let config = repo
+        .get("config.json")
+        .map_err(|e| hub_err("config.json", e))?;
+    let weights = if let Ok(p) = repo.get("model.safetensors") {
+        WeightFiles::Safetensors(vec![p])
+    } else if let Ok(index) = repo.get("model.safetensors.index.json") {
+        let mut shards = Vec::new();
+        for name in shard_names(&index)? {
+            shards.push(repo.get(&name).map_err(|e| hub_err(&name, e))?);
+        }
+        WeightFiles::Safetensors(shards)
+    } else if allow_pickle {
+        WeightFiles::Pickle(
+            repo.get("pytorch_model.bin")
+                .map_err(|e| hub_err("pytorch_model.bin", e))?,
+        )
+    } else {
+        return Err(InputError::new(format!(
+            "`{model_id}` has no safetensors weights; pass --allow-pickle to read pytorch_model.bin"
+        ))
+        .into());
+    };
+    Ok(ModelFiles {
+        config,
+        weights,
+        tokenizer: repo.get("tokenizer.json").ok(),
+        tokenizer_config: repo.get("tokenizer_config.json").ok(),
+        revision: Some(revision.to_string()),
+    })
+}
+
+/// Reads a local model folder.
+pub fn from_folder(dir: &Path, allow_pickle: bool, revision: Option<String>) -> Result<ModelFiles> {
+    let config = dir.join("config.json");
+    if !config.is_file() {
+        return Err(InputError::new("model folder has no config.json")
+            .in_file(dir)
+            .into());
+    }
+    let single = dir.join("model.safetensors");
+    let index = dir.join("model.safetensors.index.json");
+    let pickle = dir.join("pytorch_model.bin");
+    let weights = if single.is_file() {
+        WeightFiles::Safetensors(vec![single])
+    } else if index.is_file() {
+        WeightFiles::Safetensors(shard_names(&index)?.iter().map(|n| dir.join(n)).collect())
+    } else if pickle.is_file() {
+        if !allow_pickle {
+            return Err(InputError::new(
+                "only pytorch_model.bin (a pickle, unsafe to load from untrusted sources) found; pass --allow-pickle to load it",
+            )
+            .in_file(&pickle)
+            .into());
+        }
+        WeightFiles::Pickle(pickle)
+    } else {
+        return Err(InputError::new(
+            "no weights: expected model.safetensors, model.safetensors.index.json or pytorch_model.bin",
+        )
+        .in_file(dir)
+        .into());
+    };
+    let opt = |name: &str| Some(dir.join(name)).filter(|p| p.is_file());
+    Ok(ModelFiles {
+        config,
+        weights,
+        tokenizer: opt("tokenizer.json"),
+        tokenizer_config: opt("tokenizer_config.json"),
+        revision,
+    })
+}
+
+/// The distinct shard file names of a `model.safetensors.index.json`, in first-use order.
+fn shard_names(index: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(index)
+        .map_err(|e| Error::io(format!("reading {}", index.display()), e))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| InputError::new(format!("not valid JSON: {e}")).in_file(index))?;
+    let map = value
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| {
+            InputError::new("missing `weight_map`")
+                .in_file(index)
+                .in_column("weight_map")
+        })?;
+    let mut seen = BTreeSet::new();
+    let mut names = Vec::new();
+    for file in map.values() {
+        let file = file.as_str().ok_or_else(|| {
+            InputError::new("weight_map values must be file names").in_file(index)
+        })?;
+        if file.contains('/') || file.contains("..") {
+            return Err(
+                InputError::new(format!("shard name `{file}` leaves the model folder"))
+                    .in_file(index)
+                    .into(),
+            );
+        }
+        if seen.insert(file.to_string()) {
+            names.push(file.to_string());
+        }
+    }
+    Ok(names)
+}
+
+/// What loading matched, besides the tensors that loaded cleanly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Head parameters absent from the checkpoint (to be initialised).
+    pub missing_head: Vec<String>,
+    /// Tensors in the checkpoint that the model does not use (e.g. a pooler, a text tower).
+    pub unexpected: Vec<String>,
+    /// Whether the checkpoint's keys carried the backbone prefix (`roberta.`, `vision_model.`).
+    pub prefixed: bool,
+}
+
+/// Reads every tensor of the weight files, by checkpoint key, remembering which file held it.
+pub fn read_tensors(weights: &WeightFiles) -> Result<BTreeMap<String, (Tensor, PathBuf)>> {
+    let mut out = BTreeMap::new();
+    match weights {
+        WeightFiles::Safetensors(files) => {
+            for file in files {
+                let bytes = std::fs::read(file)
+                    .map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+                let tensors =
+                    candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| {
+                        InputError::new(format!("not a valid safetensors file: {e}")).in_file(file)
+                    })?;
+                for (k, t) in tensors {
+                    out.insert(k, (t, file.clone()));
+                }
+            }
+        }
+        WeightFiles::Pickle(file) => {
+            let tensors = candle_core::pickle::read_all(file).map_err(|e| {
+                InputError::new(format!("not a readable PyTorch checkpoint: {e}")).in_file(file)
+            })?;
+            for (k, t) in tensors {
+                out.insert(k, (t, file.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Copies checkpoint tensors into `store`. Keys may carry `backbone_prefix` or not; head
+/// parameters (`head_prefix.*`) may be missing and are reported; a missing backbone tensor or a
+/// shape mismatch is an input error naming the tensor and file.
+pub fn load_into(
+    store: &ParamStore,
+    weights: &WeightFiles,
+    backbone_prefix: &str,
+    head_prefix: &str,
+) -> Result<LoadReport> {
+    let mut tensors = read_tensors(weights)?;
+    let p = format!("{backbone_prefix}.");
+    let prefixed = tensors.keys().any(|k| k.starts_with(&p));
+    let described = match weights {
+        WeightFiles::Safetensors(f) => f.first().cloned().unwrap_or_default(),
+        WeightFiles::Pickle(f) => f.clone(),
+    };
+    let mut report = LoadReport {
+        prefixed,
+        ..LoadReport::default()
+    };
+    for param in store.iter() {
+        let name = param.name();
+        let key = match name.strip_prefix(&p) {
+            Some(rest) if !prefixed => rest.to_string(),
+            _ => name.to_string(),
+        };
+        let Some((t, file)) = tensors.remove(&key) else {
+            if name.starts_with(&format!("{head_prefix}.")) {
+                report.missing_head.push(name.to_string());
+                continue;
+            }
+            return Err(InputError::new(format!(
+                "missing tensor `{key}` (model parameter `{name}`)"
+            ))
+            .in_file(&described)
+            .into());
+        };
+        if t.dims() != param.var().dims() {
+            return Err(InputError::new(format!(
+                "tensor `{key}` has shape {:?}, expected {:?}",
+                t.dims(),
+                param.var().dims()
+            ))
+            .in_file(&file)
+            .into());
+        }
+        let t = t
+            .to_dtype(store.dtype())
+            .and_then(|t| t.to_device(store.device()))
+            .map_err(candle_err)?;
+        param.var().set(&t).map_err(candle_err)?;
+    }
+    report.unexpected = tensors.into_keys().collect();
+    Ok(report)
+}

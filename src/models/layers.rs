@@ -1,0 +1,400 @@
+//! Differentiable building blocks shared by the text encoder and the CLIP vision tower.
+//!
+//! candle's fused layer norm and `softmax_last_dim` have no backward pass (DESIGN.md §6): here
+//! they run only when nothing in the call needs a gradient; otherwise layer norm is built from
+//! tensor ops and softmax is `candle_nn::ops::softmax`. A [`Linear`] whose weight is frozen uses
+//! [`InputGradOnly`], a custom op whose backward returns only the input gradient, so BitFit and
+//! probing do not pay for weight gradients they throw away.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CudaStorage, DType, Layout, Result, Shape, Tensor, D};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether frozen linears use [`InputGradOnly`] (default) or plain matmuls whose backward also
+/// computes the unused weight gradient. Only benchmarks turn it off, to measure what it saves.
+static FROZEN_LINEAR_OP: AtomicBool = AtomicBool::new(true);
+
+/// Turns the frozen-linear custom op on (the default) or off, process-wide (for benchmarks).
+pub fn set_frozen_linear_op(on: bool) {
+    FROZEN_LINEAR_OP.store(on, Ordering::Relaxed);
+}
+
+use super::params::{Init, Param, ParamStore};
+
+/// Whether a forward pass trains (dropout active, seeded) or evaluates (dropout off).
+#[derive(Debug)]
+pub struct Ctx {
+    rng: Option<RefCell<ChaCha8Rng>>,
+}
+
+impl Ctx {
+    /// Evaluation mode: dropout is the identity.
+    pub fn eval() -> Self {
+        Ctx { rng: None }
+    }
+
+    /// Training mode: dropout masks drawn from a ChaCha8 generator seeded with `seed`.
+    pub fn train(seed: u64) -> Self {
+        Ctx {
+            rng: Some(RefCell::new(ChaCha8Rng::seed_from_u64(seed))),
+        }
+    }
+
+    /// True in training mode.
+    pub fn is_train(&self) -> bool {
+        self.rng.is_some()
+    }
+
+    /// Inverted dropout with drop probability `p`: in training, zeroes each value with
+    /// probability `p` and scales the rest by 1/(1-p); in evaluation, returns `x` unchanged.
+    pub fn dropout(&self, x: &Tensor, p: f64) -> Result<Tensor> {
+        let Some(rng) = &self.rng else {
+            return Ok(x.clone());
+        };
+        if p <= 0.0 {
+            return Ok(x.clone());
+        }
+        let scale = (1.0 / (1.0 - p)) as f32;
+        let pf = p as f32;
+        let mut rng = rng.borrow_mut();
+        let mask: Vec<f32> = (0..x.elem_count())
+            .map(|_| if rng.gen::<f32>() < pf { 0.0 } else { scale })
+            .collect();
+        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+        x.mul(&mask)
+    }
+}
+
+/// Custom op `(x, y) -> y` whose backward sends `grad · W` to `x` and nothing to `y` or `W`.
+///
+/// `y` is `x · Wᵀ` computed outside the graph; the op links it back to `x` so the input gradient
+/// still flows, without the `xᵀ · grad` matmul that candle's matmul backward always computes.
+struct InputGradOnly {
+    weight: Tensor,
+}
+
+impl InputGradOnly {
+    fn pass_through<S: BackendStorage>(s: &S, l: &Layout) -> Result<(S, Shape)> {
+        if !l.is_contiguous() || l.start_offset() != 0 {
+            candle_core::bail!("frozen-linear output must be contiguous")
+        }
+        Ok((s.try_clone(l)?, l.shape().clone()))
+    }
+}
+
+impl candle_core::CustomOp2 for InputGradOnly {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        Self::pass_through(s2, l2)
+    }
+
+    fn cuda_fwd(
+        &self,
+        _: &CudaStorage,
+        _: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        Self::pass_through(s2, l2)
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _y: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok((Some(grad.matmul(&self.weight)?), None))
+    }
+}
+
+/// A dense layer `y = x Wᵀ + b` with transformers' `weight` [out, in] and `bias` [out].
+#[derive(Debug, Clone)]
+pub struct Linear {
+    weight: Param,
+    bias: Option<Param>,
+}
+
+impl Linear {
+    /// Registers `{prefix}.weight` (init normal(0, `std`)) and, if `bias`, `{prefix}.bias` (zeros).
+    pub fn new(
+        store: &mut ParamStore,
+        prefix: &str,
+        in_dim: usize,
+        out_dim: usize,
+        bias: bool,
+        std: f64,
+    ) -> crate::error::Result<Self> {
+        let weight = store.register(
+            &format!("{prefix}.weight"),
+            (out_dim, in_dim),
+            Init::Normal(std),
+        )?;
+        let bias = if bias {
+            Some(store.register(&format!("{prefix}.bias"), out_dim, Init::Zeros)?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+
+    /// A layer over existing parameters; a weight of more than two dimensions (a conv kernel
+    /// applied to non-overlapping patches) is flattened to [out, rest].
+    pub fn from_params(weight: Param, bias: Option<Param>) -> Self {
+        Linear { weight, bias }
+    }
+
+    /// Applies the layer to the last dimension of `x`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let in_dim = *dims.last().unwrap_or(&1);
+        let rows = x.elem_count() / in_dim.max(1);
+        let x2 = x.reshape((rows, in_dim))?;
+        let w = self.weight.tensor().flatten_from(1)?;
+        let frozen_op = FROZEN_LINEAR_OP.load(Ordering::Relaxed);
+        let y = if frozen_op && !self.weight.is_trainable() && x2.track_op() {
+            let y0 = x2.detach().matmul(&w.t()?)?.contiguous()?;
+            x2.apply_op2(&y0, InputGradOnly { weight: w })?
+        } else {
+            x2.matmul(&w.t()?)?
+        };
+        let y = match &self.bias {
+            Some(b) => y.broadcast_add(&b.tensor())?,
+            None => y,
+        };
+        let mut out_dims = dims;
+        let last = out_dims.len() - 1;
+        out_dims[last] = y.dim(1)?;
+        y.reshape(out_dims)
+    }
+}
+
+/// Layer normalisation over the last dimension with `weight` and `bias`.
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    weight: Param,
+    bias: Param,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// Registers `{prefix}.weight` (ones) and `{prefix}.bias` (zeros).
+    pub fn new(
+        store: &mut ParamStore,
+        prefix: &str,
+        dim: usize,
+        eps: f64,
+    ) -> crate::error::Result<Self> {
+        Ok(LayerNorm {
+            weight: store.register(&format!("{prefix}.weight"), dim, Init::Ones)?,
+            bias: store.register(&format!("{prefix}.bias"), dim, Init::Zeros)?,
+            eps,
+        })
+    }
+
+    /// Normalises the last dimension; differentiable whenever anything involved needs a gradient.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (w, b) = (self.weight.tensor(), self.bias.tensor());
+        if !(x.track_op() || w.track_op() || b.track_op()) {
+            return candle_nn::ops::layer_norm(&x.contiguous()?, &w, &b, self.eps as f32);
+        }
+        layer_norm_differentiable(x, &w, &b, self.eps)
+    }
+}
+
+/// Layer norm from tensor ops (mean, variance, affine), so candle can differentiate it. Computed
+/// in f32 for half-precision inputs.
+pub fn layer_norm_differentiable(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let xf = x.to_dtype(DType::F32)?;
+    let mean = xf.mean_keepdim(D::Minus1)?;
+    let centred = xf.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    let normed = centred.broadcast_div(&(var + eps)?.sqrt()?)?;
+    normed.to_dtype(dtype)?.broadcast_mul(w)?.broadcast_add(b)
+}
+
+/// A lookup table `weight` [n, dim].
+#[derive(Debug, Clone)]
+pub struct Embedding {
+    weight: Param,
+}
+
+impl Embedding {
+    /// Registers `{prefix}.weight` with the given initialiser.
+    pub fn new(
+        store: &mut ParamStore,
+        prefix: &str,
+        n: usize,
+        dim: usize,
+        init: Init,
+    ) -> crate::error::Result<Self> {
+        Ok(Embedding {
+            weight: store.register(&format!("{prefix}.weight"), (n, dim), init)?,
+        })
+    }
+
+    /// Rows of the table for integer ids of any shape; output shape = ids' shape + [dim].
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let w = self.weight.tensor();
+        let mut dims = ids.dims().to_vec();
+        dims.push(w.dim(1)?);
+        w.index_select(&ids.flatten_all()?, 0)?.reshape(dims)
+    }
+}
+
+/// Activation functions named as in transformers' configs (`hidden_act`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `gelu`: exact GELU with erf.
+    Gelu,
+    /// `gelu_new` / `gelu_pytorch_tanh` / `gelu_fast`: the tanh approximation.
+    GeluTanh,
+    /// `quick_gelu`: x·σ(1.702x), CLIP's.
+    QuickGelu,
+    /// `relu`.
+    Relu,
+}
+
+impl Activation {
+    /// Parses a transformers `hidden_act` value.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "gelu" => Some(Activation::Gelu),
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Some(Activation::GeluTanh),
+            "quick_gelu" => Some(Activation::QuickGelu),
+            "relu" => Some(Activation::Relu),
+            _ => None,
+        }
+    }
+
+    /// Applies the activation (all variants have a backward pass in candle).
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Gelu => x.gelu_erf(),
+            Activation::GeluTanh => x.gelu(),
+            Activation::QuickGelu => x.mul(&candle_nn::ops::sigmoid(&(x * 1.702)?)?),
+            Activation::Relu => x.relu(),
+        }
+    }
+}
+
+/// Softmax over the last dimension: the fused kernel when no gradient is needed, the
+/// differentiable `candle_nn::ops::softmax` otherwise.
+pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    if x.track_op() {
+        candle_nn::ops::softmax(x, D::Minus1)
+    } else {
+        candle_nn::ops::softmax_last_dim(x)
+    }
+}
+
+/// Scaled dot-product multi-head attention. `q`, `k`, `v`: [batch, seq, hidden]; `mask`: an
+/// additive mask broadcastable to [batch, heads, seq, seq] (0 keep, large negative drop).
+/// Returns [batch, seq, hidden] before the output projection.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    heads: usize,
+    ctx: &Ctx,
+    dropout: f64,
+) -> Result<Tensor> {
+    let (b, s, hidden) = q.dims3()?;
+    let d = hidden / heads;
+    let split = |t: &Tensor| -> Result<Tensor> {
+        t.reshape((b, s, heads, d))?.transpose(1, 2)?.contiguous()
+    };
+    let (q, k, v) = (split(q)?, split(k)?, split(v)?);
+    let q = (q * (1.0 / (d as f64).sqrt()))?;
+    let mut scores = q.matmul(&k.t()?)?;
+    if let Some(m) = mask {
+        scores = scores.broadcast_add(m)?;
+    }
+    let probs = ctx.dropout(&softmax_last(&scores)?, dropout)?;
+    probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, hidden))
+}
+
+/// Additive attention mask [batch, 1, 1, seq] from a 0/1 mask [batch, seq]: 0 where attended,
+/// the dtype's most negative finite value (as transformers uses) where padded.
+pub fn additive_mask(mask: &Tensor, dtype: DType) -> Result<Tensor> {
+    let (b, s) = mask.dims2()?;
+    let m = mask.to_dtype(DType::F32)?;
+    let min = match dtype {
+        DType::BF16 => -3.38e38,
+        DType::F16 => -65504.0,
+        _ => f32::MIN as f64,
+    };
+    ((m.ones_like()? - m)? * min)?
+        .to_dtype(dtype)?
+        .reshape((b, 1, 1, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn dropout_is_seeded_scaled_and_off_in_eval() {
+        let x = Tensor::ones((100, 100), DType::F32, &Device::Cpu).unwrap();
+        let a = Ctx::train(1)
+            .dropout(&x, 0.25)
+            .unwrap()
+            .flatten_all()
+            .unwrap();
+        let b = Ctx::train(1)
+            .dropout(&x, 0.25)
+            .unwrap()
+            .flatten_all()
+            .unwrap();
+        let a = a.to_vec1::<f32>().unwrap();
+        assert_eq!(a, b.to_vec1::<f32>().unwrap());
+        let zeros = a.iter().filter(|&&v| v == 0.0).count();
+        // Binomial(10000, 0.25): mean 2500, sd 43; 2300..2700 is beyond 4.5 sd.
+        assert!((2300..2700).contains(&zeros), "{zeros} zeros");
+        // Kept values are scaled by 1 / (1 - 0.25).
+        assert!(a.iter().all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6));
+        let e = Ctx::eval().dropout(&x, 0.25).unwrap();
+        assert_eq!(e.sum_all().unwrap().to_scalar::<f32>().unwrap(), 10000.0);
+    }
+
+    #[test]
+    fn differentiable_layer_norm_equals_fused_kernel() {
+        let x = Tensor::randn(0f32, 3.0, (4, 7, 16), &Device::Cpu).unwrap();
+        let w = Tensor::randn(1f32, 0.5, 16, &Device::Cpu).unwrap();
+        let b = Tensor::randn(0f32, 0.5, 16, &Device::Cpu).unwrap();
+        let ours = layer_norm_differentiable(&x, &w, &b, 1e-5).unwrap();
+        let fused = candle_nn::ops::layer_norm(&x, &w, &b, 1e-5).unwrap();
+        let d = (ours - fused).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(d.to_scalar::<f32>().unwrap() < 1e-5);
+    }
+
+    #[test]
+    fn quick_gelu_is_x_times_sigmoid_1702x() {
+        let x = Tensor::new(&[-2f32, 0.0, 1.0], &Device::Cpu).unwrap();
+        let y = Activation::QuickGelu
+            .forward(&x)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        // 1 * 1/(1+e^-1.702) = 0.845795; -2/(1+e^3.404) = -0.0647...
+        assert!((y[2] - 0.845_795).abs() < 1e-5, "{}", y[2]);
+        assert!((y[0] + 2.0 / (1.0 + 3.404f32.exp())).abs() < 1e-6);
+        assert_eq!(y[1], 0.0);
+    }
+}

@@ -1,0 +1,207 @@
+//! Trainable foundation models in candle: one BERT-family text encoder (RoBERTa, BERT, MiniLM)
+//! and the CLIP ViT vision tower, with transformers' parameter names, loading from a folder, the
+//! Hugging Face cache or the Hub, scratch initialisation as transformers does it, heads, and the
+//! input pipelines (tokenizer, image preprocessing).
+//!
+//! [`Model`] bundles a backbone, an optional head and the [`ParamStore`] holding every
+//! parameter by name; an adaptation method chooses what trains with
+//! [`ParamStore::set_trainable`] (see [`Selection`]).
+
+pub mod card;
+pub mod clip_vit;
+pub mod config;
+pub mod embed;
+pub mod encoder;
+pub mod heads;
+pub mod hub;
+pub mod init;
+pub mod layers;
+pub mod params;
+pub mod preprocess;
+pub mod tokenize;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::Result;
+use clip_vit::ClipVision;
+use config::ModelConfig;
+use encoder::{Encoder, EncoderInput};
+use heads::{Head, HeadKind};
+use hub::{LoadReport, ModelFiles};
+use layers::Ctx;
+use params::ParamStore;
+
+/// The backbone of a model.
+#[derive(Debug, Clone)]
+pub enum Backbone {
+    /// A BERT-family text encoder.
+    Text(Encoder),
+    /// A CLIP vision tower.
+    Vision(ClipVision),
+}
+
+/// One batch of model input.
+#[derive(Debug, Clone)]
+pub enum Batch {
+    /// Tokenized text.
+    Text(EncoderInput),
+    /// Preprocessed pixels [batch, 3, size, size].
+    Pixels(Tensor),
+}
+
+/// The head to attach: its kind and number of classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadSpec {
+    /// Linear or mlp.
+    pub kind: HeadKind,
+    /// Number of output classes.
+    pub classes: usize,
+}
+
+/// Which parameters an adaptation method trains, by transformers name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection {
+    /// Everything (finetuning, scratch).
+    All,
+    /// Every backbone bias (layer-norm biases included) plus the whole head (BitFit).
+    BitFit,
+    /// Only the head (probing).
+    Head,
+}
+
+impl Selection {
+    /// Whether the parameter called `name` trains under this selection.
+    pub fn selects(&self, name: &str) -> bool {
+        let head = name.starts_with(&format!("{}.", heads::PREFIX));
+        match self {
+            Selection::All => true,
+            Selection::BitFit => head || name.ends_with(".bias"),
+            Selection::Head => head,
+        }
+    }
+}
+
+/// A backbone, an optional head and their parameters.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The backbone's configuration.
+    pub config: ModelConfig,
+    /// The backbone.
+    pub backbone: Backbone,
+    /// The head, when one was requested.
+    pub head: Option<Head>,
+    /// Every parameter by transformers name.
+    pub store: ParamStore,
+}
+
+impl Model {
+    /// Builds the architecture with zero-filled parameters (load or initialise next).
+    pub fn from_config(
+        config: &ModelConfig,
+        head: Option<HeadSpec>,
+        device: &Device,
+        dtype: DType,
+    ) -> Result<Self> {
+        let mut store = ParamStore::new(device.clone(), dtype);
+        let (backbone, std, dropout) = match config {
+            ModelConfig::Text(c) => (
+                Backbone::Text(Encoder::new(c, &mut store)?),
+                c.initializer_range,
+                c.classifier_dropout.unwrap_or(c.hidden_dropout_prob),
+            ),
+            ModelConfig::Vision(c) => (
+                Backbone::Vision(ClipVision::new(c, &mut store)?),
+                // CLIPForImageClassification's classifier init.
+                (c.hidden_size as f64).powf(-0.5) * c.initializer_factor,
+                0.0,
+            ),
+        };
+        let head = match head {
+            Some(h) => Some(Head::new(
+                h.kind,
+                &mut store,
+                config.hidden_size(),
+                h.classes,
+                std,
+                dropout,
+            )?),
+            None => None,
+        };
+        Ok(Model {
+            config: config.clone(),
+            backbone,
+            head,
+            store,
+        })
+    }
+
+    /// A model initialised from scratch as transformers would, from `seed`.
+    pub fn scratch(
+        config: &ModelConfig,
+        head: Option<HeadSpec>,
+        device: &Device,
+        dtype: DType,
+        seed: u64,
+    ) -> Result<Self> {
+        let model = Self::from_config(config, head, device, dtype)?;
+        init::init_all(&model.store, seed)?;
+        Ok(model)
+    }
+
+    /// Loads a pretrained model from resolved files; a head missing from the checkpoint is
+    /// initialised from `seed`.
+    pub fn load(
+        files: &ModelFiles,
+        head: Option<HeadSpec>,
+        device: &Device,
+        dtype: DType,
+        seed: u64,
+    ) -> Result<(Self, LoadReport)> {
+        let config = ModelConfig::from_file(&files.config)?;
+        let model = Self::from_config(&config, head, device, dtype)?;
+        let report = hub::load_into(
+            &model.store,
+            &files.weights,
+            model.backbone_prefix(),
+            heads::PREFIX,
+        )?;
+        let missing: Vec<_> = report
+            .missing_head
+            .iter()
+            .filter_map(|n| model.store.get(n).cloned())
+            .collect();
+        init::init_params(&missing, seed)?;
+        Ok((model, report))
+    }
+
+    /// The prefix of backbone parameter names (`roberta`, `bert`, `vision_model`).
+    pub fn backbone_prefix(&self) -> &'static str {
+        match &self.config {
+            ModelConfig::Text(c) => c.prefix(),
+            ModelConfig::Vision(_) => clip_vit::PREFIX,
+        }
+    }
+
+    /// Features [batch, hidden]: the first token's final hidden state, or CLIP's pooled output.
+    pub fn features(&self, batch: &Batch, ctx: &Ctx) -> candle_core::Result<Tensor> {
+        match (&self.backbone, batch) {
+            (Backbone::Text(e), Batch::Text(input)) => Ok(e.forward(input, ctx, false)?.features),
+            (Backbone::Vision(v), Batch::Pixels(px)) => Ok(v.forward(px, ctx, false)?.features),
+            (Backbone::Text(_), Batch::Pixels(_)) => {
+                candle_core::bail!("a text encoder cannot take pixel input")
+            }
+            (Backbone::Vision(_), Batch::Text(_)) => {
+                candle_core::bail!("a vision tower cannot take text input")
+            }
+        }
+    }
+
+    /// Logits [batch, classes] through the head (features when there is no head).
+    pub fn logits(&self, batch: &Batch, ctx: &Ctx) -> candle_core::Result<Tensor> {
+        let features = self.features(batch, ctx)?;
+        match &self.head {
+            Some(h) => h.forward(&features, ctx),
+            None => Ok(features),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The parameter store: every trainable tensor of a model under its transformers name
+//! (`roberta.encoder.layer.0.attention.self.query.weight`, `classifier.out_proj.bias`, ...),
+//! held as a candle [`Var`] together with a trainable flag and the initialiser transformers uses.
+//!
+//! Modules keep [`Param`] handles that share the `Var` and the flag with the store, so an
+//! adaptation method picks what trains by name ([`ParamStore::set_trainable`]) after the model is
+//! built. A frozen parameter enters the graph detached: no gradient flows to it, and frozen
+//! linears skip the weight-gradient matmul altogether (see [`crate::models::layers::Linear`]).
+
+use candle_core::{DType, Device, Shape, Tensor, Var};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// How transformers initialises a parameter when training from scratch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Init {
+    /// Normal(0, std).
+    Normal(f64),
+    /// Normal(0, std) with one row (the padding token's embedding) set to zero.
+    NormalZeroRow(f64, usize),
+    /// All zeros (biases, layer-norm biases).
+    Zeros,
+    /// All ones (layer-norm weights).
+    Ones,
+}
+
+/// One named parameter: a candle variable plus a trainable flag shared with its store.
+#[derive(Debug, Clone)]
+pub struct Param {
+    name: Arc<str>,
+    var: Var,
+    trainable: Arc<AtomicBool>,
+    init: Init,
+}
+
+impl Param {
+    /// The parameter's transformers name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The tensor to use in a forward pass: the tracked variable when trainable, a detached view
+    /// of the same storage otherwise.
+    pub fn tensor(&self) -> Tensor {
+        if self.is_trainable() {
+            self.var.as_tensor().clone()
+        } else {
+            self.var.as_detached_tensor()
+        }
+    }
+
+    /// The underlying variable (for optimisers and for loading weights).
+    pub fn var(&self) -> &Var {
+        &self.var
+    }
+
+    /// Whether gradients flow to this parameter.
+    pub fn is_trainable(&self) -> bool {
+        self.trainable.load(Ordering::Relaxed)
+    }
+
+    /// How transformers initialises it.
+    pub fn init(&self) -> Init {
+        self.init
+    }
+}
+
+/// All parameters of one model by name, on one device and dtype.
+#[derive(Debug, Clone)]
+pub struct ParamStore {
+    params: BTreeMap<String, Param>,
+    device: Device,
+    dtype: DType,
+}
+
+impl ParamStore {
+    /// An empty store whose parameters will live on `device` in `dtype`.
+    pub fn new(device: Device, dtype: DType) -> Self {
+        ParamStore {
+            params: BTreeMap::new(),
+            device,
+            dtype,
+        }
+    }
+
+    /// The device parameters live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The dtype parameters are stored in.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Registers a parameter (zero-filled until loaded or initialised); all start trainable.
+    /// Registering the same name twice is a programming error reported as a runtime error.
+    pub fn register(&mut self, name: &str, shape: impl Into<Shape>, init: Init) -> Result<Param> {
+        if self.params.contains_key(name) {
+            return Err(Error::Runtime(format!(
+                "parameter `{name}` registered twice"
+            )));
+        }
+        let var = Var::zeros(shape, self.dtype, &self.device).map_err(candle_err)?;
+        let param = Param {
+            name: Arc::from(name),
+            var,
+            trainable: Arc::new(AtomicBool::new(true)),
+            init,
+        };
+        self.params.insert(name.to_string(), param.clone());
+        Ok(param)
+    }
+
+    /// The parameter called `name`.
+    pub fn get(&self, name: &str) -> Option<&Param> {
+        self.params.get(name)
+    }
+
+    /// Every parameter in name order.
+    pub fn iter(&self) -> impl Iterator<Item = &Param> {
+        self.params.values()
+    }
+
+    /// Parameter names in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.params.keys().map(|k| k.as_str())
+    }
+
+    /// Makes exactly the parameters whose name satisfies `pred` trainable; all others frozen.
+    pub fn set_trainable(&self, pred: impl Fn(&str) -> bool) {
+        for (name, p) in &self.params {
+            p.trainable.store(pred(name), Ordering::Relaxed);
+        }
+    }
+
+    /// The trainable parameters, in name order (what an optimiser updates).
+    pub fn trainable(&self) -> Vec<Param> {
+        self.params
+            .values()
+            .filter(|p| p.is_trainable())
+            .cloned()
+            .collect()
+    }
+
+    /// Number of scalar values in the trainable parameters.
+    pub fn trainable_count(&self) -> usize {
+        self.trainable().iter().map(|p| p.var.elem_count()).sum()
+    }
+
+    /// Number of scalar values in all parameters.
+    pub fn total_count(&self) -> usize {
+        self.params.values().map(|p| p.var.elem_count()).sum()
+    }
+}
+
+/// Wraps a candle error as a runtime error.
+pub(crate) fn candle_err(e: candle_core::Error) -> Error {
+    Error::Runtime(format!("tensor operation failed: {e}"))
+}

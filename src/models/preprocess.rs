@@ -1,0 +1,146 @@
+//! Image preprocessing with the `image` crate.
+//!
+//! - [`Resize::Clip`]: CLIPImageProcessor's pipeline — bicubic resize of the shortest side to
+//!   `size` (the long side `floor(size·long/short)`), centre crop `size`×`size`, rescale by 1/255,
+//!   normalise with CLIP's mean and std.
+//! - [`Resize::Plain`]: the paper's transfer code — bicubic resize straight to `size`×`size`,
+//!   then the same rescale and normalisation.
+//! - [`augment`]: seeded training augmentation — torchvision's RandomResizedCrop (scale
+//!   0.08–1, ratio 3/4–4/3, ten tries then a centre crop) and a horizontal flip with p = 0.5.
+
+use candle_core::{Device, Tensor};
+use image::imageops::{self, FilterType};
+use image::RgbImage;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+
+use crate::error::{InputError, Result};
+
+/// CLIP's per-channel mean (openai/clip-vit-base-patch16 preprocessor_config.json).
+pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+/// CLIP's per-channel standard deviation.
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
+
+/// How an image is brought to the model's square input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resize {
+    /// Shortest side to `size`, then centre crop (CLIPImageProcessor).
+    Clip,
+    /// Straight to `size`×`size` (the paper's transfer-learning code).
+    Plain,
+}
+
+/// Opens an image file as RGB.
+pub fn load_image(path: &Path) -> Result<RgbImage> {
+    let img = image::open(path)
+        .map_err(|e| InputError::new(format!("cannot read image: {e}")).in_file(path))?;
+    Ok(img.to_rgb8())
+}
+
+/// The resized (and for CLIP centre-cropped) 8-bit image, before rescaling.
+pub fn resize(img: &RgbImage, mode: Resize, size: u32) -> RgbImage {
+    match mode {
+        Resize::Plain => bicubic(img, size, size),
+        Resize::Clip => {
+            let (w, h) = img.dimensions();
+            let (nw, nh) = if w <= h {
+                (size, (size as u64 * h as u64 / w.max(1) as u64) as u32)
+            } else {
+                ((size as u64 * w as u64 / h.max(1) as u64) as u32, size)
+            };
+            let resized = bicubic(img, nw, nh);
+            let top = nh.saturating_sub(size) / 2;
+            let left = nw.saturating_sub(size) / 2;
+            imageops::crop_imm(&resized, left, top, size.min(nw), size.min(nh)).to_image()
+        }
+    }
+}
+
+/// Bicubic (Catmull-Rom, a = -0.5, support widened when shrinking) resize done as PIL does it:
+/// the horizontal pass first, rounded and clipped to 8 bits, then the vertical pass. A Catmull-Rom
+/// pass at scale 1 is the identity, so each `imageops::resize` call below resamples one axis.
+pub fn bicubic(img: &RgbImage, width: u32, height: u32) -> RgbImage {
+    let across = if img.width() == width {
+        img.clone()
+    } else {
+        imageops::resize(img, width, img.height(), FilterType::CatmullRom)
+    };
+    if across.height() == height {
+        across
+    } else {
+        imageops::resize(&across, width, height, FilterType::CatmullRom)
+    }
+}
+
+/// Channel-first values rescaled by 1/255 and normalised with `mean`/`std`: [3, h, w] flattened.
+pub fn normalise(img: &RgbImage, mean: [f32; 3], std: [f32; 3]) -> Vec<f32> {
+    let (w, h) = img.dimensions();
+    let plane = (w * h) as usize;
+    let mut out = vec![0f32; 3 * plane];
+    for (i, px) in img.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * plane + i] = (px[c] as f32 / 255.0 - mean[c]) / std[c];
+        }
+    }
+    out
+}
+
+/// The full deterministic pipeline with CLIP's normalisation: [3, size, size] flattened.
+pub fn preprocess(img: &RgbImage, mode: Resize, size: u32) -> Vec<f32> {
+    normalise(&resize(img, mode, size), CLIP_MEAN, CLIP_STD)
+}
+
+/// Seeded training augmentation (random resized crop to `size`, horizontal flip with p = 0.5)
+/// with CLIP's normalisation: [3, size, size] flattened.
+pub fn augment(img: &RgbImage, size: u32, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let (x, y, w, h) = random_resized_crop_box(img.width(), img.height(), rng);
+    let crop = imageops::crop_imm(img, x, y, w, h).to_image();
+    let mut out = bicubic(&crop, size, size);
+    if rng.gen::<f64>() < 0.5 {
+        imageops::flip_horizontal_in_place(&mut out);
+    }
+    normalise(&out, CLIP_MEAN, CLIP_STD)
+}
+
+/// torchvision's RandomResizedCrop box (left, top, width, height) for a `width`×`height` image,
+/// scale (0.08, 1) and ratio (3/4, 4/3).
+pub fn random_resized_crop_box(
+    width: u32,
+    height: u32,
+    rng: &mut ChaCha8Rng,
+) -> (u32, u32, u32, u32) {
+    let area = width as f64 * height as f64;
+    let (lo, hi) = ((3.0f64 / 4.0).ln(), (4.0f64 / 3.0).ln());
+    for _ in 0..10 {
+        let target = area * rng.gen_range(0.08..=1.0);
+        let aspect = rng.gen_range(lo..=hi).exp();
+        let w = (target * aspect).sqrt().round() as u32;
+        let h = (target / aspect).sqrt().round() as u32;
+        if w > 0 && h > 0 && w <= width && h <= height {
+            let top = rng.gen_range(0..=height - h);
+            let left = rng.gen_range(0..=width - w);
+            return (left, top, w, h);
+        }
+    }
+    let ratio = width as f64 / height.max(1) as f64;
+    let (w, h) = if ratio < 3.0 / 4.0 {
+        (width, (width as f64 / (3.0 / 4.0)).round() as u32)
+    } else if ratio > 4.0 / 3.0 {
+        (((height as f64) * 4.0 / 3.0).round() as u32, height)
+    } else {
+        (width, height)
+    };
+    (
+        (width - w.min(width)) / 2,
+        (height - h.min(height)) / 2,
+        w.min(width),
+        h.min(height),
+    )
+}
+
+/// Stacks preprocessed images ([3, size, size] each) into `pixel_values` [n, 3, size, size].
+pub fn to_tensor(images: &[Vec<f32>], size: usize, device: &Device) -> candle_core::Result<Tensor> {
+    let flat: Vec<f32> = images.iter().flatten().copied().collect();
+    Tensor::from_vec(flat, (images.len(), 3, size, size), device)
+}

@@ -1,0 +1,105 @@
+//! Text to model input with the tokenizers crate from a model's `tokenizer.json`: special
+//! tokens added, truncation to the model's maximum length (special tokens included), dynamic
+//! padding to the longest text of each batch, attention mask and token types.
+
+use std::path::Path;
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+use crate::error::{Error, InputError, Result};
+
+/// A tokenized batch as plain ids, all rows padded to the same length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenBatch {
+    /// Token ids per text.
+    pub input_ids: Vec<Vec<u32>>,
+    /// 1 for real tokens, 0 for padding.
+    pub attention_mask: Vec<Vec<u32>>,
+    /// Segment ids (all 0 for single texts).
+    pub token_type_ids: Vec<Vec<u32>>,
+}
+
+/// A configured tokenizer.
+#[derive(Debug, Clone)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    max_len: usize,
+}
+
+impl TextTokenizer {
+    /// Loads `tokenizer.json`; truncates to `max_len` tokens, or to `tokenizer_config.json`'s
+    /// `model_max_length` when that is smaller. `pad_id` is used when the tokenizer names no
+    /// padding token.
+    pub fn from_files(
+        tokenizer_json: &Path,
+        tokenizer_config: Option<&Path>,
+        max_len: usize,
+        pad_id: u32,
+    ) -> Result<Self> {
+        let mut inner = Tokenizer::from_file(tokenizer_json).map_err(|e| {
+            InputError::new(format!("not a valid tokenizer.json: {e}")).in_file(tokenizer_json)
+        })?;
+        let mut max_len = max_len;
+        let mut pad_token = None;
+        if let Some(cfg) = tokenizer_config {
+            let text = std::fs::read_to_string(cfg)
+                .map_err(|e| Error::io(format!("reading {}", cfg.display()), e))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| InputError::new(format!("not valid JSON: {e}")).in_file(cfg))?;
+            if let Some(m) = v.get("model_max_length").and_then(|m| m.as_f64()) {
+                if m >= 1.0 && m < max_len as f64 {
+                    max_len = m as usize;
+                }
+            }
+            pad_token = match v.get("pad_token") {
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(o) => o.get("content").and_then(|c| c.as_str()).map(String::from),
+                None => None,
+            };
+        }
+        let (pad_id, pad_token) =
+            match pad_token.and_then(|t| inner.token_to_id(&t).map(|id| (id, t))) {
+                Some(found) => found,
+                None => match inner.get_padding() {
+                    Some(p) => (p.pad_id, p.pad_token.clone()),
+                    None => (pad_id, inner.id_to_token(pad_id).unwrap_or_default()),
+                },
+            };
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length: max_len,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| Error::Runtime(format!("configuring truncation: {e}")))?;
+        inner.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            pad_id,
+            pad_token,
+            ..PaddingParams::default()
+        }));
+        Ok(TextTokenizer { inner, max_len })
+    }
+
+    /// The maximum length in tokens, special tokens included.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Tokenizes a batch of texts.
+    pub fn encode(&self, texts: &[&str]) -> Result<TokenBatch> {
+        let encodings = self
+            .inner
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| Error::Runtime(format!("tokenizing failed: {e}")))?;
+        let mut batch = TokenBatch {
+            input_ids: Vec::new(),
+            attention_mask: Vec::new(),
+            token_type_ids: Vec::new(),
+        };
+        for e in encodings {
+            batch.input_ids.push(e.get_ids().to_vec());
+            batch.attention_mask.push(e.get_attention_mask().to_vec());
+            batch.token_type_ids.push(e.get_type_ids().to_vec());
+        }
+        Ok(batch)
+    }
+}

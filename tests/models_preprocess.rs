@@ -1,0 +1,101 @@
+//! Image preprocessing against transformers' CLIPImageProcessor (and PIL's bicubic resize for
+//! the paper's plain 224x224 resize) on PNGs made by scripts/make_model_fixtures.py: every
+//! pixel within 2/255.
+
+use candle_core::{Device, Tensor};
+use homogen::models::preprocess::{
+    augment, load_image, preprocess, random_resized_crop_box, resize, Resize, CLIP_STD,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::path::{Path, PathBuf};
+
+fn images() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/images")
+}
+
+fn max_u8_diff(a: &image::RgbImage, b: &image::RgbImage) -> u8 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    a.as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn clip_resize_and_crop_within_2_of_255_of_clip_image_processor() {
+    for i in 0..3 {
+        let img = load_image(&images().join(format!("img{i}.png"))).unwrap();
+        let ours = resize(&img, Resize::Clip, 224);
+        let theirs = load_image(&images().join(format!("clip_ref{i}.png"))).unwrap();
+        let d = max_u8_diff(&ours, &theirs);
+        assert!(d <= 2, "image {i}: max pixel difference {d}/255");
+    }
+}
+
+#[test]
+fn plain_resize_within_2_of_255_of_pil_bicubic() {
+    for i in 0..3 {
+        let img = load_image(&images().join(format!("img{i}.png"))).unwrap();
+        let ours = resize(&img, Resize::Plain, 224);
+        let theirs = load_image(&images().join(format!("plain_ref{i}.png"))).unwrap();
+        let d = max_u8_diff(&ours, &theirs);
+        assert!(d <= 2, "image {i}: max pixel difference {d}/255");
+    }
+}
+
+#[test]
+fn normalised_values_match_clip_image_processor_output() {
+    let refs =
+        candle_core::safetensors::load(images().join("../reference.safetensors"), &Device::Cpu)
+            .unwrap();
+    for i in 0..3 {
+        let img = load_image(&images().join(format!("img{i}.png"))).unwrap();
+        let ours = Tensor::from_vec(
+            preprocess(&img, Resize::Clip, 224),
+            (3, 224, 224),
+            &Device::Cpu,
+        )
+        .unwrap()
+        .narrow(1, 0, 4)
+        .unwrap()
+        .narrow(2, 0, 4)
+        .unwrap();
+        let theirs = &refs[&format!("images.clip_corner{i}")];
+        let ours = ours.to_vec3::<f32>().unwrap();
+        let theirs = theirs.to_vec3::<f32>().unwrap();
+        for c in 0..3 {
+            for y in 0..4 {
+                for x in 0..4 {
+                    // 2/255 in pixel units is 2/255/std after normalisation.
+                    let tol = 2.0 / 255.0 / CLIP_STD[c] + 1e-5;
+                    let d = (ours[c][y][x] - theirs[c][y][x]).abs();
+                    assert!(d <= tol, "image {i} c{c} ({y},{x}): {d}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn augmentation_is_seeded_and_crops_follow_random_resized_crop() {
+    let img = load_image(&images().join("img0.png")).unwrap();
+    let a = augment(&img, 224, &mut ChaCha8Rng::seed_from_u64(4));
+    let b = augment(&img, 224, &mut ChaCha8Rng::seed_from_u64(4));
+    let c = augment(&img, 224, &mut ChaCha8Rng::seed_from_u64(5));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert_eq!(a.len(), 3 * 224 * 224);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    for _ in 0..200 {
+        let (x, y, w, h) = random_resized_crop_box(300, 200, &mut rng);
+        assert!(x + w <= 300 && y + h <= 200);
+        let area = (w * h) as f64 / 60_000.0;
+        let ratio = w as f64 / h as f64;
+        // Rounding of w and h to pixels loosens the bounds slightly.
+        assert!((0.075..=1.0).contains(&area), "area share {area}");
+        assert!((0.74..=1.36).contains(&ratio), "ratio {ratio}");
+    }
+}
