@@ -16,6 +16,9 @@ Every float parameter, biases and layer-norm weights included, is random, so a s
 misnamed key changes the outputs. `--full-size DIR` writes full-size random roberta-base and
 clip-vit-base-patch16 models with reference features instead (for the #[ignore] parity test).
 
+The WordPiece trainer orders equal-count pieces by hash, so a rerun may renumber the tiny BERT
+vocabulary; the tokenizer and the reference ids are written together, so they always agree.
+
 Run: /work/venv/bin/python scripts/make_model_fixtures.py
 """
 
