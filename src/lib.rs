@@ -4,6 +4,8 @@
 //! Data flows datasets -> models -> adaptation -> failure tables -> metrics -> reports; the
 //! modules follow that order. `metrics` depends only on the failure-table types and does no I/O.
 
+pub mod data;
 pub mod error;
+pub mod experiment;
 pub mod failures;
 pub mod metrics;

@@ -1,0 +1,210 @@
+//! `mlp`: scikit-learn's `MLPClassifier()` defaults, trained with candle-nn.
+//!
+//! One hidden layer of 100 ReLU units and one logistic output unit; Glorot-uniform
+//! initialisation as scikit-learn (weights and biases from U(−b, b), b = √(6/(fan_in+fan_out)),
+//! √(2/(fan_in+fan_out)) for the logistic output layer), drawn from our seeded ChaCha8
+//! generator; Adam (lr 1e-3, β 0.9/0.999, ε 1e-8) on mini-batches of min(200, n) people
+//! reshuffled every epoch; the batch loss is the mean log loss plus `α/2 · ‖W‖² / batch_size`
+//! over the weight matrices (α = 1e-4, biases not penalised), exactly scikit-learn's; up to 200
+//! epochs, stopping once the epoch's training loss has failed to improve on the best by
+//! `tol = 1e-4` for more than 10 epochs in a row (scikit-learn's rule). candle's Adam puts ε on
+//! the bias-corrected second moment where scikit-learn folds the correction into the step size;
+//! the two differ only when √v is of order ε.
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use ndarray::Array2;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::Learner;
+use crate::error::{Error, Result};
+
+/// A one-hidden-layer perceptron with scikit-learn's training rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mlp {
+    /// Hidden ReLU units.
+    pub hidden: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// L2 penalty α.
+    pub alpha: f64,
+    /// Mini-batch size (capped at the number of training people).
+    pub batch_size: usize,
+    /// Most epochs.
+    pub max_epochs: usize,
+    /// Smallest improvement of the training loss that counts.
+    pub tol: f64,
+    /// Epochs without improvement tolerated before stopping.
+    pub n_iter_no_change: usize,
+}
+
+impl Default for Mlp {
+    fn default() -> Self {
+        Mlp {
+            hidden: 100,
+            learning_rate: 1e-3,
+            alpha: 1e-4,
+            batch_size: 200,
+            max_epochs: 200,
+            tol: 1e-4,
+            n_iter_no_change: 10,
+        }
+    }
+}
+
+fn candle(e: candle_core::Error) -> Error {
+    Error::Runtime(format!("mlp (candle): {e}"))
+}
+
+/// A `rows × cols` matrix of U(−bound, bound) draws from `rng`.
+fn glorot(rng: &mut ChaCha8Rng, rows: usize, cols: usize, bound: f64) -> Result<Var> {
+    let values: Vec<f64> = (0..rows * cols)
+        .map(|_| rng.gen_range(-bound..bound))
+        .collect();
+    Var::from_vec(values, (rows, cols), &Device::Cpu).map_err(candle)
+}
+
+/// Stopping rule of scikit-learn's `_update_no_improvement_count` (no validation set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlyStop {
+    best: f64,
+    count: usize,
+    tol: f64,
+    patience: usize,
+}
+
+impl EarlyStop {
+    /// A fresh rule: improvement below `tol` counts as none; stop after more than `patience`
+    /// such epochs in a row.
+    pub fn new(tol: f64, patience: usize) -> Self {
+        EarlyStop {
+            best: f64::INFINITY,
+            count: 0,
+            tol,
+            patience,
+        }
+    }
+
+    /// Records an epoch's loss; true when training should stop.
+    pub fn update(&mut self, loss: f64) -> bool {
+        if loss > self.best - self.tol {
+            self.count += 1;
+        } else {
+            self.count = 0;
+        }
+        if loss < self.best {
+            self.best = loss;
+        }
+        self.count > self.patience
+    }
+}
+
+impl Mlp {
+    /// Trains on `x` (people × features) and returns the fitted parameters (w1, b1, w2, b2) and
+    /// the per-epoch training losses.
+    pub fn train(&self, x: &Array2<f64>, y: &[u8], seed: u64) -> Result<(Vec<Tensor>, Vec<f64>)> {
+        let dev = Device::Cpu;
+        let (n, d) = x.dim();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let h = self.hidden;
+        let b1 = (6.0 / (d + h) as f64).sqrt();
+        let b2 = (2.0 / (h + 1) as f64).sqrt();
+        let w1 = glorot(&mut rng, d, h, b1)?;
+        let c1 = glorot(&mut rng, 1, h, b1)?;
+        let w2 = glorot(&mut rng, h, 1, b2)?;
+        let c2 = glorot(&mut rng, 1, 1, b2)?;
+        let mut opt = AdamW::new(
+            vec![w1.clone(), c1.clone(), w2.clone(), c2.clone()],
+            ParamsAdamW {
+                lr: self.learning_rate,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+            },
+        )
+        .map_err(candle)?;
+        let xs = Tensor::from_iter(x.iter().copied(), &dev)
+            .and_then(|t| t.reshape((n, d)))
+            .map_err(candle)?;
+        let ys = Tensor::from_iter(y.iter().map(|&v| f64::from(v)), &dev).map_err(candle)?;
+        let batch = self.batch_size.min(n).max(1);
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        let mut stop = EarlyStop::new(self.tol, self.n_iter_no_change);
+        let mut curve = Vec::new();
+        for _ in 0..self.max_epochs {
+            order.shuffle(&mut rng);
+            let mut total = 0.0;
+            for chunk in order.chunks(batch) {
+                let idx = Tensor::new(chunk, &dev).map_err(candle)?;
+                let bs = chunk.len() as f64;
+                let loss = (|| -> candle_core::Result<Tensor> {
+                    let xb = xs.index_select(&idx, 0)?;
+                    let yb = ys.index_select(&idx, 0)?;
+                    let z = forward(&xb, &w1, &c1, &w2, &c2)?;
+                    // log(1 + e^z) − y·z, computed stably as relu(z) − y·z + log(1 + e^−|z|).
+                    let data = ((z.relu()? - (&z * &yb)?)?
+                        + z.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?)?
+                    .mean_all()?;
+                    let l2 = (w1.sqr()?.sum_all()? + w2.sqr()?.sum_all()?)?;
+                    data + (l2 * (0.5 * self.alpha / bs))?
+                })()
+                .map_err(candle)?;
+                opt.backward_step(&loss).map_err(candle)?;
+                total += loss.to_scalar::<f64>().map_err(candle)? * bs;
+            }
+            let epoch_loss = total / n as f64;
+            curve.push(epoch_loss);
+            if stop.update(epoch_loss) {
+                break;
+            }
+        }
+        let params = [w1, c1, w2, c2]
+            .into_iter()
+            .map(|v| v.as_tensor().clone())
+            .collect();
+        Ok((params, curve))
+    }
+}
+
+/// The network's logit for each row of `x`.
+fn forward(
+    x: &Tensor,
+    w1: &Tensor,
+    c1: &Tensor,
+    w2: &Tensor,
+    c2: &Tensor,
+) -> candle_core::Result<Tensor> {
+    x.matmul(w1)?
+        .broadcast_add(c1)?
+        .relu()?
+        .matmul(w2)?
+        .broadcast_add(c2)?
+        .squeeze(1)
+}
+
+impl Learner for Mlp {
+    fn name(&self) -> &'static str {
+        "mlp"
+    }
+
+    fn fit_predict_scaled(
+        &self,
+        x_train: &Array2<f64>,
+        y_train: &[u8],
+        x_test: &Array2<f64>,
+        seed: u64,
+    ) -> Result<Vec<u8>> {
+        let (p, _) = self.train(x_train, y_train, seed)?;
+        let (n, d) = x_test.dim();
+        let logits = Tensor::from_iter(x_test.iter().copied(), &Device::Cpu)
+            .and_then(|t| t.reshape((n, d)))
+            .and_then(|xt| forward(&xt, &p[0], &p[1], &p[2], &p[3]))
+            .and_then(|z| z.to_dtype(DType::F64))
+            .and_then(|z| z.to_vec1::<f64>())
+            .map_err(candle)?;
+        Ok(logits.iter().map(|&z| u8::from(z > 0.0)).collect())
+    }
+}

@@ -1,0 +1,5 @@
+//! Experiments: the data-sharing protocol, tabular learners and the runner that turns trials
+//! into failure tables, measurements and reports.
+
+pub mod learners;
+pub mod protocol;
