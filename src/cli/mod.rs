@@ -2,6 +2,7 @@
 //! few lines that call the library; the work itself lives in the library.
 
 mod measure;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ struct Cli {
 enum Command {
     /// Homogenization metrics on any failure table (CSV or Parquet).
     Measure(measure::MeasureArgs),
+    /// Run an experiment config; with no argument, the built-in default run (offline).
+    Run(run::RunArgs),
 }
 
 /// Parses the command line, runs the subcommand and returns the process exit code.
@@ -28,6 +31,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Measure(args) => measure::run(args),
+        Command::Run(args) => run::run(args, cli.quiet),
     };
     match result {
         Ok(()) => 0,

@@ -1,0 +1,74 @@
+//! `homogen run [CONFIG]`: runs an experiment config; with no argument the built-in default run
+//! (the data-sharing study on the bundled German Credit data, offline).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use homogen::experiment::config::{Config, DEFAULT_CONFIG};
+use homogen::experiment::datasharing::{self, report, RunOptions};
+use homogen::experiment::protocol::Setting;
+
+/// Arguments of `homogen run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Experiment config (TOML); the built-in `configs/default.toml` when absent.
+    pub config: Option<PathBuf>,
+    /// Output folder, instead of the config's `experiment.out`.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+}
+
+/// Loads the config, runs it and prints where the report is and a short summary.
+pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
+    let (config, text) = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                homogen::error::Error::io(format!("reading config {}", path.display()), e)
+            })?;
+            (Config::parse(&text, path)?, text)
+        }
+        None => (Config::default_run()?, DEFAULT_CONFIG.to_string()),
+    };
+    let summary = datasharing::run(&config, &text, args.out.as_deref(), RunOptions { quiet })?;
+    println!(
+        "{} trials in {:.1} s; report: {}",
+        summary.n_trials,
+        summary.seconds,
+        summary.report.display()
+    );
+    println!(
+        "{:<9} {:>5}  {:>22}  {:>22}  fixed > disjoint",
+        "learner",
+        "scale",
+        report::HEADLINE.to_string() + " fixed",
+        "disjoint"
+    );
+    for learner in &config.protocol.learners {
+        for &scale in &config.protocol.scales {
+            let get = |s| {
+                report::find(
+                    &summary.results,
+                    learner,
+                    s,
+                    scale,
+                    "individual",
+                    report::HEADLINE,
+                )
+            };
+            let show =
+                |r: Option<&report::ResultRow>| match r.and_then(|r| r.mean.map(|m| (m, r.sd))) {
+                    Some((m, Some(sd))) => format!("{m:.3} ± {sd:.3}"),
+                    Some((m, None)) => format!("{m:.3}"),
+                    None => "not measured".to_string(),
+                };
+            let (f, d) = (get(Setting::Fixed), get(Setting::Disjoint));
+            println!(
+                "{learner:<9} {scale:>5}  {:>22}  {:>22}  {}",
+                show(f),
+                show(d),
+                report::fixed_above(f, d)
+            );
+        }
+    }
+    Ok(())
+}
