@@ -15,7 +15,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The input or the usage is wrong; the user must change something. Exit code 2.
-    #[error("{0}")]
+    #[error(transparent)]
     Input(#[from] InputError),
     /// Reading or writing a file failed for a reason outside the file's content. Exit code 1.
     #[error("{context}: {source}")]

@@ -9,3 +9,4 @@ pub mod error;
 pub mod experiment;
 pub mod failures;
 pub mod metrics;
+pub mod report;

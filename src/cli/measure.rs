@@ -1,12 +1,48 @@
 //! `homogen measure FILE...`: homogenization metrics on any failure table (DESIGN.md §4).
 
+use std::io::Write;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+use homogen::error::Error;
 use homogen::failures;
+use homogen::metrics::{self, Compat, Options, SystemResult};
+use homogen::report::tidy::{self, TidyRow};
+
+/// The metric names of the output, shown after `--help`.
+const METRICS_HELP: &str = "\
+Output rows (system, grouping, metric, value, ci_lo, ci_hi, p_value, note):
+  individual: h_individual (p_value from --permutations), systemic_failure_observed,
+    systemic_failure_expected, failure_rate:<deployment>, at_least_<m>_observed|expected|ratio
+    (k-of-n exclusion, m = 1..k), covariance|pmi|phi|kappa:<a>|<b> (pairs of deployments),
+    loss_h, min_exp, exp_exp (with a `loss` column)
+  <group column>: h_avg, h_unif, h_worst (note: worst group), unfairness, systemic_failure:<group>
+  --by COL: system `COL=value`, rows mean:<metric> (95% t interval), sd:<metric>, n:<metric>
+  --correlations: system `across_systems`, rows pearson_r2:<a>|<b>, spearman_rho:<a>|<b>
+Intervals: bootstrap over people, percentiles 2.5/97.5 (linear interpolation).
+Undefined values have an empty value and the reason in note.";
+
+/// Output formats of `homogen measure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned blocks for reading in a terminal.
+    Table,
+    /// The tidy CSV of DESIGN.md §4.
+    Csv,
+    /// The tidy rows as a JSON array.
+    Json,
+}
+
+/// How to treat a group missing from a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompatArg {
+    /// The authors' code: failure rate 1 where the group is missing.
+    Reference,
+}
 
 /// Arguments of `homogen measure`.
 #[derive(Debug, Args)]
+#[command(after_help = METRICS_HELP)]
 pub struct MeasureArgs {
     /// Failure tables (CSV or Parquet), concatenated.
     #[arg(required = true)]
@@ -14,19 +50,91 @@ pub struct MeasureArgs {
     /// A group column to measure group-level homogenization over; repeatable.
     #[arg(long = "group")]
     pub groups: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Bootstrap replicates over people for percentile 95% intervals (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub bootstrap: usize,
+    /// Permutations for the p-value of H_individual against independence (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub permutations: usize,
+    /// Seed of the bootstrap and the permutations.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Write here (atomically) instead of standard output.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// `reference`: give a group missing from a deployment failure rate 1, as the authors'
+    /// code does (default: leave it out and list it).
+    #[arg(long, value_enum)]
+    pub compat: Option<CompatArg>,
+    /// Aggregate every metric over the systems sharing this column's value (mean, sd, n, 95% t
+    /// interval).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Pearson R² and Spearman rho between metrics across systems.
+    #[arg(long)]
+    pub correlations: bool,
 }
 
-/// Reads the tables, checks them and measures.
+/// Reads the tables, measures every system and writes the report.
 pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
     let table = failures::read_tables(&args.files)?;
     let systems = failures::systems(&table, &args.groups)?;
-    for s in &systems {
-        println!(
-            "{}: {} deployments, {} people",
-            s.name,
-            s.n_deployments(),
-            s.n_people()
+    let opts = Options {
+        bootstrap: args.bootstrap,
+        permutations: args.permutations,
+        seed: args.seed,
+        compat: match args.compat {
+            Some(CompatArg::Reference) => Compat::Reference,
+            None => Compat::Correct,
+        },
+    };
+    let results: Vec<SystemResult> = systems
+        .iter()
+        .enumerate()
+        .map(|(i, s)| SystemResult {
+            name: s.name.clone(),
+            attributes: s.attributes.clone(),
+            rows: metrics::measure_system(s, &opts, i as u64),
+        })
+        .collect();
+
+    let mut rows: Vec<TidyRow> = results
+        .iter()
+        .flat_map(|r| r.rows.iter().map(|m| TidyRow::from_measurement(&r.name, m)))
+        .collect();
+    if let Some(column) = &args.by {
+        for (label, block) in metrics::aggregate_by(&results, column)? {
+            rows.extend(block.iter().map(|m| TidyRow::from_measurement(&label, m)));
+        }
+    }
+    if args.correlations {
+        rows.extend(
+            metrics::correlations(&results)
+                .iter()
+                .map(|m| TidyRow::from_measurement("across_systems", m)),
         );
+    }
+
+    let write = |w: &mut dyn Write| -> homogen::error::Result<()> {
+        match args.format {
+            OutputFormat::Csv => tidy::write_csv(&rows, w),
+            OutputFormat::Json => {
+                writeln!(w, "{}", tidy::to_json(&rows)).map_err(|e| Error::io("writing JSON", e))
+            }
+            OutputFormat::Table => write!(w, "{}", tidy::render_table(&rows))
+                .map_err(|e| Error::io("writing the table", e)),
+        }
+    };
+    match &args.output {
+        Some(path) => failures::write_atomically(path, |w| write(w))?,
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            write(&mut lock)?;
+        }
     }
     Ok(())
 }

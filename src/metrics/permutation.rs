@@ -1,0 +1,97 @@
+//! Permutation test of H_individual against independence (DESIGN.md §1): shuffle each
+//! deployment's failure vector independently among the people who met it, which keeps every
+//! failure rate and so the expected systemic failure; H changes only through the number of
+//! people failed everywhere they went, so the test compares those counts.
+//! p = (1 + #{count_perm >= count_obs}) / (1 + P).
+//!
+//! With full coverage the permuted count is exactly a chain of hypergeometric draws: if S_i is
+//! the set deployment i fails (size m_i, a uniformly random subset after shuffling), then
+//! |S_1 ∩ S_2| ~ Hypergeometric(n, m_2, m_1), and |S_1 ∩ S_2 ∩ S_3| ~ Hypergeometric(n, m_3,
+//! |S_1 ∩ S_2|), and so on: O(k) per permutation. With partial coverage the vectors are
+//! really shuffled, O(n k) per permutation.
+
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Hypergeometric};
+
+use crate::failures::{SystemMatrix, ABSENT, FAILED};
+
+/// Number of people failed by every deployment they met.
+pub fn failed_everywhere(s: &SystemMatrix) -> u64 {
+    (0..s.n_people())
+        .filter(|&p| s.person(p).iter().all(|&o| o == FAILED || o == ABSENT))
+        .count() as u64
+}
+
+/// Permuted counts with full coverage: `failed[i]` people failed by deployment i out of `n`.
+pub fn hypergeometric_counts(
+    n: u64,
+    failed: &[u64],
+    permutations: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<u64> {
+    (0..permutations)
+        .map(|_| {
+            let mut count = failed.first().copied().unwrap_or(0);
+            for &m in failed.iter().skip(1) {
+                if count == 0 {
+                    break;
+                }
+                count = Hypergeometric::new(n, m, count).map_or(0, |h| h.sample(rng));
+            }
+            count
+        })
+        .collect()
+}
+
+/// Permuted counts by real shuffles of each deployment's failures among the people who met it.
+pub fn shuffled_counts(s: &SystemMatrix, permutations: usize, rng: &mut ChaCha8Rng) -> Vec<u64> {
+    let k = s.n_deployments();
+    let n = s.n_people();
+    let mut met: Vec<Vec<usize>> = vec![Vec::new(); k];
+    let mut fails: Vec<Vec<bool>> = vec![Vec::new(); k];
+    for p in 0..n {
+        for (i, &o) in s.person(p).iter().enumerate() {
+            if o != ABSENT {
+                met[i].push(p);
+                fails[i].push(o == FAILED);
+            }
+        }
+    }
+    let mut everywhere = vec![true; n];
+    (0..permutations)
+        .map(|_| {
+            everywhere.iter_mut().for_each(|x| *x = true);
+            for i in 0..k {
+                fails[i].shuffle(rng);
+                for (&p, &f) in met[i].iter().zip(&fails[i]) {
+                    if !f {
+                        everywhere[p] = false;
+                    }
+                }
+            }
+            everywhere.iter().filter(|&&x| x).count() as u64
+        })
+        .collect()
+}
+
+/// The permutation p-value of H_individual: the hypergeometric chain with full coverage, real
+/// shuffles otherwise.
+pub fn p_value(s: &SystemMatrix, permutations: usize, rng: &mut ChaCha8Rng) -> f64 {
+    let observed = failed_everywhere(s);
+    let full = !s.outcomes.contains(&ABSENT);
+    let counts = if full {
+        let k = s.n_deployments();
+        let mut failed = vec![0u64; k];
+        for p in 0..s.n_people() {
+            for (f, &o) in failed.iter_mut().zip(s.person(p)) {
+                *f += u64::from(o == FAILED);
+            }
+        }
+        hypergeometric_counts(s.n_people() as u64, &failed, permutations, rng)
+    } else {
+        shuffled_counts(s, permutations, rng)
+    };
+    let at_least = counts.iter().filter(|&&c| c >= observed).count();
+    (1 + at_least) as f64 / (1 + permutations) as f64
+}

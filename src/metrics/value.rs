@@ -1,0 +1,89 @@
+//! A metric's value (defined or undefined with a reason) and one measured row.
+
+/// A metric's value: a finite number, or undefined with the reason (a zero failure rate in a
+/// denominator, fewer than two groups for a variance...). Never NaN or infinite.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A finite number.
+    Defined(f64),
+    /// No value, and why.
+    Undefined(String),
+}
+
+impl Value {
+    /// A defined value when `x` is finite, otherwise undefined with `reason`.
+    pub fn finite_or(x: f64, reason: impl Into<String>) -> Value {
+        if x.is_finite() {
+            Value::Defined(x)
+        } else {
+            Value::Undefined(reason.into())
+        }
+    }
+
+    /// The number, when defined.
+    pub fn get(&self) -> Option<f64> {
+        match self {
+            Value::Defined(x) => Some(*x),
+            Value::Undefined(_) => None,
+        }
+    }
+
+    /// The ratio `num / den`, undefined with `reason` when the denominator is 0 or either side
+    /// is undefined (then the first reason is kept).
+    pub fn ratio(num: &Value, den: &Value, reason: impl Into<String>) -> Value {
+        match (num, den) {
+            (Value::Undefined(r), _) | (_, Value::Undefined(r)) => Value::Undefined(r.clone()),
+            (Value::Defined(_), Value::Defined(d)) if *d == 0.0 => Value::Undefined(reason.into()),
+            (Value::Defined(n), Value::Defined(d)) => Value::finite_or(n / d, reason),
+        }
+    }
+}
+
+/// One measured quantity of one system: the metric, its grouping, value, optional bootstrap
+/// interval and permutation p-value, and a note (the worst group, excluded groups...).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// `individual` for person-level rows, otherwise the group column's name.
+    pub grouping: String,
+    /// The metric's name (see the module documentation of [`crate::metrics`]).
+    pub metric: String,
+    /// The point estimate.
+    pub value: Value,
+    /// Bootstrap percentile 95% interval, when requested and defined.
+    pub ci: Option<(f64, f64)>,
+    /// Permutation p-value, when requested and defined.
+    pub p_value: Option<f64>,
+    /// Free-text remarks; empty when none.
+    pub note: String,
+}
+
+impl Measurement {
+    /// A row with a value and no interval, p-value or note.
+    pub fn new(grouping: &str, metric: impl Into<String>, value: Value) -> Self {
+        Measurement {
+            grouping: grouping.to_string(),
+            metric: metric.into(),
+            value,
+            ci: None,
+            p_value: None,
+            note: String::new(),
+        }
+    }
+
+    /// Adds a remark to the note (separated by `; `).
+    pub fn add_note(&mut self, note: &str) {
+        if note.is_empty() {
+            return;
+        }
+        if !self.note.is_empty() {
+            self.note.push_str("; ");
+        }
+        self.note.push_str(note);
+    }
+
+    /// The same row with a note.
+    pub fn with_note(mut self, note: &str) -> Self {
+        self.add_note(note);
+        self
+    }
+}

@@ -1,0 +1,3 @@
+//! Reports: the tidy metrics table and its renderings (CSV, JSON, terminal table).
+
+pub mod tidy;

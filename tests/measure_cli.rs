@@ -1,0 +1,325 @@
+//! `homogen measure` end to end: the tidy CSV contract exactly, JSON and table output, `-o`,
+//! reproducible seeds, `--by`/`--correlations`, and every bad-input case (exit code 2, a message
+//! naming the problem, never a panic).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn homogen(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_homogen"))
+        .args(args)
+        .output()
+        .expect("the homogen binary runs")
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// The paper's appendix A.2 scenario 2: both deployments fail Alice and Bob.
+const SCENARIO_2: &str = "deployment,example_id,label,prediction,group
+h1,alice,1,0,A
+h1,angelique,1,1,A
+h1,bob,0,1,B
+h1,bernardo,0,0,B
+h2,alice,1,0,A
+h2,angelique,0,0,A
+h2,bob,1,0,B
+h2,bernardo,1,1,B
+";
+
+#[test]
+fn csv_output_is_the_tidy_contract_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = write(dir.path(), "s2.csv", SCENARIO_2.as_bytes());
+    let out = homogen(&[
+        "measure",
+        table.to_str().unwrap(),
+        "--group",
+        "group",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // FAIL = 1/2 twice; observed 1/2, expected 1/4, H = 2. k-of-n: >=1 observed 1/2, expected
+    // 1 - 1/4 = 3/4, ratio 2/3; >=2 observed 1/2, expected 1/4, ratio 2. Pair: P(both) 1/2,
+    // cov 1/2 - 1/4 = 1/4, PMI ln 2, phi (1/4)/(1/4) = 1, kappa: agreement 1, chance 1/2 -> 1.
+    // Groups: A and B each 1/2 * 1/2 = 1/4 -> H_avg = H_unif = H_worst = 1, unfairness 0.
+    let want = "system,grouping,metric,value,ci_lo,ci_hi,p_value,note
+all,individual,h_individual,2,,,,
+all,individual,systemic_failure_observed,0.5,,,,
+all,individual,systemic_failure_expected,0.25,,,,
+all,individual,failure_rate:h1,0.5,,,,
+all,individual,failure_rate:h2,0.5,,,,
+all,individual,at_least_1_observed,0.5,,,,
+all,individual,at_least_1_expected,0.75,,,,
+all,individual,at_least_1_ratio,0.6666666666666666,,,,
+all,individual,at_least_2_observed,0.5,,,,
+all,individual,at_least_2_expected,0.25,,,,
+all,individual,at_least_2_ratio,2,,,,
+all,individual,covariance:h1|h2,0.25,,,,
+all,individual,pmi:h1|h2,0.6931471805599453,,,,
+all,individual,phi:h1|h2,1,,,,
+all,individual,kappa:h1|h2,1,,,,
+all,group,h_avg,1,,,,
+all,group,h_unif,1,,,,
+all,group,h_worst,1,,,,worst group: A
+all,group,unfairness,0,,,,
+all,group,systemic_failure:A,0.25,,,,
+all,group,systemic_failure:B,0.25,,,,
+";
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+
+    // -o writes the same bytes to a file.
+    let target = dir.path().join("out/metrics.csv");
+    let out = homogen(&[
+        "measure",
+        table.to_str().unwrap(),
+        "--group",
+        "group",
+        "--format",
+        "csv",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), want);
+}
+
+#[test]
+fn undefined_values_are_empty_with_the_reason_and_json_has_nulls() {
+    let dir = tempfile::tempdir().unwrap();
+    // Deployment b fails nobody: H_individual is undefined.
+    let table = write(
+        dir.path(),
+        "t.csv",
+        b"deployment,example_id,failure\na,p1,1\na,p2,0\nb,p1,0\nb,p2,0\n",
+    );
+    let out = homogen(&["measure", table.to_str().unwrap(), "--format", "csv"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("all,individual,h_individual,"))
+        .unwrap();
+    assert_eq!(
+        line,
+        "all,individual,h_individual,,,,,undefined: expected systemic failure is 0 (no failures in deployment b)"
+    );
+    let out = homogen(&["measure", table.to_str().unwrap(), "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let h = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "h_individual")
+        .unwrap();
+    assert!(h["value"].is_null() && h["ci_lo"].is_null() && h["p_value"].is_null());
+    assert_eq!(h["system"], "all");
+    let rate = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "failure_rate:a")
+        .unwrap();
+    assert_eq!(rate["value"].as_f64(), Some(0.5));
+}
+
+#[test]
+fn bootstrap_and_permutations_fill_the_interval_and_p_value_reproducibly() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/example/failures.csv");
+    let args = [
+        "measure",
+        example.to_str().unwrap(),
+        "--group",
+        "region",
+        "--format",
+        "csv",
+        "--bootstrap",
+        "50",
+        "--permutations",
+        "99",
+        "--seed",
+        "3",
+    ];
+    let a = homogen(&args);
+    assert_eq!(
+        a.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&a.stderr)
+    );
+    let b = homogen(&args);
+    assert_eq!(a.stdout, b.stdout, "the same seed gives the same bytes");
+    let text = String::from_utf8(a.stdout).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    for rec in rdr.records() {
+        let rec = rec.unwrap();
+        if rec[2] == *"h_individual" {
+            let (v, lo, hi): (f64, f64, f64) = (
+                rec[3].parse().unwrap(),
+                rec[4].parse().unwrap(),
+                rec[5].parse().unwrap(),
+            );
+            assert!(lo <= v && v <= hi, "{v} [{lo}, {hi}]");
+            let p: f64 = rec[6].parse().unwrap();
+            // p = (1 + #)/(1 + 99) lies on the grid k/100.
+            assert!((p * 100.0 - (p * 100.0).round()).abs() < 1e-9 && p > 0.0 && p <= 1.0);
+        }
+    }
+    let other_seed = homogen(&[&args[..args.len() - 1], &["4"]].concat());
+    assert_ne!(text.as_bytes(), &other_seed.stdout[..]);
+}
+
+#[test]
+fn table_output_is_aligned_blocks_with_intervals() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/example/failures.csv");
+    let out = homogen(&[
+        "measure",
+        example.to_str().unwrap(),
+        "--group",
+        "region",
+        "--bootstrap",
+        "20",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("system shared — individual\n"), "{text}");
+    assert!(text.contains("system shared — region\n"), "{text}");
+    let h = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("h_individual"))
+        .unwrap();
+    // `17.4 [13.5, 23.7]`-style: a value then a bracketed interval.
+    let after = h
+        .trim_start()
+        .trim_start_matches("h_individual")
+        .trim_start();
+    assert!(
+        after.contains(" [") && after.contains(", ") && after.contains(']'),
+        "{h}"
+    );
+}
+
+#[test]
+fn by_and_correlations_add_their_rows() {
+    let systems = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/metrics/systems.csv");
+    let out = homogen(&[
+        "measure",
+        systems.to_str().unwrap(),
+        "--group",
+        "group",
+        "--by",
+        "method",
+        "--correlations",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\nmethod=probe,individual,mean:h_individual,"));
+    assert!(text.contains("\nmethod=finetune,group,n:h_avg,3,"));
+    assert!(text.contains("\nacross_systems,group,pearson_r2:h_individual|h_avg,"));
+}
+
+/// Runs `measure` on a bad file and checks exit code 2, the message, and no panic.
+fn rejects(name: &str, bytes: &[u8], extra: &[&str], message: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), name, bytes);
+    let mut args = vec!["measure", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = homogen(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+    assert!(
+        stderr.contains(message),
+        "{name}: expected `{message}` in: {stderr}"
+    );
+    // Problems in a file name the file; `--by` is about the systems, not one file.
+    if extra.first() != Some(&"--by") {
+        assert!(
+            stderr.contains(name),
+            "{name}: the file is not named: {stderr}"
+        );
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_problem() {
+    rejects(
+        "nocol.csv",
+        b"deployment,failure\na,1\n",
+        &[],
+        "missing required column `example_id`",
+    );
+    rejects(
+        "badfail.csv",
+        b"deployment,example_id,failure\na,p1,maybe\n",
+        &[],
+        "row 1, column `failure`: expected 0, 1, true or false, found `maybe`",
+    );
+    rejects(
+        "nolabel.csv",
+        b"deployment,example_id,group\na,p1,x\n",
+        &[],
+        "`label` and `prediction` are both absent",
+    );
+    rejects(
+        "dup.csv",
+        b"deployment,example_id,failure\na,p1,1\na,p1,0\n",
+        &[],
+        "row 2, column `example_id`: duplicate row",
+    );
+    rejects(
+        "header.csv",
+        b"deployment,example_id,failure\n",
+        &[],
+        "no data rows",
+    );
+    rejects("empty.csv", b"", &[], "the file is empty");
+    rejects(
+        "missdep.csv",
+        b"system,deployment,example_id,failure\ns1,a,p1,1\ns1,b,p1,0\ns2,a,p1,1\n",
+        &[],
+        "system `s2` has no rows for deployment `b`",
+    );
+    rejects(
+        "utf.csv",
+        b"deployment,example_id,failure\na,p\xff1,1\n",
+        &[],
+        "not valid UTF-8",
+    );
+    rejects(
+        "nogroup.csv",
+        b"deployment,example_id,failure\na,p1,1\n",
+        &["--group", "hair"],
+        "no group column `hair`",
+    );
+    rejects(
+        "noby.csv",
+        b"deployment,example_id,failure\na,p1,1\n",
+        &["--by", "method"],
+        "--by method: system `all` has no single value of column `method`",
+    );
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let out = homogen(&["measure", "x.csv", "--format", "xml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'xml'"));
+    let out = homogen(&["measure", "x.csv", "--compat", "authors"]);
+    assert_eq!(out.status.code(), Some(2));
+}
