@@ -1,16 +1,18 @@
 //! The measuring step of a trial: one call, [`measure`], from the trial's person × deployment
-//! matrix to tidy metric rows (DESIGN.md §4's `grouping,metric,value,note`). Homogenization
-//! itself comes from `crate::metrics`; this module only adapts its output.
+//! matrix to tidy metric rows (DESIGN.md §4's `grouping,metric,value,note`). Every number comes
+//! from [`crate::metrics::measure_system`] (point estimates, the correct treatment of groups
+//! missing from a deployment); this module only adapts its rows.
 
 use crate::error::Result;
-use crate::failures::{SystemMatrix, FAILED, OK};
+use crate::failures::SystemMatrix;
+use crate::metrics::{self, Options};
 
 /// One measured value of one trial.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricRow {
     /// `individual`, or the group column's name.
     pub grouping: String,
-    /// `h_individual`, `systemic_failure_observed`, `failure_rate:<deployment>`, ...
+    /// `h_individual`, `systemic_failure_observed`, `failure_rate:<deployment>`, `h_avg`, ...
     pub metric: String,
     /// The value; `None` when undefined (the reason is in `note`).
     pub value: Option<f64>,
@@ -18,32 +20,26 @@ pub struct MetricRow {
     pub note: String,
 }
 
-/// Every metric of one trial's system.
+/// Every metric of one trial's system (no bootstrap or permutation test per trial: the study's
+/// spread is over seeds).
 pub fn measure(system: &SystemMatrix) -> Result<Vec<MetricRow>> {
-    let k = system.n_deployments();
-    let mut rows = Vec::new();
-    for (i, d) in system.deployments.iter().enumerate() {
-        let (mut failed, mut seen) = (0usize, 0usize);
-        for p in 0..system.n_people() {
-            match system.outcomes[p * k + i] {
-                FAILED => {
-                    failed += 1;
-                    seen += 1;
+    Ok(metrics::measure_system(system, &Options::default(), 0)
+        .into_iter()
+        .map(|m| {
+            let mut note = m.note;
+            if let metrics::Value::Undefined(reason) = &m.value {
+                if note.is_empty() {
+                    note = reason.clone();
+                } else {
+                    note = format!("{reason}; {note}");
                 }
-                OK => seen += 1,
-                _ => {}
             }
-        }
-        rows.push(MetricRow {
-            grouping: "individual".to_string(),
-            metric: format!("failure_rate:{d}"),
-            value: (seen > 0).then(|| failed as f64 / seen as f64),
-            note: if seen > 0 {
-                String::new()
-            } else {
-                "no examples".to_string()
-            },
-        });
-    }
-    Ok(rows)
+            MetricRow {
+                grouping: m.grouping,
+                metric: m.metric,
+                value: m.value.get(),
+                note,
+            }
+        })
+        .collect())
 }
