@@ -185,6 +185,7 @@ where
         chart
             .configure_mesh()
             .x_desc("training-set size")
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .y_desc(metric.as_str())
             .label_style(("sans-serif", 12))
             .draw()
