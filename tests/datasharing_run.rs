@@ -40,8 +40,16 @@ fn default_config_is_the_papers_german_credit_grid() {
 fn small_run_writes_failure_tables_measurements_and_report() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::parse(SMALL, Path::new("small.toml")).unwrap();
-    let summary =
-        datasharing::run(&config, SMALL, Some(dir.path()), RunOptions { quiet: true }).unwrap();
+    let summary = datasharing::run(
+        &config,
+        SMALL,
+        Some(dir.path()),
+        RunOptions {
+            quiet: true,
+            threads: None,
+        },
+    )
+    .unwrap();
     // 2 learners × 2 settings × 2 scales × 1 data seed × 2 model seeds = 16 trials.
     assert_eq!(summary.n_trials, 16);
 
@@ -128,7 +136,16 @@ fn seeds_reproduce_the_same_predictions() {
     let config = Config::parse(SMALL, Path::new("small.toml")).unwrap();
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     for d in [&a, &b] {
-        datasharing::run(&config, SMALL, Some(d.path()), RunOptions { quiet: true }).unwrap();
+        datasharing::run(
+            &config,
+            SMALL,
+            Some(d.path()),
+            RunOptions {
+                quiet: true,
+                threads: None,
+            },
+        )
+        .unwrap();
     }
     let read = |d: &tempfile::TempDir| read_table(&d.path().join("failures/gbm.parquet")).unwrap();
     assert_eq!(read(&a).prediction, read(&b).prediction);
@@ -198,7 +215,16 @@ fn acs_and_lsac_fixtures_run_through_the_protocol() {
     );
     let config = Config::parse(&text, Path::new("lsac.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let s = datasharing::run(&config, &text, Some(dir.path()), RunOptions { quiet: true }).unwrap();
+    let s = datasharing::run(
+        &config,
+        &text,
+        Some(dir.path()),
+        RunOptions {
+            quiet: true,
+            threads: None,
+        },
+    )
+    .unwrap();
     assert_eq!(s.n_trials, 2);
     let t = read_table(&dir.path().join("failures/logistic.parquet")).unwrap();
     // 2 trials × 2 tasks × 1 test student (round(0.2 · 4) = 1).
@@ -217,7 +243,16 @@ fn acs_and_lsac_fixtures_run_through_the_protocol() {
         .replace("scales = [2]", "scales = [3]");
     let config = Config::parse(&text, Path::new("acs.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    datasharing::run(&config, &text, Some(dir.path()), RunOptions { quiet: true }).unwrap();
+    datasharing::run(
+        &config,
+        &text,
+        Some(dir.path()),
+        RunOptions {
+            quiet: true,
+            threads: None,
+        },
+    )
+    .unwrap();
     let t = read_table(&dir.path().join("failures/logistic.parquet")).unwrap();
     // 2 trials × 3 tasks × 1 test person, grouped by race.
     assert_eq!(t.len(), 6);

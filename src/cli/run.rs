@@ -16,10 +16,19 @@ pub struct RunArgs {
     /// Output folder, instead of the config's `experiment.out`.
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// Trials run in parallel (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// Loads the config, runs it and prints where the report is and a short summary.
 pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
+    // Trials are the parallel unit. candle would otherwise split every tiny matmul across the
+    // cores and, without this variable, re-read /proc/cpuinfo on each one to count them. Set
+    // here, before any thread exists; a value the user set is kept.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
     let (config, text) = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -29,7 +38,15 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
         }
         None => (Config::default_run()?, DEFAULT_CONFIG.to_string()),
     };
-    let summary = datasharing::run(&config, &text, args.out.as_deref(), RunOptions { quiet })?;
+    let summary = datasharing::run(
+        &config,
+        &text,
+        args.out.as_deref(),
+        RunOptions {
+            quiet,
+            threads: args.threads,
+        },
+    )?;
     println!(
         "{} trials in {:.1} s; report: {}",
         summary.n_trials,

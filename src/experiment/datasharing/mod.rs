@@ -35,11 +35,13 @@ use measure::MetricRow;
 /// Extra columns every failure-table row carries after the group columns.
 pub const TRIAL_COLUMNS: [&str; 5] = ["learner", "setting", "scale", "data_seed", "model_seed"];
 
-/// How a run shows progress.
+/// How a run shows progress and how many threads it uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RunOptions {
     /// No progress bar.
     pub quiet: bool,
+    /// Trials run at once (one thread each); all available cores when `None`.
+    pub threads: Option<usize>,
 }
 
 /// What a finished run produced.
@@ -231,25 +233,34 @@ pub fn run(
     };
     let start = Instant::now();
     let measurements = Mutex::new(Vec::<(Trial, Vec<MetricRow>)>::new());
-    let outputs: Vec<TrialOutput> = trials
-        .par_iter()
-        .map(|t| {
-            let split = split_of(t.data_seed);
-            let o = run_trial(&ds, split, t)?;
-            let table = trial_table(&ds, split, &o);
-            let systems = failures::systems(&table, &p.groupings)?;
-            let mut rows = Vec::new();
-            for s in &systems {
-                rows.extend(measure::measure(s)?);
-            }
-            measurements
-                .lock()
-                .map_err(|_| Error::Runtime("a trial panicked".into()))?
-                .push((t.clone(), rows));
-            bar.inc(1);
-            Ok(o)
-        })
-        .collect::<Result<_>>()?;
+    let threads = options.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| Error::Runtime(format!("starting {threads} worker threads: {e}")))?;
+    let outputs: Vec<TrialOutput> = pool.install(|| {
+        trials
+            .par_iter()
+            .map(|t| {
+                let split = split_of(t.data_seed);
+                let o = run_trial(&ds, split, t)?;
+                let table = trial_table(&ds, split, &o);
+                let systems = failures::systems(&table, &p.groupings)?;
+                let mut rows = Vec::new();
+                for s in &systems {
+                    rows.extend(measure::measure(s)?);
+                }
+                measurements
+                    .lock()
+                    .map_err(|_| Error::Runtime("a trial panicked".into()))?
+                    .push((t.clone(), rows));
+                bar.inc(1);
+                Ok(o)
+            })
+            .collect::<Result<_>>()
+    })?;
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
 
