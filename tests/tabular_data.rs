@@ -193,3 +193,24 @@ fn lsac_without_pass_bar_column_is_bad_input() {
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains("law.csv, column `pass_bar`"), "{e}");
 }
+
+#[test]
+fn acs_reads_folktables_zip_archives() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("csv_pca.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    zip.start_file(
+        "psam_p06.csv",
+        zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated),
+    )
+    .unwrap();
+    zip.write_all(&std::fs::read(fixture("acs/psam_p06.csv")).unwrap())
+        .unwrap();
+    zip.finish().unwrap();
+    let from_zip = acs::load(&path).unwrap();
+    let from_csv = acs::load(&fixture("acs/psam_p06.csv")).unwrap();
+    assert_eq!(from_zip.tasks, from_csv.tasks);
+    assert_eq!(from_zip.features, from_csv.features);
+}
