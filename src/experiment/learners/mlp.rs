@@ -11,7 +11,8 @@
 //! forward pass and the gradient of the data loss; the Adam update and the L2 term's gradient are
 //! applied to plain vectors (candle-nn's `AdamW` places ε differently from scikit-learn and costs
 //! a dozen tensor ops per parameter per step, which dominated training time on these tiny
-//! batches).
+//! batches). The network computes in f32 (scikit-learn: f64), which halves the matrix work;
+//! Adam keeps f64 master copies of the parameters.
 
 use candle_core::{DType, Device, Tensor, Var};
 use ndarray::Array2;
@@ -64,6 +65,7 @@ fn glorot(rng: &mut ChaCha8Rng, rows: usize, cols: usize, bound: f64) -> Result<
     let values: Vec<f64> = (0..rows * cols)
         .map(|_| rng.gen_range(-bound..bound))
         .collect();
+    let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
     Var::from_vec(values, (rows, cols), &Device::Cpu).map_err(candle)
 }
 
@@ -86,7 +88,12 @@ impl Adam {
     fn new(vars: &[Var], lr: f64) -> Result<Self> {
         let params = vars
             .iter()
-            .map(|v| v.as_tensor().flatten_all().and_then(|t| t.to_vec1::<f64>()))
+            .map(|v| {
+                v.as_tensor()
+                    .flatten_all()
+                    .and_then(|t| t.to_dtype(DType::F64))
+                    .and_then(|t| t.to_vec1::<f64>())
+            })
             .collect::<candle_core::Result<Vec<_>>>()
             .map_err(candle)?;
         let zeros: Vec<Vec<f64>> = params.iter().map(|p| vec![0.0; p.len()]).collect();
@@ -116,6 +123,7 @@ impl Adam {
             let g = match grads.get(var) {
                 Some(g) => g
                     .flatten_all()
+                    .and_then(|t| t.to_dtype(DType::F64))
                     .and_then(|t| t.to_vec1::<f64>())
                     .map_err(candle)?,
                 None => continue,
@@ -132,7 +140,8 @@ impl Adam {
                 v[j] = Self::BETA2 * v[j] + (1.0 - Self::BETA2) * gj * gj;
                 p[j] -= lr_t * m[j] / (v[j].sqrt() + Self::EPS);
             }
-            let t = Tensor::from_slice(p, var.shape(), var.device()).map_err(candle)?;
+            let p32: Vec<f32> = p.iter().map(|&v| v as f32).collect();
+            let t = Tensor::from_vec(p32, var.shape(), var.device()).map_err(candle)?;
             var.set(&t).map_err(candle)?;
         }
         Ok(norm)
@@ -190,7 +199,7 @@ impl Mlp {
         let c2 = glorot(&mut rng, 1, 1, b2)?;
         let vars = [w1.clone(), c1.clone(), w2.clone(), c2.clone()];
         let mut adam = Adam::new(&vars, self.learning_rate)?;
-        let xs = Tensor::from_iter(x.iter().copied(), &dev)
+        let xs = Tensor::from_iter(x.iter().map(|&v| v as f32), &dev)
             .and_then(|t| t.reshape((n, d)))
             .map_err(candle)?;
         let batch = self.batch_size.min(n).max(1);
@@ -205,7 +214,7 @@ impl Mlp {
                 let bs = chunk.len() as f64;
                 let xb = xs.index_select(&idx, 0).map_err(candle)?;
                 let z = forward(&xb, &w1, &c1, &w2, &c2).map_err(candle)?;
-                let zs = z.to_vec1::<f64>().map_err(candle)?;
+                let zs = z.to_vec1::<f32>().map_err(candle)?;
                 // Mean log loss, log(1 + e^z) − y·z computed stably, and its derivative in z,
                 // (σ(z) − y)/bs. Backpropagating Σ z·dz (dz held constant) gives candle the
                 // exact parameter gradients of the mean log loss with two graph ops instead of
@@ -213,9 +222,10 @@ impl Mlp {
                 let mut data_loss = 0.0;
                 let mut dz = Vec::with_capacity(zs.len());
                 for (&zj, &row) in zs.iter().zip(chunk) {
+                    let zj = f64::from(zj);
                     let yj = f64::from(y[row as usize]);
                     data_loss += zj.max(0.0) - yj * zj + (-zj.abs()).exp().ln_1p();
-                    dz.push((1.0 / (1.0 + (-zj).exp()) - yj) / bs);
+                    dz.push(((1.0 / (1.0 + (-zj).exp()) - yj) / bs) as f32);
                 }
                 data_loss /= bs;
                 let dz = Tensor::from_vec(dz, zs.len(), &dev).map_err(candle)?;
@@ -271,7 +281,7 @@ impl Learner for Mlp {
     ) -> Result<Vec<u8>> {
         let (p, _) = self.train(x_train, y_train, seed)?;
         let (n, d) = x_test.dim();
-        let logits = Tensor::from_iter(x_test.iter().copied(), &Device::Cpu)
+        let logits = Tensor::from_iter(x_test.iter().map(|&v| v as f32), &Device::Cpu)
             .and_then(|t| t.reshape((n, d)))
             .and_then(|xt| forward(&xt, &p[0], &p[1], &p[2], &p[3]))
             .and_then(|z| z.to_dtype(DType::F64))
