@@ -5,8 +5,6 @@
 //! (system, deployment, example_id) rows, a person's group the same in every deployment, and
 //! every system having rows for every deployment that the table names.
 
-use std::collections::HashMap;
-
 use super::table::{Categorical, FailureTable};
 use crate::error::{InputError, Result};
 
@@ -133,17 +131,21 @@ pub fn systems(table: &FailureTable, group_columns: &[String]) -> Result<Vec<Sys
         }
         let name = table.system_of(rows[0]).to_string();
         // Deployments of this system, in order of first appearance.
-        let mut dep_local: HashMap<u32, usize> = HashMap::new();
+        // Codes are dense indices into the levels, so plain vectors map them to local indices.
+        let mut dep_local: Vec<usize> = vec![usize::MAX; table.deployment.levels.len()];
         let mut deployments = Vec::new();
         for &row in rows {
-            let d = table.deployment.codes[row];
-            dep_local.entry(d).or_insert_with(|| {
-                deployments.push(table.deployment.levels[d as usize].clone());
-                deployments.len() - 1
-            });
+            let d = table.deployment.codes[row] as usize;
+            if dep_local[d] == usize::MAX {
+                deployments.push(table.deployment.levels[d].clone());
+                dep_local[d] = deployments.len() - 1;
+            }
         }
         if n_systems > 1 {
-            if let Some(missing) = all_deployments.iter().find(|d| !dep_local.contains_key(d)) {
+            if let Some(missing) = all_deployments
+                .iter()
+                .find(|&&d| dep_local[d as usize] == usize::MAX)
+            {
                 let mut e = InputError::new(format!(
                     "system `{name}` has no rows for deployment `{}`, which other systems have; \
                      every system must cover the same deployments",
@@ -157,7 +159,7 @@ pub fn systems(table: &FailureTable, group_columns: &[String]) -> Result<Vec<Sys
             }
         }
         let k = deployments.len();
-        let mut person_local: HashMap<u32, usize> = HashMap::new();
+        let mut person_local: Vec<usize> = vec![usize::MAX; table.example_id.levels.len()];
         let mut people = Vec::new();
         let mut outcomes: Vec<u8> = Vec::new();
         let mut losses: Option<Vec<f64>> = table.loss.as_ref().map(|_| Vec::new());
@@ -165,7 +167,7 @@ pub fn systems(table: &FailureTable, group_columns: &[String]) -> Result<Vec<Sys
         let mut group_of: Vec<Vec<u32>> = vec![Vec::new(); groups.len()];
         for &row in rows {
             let e = table.example_id.codes[row];
-            let p = *person_local.entry(e).or_insert_with(|| {
+            if person_local[e as usize] == usize::MAX {
                 people.push(table.example_id.levels[e as usize].clone());
                 outcomes.extend(std::iter::repeat_n(ABSENT, k));
                 if let Some(l) = losses.as_mut() {
@@ -175,9 +177,10 @@ pub fn systems(table: &FailureTable, group_columns: &[String]) -> Result<Vec<Sys
                 for (g, col) in groups.iter().enumerate() {
                     group_of[g].push(col.codes[row]);
                 }
-                people.len() - 1
-            });
-            let d = dep_local[&table.deployment.codes[row]];
+                person_local[e as usize] = people.len() - 1;
+            }
+            let p = person_local[e as usize];
+            let d = dep_local[table.deployment.codes[row] as usize];
             let cell = p * k + d;
             if outcomes[cell] != ABSENT {
                 let earlier = rows
