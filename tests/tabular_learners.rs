@@ -108,3 +108,42 @@ fn unknown_learner_is_bad_input() {
     assert!(e.to_string().contains("unknown learner `xgboost`"), "{e}");
     assert!(e.to_string().contains("logistic, svm, gbm, mlp"), "{e}");
 }
+
+#[test]
+fn early_stop_follows_sklearns_no_improvement_rule() {
+    use homogen::experiment::learners::mlp::EarlyStop;
+    // tol 0.1, patience 2: stop once more than 2 epochs in a row fail to beat best − tol.
+    let mut s = EarlyStop::new(0.1, 2);
+    assert!(!s.update(1.0)); // best 1.0, count 0
+    assert!(!s.update(0.95)); // 0.95 > 1.0 − 0.1: count 1; best 0.95
+    assert!(!s.update(0.80)); // 0.80 ≤ 0.95 − 0.1: count 0; best 0.80
+    assert!(!s.update(0.75)); // count 1; best 0.75
+    assert!(!s.update(0.74)); // count 2; best 0.74
+    assert!(s.update(0.73)); // count 3 > 2: stop
+}
+
+#[test]
+fn scaler_and_gamma_scale_match_hand_values() {
+    use homogen::experiment::learners::svm::gamma_scale;
+    use homogen::experiment::learners::StandardScaler;
+    // Column 0: 1, 2, 3 → mean 2, population sd √(2/3); column 1 constant 5 → scale 1.
+    let x = ndarray::array![[1.0, 5.0], [2.0, 5.0], [3.0, 5.0]];
+    let s = StandardScaler::fit(&x);
+    assert_eq!(s.mean.to_vec(), vec![2.0, 5.0]);
+    assert!((s.scale[0] - (2.0f64 / 3.0).sqrt()).abs() < 1e-15);
+    assert_eq!(s.scale[1], 1.0);
+    let z = s.transform(&x);
+    assert!((z[[0, 0]] + 1.224744871391589).abs() < 1e-12);
+    assert_eq!(z[[2, 1]], 0.0);
+    // gamma = 1 / (n_features · Var(all entries)): entries 1,2,3,5,5,5 → mean 3.5,
+    // Var = (6.25 + 2.25 + 0.25 + 3 · 2.25) / 6 = 15.5 / 6; gamma = 6 / (2 · 15.5) = 0.19354…
+    assert!((gamma_scale(&x) - 6.0 / 31.0).abs() < 1e-15);
+}
+
+#[test]
+fn one_class_training_data_predicts_that_class() {
+    let model = learners::by_name("svm").unwrap();
+    let x = ndarray::array![[0.0], [1.0], [2.0]];
+    let pred = fit_predict(model.as_ref(), &x, &[1, 1, 1], &x, 0).unwrap();
+    assert_eq!(pred, vec![1, 1, 1]);
+}
