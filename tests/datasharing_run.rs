@@ -258,3 +258,21 @@ fn acs_and_lsac_fixtures_run_through_the_protocol() {
     assert_eq!(t.len(), 6);
     assert!(t.extra_column("race").is_some());
 }
+
+#[test]
+fn shipped_configs_parse() {
+    use homogen::data::tabular::german::Encoding;
+    use homogen::experiment::config::DatasetKind;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let codes = Config::load(&dir.join("datasharing-gc-integer-codes.toml")).unwrap();
+    assert_eq!(codes.data.encoding, Encoding::IntegerCodes);
+    let acs = Config::load(&dir.join("datasharing-acs.toml")).unwrap();
+    assert_eq!(acs.data.dataset, DatasetKind::Acs);
+    // The authors' ACS scales, 25000 down to 10; the path is relative to the config.
+    assert_eq!(acs.protocol.scales.first(), Some(&25000));
+    assert!(acs.data.path.unwrap().starts_with(&dir));
+    let lsac = Config::load(&dir.join("datasharing-lsac.toml")).unwrap();
+    // range(30, 5, -1): 30 down to 6, 25 scales.
+    assert_eq!(lsac.protocol.scales.len(), 25);
+    assert_eq!(lsac.protocol.groupings, vec!["race", "sex"]);
+}
