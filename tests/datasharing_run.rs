@@ -119,6 +119,26 @@ fn small_run_writes_failure_tables_measurements_and_report() {
         .filter(|l| l.contains("| yes |") || l.contains("| no |"))
         .count();
     assert_eq!(answers, 4, "{report}");
+    let count = |learner: &str| {
+        ["| 10 | 80 |", "| 2 | 400 |"]
+            .iter()
+            .filter(|row| {
+                // The learner's section, up to the next heading.
+                let section = report.split(&format!("## {learner}")).nth(1).unwrap();
+                let section = section.split("\n## ").next().unwrap();
+                section
+                    .lines()
+                    .any(|l| l.starts_with(*row) && l.contains("| yes |"))
+            })
+            .count()
+    };
+    for learner in ["logistic", "gbm"] {
+        let line = format!(
+            "- {learner}: fixed > disjoint at {} of 2 scales",
+            count(learner)
+        );
+        assert!(report.contains(&line), "{line}\n{report}");
+    }
     for f in [
         "gc_logistic.svg",
         "gc_logistic.png",

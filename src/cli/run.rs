@@ -87,5 +87,10 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
             );
         }
     }
+    for learner in &config.protocol.learners {
+        let (above, both) =
+            report::fixed_above_count(&summary.results, learner, &config.protocol.scales);
+        println!("{learner}: fixed > disjoint at {above} of {both} scales");
+    }
     Ok(())
 }

@@ -233,6 +233,40 @@ pub fn fixed_above(fixed: Option<&ResultRow>, disjoint: Option<&ResultRow>) -> &
     }
 }
 
+/// At how many of `scales` the mean headline metric is higher under `fixed` than `disjoint`,
+/// out of the scales where both are defined.
+pub fn fixed_above_count(results: &[ResultRow], learner: &str, scales: &[usize]) -> (usize, usize) {
+    let mut above = 0;
+    let mut both = 0;
+    for &scale in scales {
+        let f = find(
+            results,
+            learner,
+            Setting::Fixed,
+            scale,
+            "individual",
+            HEADLINE,
+        );
+        let d = find(
+            results,
+            learner,
+            Setting::Disjoint,
+            scale,
+            "individual",
+            HEADLINE,
+        );
+        match fixed_above(f, d) {
+            "yes" => {
+                above += 1;
+                both += 1;
+            }
+            "no" => both += 1,
+            _ => {}
+        }
+    }
+    (above, both)
+}
+
 /// Everything the report shows.
 pub struct ReportInput<'a> {
     /// The run's config.
@@ -309,6 +343,20 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
              `homogen measure failures/*.parquet --group {}` measures them.\n",
             p.groupings.join(" --group ")
         );
+    }
+    if has_headline {
+        let _ = writeln!(
+            w,
+            "Is `{HEADLINE}` higher when the tasks share their training data?\n"
+        );
+        for learner in &p.learners {
+            let (above, both) = fixed_above_count(input.results, learner, &p.scales);
+            let _ = writeln!(
+                w,
+                "- {learner}: fixed > disjoint at {above} of {both} scales"
+            );
+        }
+        let _ = writeln!(w);
     }
     for learner in &p.learners {
         let _ = writeln!(w, "## {learner}\n");
