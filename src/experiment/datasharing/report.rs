@@ -333,6 +333,21 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
     for note in &ds.notes {
         let _ = writeln!(w, "- {note}");
     }
+    let deterministic: Vec<&str> = p
+        .learners
+        .iter()
+        .map(String::as_str)
+        .filter(|l| ["logistic", "svm", "gbm"].contains(l))
+        .collect();
+    if !deterministic.is_empty() && p.model_seeds.len() > 1 {
+        let _ = writeln!(
+            w,
+            "- {} are deterministic given their training data (as in scikit-learn, with no \
+             subsampling): their model seeds repeat the same fit, so their spread comes from the \
+             data seeds; sd is over all data × model seed trials.",
+            deterministic.join(", ")
+        );
+    }
     let _ = writeln!(w);
     let has_headline = input.results.iter().any(|r| r.metric == HEADLINE);
     if !has_headline {
