@@ -192,6 +192,17 @@ fn unknown_learner_in_a_config_exits_2_naming_file_and_key() {
 }
 
 #[test]
+fn missing_config_file_exits_2() {
+    let out = homogen(&["run", "no/such/config.toml", "--quiet"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no/such/config.toml: no such config file"),
+        "{err}"
+    );
+}
+
+#[test]
 fn bad_configs_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [

@@ -31,9 +31,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     }
     let (config, text) = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                homogen::error::Error::io(format!("reading config {}", path.display()), e)
-            })?;
+            let text = Config::read_text(path)?;
             (Config::parse(&text, path)?, text)
         }
         None => (Config::default_run()?, DEFAULT_CONFIG.to_string()),

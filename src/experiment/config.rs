@@ -119,9 +119,18 @@ impl Config {
 
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
-        Config::parse(&text, path)
+        Config::parse(&Config::read_text(path)?, path)
+    }
+
+    /// Reads a config file's text; a file that does not exist is bad input (a wrong path).
+    pub fn read_text(path: &Path) -> Result<String> {
+        std::fs::read_to_string(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                InputError::new("no such config file").in_file(path).into()
+            } else {
+                Error::io(format!("reading config {}", path.display()), e)
+            }
+        })
     }
 
     /// The built-in default run.
