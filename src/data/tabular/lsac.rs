@@ -4,7 +4,8 @@
 //!
 //! Two tasks **on the same students** (the authors' code used different rows per task):
 //! `pass_bar` (pass_bar == 1) and `zfya_above_mean` (ZFYA above the mean ZFYA of the kept
-//! students). Features: LSAT and UGPA, as in the `tempeh` loaders the authors used. A row missing
+//! students). Features: LSAT and UGPA; race and sex are groups, not features (`tempeh`, the
+//! loader the authors used, drops race and gender by default). A row missing
 //! either target (an empty field or `NA`) is dropped and counted, as the paper does; a row missing
 //! a feature or its race is dropped and counted too. Groups: `race` and `sex`.
 
