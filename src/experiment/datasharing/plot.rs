@@ -82,22 +82,34 @@ pub fn figures(
         }
         let (w, h) = (420 * panels.len() as u32, 360);
         let stem = format!("{dataset}_{learner}");
-        let svg = dir.join(format!("{stem}.svg"));
-        let png = dir.join(format!("{stem}.png"));
+        // Drawn under temporary names (keeping the extension plotters reads the format from),
+        // then renamed into place.
+        let pid = std::process::id();
+        let svg_tmp = dir.join(format!(".{stem}.tmp-{pid}.svg"));
+        let png_tmp = dir.join(format!(".{stem}.tmp-{pid}.png"));
         draw(
-            &SVGBackend::new(&svg, (w, h)).into_drawing_area(),
+            &SVGBackend::new(&svg_tmp, (w, h)).into_drawing_area(),
             learner,
             n_train,
             results,
             &panels,
         )?;
         draw(
-            &BitMapBackend::new(&png, (w, h)).into_drawing_area(),
+            &BitMapBackend::new(&png_tmp, (w, h)).into_drawing_area(),
             learner,
             n_train,
             results,
             &panels,
         )?;
+        for (tmp, ext) in [(&svg_tmp, "svg"), (&png_tmp, "png")] {
+            let path = dir.join(format!("{stem}.{ext}"));
+            std::fs::rename(tmp, &path).map_err(|e| {
+                Error::io(
+                    format!("renaming {} to {}", tmp.display(), path.display()),
+                    e,
+                )
+            })?;
+        }
         out.push(PathBuf::from("figures").join(format!("{stem}.svg")));
         out.push(PathBuf::from("figures").join(format!("{stem}.png")));
     }
