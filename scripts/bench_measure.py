@@ -114,7 +114,9 @@ def run_homogen(binary, table, extra):
         done = subprocess.run(cmd, capture_output=True, text=True, check=True)
         seconds = time.perf_counter() - start
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
-    return seconds, peak_kb / 1024
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", done.stderr).group(1))
+              for kind in ["User", "System"])
+    return seconds, cpu, peak_kb / 1024
 
 
 def main():
@@ -130,33 +132,41 @@ def main():
         print(f"table: {args.people} people x 4 deployments, 2 groupings, "
               f"{table.stat().st_size / 2**20:.1f} MiB Parquet")
 
-        start = time.perf_counter()
-        F, groups = load(table)
-        t_load = time.perf_counter() - start
-        start = time.perf_counter()
-        metrics(F, groups)
-        t_metrics = time.perf_counter() - start
-        rng = np.random.default_rng(0)
-        start = time.perf_counter()
-        for _ in range(args.reps):
-            idx = rng.integers(0, F.shape[0], F.shape[0])
-            metrics(F[idx], [(c[idx], l) for c, l in groups])
-        t_rep = (time.perf_counter() - start) / args.reps
-        numpy_plain = t_load + t_metrics
-        numpy_boot = numpy_plain + 1000 * t_rep
-        print(f"numpy: load {t_load:.2f} s, metrics {t_metrics:.3f} s, "
-              f"one bootstrap replicate {t_rep:.3f} s (mean of {args.reps})")
-        print(f"numpy plain: {numpy_plain:.2f} s; numpy --bootstrap 1000 "
-              f"(extrapolated from {args.reps} replicates): {numpy_boot:.1f} s")
+        def timed(f):
+            wall, cpu = time.perf_counter(), time.process_time()
+            f()
+            return time.perf_counter() - wall, time.process_time() - cpu
 
-        h_plain, mem_plain = run_homogen(args.bin, table, [])
-        h_boot, mem_boot = run_homogen(args.bin, table, ["--bootstrap", "1000", "--seed", "1"])
-        h_perm, mem_perm = run_homogen(args.bin, table, ["--bootstrap", "1000", "--permutations", "10000", "--seed", "1"])
-        print(f"homogen plain: {h_plain:.2f} s, peak {mem_plain:.0f} MiB")
-        print(f"homogen --bootstrap 1000: {h_boot:.2f} s, peak {mem_boot:.0f} MiB")
-        print(f"homogen --bootstrap 1000 --permutations 10000: {h_perm:.2f} s, peak {mem_perm:.0f} MiB")
-        print(f"ratio plain (numpy / homogen): {numpy_plain / h_plain:.1f}x")
-        print(f"ratio bootstrap 1000 (numpy / homogen): {numpy_boot / h_boot:.1f}x")
+        loaded = {}
+        w_load, c_load = timed(lambda: loaded.update(data=load(table)))
+        F, groups = loaded["data"]
+        w_metrics, c_metrics = timed(lambda: metrics(F, groups))
+        rng = np.random.default_rng(0)
+
+        def replicates():
+            for _ in range(args.reps):
+                idx = rng.integers(0, F.shape[0], F.shape[0])
+                metrics(F[idx], [(c[idx], l) for c, l in groups])
+
+        w_reps, c_reps = timed(replicates)
+        plain = (w_load + w_metrics, c_load + c_metrics)
+        boot = (plain[0] + 1000 * w_reps / args.reps, plain[1] + 1000 * c_reps / args.reps)
+        print(f"numpy: load {w_load:.2f} s, metrics {w_metrics:.3f} s, one bootstrap replicate "
+              f"{w_reps / args.reps:.3f} s (mean of {args.reps}) [wall]")
+        print(f"numpy plain: {plain[0]:.2f} s wall, {plain[1]:.2f} s CPU; numpy --bootstrap 1000 "
+              f"(extrapolated from {args.reps} replicates): {boot[0]:.1f} s wall, {boot[1]:.1f} s CPU")
+
+        runs = [("plain", []), ("--bootstrap 1000", ["--bootstrap", "1000", "--seed", "1"]),
+                ("--bootstrap 1000 --permutations 10000",
+                 ["--bootstrap", "1000", "--permutations", "10000", "--seed", "1"])]
+        results = {}
+        for label, extra in runs:
+            wall, cpu, mem = run_homogen(args.bin, table, extra)
+            results[label] = (wall, cpu)
+            print(f"homogen {label}: {wall:.2f} s wall, {cpu:.2f} s CPU, peak {mem:.0f} MiB")
+        for label, ref in [("plain", plain), ("--bootstrap 1000", boot)]:
+            wall, cpu = results[label]
+            print(f"ratio {label} (numpy / homogen): {ref[0] / wall:.1f}x wall, {ref[1] / cpu:.1f}x CPU")
 
 
 if __name__ == "__main__":

@@ -323,3 +323,47 @@ fn bad_usage_exits_2() {
     let out = homogen(&["measure", "x.csv", "--compat", "authors"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn several_files_are_concatenated() {
+    // Scenario 2 split into one file per deployment gives the same rows as the single file.
+    let dir = tempfile::tempdir().unwrap();
+    let whole = write(dir.path(), "whole.csv", SCENARIO_2.as_bytes());
+    let mut lines = SCENARIO_2.lines();
+    let header = lines.next().unwrap();
+    let (h1, h2): (Vec<&str>, Vec<&str>) = lines.partition(|l| l.starts_with("h1,"));
+    let one = write(
+        dir.path(),
+        "h1.csv",
+        format!("{header}\n{}\n", h1.join("\n")).as_bytes(),
+    );
+    let two = write(
+        dir.path(),
+        "h2.csv",
+        format!("{header}\n{}\n", h2.join("\n")).as_bytes(),
+    );
+    let a = homogen(&[
+        "measure",
+        whole.to_str().unwrap(),
+        "--group",
+        "group",
+        "--format",
+        "csv",
+    ]);
+    let b = homogen(&[
+        "measure",
+        one.to_str().unwrap(),
+        two.to_str().unwrap(),
+        "--group",
+        "group",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        b.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    assert_eq!(a.stdout, b.stdout);
+}

@@ -263,3 +263,44 @@ fn multinomial_bootstrap_matches_row_resampling_in_distribution() {
     assert!((m1 - m2).abs() < 0.003, "means {m1} {m2}");
     assert!((s1 - s2).abs() < 0.003, "sds {s1} {s2}");
 }
+
+#[test]
+fn permutation_test_with_partial_coverage_uses_real_shuffles() {
+    // 40 people, 2 deployments; people 30..40 met only deployment a. The first 10 are failed
+    // by both: far more overlap than shuffling allows, so p = 1/200.
+    let o: Vec<u8> = (0..40)
+        .flat_map(|p| {
+            let f = if p < 10 { FAILED } else { OK };
+            let b = if p >= 30 {
+                homogen::failures::ABSENT
+            } else {
+                f
+            };
+            [f, b]
+        })
+        .collect();
+    let s = matrix(2, o, vec![]);
+    let p = p_value(&s, 199, &mut ChaCha8Rng::seed_from_u64(9));
+    assert!((p - 1.0 / 200.0).abs() < 1e-12, "p = {p}");
+    // Independent data with the same coverage: p-values spread over (0, 1].
+    let mut rng = ChaCha8Rng::seed_from_u64(10);
+    let mut ps = Vec::new();
+    for _ in 0..100 {
+        let o: Vec<u8> = (0..40)
+            .flat_map(|p| {
+                let a = if rng.gen_bool(0.5) { FAILED } else { OK };
+                let b = if p >= 30 {
+                    homogen::failures::ABSENT
+                } else if rng.gen_bool(0.5) {
+                    FAILED
+                } else {
+                    OK
+                };
+                [a, b]
+            })
+            .collect();
+        ps.push(p_value(&matrix(2, o, vec![]), 99, &mut rng));
+    }
+    let mean = ps.iter().sum::<f64>() / ps.len() as f64;
+    assert!((0.35..0.7).contains(&mean), "mean p = {mean}");
+}

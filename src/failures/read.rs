@@ -71,8 +71,10 @@ pub fn read_tables(paths: &[PathBuf]) -> Result<FailureTable> {
     if paths.is_empty() {
         return Err(Error::input("no failure-table file given"));
     }
-    let mut table = FailureTable::new();
-    for path in paths {
+    // The first table is kept as read (appending it to an empty table would re-intern every
+    // level); the others are appended.
+    let mut table = read_table(&paths[0])?;
+    for path in &paths[1..] {
         let part = read_table(path)?;
         table.append(part);
     }

@@ -1,7 +1,8 @@
 //! The failure table in memory: the long schema of DESIGN.md §3, stored column by column with
 //! string columns interned, so that millions of rows stay small.
 
-use std::collections::HashMap;
+// foldhash: several times faster than SipHash on the millions of short strings a table interns.
+use foldhash::HashMap;
 
 /// Column names of the failure-table schema (DESIGN.md §3).
 pub mod columns {

@@ -92,10 +92,13 @@ pub fn to_json(rows: &[TidyRow]) -> String {
     serde_json::to_string_pretty(rows).unwrap_or_else(|_| "[]".to_string())
 }
 
-/// `x` rounded to 3 significant digits for reading.
+/// `x` rounded to 3 significant digits for reading (integers printed whole).
 pub fn short(x: f64) -> String {
     if x == 0.0 {
         return "0".into();
+    }
+    if x.fract() == 0.0 && x.abs() < 1e6 {
+        return format!("{x}"); // counts and exact integers as such
     }
     let magnitude = x.abs().log10().floor() as i32;
     if !(-4..6).contains(&magnitude) {
@@ -156,4 +159,19 @@ pub fn render_table(rows: &[TidyRow]) -> String {
         start = end;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_numbers_keep_three_significant_digits() {
+        assert_eq!(short(1.8312), "1.83");
+        assert_eq!(short(0.0123456), "0.0123");
+        assert_eq!(short(3.0), "3");
+        assert_eq!(short(-0.0), "0");
+        assert_eq!(short(123.456), "123");
+        assert_eq!(short(2.5e-7), "2.50e-7");
+    }
 }
