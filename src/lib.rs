@@ -8,6 +8,7 @@ pub mod adapt;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod experiment;
 pub mod failures;
 pub mod metrics;
 pub mod models;

@@ -1,4 +1,5 @@
-//! Datasets and groupings: CelebA and the paper's four text sets, from the Hugging Face cache or
+//! Datasets and groupings: CelebA and the paper's four text sets (and, in [`tabular`], the
+//! data-sharing study's German Credit, ACS PUMS and LSAC), from the Hugging Face cache or
 //! a local copy in any of their real layouts, with the paper's groupings.
 //!
 //! [`DatasetSpec`] says what to load (it is also the `[dataset]` table of a config);
@@ -18,6 +19,7 @@ pub mod groupings;
 pub mod hub;
 pub mod read;
 pub mod split;
+pub mod tabular;
 pub mod text;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,94 @@
+//! `homogen run [CONFIG]`: runs an experiment config; with no argument the built-in default run
+//! (the data-sharing study on the bundled German Credit data, offline).
+
+use std::path::PathBuf;
+
+use clap::Args;
+use homogen::experiment::config::{Config, DEFAULT_CONFIG};
+use homogen::experiment::datasharing::{self, report, RunOptions};
+use homogen::experiment::protocol::Setting;
+
+/// Arguments of `homogen run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Experiment config (TOML); the built-in `configs/default.toml` when absent.
+    pub config: Option<PathBuf>,
+    /// Output folder, instead of the config's `experiment.out`.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Trials run in parallel (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// Loads the config, runs it and prints where the report is and a short summary.
+pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
+    // Trials are the parallel unit. candle would otherwise split every tiny matmul across the
+    // cores and, without this variable, re-read /proc/cpuinfo on each one to count them. Set
+    // here, before any thread exists; a value the user set is kept.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    let (config, text) = match &args.config {
+        Some(path) => {
+            let text = Config::read_text(path)?;
+            (Config::parse(&text, path)?, text)
+        }
+        None => (Config::default_run()?, DEFAULT_CONFIG.to_string()),
+    };
+    let summary = datasharing::run(
+        &config,
+        &text,
+        args.out.as_deref(),
+        RunOptions {
+            quiet,
+            threads: args.threads,
+        },
+    )?;
+    println!(
+        "{} trials in {:.1} s; report: {}",
+        summary.n_trials,
+        summary.seconds,
+        summary.report.display()
+    );
+    println!(
+        "{:<9} {:>5}  {:>22}  {:>22}  fixed > disjoint",
+        "learner",
+        "scale",
+        report::HEADLINE.to_string() + " fixed",
+        "disjoint"
+    );
+    for learner in &config.protocol.learners {
+        for &scale in &config.protocol.scales {
+            let get = |s| {
+                report::find(
+                    &summary.results,
+                    learner,
+                    s,
+                    scale,
+                    "individual",
+                    report::HEADLINE,
+                )
+            };
+            let show =
+                |r: Option<&report::ResultRow>| match r.and_then(|r| r.mean.map(|m| (m, r.sd))) {
+                    Some((m, Some(sd))) => format!("{m:.3} ± {sd:.3}"),
+                    Some((m, None)) => format!("{m:.3}"),
+                    None => "not measured".to_string(),
+                };
+            let (f, d) = (get(Setting::Fixed), get(Setting::Disjoint));
+            println!(
+                "{learner:<9} {scale:>5}  {:>22}  {:>22}  {}",
+                show(f),
+                show(d),
+                report::fixed_above(f, d)
+            );
+        }
+    }
+    for learner in &config.protocol.learners {
+        let (above, both) =
+            report::fixed_above_count(&summary.results, learner, &config.protocol.scales);
+        println!("{learner}: fixed > disjoint at {above} of {both} scales");
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+//! Data-sharing experiment configs (TOML): which dataset, which learners, scales and seeds, and
+//! where the run goes. `configs/default.toml` is the built-in default run and is embedded in the
+//! binary.
+//!
+//! ```toml
+//! [experiment]
+//! kind = "datasharing"
+//! out = "runs/default"
+//!
+//! [data]
+//! dataset = "german_credit"   # german_credit | acs | lsac
+//! # path = "data/psam_p06.csv" (acs, lsac; relative to the config file)
+//! encoding = "one-hot"         # german_credit only: one-hot | integer-codes
+//!
+//! [protocol]
+//! learners = ["logistic", "svm", "gbm", "mlp"]
+//! scales = [20, 16, 10, 9, 8, 7, 6, 5, 4, 3, 2]
+//! data_seeds = [0, 1, 2, 3, 4]
+//! model_seeds = [0, 1, 2, 3, 4]
+//! groupings = ["sex"]
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::learners;
+use crate::data::tabular::german::Encoding;
+use crate::error::{Error, InputError, Result};
+
+/// The built-in default experiment (German Credit, all four learners, 5 × 5 seeds).
+pub const DEFAULT_CONFIG: &str = include_str!("../../configs/default.toml");
+
+/// A whole config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// What kind of experiment and where it writes.
+    pub experiment: ExperimentSection,
+    /// The dataset.
+    pub data: DataSection,
+    /// The protocol's grid.
+    pub protocol: ProtocolSection,
+}
+
+/// `[experiment]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSection {
+    /// Must be `datasharing` for this runner.
+    pub kind: String,
+    /// Output folder of the run (relative paths are relative to the working directory).
+    pub out: PathBuf,
+}
+
+/// Which tabular dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatasetKind {
+    /// The bundled German Credit data.
+    GermanCredit,
+    /// An ACS PUMS person file (`psam_pXX.csv` or `csv_pxx.zip`).
+    Acs,
+    /// An LSAC CSV (`law_data.csv`-style).
+    Lsac,
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// The dataset.
+    pub dataset: DatasetKind,
+    /// The file to read (ACS, LSAC; optional for German Credit, which is bundled).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// German Credit's categorical encoding.
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+/// `[protocol]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtocolSection {
+    /// Learner names (`logistic`, `svm`, `gbm`, `mlp`).
+    pub learners: Vec<String>,
+    /// Numbers of blocks the training people are cut into.
+    pub scales: Vec<usize>,
+    /// Seeds of the split and the blocks.
+    pub data_seeds: Vec<u64>,
+    /// Seeds of the models.
+    pub model_seeds: Vec<u64>,
+    /// Group columns to measure group-level homogenization over (besides the individual level).
+    #[serde(default)]
+    pub groupings: Vec<String>,
+}
+
+impl Config {
+    /// Parses a config's text; `origin` names the file in errors. Relative data paths are
+    /// resolved against `origin`'s folder.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            let mut err =
+                InputError::new(format!("invalid config: {}", e.message())).in_file(origin);
+            if let Some(span) = e.span() {
+                err = err.at_row(text[..span.start].lines().count().max(1));
+            }
+            Error::from(err)
+        })?;
+        if let (Some(p), Some(dir)) = (config.data.path.as_mut(), origin.parent()) {
+            if p.is_relative() && !dir.as_os_str().is_empty() {
+                *p = dir.join(&*p);
+            }
+        }
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        Config::parse(&Config::read_text(path)?, path)
+    }
+
+    /// Reads a config file's text; a file that does not exist is bad input (a wrong path).
+    pub fn read_text(path: &Path) -> Result<String> {
+        std::fs::read_to_string(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                InputError::new("no such config file").in_file(path).into()
+            } else {
+                Error::io(format!("reading config {}", path.display()), e)
+            }
+        })
+    }
+
+    /// The built-in default run.
+    pub fn default_run() -> Result<Config> {
+        Config::parse(DEFAULT_CONFIG, Path::new("configs/default.toml (built in)"))
+    }
+
+    fn validate(&self, origin: &Path) -> Result<()> {
+        let bad = |key: &str, message: String| -> Error {
+            InputError::new(message)
+                .in_file(origin)
+                .in_column(key)
+                .into()
+        };
+        if self.experiment.kind != "datasharing" {
+            return Err(bad(
+                "experiment.kind",
+                format!(
+                    "unknown experiment kind `{}`; this runner knows `datasharing`",
+                    self.experiment.kind
+                ),
+            ));
+        }
+        for name in &self.protocol.learners {
+            learners::by_name(name).map_err(|e| match e {
+                Error::Input(i) => Error::Input(InputError {
+                    file: Some(origin.to_path_buf()),
+                    column: Some("protocol.learners".to_string()),
+                    ..i
+                }),
+                other => other,
+            })?;
+        }
+        for (key, empty) in [
+            ("protocol.learners", self.protocol.learners.is_empty()),
+            ("protocol.scales", self.protocol.scales.is_empty()),
+            ("protocol.data_seeds", self.protocol.data_seeds.is_empty()),
+            ("protocol.model_seeds", self.protocol.model_seeds.is_empty()),
+        ] {
+            if empty {
+                return Err(bad(key, "must not be empty".to_string()));
+            }
+        }
+        if self.data.dataset != DatasetKind::GermanCredit && self.data.path.is_none() {
+            return Err(bad(
+                "data.path",
+                "the ACS and LSAC datasets need `path` (the CSV or zip to read)".to_string(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,243 @@
+//! The study's figures (plotters, SVG and PNG, DejaVu Sans embedded): per learner, one panel per
+//! metric against the training-set size, `fixed` and `disjoint` as lines with a mean ± sd band —
+//! homogenization, the expected systemic failure beside it, and the group-level values.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::report::{find, ResultRow, EXPECTED, HEADLINE};
+use crate::error::{Error, Result};
+use crate::experiment::protocol::Setting;
+
+static FONT: Once = Once::new();
+
+/// Registers DejaVu Sans as plotters' `sans-serif` (once per process).
+pub fn register_fonts() {
+    FONT.call_once(|| {
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+}
+
+/// The (grouping, metric) panels to draw for a learner: homogenization, expected systemic
+/// failure and the group-level metrics when measured; the failure rates otherwise.
+fn panels(results: &[ResultRow], learner: &str) -> Vec<(String, String)> {
+    let mut wanted: Vec<(String, String)> = vec![
+        ("individual".into(), HEADLINE.into()),
+        ("individual".into(), EXPECTED.into()),
+    ];
+    for r in results.iter().filter(|r| r.learner == learner) {
+        if r.grouping != "individual" && (r.metric == "h_avg" || r.metric == "h_unif") {
+            let p = (r.grouping.clone(), r.metric.clone());
+            if !wanted.contains(&p) {
+                wanted.push(p);
+            }
+        }
+    }
+    let present = |(g, m): &(String, String)| {
+        results
+            .iter()
+            .any(|r| r.learner == learner && &r.grouping == g && &r.metric == m && r.mean.is_some())
+    };
+    let mut out: Vec<_> = wanted.into_iter().filter(present).collect();
+    if out.is_empty() {
+        for r in results.iter().filter(|r| r.learner == learner) {
+            let p = (r.grouping.clone(), r.metric.clone());
+            if r.metric.starts_with("failure_rate:") && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Draws every learner's figure into `dir` (SVG and PNG); returns the paths relative to the run
+/// folder (`figures/<dataset>_<learner>.svg`, ...).
+pub fn figures(
+    dir: &Path,
+    dataset: &str,
+    n_train: usize,
+    results: &[ResultRow],
+) -> Result<Vec<PathBuf>> {
+    register_fonts();
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::io(format!("creating folder {}", dir.display()), e))?;
+    let mut learners: Vec<&str> = Vec::new();
+    for r in results {
+        if !learners.contains(&r.learner.as_str()) {
+            learners.push(&r.learner);
+        }
+    }
+    let mut out = Vec::new();
+    for learner in learners {
+        let panels = panels(results, learner);
+        if panels.is_empty() {
+            continue;
+        }
+        let (w, h) = (420 * panels.len() as u32, 360);
+        let stem = format!("{dataset}_{learner}");
+        // Drawn under temporary names (keeping the extension plotters reads the format from),
+        // then renamed into place.
+        let pid = std::process::id();
+        let svg_tmp = dir.join(format!(".{stem}.tmp-{pid}.svg"));
+        let png_tmp = dir.join(format!(".{stem}.tmp-{pid}.png"));
+        draw(
+            &SVGBackend::new(&svg_tmp, (w, h)).into_drawing_area(),
+            learner,
+            n_train,
+            results,
+            &panels,
+        )?;
+        draw(
+            &BitMapBackend::new(&png_tmp, (w, h)).into_drawing_area(),
+            learner,
+            n_train,
+            results,
+            &panels,
+        )?;
+        for (tmp, ext) in [(&svg_tmp, "svg"), (&png_tmp, "png")] {
+            let path = dir.join(format!("{stem}.{ext}"));
+            std::fs::rename(tmp, &path).map_err(|e| {
+                Error::io(
+                    format!("renaming {} to {}", tmp.display(), path.display()),
+                    e,
+                )
+            })?;
+        }
+        out.push(PathBuf::from("figures").join(format!("{stem}.svg")));
+        out.push(PathBuf::from("figures").join(format!("{stem}.png")));
+    }
+    Ok(out)
+}
+
+fn plot_err(e: impl std::fmt::Display) -> Error {
+    Error::Runtime(format!("drawing a figure: {e}"))
+}
+
+/// One series: (train size, mean, sd) per scale, ascending in train size.
+fn series(
+    results: &[ResultRow],
+    learner: &str,
+    setting: Setting,
+    grouping: &str,
+    metric: &str,
+    n_train: usize,
+) -> Vec<(f64, f64, f64)> {
+    let mut scales: Vec<usize> = results
+        .iter()
+        .filter(|r| r.learner == learner)
+        .map(|r| r.scale)
+        .collect();
+    scales.sort_unstable();
+    scales.dedup();
+    let mut pts: Vec<(f64, f64, f64)> = scales
+        .iter()
+        .filter_map(|&s| {
+            let r = find(results, learner, setting, s, grouping, metric)?;
+            Some(((n_train / s) as f64, r.mean?, r.sd.unwrap_or(0.0)))
+        })
+        .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    pts
+}
+
+fn draw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    learner: &str,
+    n_train: usize,
+    results: &[ResultRow],
+    panels: &[(String, String)],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    area.fill(&WHITE).map_err(plot_err)?;
+    let cells = area.split_evenly((1, panels.len()));
+    for (cell, (grouping, metric)) in cells.iter().zip(panels) {
+        let fixed = series(results, learner, Setting::Fixed, grouping, metric, n_train);
+        let disjoint = series(
+            results,
+            learner,
+            Setting::Disjoint,
+            grouping,
+            metric,
+            n_train,
+        );
+        let all: Vec<&(f64, f64, f64)> = fixed.iter().chain(&disjoint).collect();
+        if all.is_empty() {
+            continue;
+        }
+        let x_lo = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        let x_hi = all.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        let y_lo = all.iter().map(|p| p.1 - p.2).fold(f64::INFINITY, f64::min);
+        let y_hi = all
+            .iter()
+            .map(|p| p.1 + p.2)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let pad = ((y_hi - y_lo) * 0.08).max(1e-3);
+        let x_pad = ((x_hi - x_lo) * 0.03).max(1.0);
+        let title = if grouping == "individual" {
+            format!("{learner}: {metric}")
+        } else {
+            format!("{learner}: {metric} ({grouping})")
+        };
+        let mut chart = ChartBuilder::on(cell)
+            .caption(title, ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(36)
+            .y_label_area_size(52)
+            .build_cartesian_2d((x_lo - x_pad)..(x_hi + x_pad), (y_lo - pad)..(y_hi + pad))
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("training-set size")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_desc(metric.as_str())
+            .label_style(("sans-serif", 12))
+            .draw()
+            .map_err(plot_err)?;
+        for (pts, color, name) in [(&fixed, RED, "fixed"), (&disjoint, BLUE, "disjoint")] {
+            if pts.is_empty() {
+                continue;
+            }
+            let mut band: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.1 + p.2)).collect();
+            band.extend(pts.iter().rev().map(|p| (p.0, p.1 - p.2)));
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    band,
+                    color.mix(0.15).filled(),
+                )))
+                .map_err(plot_err)?;
+            chart
+                .draw_series(LineSeries::new(
+                    pts.iter().map(|p| (p.0, p.1)),
+                    color.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    pts.iter()
+                        .map(|p| Circle::new((p.0, p.1), 3, color.filled())),
+                )
+                .map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 12))
+            .draw()
+            .map_err(plot_err)?;
+    }
+    area.present().map_err(plot_err)
+}

@@ -1,0 +1,216 @@
+//! Loading German Credit (bundled), ACS PUMS and LSAC, on the real file and on tiny fixtures in
+//! the real column layouts (tests/fixtures/tabular/).
+
+use std::path::Path;
+
+use homogen::data::tabular::german::Encoding;
+use homogen::data::tabular::{acs, german, lsac};
+
+fn fixture(rel: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/tabular")
+        .join(rel)
+}
+
+/// Counts straight from the raw text: good/bad from the last field, credit amount from the
+/// fifth, female from the ninth (A92, A95).
+fn raw_counts() -> (usize, usize, usize, usize, usize) {
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/data/german_credit/german.data"
+    ))
+    .unwrap();
+    let rows: Vec<Vec<&str>> = raw.lines().map(|l| l.split(' ').collect()).collect();
+    let good = rows.iter().filter(|r| r[20] == "1").count();
+    let bad = rows.iter().filter(|r| r[20] == "2").count();
+    let high = rows
+        .iter()
+        .filter(|r| r[4].parse::<u32>().unwrap() > 2000)
+        .count();
+    let female = rows
+        .iter()
+        .filter(|r| r[8] == "A92" || r[8] == "A95")
+        .count();
+    (rows.len(), good, bad, high, female)
+}
+
+#[test]
+fn german_credit_has_the_papers_counts() {
+    let (n, good, bad, high, female) = raw_counts();
+    // The issue's numbers, confirmed against the raw file above.
+    assert_eq!((n, good, bad, high, female), (1000, 700, 300, 568, 310));
+    let gc = german::load_bundled(Encoding::OneHot).unwrap();
+    assert_eq!(gc.n_people(), 1000);
+    let bad_loan = gc.task(german::BAD_LOAN).unwrap();
+    assert_eq!(bad_loan.labels.iter().filter(|&&y| y == 1).count(), 300);
+    let amount = gc.task(german::CREDIT_GT_2000).unwrap();
+    assert_eq!(amount.labels.iter().filter(|&&y| y == 1).count(), 568);
+    let sex = gc.group("sex").unwrap();
+    assert_eq!(sex.values.iter().filter(|s| *s == "female").count(), 310);
+    assert_eq!(sex.values.iter().filter(|s| *s == "male").count(), 690);
+    // Row 0 is `A11 6 A34 A43 1169 ... A93 ... 1`: a good loan, 1169 DM, male.
+    assert_eq!((bad_loan.labels[0], amount.labels[0]), (0, 0));
+    assert_eq!(sex.values[0], "male");
+    // Row 1 is `A12 48 A32 A43 5951 ... A92 ... 2`: bad, 5951 DM, female.
+    assert_eq!((bad_loan.labels[1], amount.labels[1]), (1, 1));
+    assert_eq!(sex.values[1], "female");
+}
+
+#[test]
+fn german_credit_features_leave_out_credit_amount() {
+    let gc = german::load_bundled(Encoding::OneHot).unwrap();
+    // 6 numerics + one-hot levels 4+5+10+5+5+4+3+4+3+3+4+2+2 = 54 → 60 columns.
+    assert_eq!(gc.n_features(), 60);
+    assert!(!gc.feature_names.iter().any(|n| n.contains("credit_amount")));
+    // Each categorical's indicators sum to 1 per person: 13 categoricals.
+    let cat_sum: f64 = gc
+        .feature_names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.contains('='))
+        .map(|(j, _)| gc.features[[0, j]])
+        .sum();
+    assert_eq!(cat_sum, 13.0);
+    // Standardised numerics: mean 0, sample sd 1.
+    let j = gc.feature_names.iter().position(|n| n == "age").unwrap();
+    let col = gc.features.column(j);
+    let mean = col.sum() / 1000.0;
+    let sd = (col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 999.0).sqrt();
+    assert!(mean.abs() < 1e-12 && (sd - 1.0).abs() < 1e-12);
+
+    let codes = german::load_bundled(Encoding::IntegerCodes).unwrap();
+    // 6 numerics + 13 categoricals as one code each.
+    assert_eq!(codes.n_features(), 19);
+    let sex = codes
+        .feature_names
+        .iter()
+        .position(|n| n == "personal_status_sex")
+        .unwrap();
+    // Authors' order of first appearance: row 0 male (A93) → 0, row 1 female (A92) → 1.
+    assert_eq!(codes.features[[0, sex]], 0.0);
+    assert_eq!(codes.features[[1, sex]], 1.0);
+}
+
+#[test]
+fn german_credit_bad_line_names_file_and_row() {
+    let text = "A11 6 A34 A43 1169 A65 A75 4 A93 A101 4 A121 67 A143 A152 2 A173 1 A192 A201 1\n\
+                A12 48 A32 A43 lots A61 A73 2 A92 A101 2 A121 22 A143 A152 1 A173 1 A191 A201 2\n";
+    let e = german::parse(text, Path::new("g.data"), Encoding::OneHot).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("g.data, row 2, column `4 (credit_amount)`"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn acs_fixture_builds_folktables_tasks_on_the_same_people() {
+    let ds = acs::load(&fixture("acs/psam_p06.csv")).unwrap();
+    assert_eq!(ds.n_people(), 4);
+    let labels = |name: &str| ds.task(name).unwrap().labels.clone();
+    // ESR = 1, 6, missing, 1 → employed 1, 0, 0 (NaN == 1 is false), 1.
+    assert_eq!(labels("employment"), vec![1, 0, 0, 1]);
+    // POVPIP = 180, missing, 333, 40 → below 250: 1, 0, 0, 1.
+    assert_eq!(labels("income_poverty"), vec![1, 0, 0, 1]);
+    // HINS2 = 2, 1, 1, 2 → 0, 1, 1, 0.
+    assert_eq!(labels("health_insurance"), vec![0, 1, 1, 0]);
+    let race = &ds.group("race").unwrap().values;
+    assert_eq!(race[0], "White alone");
+    assert_eq!(race[1], "Black or African American alone");
+    assert_eq!(race[2], "Asian alone");
+    assert_eq!(race[3], "Two or More Races");
+    // Feature lists as folktables: 16, 20 and 25 columns.
+    let width = |name: &str| ds.task(name).unwrap().feature_columns.len();
+    assert_eq!(
+        (
+            width("employment"),
+            width("income_poverty"),
+            width("health_insurance")
+        ),
+        (16, 20, 25)
+    );
+    // Missing ANC (person 0) becomes 0; person 1's ANC is 2.
+    let anc = ds.feature_names.iter().position(|n| n == "ANC").unwrap();
+    assert_eq!((ds.features[[0, anc]], ds.features[[1, anc]]), (0.0, 2.0));
+    // ESR is a feature of income_poverty: person 2's missing ESR is 0 there.
+    let esr = ds.feature_names.iter().position(|n| n == "ESR").unwrap();
+    assert!(ds
+        .task("income_poverty")
+        .unwrap()
+        .feature_columns
+        .contains(&esr));
+    assert_eq!(ds.features[[2, esr]], 0.0);
+    // The missing values are counted in the notes: ESP is empty in all 4 rows.
+    assert!(
+        ds.notes
+            .iter()
+            .any(|n| n.starts_with("ESP: 4 missing values")),
+        "{:?}",
+        ds.notes
+    );
+}
+
+#[test]
+fn acs_file_missing_a_feature_column_is_bad_input() {
+    let e = acs::load(&fixture("acs/psam_p06_missing_schl.csv")).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    let msg = e.to_string();
+    assert!(msg.contains("psam_p06_missing_schl.csv"), "{msg}");
+    assert!(msg.contains("column `SCHL`"), "{msg}");
+}
+
+#[test]
+fn lsac_filters_missing_targets_and_keeps_the_same_students() {
+    let (ds, counts) = lsac::load(&fixture("lsac/law_data.csv")).unwrap();
+    // Row 3 lacks ZFYA (NA), row 5 lacks pass_bar: 6 rows, 2 dropped, 4 kept.
+    assert_eq!(counts.rows, 6);
+    assert_eq!(counts.missing_target, 2);
+    assert_eq!(counts.missing_feature, 0);
+    assert_eq!(ds.ids, vec!["0", "1", "3", "5"]);
+    assert_eq!(ds.task(lsac::PASS_BAR).unwrap().labels, vec![1, 1, 0, 1]);
+    // Kept ZFYA: -0.98, 0.09, 0.88, -0.24; mean = -0.25/4 = -0.0625 → above: 0, 1, 1, 0.
+    assert_eq!(
+        ds.task(lsac::ZFYA_ABOVE_MEAN).unwrap().labels,
+        vec![0, 1, 1, 0]
+    );
+    assert_eq!(
+        ds.group("race").unwrap().values,
+        vec!["White", "White", "White", "Asian"]
+    );
+    assert_eq!(ds.features[[3, 0]], 41.0);
+    assert!(
+        ds.notes[0].contains("2 dropped for a missing target"),
+        "{}",
+        ds.notes[0]
+    );
+}
+
+#[test]
+fn lsac_without_pass_bar_column_is_bad_input() {
+    let csv = "race,sex,LSAT,UGPA,ZFYA\nWhite,1,39,3.1,0.5\n";
+    let e = lsac::parse(csv.as_bytes(), Path::new("law.csv")).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("law.csv, column `pass_bar`"), "{e}");
+}
+
+#[test]
+fn acs_reads_folktables_zip_archives() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("csv_pca.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    zip.start_file(
+        "psam_p06.csv",
+        zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated),
+    )
+    .unwrap();
+    zip.write_all(&std::fs::read(fixture("acs/psam_p06.csv")).unwrap())
+        .unwrap();
+    zip.finish().unwrap();
+    let from_zip = acs::load(&path).unwrap();
+    let from_csv = acs::load(&fixture("acs/psam_p06.csv")).unwrap();
+    assert_eq!(from_zip.tasks, from_csv.tasks);
+    assert_eq!(from_zip.features, from_csv.features);
+}
