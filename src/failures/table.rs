@@ -63,6 +63,14 @@ impl Categorical {
 
     /// Appends one row holding `value`.
     pub fn push(&mut self, value: &str) {
+        // Long tables repeat a value over many consecutive rows (system, deployment, group):
+        // comparing with the previous row's value skips the hash lookup.
+        if let Some(&last) = self.codes.last() {
+            if self.levels[last as usize] == value {
+                self.codes.push(last);
+                return;
+            }
+        }
         let code = self.intern(value);
         self.codes.push(code);
     }
