@@ -32,7 +32,7 @@ enum Command {
     /// Features of texts or images from a foundation model, as safetensors.
     Embed(embed::EmbedArgs),
     /// Train one (model, method, task, seed) cell and write its failure table.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
 }
 
 /// Parses the command line, runs the subcommand and returns the process exit code.
@@ -43,7 +43,7 @@ pub fn main() -> i32 {
         Command::Data(args) => data::run(args),
         Command::Fetch(args) => fetch::run(args, cli.quiet),
         Command::Embed(args) => embed::run(args, cli.quiet),
-        Command::Train(args) => train::run(args, cli.quiet),
+        Command::Train(args) => train::run(*args, cli.quiet),
     };
     match result {
         Ok(()) => 0,
