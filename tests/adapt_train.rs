@@ -380,3 +380,104 @@ fn bad_input_exits_with_code_2() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("no train examples"), "{err}");
 }
+
+/// The vision path: the tiny CLIP fixture (image 32, patch 8) on the CelebA fixture in its
+/// official layout (6 train, 2 valid, 4 test), BitFit with SGD and cosine decay, seeded
+/// augmentation.
+#[test]
+fn clip_on_celeba_trains_evaluates_and_is_deterministic() {
+    let work = tempfile::tempdir().unwrap();
+    let run = |seed: u64, name: &str| {
+        let mut d = DatasetSpec::named("celeba");
+        d.root =
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data/celeba/official"));
+        let clip = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/clip");
+        let mut s = TrainSpec::new(
+            &clip.display().to_string(),
+            "bitfit",
+            d,
+            work.path().join(name),
+        );
+        s.task = Some("Wearing_Necklace".into());
+        s.optimizer = "sgd".into();
+        s.schedule = "cosine".into();
+        s.lr = 0.05;
+        s.epochs = 3;
+        s.batch_size = 2;
+        s.seed = seed;
+        train_cell(&s, &opts(&work.path().join("cache"))).unwrap()
+    };
+    let a = run(5, "a");
+    let lines = std::fs::read_to_string(&a.metrics).unwrap();
+    let m: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(m.len(), 3);
+    // 6 training images in batches of 2: 3 optimiser steps an epoch.
+    assert_eq!(m[2]["step"], 9);
+    assert!(m.iter().all(|e| e["valid_accuracy"].is_number()));
+    let t = read_table(&a.failures).unwrap();
+    assert_eq!(t.len(), 4);
+    assert_eq!(t.deployment.value(0), "Wearing_Necklace");
+    assert!(t.extra_column("hair").is_some() && t.extra_column("beard").is_some());
+    assert!(a.backbone_identical_share > 0.5 && a.backbone_identical_share < 1.0);
+    let b = run(5, "b");
+    assert_eq!(
+        std::fs::read(&a.failures).unwrap(),
+        std::fs::read(&b.failures).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&b.metrics)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["train_loss"].clone())
+            .collect::<Vec<_>>(),
+        m.iter()
+            .map(|e| e["train_loss"].clone())
+            .collect::<Vec<_>>()
+    );
+}
+
+/// `homogen train --config FILE` reads a `[train]` table; an unknown key is an input error.
+#[test]
+fn config_file_train_table() {
+    let data = task_dir();
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("cell.toml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[train]\nmodel = {:?}\nmethod = \"probe\"\nseed = 4\nepochs = 2\nlr = 0.01\n\
+                 out = {:?}\n{extra}\n[train.dataset]\nname = \"imdb\"\nroot = {:?}\n",
+                model(),
+                work.path().join("cell").display().to_string(),
+                data.path().display().to_string()
+            ),
+        )
+        .unwrap();
+    };
+    write("");
+    let st = homogen()
+        .args(["--quiet", "train", "--config"])
+        .arg(&cfg)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let m: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(work.path().join("cell/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m["seed"], 4);
+    assert_eq!(m["config"]["epochs"], 2);
+
+    write("learning_rate = 0.1");
+    let out = homogen()
+        .args(["--quiet", "train", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("learning_rate"));
+}
