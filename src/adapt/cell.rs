@@ -257,6 +257,9 @@ pub struct RunOptions {
     pub cache_dir: Option<PathBuf>,
     /// Allow loading `pytorch_model.bin` (a pickle).
     pub allow_pickle: bool,
+    /// Run a probe's frozen backbone on every step instead of caching its features (the
+    /// authors' way, with backbone dropout active; for benchmarks and comparisons).
+    pub no_feature_cache: bool,
 }
 
 /// What a finished cell produced.

@@ -371,7 +371,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     }
 
     let pipeline = Pipeline::new(&model, &files, spec, &device)?;
-    let cached = if method.backbone_frozen() {
+    let cached = if method.backbone_frozen() && !opts.no_feature_cache {
         let cache = FeatureCache::new(opts.cache_dir.clone().unwrap_or_else(|| {
             out.parent()
                 .unwrap_or(Path::new("."))
@@ -435,7 +435,9 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             (epochs_done, step) = (st.epochs_done, st.step);
         }
         None => {
+            // A fresh start: drop metrics and checkpoints of any earlier, different spec.
             let _ = std::fs::remove_file(&metrics_path);
+            let _ = std::fs::remove_dir_all(checkpoint::dir(out));
         }
     }
     let abort_after: Option<u64> = std::env::var(ABORT_AFTER_STEPS_ENV)

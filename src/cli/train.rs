@@ -96,6 +96,9 @@ pub struct TrainArgs {
     /// Allow loading pytorch_model.bin (a pickle; only for trusted models).
     #[arg(long)]
     pub allow_pickle: bool,
+    /// Probe only: run the frozen backbone every step instead of caching its features.
+    #[arg(long)]
+    pub no_feature_cache: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -158,6 +161,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
         quiet,
         cache_dir: args.cache_dir.clone(),
         allow_pickle: args.allow_pickle,
+        no_feature_cache: args.no_feature_cache,
     };
     let outcome = train_cell(&spec, &opts)?;
     if !quiet {
