@@ -456,6 +456,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         let bar = progress::epoch_bar(train.len(), epoch + 1, spec.epochs, opts.quiet);
         let started = Instant::now();
         let mut losses = Vec::new();
+        let mut last_lr = 0.0;
         let batches: Vec<&[usize]> = order.chunks(spec.batch_size).collect();
         for group in batches.chunks(spec.grad_accum) {
             let mut total: Option<Tensor> = None;
@@ -480,7 +481,8 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                 Some(max) => clip_coefficient(grad_norm(&params, &grads)?, max),
                 None => 1.0,
             };
-            opt.set_lr(schedule.lr(base_lr, step));
+            last_lr = schedule.lr(base_lr, step);
+            opt.set_lr(last_lr);
             opt.step_scaled(&grads, coef)?;
             step += 1;
             steps_here += 1;
@@ -501,6 +503,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             epoch: epoch + 1,
             step,
             train_loss: mean(&losses),
+            lr: last_lr,
             valid_loss,
             valid_accuracy,
             examples_per_s: train.len() as f64 / elapsed.max(1e-9),
