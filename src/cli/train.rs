@@ -9,6 +9,10 @@ use homogen::data::DatasetSpec;
 use homogen::error::{Error, InputError};
 
 /// Arguments of `homogen train`.
+///
+/// Test hook: with `HOMOGEN_TEST_ABORT_AFTER_STEPS=N` in the environment the process exits with
+/// code 137 after its N-th optimiser step (to test resuming); rerunning the same command resumes
+/// from the last completed epoch.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// A TOML file with a `[train]` table (the keys of the flags below, snake_case, with the
