@@ -189,6 +189,12 @@ fn each_method_trains_and_touches_exactly_its_parameters() {
                 assert_eq!(o.trainable_params, non_bias + head_elems);
             }
             _ => {
+                if method == "scratch" {
+                    assert_eq!(
+                        o.backbone_identical_share, 0.0,
+                        "nothing pretrained is kept"
+                    );
+                }
                 assert_eq!(o.trainable_params, backbone_total + head_elems);
                 assert_eq!(names.len(), tensors.len() + 2);
             }

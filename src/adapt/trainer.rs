@@ -350,7 +350,12 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     };
     model.store.set_trainable(|n| method.trains(n));
     let counts = method.count(model.store.iter().map(|p| (p.name(), p.var().elem_count())));
-    let pretrained = snapshot_backbone(&model)?;
+    // Scratch has nothing pretrained to keep: its share is reported as 0.
+    let pretrained = if method.random_init() {
+        Vec::new()
+    } else {
+        snapshot_backbone(&model)?
+    };
     let params: NamedVars = model
         .store
         .trainable()
@@ -585,11 +590,8 @@ fn model_key(files: &ModelFiles, spec: &TrainSpec, pipeline: &Pipeline) -> Resul
     Ok(key)
 }
 
-/// Copies of the backbone parameters before training (empty for scratch: nothing pretrained).
+/// The bits of every backbone parameter before training.
 fn snapshot_backbone(model: &Model) -> Result<Vec<(String, Vec<u32>)>> {
-    if model.store.iter().all(|p| method::is_head(p.name())) {
-        return Ok(Vec::new());
-    }
     model
         .store
         .iter()
