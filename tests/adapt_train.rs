@@ -381,6 +381,13 @@ fn bad_input_exits_with_code_2() {
         "{err}"
     );
 
+    let (code, err) = run(&["--task", "stars"], data.path(), "bitfit");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("no task `stars`") && err.contains("label"),
+        "{err}"
+    );
+
     let empty = tempfile::tempdir().unwrap();
     write_task(empty.path(), 0, 4);
     let (code, err) = run(&[], empty.path(), "bitfit");
