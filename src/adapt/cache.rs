@@ -108,7 +108,11 @@ impl FeatureCache {
             chunks.push(f);
             start += len;
         }
-        let features = Tensor::cat(&chunks, 0).map_err(tensor_error)?;
+        // `cat` of a single chunk returns it as is, which can be a strided view (the first
+        // token of each sequence); later row gathers need contiguous storage.
+        let features = Tensor::cat(&chunks, 0)
+            .and_then(|f| f.contiguous())
+            .map_err(tensor_error)?;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
         save_atomically(&[("features", &features)], &path)?;

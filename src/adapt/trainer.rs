@@ -17,6 +17,7 @@
 //! process exits with code 137 right after its N-th optimiser step (as if killed), so tests can
 //! check resuming. It has no other effect.
 
+use rayon::prelude::*;
 use std::path::Path;
 use std::time::Instant;
 
@@ -128,25 +129,30 @@ impl Pipeline {
                 token_type_ids: Some(ids_tensor(&b.token_type_ids, dev).map_err(tensor_error)?),
             }));
         }
-        let mut pixels = Vec::with_capacity(examples.len());
-        for (i, e) in examples.iter().enumerate() {
-            let Input::Image(img) = &e.input else {
-                return Err(Error::input(format!(
-                    "example `{}` has no image but the model is a vision tower",
-                    e.example_id
-                )));
-            };
-            let rgb = img.decode()?.to_rgb8();
-            let size = self.image_size as u32;
-            pixels.push(match augment_seed {
-                Some(s) => augment(
-                    &rgb,
-                    size,
-                    &mut ChaCha8Rng::seed_from_u64(mix(&[s, i as u64])),
-                ),
-                None => preprocess(&rgb, Resize::Clip, size),
-            });
-        }
+        // Decode and preprocess the batch's images in parallel; each image's augmentation draws
+        // from its own seeded generator, so the result does not depend on the thread count.
+        let size = self.image_size as u32;
+        let pixels = examples
+            .par_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let Input::Image(img) = &e.input else {
+                    return Err(Error::input(format!(
+                        "example `{}` has no image but the model is a vision tower",
+                        e.example_id
+                    )));
+                };
+                let rgb = img.decode()?.to_rgb8();
+                Ok(match augment_seed {
+                    Some(s) => augment(
+                        &rgb,
+                        size,
+                        &mut ChaCha8Rng::seed_from_u64(mix(&[s, i as u64])),
+                    ),
+                    None => preprocess(&rgb, Resize::Clip, size),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Batch::Pixels(
             to_tensor(&pixels, self.image_size, dev).map_err(tensor_error)?,
         ))
