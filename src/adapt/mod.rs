@@ -7,15 +7,24 @@
 //! - [`optim`]: AdamW and SGD with momentum over named candle [`Var`](candle_core::Var)s, with
 //!   fused in-place CPU updates and checkpointable state;
 //! - [`schedule`]: transformers' and torch's learning-rate schedules, stepwise;
-//! - [`clip`]: gradient-norm clipping as `torch.nn.utils.clip_grad_norm_`.
+//! - [`clip`]: gradient-norm clipping as `torch.nn.utils.clip_grad_norm_`;
+//! - [`trainer`]: the one training loop ([`train_cell`]) over a [`TrainSpec`], with the probe
+//!   feature [`cache`], [`checkpoint`]s, the run [`manifest`] and [`progress`] bars.
 
+pub mod cache;
+pub mod cell;
+pub mod checkpoint;
 pub mod clip;
 mod kernel;
+pub mod manifest;
 pub mod method;
 pub mod optim;
+pub mod progress;
 pub mod schedule;
 mod state;
+pub mod trainer;
 
+pub use cell::{CellOutcome, RunOptions, TrainSpec};
 pub use clip::{clip_coefficient, clip_grad_norm, grad_norm};
 pub use method::{HeadKind, Method, ParamCounts, HEAD_PREFIX, METHOD_NAMES};
 pub use optim::{
@@ -23,6 +32,7 @@ pub use optim::{
     UpdatePath,
 };
 pub use schedule::Schedule;
+pub use trainer::train_cell;
 
 use crate::error::Error;
 

@@ -6,6 +6,7 @@ mod embed;
 mod fetch;
 mod measure;
 mod run;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,8 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Run an experiment config; with no argument, the built-in default run (offline).
     Run(run::RunArgs),
+    /// Train one (model, method, task, seed) cell and write its failure table.
+    Train(train::TrainArgs),
 }
 
 /// Parses the command line, runs the subcommand and returns the process exit code.
@@ -44,6 +47,7 @@ pub fn main() -> i32 {
         Command::Fetch(args) => fetch::run(args, cli.quiet),
         Command::Embed(args) => embed::run(args, cli.quiet),
         Command::Run(args) => run::run(args, cli.quiet),
+        Command::Train(args) => train::run(args, cli.quiet),
     };
     match result {
         Ok(()) => 0,

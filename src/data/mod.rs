@@ -39,7 +39,7 @@ fn default_test_fraction() -> f64 {
 }
 
 /// What to load: a dataset by name, where from, which tasks and groupings, and subsets.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetSpec {
     /// `celeba`, `imdb`, `ag_news`, `yahoo_answers_topics` or `hate_speech18` (Hub ids such as

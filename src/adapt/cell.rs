@@ -1,0 +1,283 @@
+//! One training cell: the (model, method, task, seed) unit the experiments runner schedules.
+//!
+//! [`TrainSpec`] is the `[train]` table of a config (unknown keys are input errors);
+//! [`RunOptions`] holds what does not change the result (progress bars, the feature-cache
+//! folder); [`CellOutcome`] is what [`super::trainer::train_cell`] returns.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::method::{HeadKind, Method};
+use super::optim::{AdamWConfig, OptimizerConfig, SgdConfig};
+use super::schedule::Schedule;
+use crate::data::DatasetSpec;
+use crate::error::{InputError, Result};
+
+fn d_head() -> String {
+    "linear".into()
+}
+fn d_optimizer() -> String {
+    "adamw".into()
+}
+fn d_lr() -> f64 {
+    2e-5
+}
+fn d_momentum() -> f64 {
+    0.9
+}
+fn d_schedule() -> String {
+    "linear".into()
+}
+fn d_epochs() -> usize {
+    3
+}
+fn d_batch() -> usize {
+    8
+}
+fn d_accum() -> usize {
+    1
+}
+fn d_clip() -> Option<f64> {
+    Some(1.0)
+}
+fn d_dtype() -> String {
+    "f32".into()
+}
+fn d_device() -> String {
+    "cpu".into()
+}
+
+/// Everything that decides a training run's result. Defaults follow the authors' language
+/// recipe (DESIGN.md §2): AdamW lr 2e-5, weight decay 0, linear decay, no warmup, 3 epochs,
+/// batch 8, clipping at 1.0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// A model folder (config.json, model.safetensors, tokenizer.json) or a Hub id.
+    pub model: String,
+    /// Hub revision of the model (pinned for real runs).
+    #[serde(default)]
+    pub revision: Option<String>,
+    /// One of [`super::METHOD_NAMES`].
+    pub method: String,
+    /// `linear` or `mlp` (ignored by `probe`/`probe-mlp`, which name their head).
+    #[serde(default = "d_head")]
+    pub head: String,
+    /// The dataset to load.
+    pub dataset: DatasetSpec,
+    /// The task (label) to train; the dataset's first task when absent.
+    #[serde(default)]
+    pub task: Option<String>,
+    /// The expected number of classes; when given it must equal the task's.
+    #[serde(default)]
+    pub num_labels: Option<usize>,
+    /// The seed for head/scratch initialisation, data order, dropout and augmentation.
+    #[serde(default)]
+    pub seed: u64,
+    /// `adamw` or `sgd`.
+    #[serde(default = "d_optimizer")]
+    pub optimizer: String,
+    /// Base learning rate.
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    /// SGD momentum.
+    #[serde(default = "d_momentum")]
+    pub momentum: f64,
+    /// Weight decay (AdamW: decoupled, not on biases/layer norms; SGD: L2 on all).
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// `linear`, `cosine` or `constant`.
+    #[serde(default = "d_schedule")]
+    pub schedule: String,
+    /// Linear warmup in optimiser steps.
+    #[serde(default)]
+    pub warmup_steps: u64,
+    /// Passes over the training split.
+    #[serde(default = "d_epochs")]
+    pub epochs: usize,
+    /// Examples per forward pass.
+    #[serde(default = "d_batch")]
+    pub batch_size: usize,
+    /// Forward passes per optimiser step.
+    #[serde(default = "d_accum")]
+    pub grad_accum: usize,
+    /// Gradient-norm clipping; `None` turns it off.
+    #[serde(default = "d_clip")]
+    pub clip_norm: Option<f64>,
+    /// Maximum tokens per text (the model's limit when absent).
+    #[serde(default)]
+    pub max_length: Option<usize>,
+    /// `f32` (training on CPU) or `bf16`.
+    #[serde(default = "d_dtype")]
+    pub dtype: String,
+    /// `cpu` or `cuda:N`.
+    #[serde(default = "d_device")]
+    pub device: String,
+    /// The cell folder that receives every output.
+    pub out: PathBuf,
+}
+
+impl TrainSpec {
+    /// A spec with every default for `model`, `method`, `dataset` and `out`.
+    pub fn new(model: &str, method: &str, dataset: DatasetSpec, out: PathBuf) -> Self {
+        TrainSpec {
+            model: model.into(),
+            revision: None,
+            method: method.into(),
+            head: d_head(),
+            dataset,
+            task: None,
+            num_labels: None,
+            seed: 0,
+            optimizer: d_optimizer(),
+            lr: d_lr(),
+            momentum: d_momentum(),
+            weight_decay: 0.0,
+            schedule: d_schedule(),
+            warmup_steps: 0,
+            epochs: d_epochs(),
+            batch_size: d_batch(),
+            grad_accum: d_accum(),
+            clip_norm: d_clip(),
+            max_length: None,
+            dtype: d_dtype(),
+            device: d_device(),
+            out,
+        }
+    }
+
+    /// SHA-256 (hex) of the spec's canonical JSON, without `out` (moving a cell keeps its hash).
+    pub fn hash(&self) -> String {
+        let mut s = self.clone();
+        s.out = PathBuf::new();
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        hex::encode(Sha256::digest(json.as_bytes()))
+    }
+
+    /// The method, parsed.
+    pub fn method(&self) -> Result<Method> {
+        self.method.parse()
+    }
+
+    /// The head: the probe's own, else the `head` key.
+    pub fn head_kind(&self) -> Result<HeadKind> {
+        if let Some(h) = self.method()?.probe_head() {
+            return Ok(h);
+        }
+        match self.head.as_str() {
+            "linear" => Ok(HeadKind::Linear),
+            "mlp" => Ok(HeadKind::Mlp),
+            other => Err(bad(
+                "head",
+                format!("unknown head `{other}`, expected linear or mlp"),
+            )),
+        }
+    }
+
+    /// Checks numbers that must be positive or finite.
+    pub fn validate(&self) -> Result<()> {
+        self.method()?;
+        self.head_kind()?;
+        if self.epochs == 0 {
+            return Err(bad("epochs", "must be at least 1".into()));
+        }
+        if self.batch_size == 0 {
+            return Err(bad("batch_size", "must be at least 1".into()));
+        }
+        if self.grad_accum == 0 {
+            return Err(bad("grad_accum", "must be at least 1".into()));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(bad(
+                "lr",
+                format!("must be a positive number, got {}", self.lr),
+            ));
+        }
+        if let Some(c) = self.clip_norm {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(bad("clip_norm", format!("must be positive, got {c}")));
+            }
+        }
+        self.optimizer_config()?;
+        self.schedule(1)?;
+        Ok(())
+    }
+
+    /// The optimiser's configuration.
+    pub fn optimizer_config(&self) -> Result<OptimizerConfig> {
+        match self.optimizer.as_str() {
+            "adamw" => Ok(OptimizerConfig::AdamW(AdamWConfig {
+                lr: self.lr,
+                weight_decay: self.weight_decay,
+                ..AdamWConfig::default()
+            })),
+            "sgd" => Ok(OptimizerConfig::Sgd(SgdConfig {
+                lr: self.lr,
+                momentum: self.momentum,
+                weight_decay: self.weight_decay,
+                ..SgdConfig::default()
+            })),
+            other => Err(bad(
+                "optimizer",
+                format!("unknown optimizer `{other}`, expected adamw or sgd"),
+            )),
+        }
+    }
+
+    /// The schedule over `total_steps` optimiser steps.
+    pub fn schedule(&self, total_steps: u64) -> Result<Schedule> {
+        let warmup_steps = self.warmup_steps;
+        match self.schedule.as_str() {
+            "linear" => Ok(Schedule::LinearWithWarmup {
+                warmup_steps,
+                total_steps,
+            }),
+            "cosine" => Ok(Schedule::cosine_with_warmup(warmup_steps, total_steps)),
+            "constant" => Ok(Schedule::Constant { warmup_steps }),
+            other => Err(bad(
+                "schedule",
+                format!("unknown schedule `{other}`, expected linear, cosine or constant"),
+            )),
+        }
+    }
+}
+
+fn bad(key: &str, message: String) -> crate::error::Error {
+    InputError::new(message).in_column(key).into()
+}
+
+/// Options that do not change a run's result.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Hide progress bars.
+    pub quiet: bool,
+    /// Folder of the probe feature cache; `<out>/../.feature-cache` when absent.
+    pub cache_dir: Option<PathBuf>,
+    /// Allow loading `pytorch_model.bin` (a pickle).
+    pub allow_pickle: bool,
+}
+
+/// What a finished cell produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellOutcome {
+    /// The per-example failure table of the test split.
+    pub failures: PathBuf,
+    /// The run manifest.
+    pub manifest: PathBuf,
+    /// Per-epoch metrics, one JSON object a line.
+    pub metrics: PathBuf,
+    /// True when the cell was already finished and nothing ran.
+    pub skipped: bool,
+    /// Test accuracy.
+    pub test_accuracy: f64,
+    /// Mean test cross-entropy.
+    pub test_loss: f64,
+    /// Trainable parameter elements.
+    pub trainable_params: usize,
+    /// All parameter elements.
+    pub total_params: usize,
+    /// Share of backbone elements bit-identical to the pretrained values after training.
+    pub backbone_identical_share: f64,
+}

@@ -1,0 +1,659 @@
+//! The one training loop for every method and both backbones ([`train_cell`]).
+//!
+//! Per epoch: a seeded shuffle of the training split, batches of `batch_size` (text tokenized;
+//! images preprocessed with seeded augmentation), a forward pass in training mode (seeded
+//! dropout), mean cross-entropy, backward, gradient-norm clipping, an optimiser step on the
+//! method's trainable parameters every `grad_accum` batches with the schedule's learning rate;
+//! then evaluation on the validation split when there is one, `metrics.jsonl` and a checkpoint.
+//! Finally the test split is predicted into `failures.parquet`.
+//!
+//! A probe's backbone is frozen, so its features come from the [`super::cache`] (computed once,
+//! in evaluation mode, from the deterministic preprocessing) and only the head runs per step.
+//!
+//! Every random draw derives from the spec's seed and the (epoch, step) position, which is what
+//! makes a resumed run byte-identical to an uninterrupted one.
+//!
+//! **Test hook**: when the environment variable `HOMOGEN_TEST_ABORT_AFTER_STEPS=N` is set, the
+//! process exits with code 137 right after its N-th optimiser step (as if killed), so tests can
+//! check resuming. It has no other effect.
+
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, D};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::cache::{CacheKey, FeatureCache};
+use super::cell::{CellOutcome, RunOptions, TrainSpec};
+use super::checkpoint::{self, CheckpointState};
+use super::clip::{clip_coefficient, grad_norm};
+use super::manifest::{append_metrics, truncate_metrics, EpochMetrics, Manifest};
+use super::method::{self, HeadKind, Method};
+use super::optim::NamedVars;
+use super::progress;
+use super::tensor_error;
+use crate::data::{self, Dataset, Example, Input, Split};
+use crate::device::{parse_device, parse_dtype};
+use crate::error::{Error, InputError, Result};
+use crate::failures::{write_parquet, Categorical, FailureTable};
+use crate::models::config::ModelConfig;
+use crate::models::encoder::{ids_tensor, EncoderInput};
+use crate::models::heads::HeadKind as ModelHead;
+use crate::models::hub::{resolve, ModelFiles, ResolveOptions, WeightFiles};
+use crate::models::layers::Ctx;
+use crate::models::preprocess::{augment, preprocess, to_tensor, Resize};
+use crate::models::tokenize::TextTokenizer;
+use crate::models::{Backbone, Batch, HeadSpec, Model};
+
+/// The environment variable of the abort test hook (see the module docs).
+pub const ABORT_AFTER_STEPS_ENV: &str = "HOMOGEN_TEST_ABORT_AFTER_STEPS";
+
+/// Mixes numbers into one seed (splitmix64 steps), so each (seed, epoch, step, ...) position has
+/// its own generator.
+fn mix(parts: &[u64]) -> u64 {
+    let mut z: u64 = 0x9E37_79B9_7F4A_7C15;
+    for &p in parts {
+        z = z.wrapping_add(p).wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+    }
+    z
+}
+
+/// Turns examples into model input.
+struct Pipeline {
+    tokenizer: Option<TextTokenizer>,
+    image_size: usize,
+    device: Device,
+}
+
+impl Pipeline {
+    fn new(model: &Model, files: &ModelFiles, spec: &TrainSpec, device: &Device) -> Result<Self> {
+        let (tokenizer, image_size) = match &model.backbone {
+            Backbone::Text(enc) => {
+                let tok_file = files.tokenizer.as_deref().ok_or_else(|| {
+                    InputError::new("the model has no tokenizer.json").in_file(&files.config)
+                })?;
+                let cfg = enc.config();
+                let max = spec
+                    .max_length
+                    .map_or(cfg.max_tokens(), |m| m.min(cfg.max_tokens()));
+                let tok = TextTokenizer::from_files(
+                    tok_file,
+                    files.tokenizer_config.as_deref(),
+                    max,
+                    cfg.pad_id() as u32,
+                )?;
+                (Some(tok), 0)
+            }
+            Backbone::Vision(v) => (None, v.config().image_size),
+        };
+        Ok(Pipeline {
+            tokenizer,
+            image_size,
+            device: device.clone(),
+        })
+    }
+
+    /// A description of the deterministic preprocessing, for cache keys.
+    fn describe(&self) -> String {
+        match &self.tokenizer {
+            Some(t) => format!("text max_len={}", t.max_len()),
+            None => format!("image clip-resize-centre-crop size={}", self.image_size),
+        }
+    }
+
+    /// The batch of `examples`; `augment_seed` turns on seeded image augmentation.
+    fn batch(&self, examples: &[&Example], augment_seed: Option<u64>) -> Result<Batch> {
+        let dev = &self.device;
+        if let Some(tok) = &self.tokenizer {
+            let texts = examples
+                .iter()
+                .map(|e| {
+                    e.input.text().ok_or_else(|| {
+                        Error::input(format!(
+                            "example `{}` has no text but the model is a text encoder",
+                            e.example_id
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let b = tok.encode(&texts)?;
+            return Ok(Batch::Text(EncoderInput {
+                input_ids: ids_tensor(&b.input_ids, dev).map_err(tensor_error)?,
+                attention_mask: ids_tensor(&b.attention_mask, dev).map_err(tensor_error)?,
+                token_type_ids: Some(ids_tensor(&b.token_type_ids, dev).map_err(tensor_error)?),
+            }));
+        }
+        let mut pixels = Vec::with_capacity(examples.len());
+        for (i, e) in examples.iter().enumerate() {
+            let Input::Image(img) = &e.input else {
+                return Err(Error::input(format!(
+                    "example `{}` has no image but the model is a vision tower",
+                    e.example_id
+                )));
+            };
+            let rgb = img.decode()?.to_rgb8();
+            let size = self.image_size as u32;
+            pixels.push(match augment_seed {
+                Some(s) => augment(
+                    &rgb,
+                    size,
+                    &mut ChaCha8Rng::seed_from_u64(mix(&[s, i as u64])),
+                ),
+                None => preprocess(&rgb, Resize::Clip, size),
+            });
+        }
+        Ok(Batch::Pixels(
+            to_tensor(&pixels, self.image_size, dev).map_err(tensor_error)?,
+        ))
+    }
+}
+
+/// Where a batch's logits come from: the whole model, or the head on cached features.
+enum Source<'a> {
+    Model(&'a Pipeline),
+    Cached(&'a Tensor),
+}
+
+fn logits(
+    model: &Model,
+    source: &Source,
+    examples: &[&Example],
+    rows: &[usize],
+    ctx: &Ctx,
+    augment_seed: Option<u64>,
+) -> Result<Tensor> {
+    let out = match source {
+        Source::Model(p) => model
+            .logits(&p.batch(examples, augment_seed)?, ctx)
+            .map_err(tensor_error)?,
+        Source::Cached(features) => {
+            let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
+            let dev = model.store.device();
+            let idx = Tensor::new(idx.as_slice(), &Device::Cpu).map_err(tensor_error)?;
+            let f = features
+                .index_select(&idx, 0)
+                .and_then(|f| f.to_device(dev))
+                .and_then(|f| f.to_dtype(model.store.dtype()))
+                .map_err(tensor_error)?;
+            let head = model
+                .head
+                .as_ref()
+                .ok_or_else(|| Error::Runtime("the model has no head".into()))?;
+            head.forward(&f, ctx).map_err(tensor_error)?
+        }
+    };
+    out.to_dtype(DType::F32).map_err(tensor_error)
+}
+
+fn targets(examples: &[&Example], task: usize, dev: &Device) -> Result<Tensor> {
+    let t: Vec<u32> = examples.iter().map(|e| e.labels[task] as u32).collect();
+    Tensor::new(t.as_slice(), dev).map_err(tensor_error)
+}
+
+/// Per-example predictions: predicted class, its probability, cross-entropy of the true class.
+struct Predictions {
+    prediction: Vec<i64>,
+    prob: Vec<f64>,
+    loss: Vec<f64>,
+}
+
+fn predict(
+    model: &Model,
+    source: &Source,
+    examples: &[&Example],
+    task: usize,
+    batch: usize,
+) -> Result<Predictions> {
+    let ctx = Ctx::eval();
+    let mut p = Predictions {
+        prediction: Vec::new(),
+        prob: Vec::new(),
+        loss: Vec::new(),
+    };
+    let rows: Vec<usize> = (0..examples.len()).collect();
+    for (chunk, rows) in examples.chunks(batch).zip(rows.chunks(batch)) {
+        let lp = logits(model, source, chunk, rows, &ctx, None)?;
+        let lp = candle_nn::ops::log_softmax(&lp, D::Minus1)
+            .and_then(|l| l.to_device(&Device::Cpu))
+            .and_then(|l| l.to_vec2::<f32>())
+            .map_err(tensor_error)?;
+        for (row, e) in lp.iter().zip(chunk) {
+            let (best, &lbest) =
+                row.iter().enumerate().fold(
+                    (0, &f32::NEG_INFINITY),
+                    |a, b| if b.1 > a.1 { b } else { a },
+                );
+            p.prediction.push(best as i64);
+            p.prob.push(f64::from(lbest).exp());
+            p.loss.push(-f64::from(row[e.labels[task] as usize]));
+        }
+    }
+    Ok(p)
+}
+
+fn accuracy(p: &Predictions, examples: &[&Example], task: usize) -> f64 {
+    let right = p
+        .prediction
+        .iter()
+        .zip(examples)
+        .filter(|(p, e)| **p == e.labels[task])
+        .count();
+    right as f64 / examples.len().max(1) as f64
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// The examples of one split, or an input error when it has none and `required`.
+fn split_of(ds: &Dataset, split: Split, required: bool) -> Result<Vec<&Example>> {
+    let v: Vec<&Example> = ds.split(split).collect();
+    if v.is_empty() && required {
+        return Err(InputError::new(format!(
+            "dataset `{}` has no {split} examples; training needs train and test splits",
+            ds.name
+        ))
+        .in_column("dataset")
+        .into());
+    }
+    Ok(v)
+}
+
+/// Trains one cell and writes `failures.parquet`, `manifest.json`, `metrics.jsonl` and
+/// checkpoints into `spec.out`. A cell whose manifest says finished for the same spec hash is
+/// skipped; one with a checkpoint for the same hash resumes after its last completed epoch.
+pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
+    spec.validate()?;
+    let method = spec.method()?;
+    let hash = spec.hash();
+    let out = spec.out.as_path();
+    let manifest_path = out.join("manifest.json");
+    let metrics_path = out.join("metrics.jsonl");
+    let failures_path = out.join("failures.parquet");
+    if let Some(m) = Manifest::read(&manifest_path) {
+        if m.status == "finished" && m.config_hash == hash && failures_path.exists() {
+            if let Some(mut o) = m.outcome {
+                o.skipped = true;
+                return Ok(o);
+            }
+        }
+    }
+    let device = parse_device(&spec.device)?;
+    let dtype = parse_dtype(&spec.dtype)?;
+
+    let ds = data::load(&spec.dataset, true)?;
+    let task = match &spec.task {
+        Some(t) => ds.task_index(t).ok_or_else(|| {
+            let names: Vec<_> = ds.tasks.iter().map(|t| t.name.as_str()).collect();
+            InputError::new(format!(
+                "dataset `{}` has no task `{t}`; its tasks: {}",
+                ds.name,
+                names.join(", ")
+            ))
+            .in_column("task")
+        })?,
+        None if ds.tasks.is_empty() => {
+            return Err(Error::input(format!("dataset `{}` has no task", ds.name)))
+        }
+        None => 0,
+    };
+    let task_name = ds.tasks[task].name.clone();
+    let classes = ds.tasks[task].classes.len();
+    if let Some(n) = spec.num_labels {
+        if n != classes {
+            return Err(InputError::new(format!(
+                "the head has {n} outputs but task `{task_name}` of `{}` has {classes} classes",
+                ds.name
+            ))
+            .in_column("num_labels")
+            .into());
+        }
+    }
+    let train = split_of(&ds, Split::Train, true)?;
+    let valid = split_of(&ds, Split::Valid, false)?;
+    let test = split_of(&ds, Split::Test, true)?;
+    if let Some(e) = ds
+        .examples
+        .iter()
+        .find(|e| e.labels[task] < 0 || e.labels[task] as usize >= classes)
+    {
+        return Err(Error::input(format!(
+            "example `{}` has label {} outside 0..{classes}",
+            e.example_id, e.labels[task]
+        )));
+    }
+
+    let files = resolve(
+        &spec.model,
+        &ResolveOptions {
+            revision: spec.revision.clone(),
+            allow_pickle: opts.allow_pickle,
+        },
+    )?;
+    let head = HeadSpec {
+        kind: match spec.head_kind()? {
+            HeadKind::Linear => ModelHead::Linear,
+            HeadKind::Mlp => ModelHead::Mlp,
+        },
+        classes,
+    };
+    let model = if method.random_init() {
+        let config = ModelConfig::from_file(&files.config)?;
+        Model::scratch(&config, Some(head), &device, dtype, spec.seed)?
+    } else {
+        Model::load(&files, Some(head), &device, dtype, spec.seed)?.0
+    };
+    model.store.set_trainable(|n| method.trains(n));
+    let counts = method.count(model.store.iter().map(|p| (p.name(), p.var().elem_count())));
+    let pretrained = snapshot_backbone(&model)?;
+    let params: NamedVars = model
+        .store
+        .trainable()
+        .iter()
+        .map(|p| (p.name().to_string(), p.var().clone()))
+        .collect();
+    let mut opt = spec.optimizer_config()?.build(params.clone());
+    let base_lr = spec.optimizer_config()?.base_lr();
+    if !opts.quiet {
+        eprintln!(
+            "{method} on {}/{task_name}, seed {}: {} of {} parameters train ({:.4}%)",
+            ds.name,
+            spec.seed,
+            counts.trainable,
+            counts.total,
+            100.0 * counts.trainable as f64 / counts.total.max(1) as f64
+        );
+    }
+
+    let pipeline = Pipeline::new(&model, &files, spec, &device)?;
+    let cached = if method.backbone_frozen() {
+        let cache = FeatureCache::new(opts.cache_dir.clone().unwrap_or_else(|| {
+            out.parent()
+                .unwrap_or(Path::new("."))
+                .join(".feature-cache")
+        }));
+        let base = model_key(&files, spec, &pipeline)?;
+        let mut feats = Vec::new();
+        for (split, ex) in [
+            (Split::Train, &train),
+            (Split::Valid, &valid),
+            (Split::Test, &test),
+        ] {
+            let mut key = base.clone();
+            key.part("split", split.as_str().as_bytes());
+            for e in ex.iter() {
+                key.part("id", e.example_id.as_bytes());
+                match &e.input {
+                    Input::Text(t) => key.part("text", t.as_bytes()),
+                    Input::Image(i) => key.part("image", i.describe().as_bytes()),
+                };
+            }
+            let ctx = Ctx::eval();
+            let f = cache.features(&key.finish(), ex.len(), spec.batch_size, |s, n| {
+                let b = pipeline.batch(&ex[s..s + n], None)?;
+                model.features(&b, &ctx).map_err(tensor_error)
+            })?;
+            feats.push(f);
+        }
+        Some(feats)
+    } else {
+        None
+    };
+    let source_for = |i: usize| match &cached {
+        Some(f) => Source::Cached(&f[i]),
+        None => Source::Model(&pipeline),
+    };
+
+    std::fs::create_dir_all(out)
+        .map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
+    let mut manifest = Manifest {
+        program: "homogen".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        config: spec.clone(),
+        config_hash: hash.clone(),
+        seed: spec.seed,
+        model_revision: files.revision.clone(),
+        dataset_fingerprint: ds.fingerprint(),
+        status: "running".into(),
+        outcome: None,
+    };
+    manifest.write(&manifest_path)?;
+
+    let batches_per_epoch = train.len().div_ceil(spec.batch_size);
+    let steps_per_epoch = batches_per_epoch.div_ceil(spec.grad_accum) as u64;
+    let schedule = spec.schedule(steps_per_epoch * spec.epochs as u64)?;
+    let (mut epochs_done, mut step) = (0, 0u64);
+    match checkpoint::latest(out, &hash)? {
+        Some(st) => {
+            checkpoint::restore(out, &st, &model.store, opt.as_mut())?;
+            truncate_metrics(&metrics_path, st.epochs_done)?;
+            (epochs_done, step) = (st.epochs_done, st.step);
+        }
+        None => {
+            let _ = std::fs::remove_file(&metrics_path);
+        }
+    }
+    let abort_after: Option<u64> = std::env::var(ABORT_AFTER_STEPS_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let mut steps_here = 0u64;
+    let dev = model.store.device().clone();
+
+    for epoch in epochs_done..spec.epochs {
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(mix(&[
+            spec.seed,
+            epoch as u64,
+            1,
+        ])));
+        let bar = progress::epoch_bar(train.len(), epoch + 1, spec.epochs, opts.quiet);
+        let started = Instant::now();
+        let mut losses = Vec::new();
+        let batches: Vec<&[usize]> = order.chunks(spec.batch_size).collect();
+        for group in batches.chunks(spec.grad_accum) {
+            let mut total: Option<Tensor> = None;
+            for (k, rows) in group.iter().enumerate() {
+                let ex: Vec<&Example> = rows.iter().map(|&r| train[r]).collect();
+                let rng_seed = mix(&[spec.seed, step, k as u64, 2]);
+                let ctx = Ctx::train(rng_seed);
+                let lg = logits(&model, &source_for(0), &ex, rows, &ctx, Some(rng_seed))?;
+                let loss = candle_nn::loss::cross_entropy(&lg, &targets(&ex, task, &dev)?)
+                    .map_err(tensor_error)?;
+                losses.push(f64::from(loss.to_scalar::<f32>().map_err(tensor_error)?));
+                let scaled = (loss / group.len() as f64).map_err(tensor_error)?;
+                total = Some(match total {
+                    Some(t) => (t + scaled).map_err(tensor_error)?,
+                    None => scaled,
+                });
+                bar.inc(ex.len() as u64);
+            }
+            let Some(total) = total else { continue };
+            let grads = total.backward().map_err(tensor_error)?;
+            let coef = match spec.clip_norm {
+                Some(max) => clip_coefficient(grad_norm(&params, &grads)?, max),
+                None => 1.0,
+            };
+            opt.set_lr(schedule.lr(base_lr, step));
+            opt.step_scaled(&grads, coef)?;
+            step += 1;
+            steps_here += 1;
+            bar.set_message(format!("loss {:.4}", losses.last().copied().unwrap_or(0.0)));
+            if abort_after == Some(steps_here) {
+                std::process::exit(137);
+            }
+        }
+        bar.finish_and_clear();
+        let elapsed = started.elapsed().as_secs_f64();
+        let (valid_loss, valid_accuracy) = if valid.is_empty() {
+            (None, None)
+        } else {
+            let p = predict(&model, &source_for(1), &valid, task, spec.batch_size)?;
+            (Some(mean(&p.loss)), Some(accuracy(&p, &valid, task)))
+        };
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            step,
+            train_loss: mean(&losses),
+            valid_loss,
+            valid_accuracy,
+            examples_per_s: train.len() as f64 / elapsed.max(1e-9),
+        };
+        if !opts.quiet {
+            eprintln!(
+                "epoch {}/{}: train loss {:.4}{}",
+                epoch + 1,
+                spec.epochs,
+                m.train_loss,
+                valid_accuracy.map_or(String::new(), |a| format!(", valid accuracy {a:.4}"))
+            );
+        }
+        append_metrics(&metrics_path, &m)?;
+        let state = CheckpointState {
+            epochs_done: epoch + 1,
+            step,
+            spec_hash: hash.clone(),
+        };
+        checkpoint::save(out, &state, &model.store, opt.as_ref())?;
+    }
+
+    let p = predict(&model, &source_for(2), &test, task, spec.batch_size)?;
+    let table = failure_table(&ds, &test, task, &task_name, &p, spec, &method);
+    write_parquet(&failures_path, &table)?;
+    let identical = identical_share(&model, &pretrained)?;
+    if !opts.quiet {
+        eprintln!(
+            "test accuracy {:.4}; backbone parameters bit-identical to pretrained: {:.4}%",
+            accuracy(&p, &test, task),
+            100.0 * identical
+        );
+    }
+    let outcome = CellOutcome {
+        failures: failures_path,
+        manifest: manifest_path.clone(),
+        metrics: metrics_path,
+        skipped: false,
+        test_accuracy: accuracy(&p, &test, task),
+        test_loss: mean(&p.loss),
+        trainable_params: counts.trainable,
+        total_params: counts.total,
+        backbone_identical_share: identical,
+    };
+    manifest.status = "finished".into();
+    manifest.outcome = Some(outcome.clone());
+    manifest.write(&manifest_path)?;
+    Ok(outcome)
+}
+
+/// The cache key part shared by every split: the model's files, the spec's revision, dtype and
+/// device, and the preprocessing.
+fn model_key(files: &ModelFiles, spec: &TrainSpec, pipeline: &Pipeline) -> Result<CacheKey> {
+    let mut key = CacheKey::new();
+    key.file("config", &files.config)?;
+    match &files.weights {
+        WeightFiles::Safetensors(paths) => {
+            for p in paths {
+                key.file("weights", p)?;
+            }
+        }
+        WeightFiles::Pickle(p) => {
+            key.file("weights", p)?;
+        }
+    }
+    if let Some(t) = &files.tokenizer {
+        key.file("tokenizer", t)?;
+    }
+    if let Some(t) = &files.tokenizer_config {
+        key.file("tokenizer_config", t)?;
+    }
+    key.part(
+        "revision",
+        files.revision.as_deref().unwrap_or("").as_bytes(),
+    );
+    key.part("dtype", spec.dtype.as_bytes());
+    key.part("device", spec.device.as_bytes());
+    key.part("preprocess", pipeline.describe().as_bytes());
+    Ok(key)
+}
+
+/// Copies of the backbone parameters before training (empty for scratch: nothing pretrained).
+fn snapshot_backbone(model: &Model) -> Result<Vec<(String, Vec<u32>)>> {
+    if model.store.iter().all(|p| method::is_head(p.name())) {
+        return Ok(Vec::new());
+    }
+    model
+        .store
+        .iter()
+        .filter(|p| !method::is_head(p.name()))
+        .map(|p| Ok((p.name().to_string(), bits(p.var().as_tensor())?)))
+        .collect()
+}
+
+fn bits(t: &Tensor) -> Result<Vec<u32>> {
+    let v = t
+        .flatten_all()
+        .and_then(|t| t.to_dtype(DType::F32))
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(tensor_error)?;
+    Ok(v.into_iter().map(f32::to_bits).collect())
+}
+
+/// The share of backbone elements whose bits equal the pretrained ones (0 for scratch).
+fn identical_share(model: &Model, pretrained: &[(String, Vec<u32>)]) -> Result<f64> {
+    let (mut same, mut total) = (0usize, 0usize);
+    for (name, before) in pretrained {
+        let Some(p) = model.store.get(name) else {
+            continue;
+        };
+        let after = bits(p.var().as_tensor())?;
+        same += before.iter().zip(&after).filter(|(a, b)| a == b).count();
+        total += before.len();
+    }
+    Ok(if total == 0 {
+        0.0
+    } else {
+        same as f64 / total as f64
+    })
+}
+
+/// The test predictions as a failure table (DESIGN.md §3 plus `prob` and run attributes).
+fn failure_table(
+    ds: &Dataset,
+    test: &[&Example],
+    task: usize,
+    task_name: &str,
+    p: &Predictions,
+    spec: &TrainSpec,
+    method: &Method,
+) -> FailureTable {
+    let n = test.len();
+    let mut t = FailureTable::new();
+    for e in test {
+        t.deployment.push(task_name);
+        t.example_id.push(&e.example_id);
+    }
+    let labels: Vec<i64> = test.iter().map(|e| e.labels[task]).collect();
+    t.failure = labels
+        .iter()
+        .zip(&p.prediction)
+        .map(|(l, q)| l != q)
+        .collect();
+    t.label = Some(labels);
+    t.prediction = Some(p.prediction.clone());
+    t.loss = Some(p.loss.clone());
+    t.float_extra = vec![("prob".into(), p.prob.clone())];
+    for (g, name) in ds.groupings.iter().enumerate() {
+        let values: Vec<&str> = test.iter().map(|e| e.groups[g].as_str()).collect();
+        t.extra.push(Categorical::from_values(name, &values));
+    }
+    let constant = |name: &str, value: &str| Categorical::from_values(name, &vec![value; n]);
+    t.extra.push(constant("method", &method.to_string()));
+    t.extra.push(constant("seed", &spec.seed.to_string()));
+    t.extra.push(constant("model", &spec.model));
+    t.extra.push(constant("split", Split::Test.as_str()));
+    t
+}

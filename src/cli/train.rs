@@ -1,0 +1,174 @@
+//! `homogen train`: one (model, method, task, seed) cell, from flags or a config's `[train]`
+//! table — the unit the experiments runner schedules.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use homogen::adapt::{train_cell, RunOptions, TrainSpec};
+use homogen::data::DatasetSpec;
+use homogen::error::{Error, InputError};
+
+/// Arguments of `homogen train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// A TOML file with a `[train]` table (the keys of the flags below, snake_case, with the
+    /// dataset as a `[train.dataset]` table). Flags given alongside override `out` only.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// A model folder (config.json, model.safetensors, tokenizer.json) or a Hub id.
+    #[arg(long, required_unless_present = "config")]
+    pub model: Option<String>,
+    /// Hub revision of the model.
+    #[arg(long)]
+    pub revision: Option<String>,
+    /// scratch, probe, probe-mlp, bitfit, finetune or bitfit-inverted.
+    #[arg(long, required_unless_present = "config")]
+    pub method: Option<String>,
+    /// linear or mlp (for methods other than probe/probe-mlp).
+    #[arg(long, default_value = "linear")]
+    pub head: String,
+    /// Dataset name (celeba, imdb, ag_news, yahoo_answers_topics, hate_speech18).
+    #[arg(long, required_unless_present = "config")]
+    pub dataset: Option<String>,
+    /// A local copy of the dataset (default: the Hugging Face cache).
+    #[arg(long)]
+    pub data_root: Option<PathBuf>,
+    /// Keep at most this many training examples (seeded, stratified).
+    #[arg(long)]
+    pub max_train: Option<usize>,
+    /// Keep at most this many test examples (seeded, stratified).
+    #[arg(long)]
+    pub max_test: Option<usize>,
+    /// The task to train (default: the dataset's first).
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Expected number of classes (checked against the task).
+    #[arg(long)]
+    pub num_labels: Option<usize>,
+    /// Seed of initialisation, data order, dropout and augmentation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// adamw or sgd.
+    #[arg(long, default_value = "adamw")]
+    pub optimizer: String,
+    /// Base learning rate.
+    #[arg(long, default_value_t = 2e-5)]
+    pub lr: f64,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Weight decay.
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// linear, cosine or constant.
+    #[arg(long, default_value = "linear")]
+    pub schedule: String,
+    /// Warmup steps.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_steps: u64,
+    /// Epochs.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// Gradient accumulation (batches per optimiser step).
+    #[arg(long, default_value_t = 1)]
+    pub grad_accum: usize,
+    /// Gradient-norm clipping (0 turns it off).
+    #[arg(long, default_value_t = 1.0)]
+    pub clip_norm: f64,
+    /// Maximum tokens per text.
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// f32 or bf16.
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+    /// cpu or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// The cell folder for every output.
+    #[arg(long, required_unless_present = "config")]
+    pub out: Option<PathBuf>,
+    /// Folder of the probe feature cache (default: `.feature-cache` next to the cell folder).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// Allow loading pytorch_model.bin (a pickle; only for trusted models).
+    #[arg(long)]
+    pub allow_pickle: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct ConfigFile {
+    train: TrainSpec,
+}
+
+fn spec_from(args: &TrainArgs) -> Result<TrainSpec, Error> {
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let mut spec = toml::from_str::<ConfigFile>(&text)
+            .map_err(|e| InputError::new(format!("not a valid [train] config: {e}")).in_file(path))?
+            .train;
+        if let Some(out) = &args.out {
+            spec.out = out.clone();
+        }
+        return Ok(spec);
+    }
+    let missing = |flag: &str| InputError::new("is required").in_column(flag);
+    let mut dataset = DatasetSpec::named(
+        args.dataset
+            .as_deref()
+            .ok_or_else(|| missing("--dataset"))?,
+    );
+    dataset.root = args.data_root.clone();
+    dataset.max_train = args.max_train;
+    dataset.max_test = args.max_test;
+    let mut spec = TrainSpec::new(
+        args.model.as_deref().ok_or_else(|| missing("--model"))?,
+        args.method.as_deref().ok_or_else(|| missing("--method"))?,
+        dataset,
+        args.out.clone().ok_or_else(|| missing("--out"))?,
+    );
+    spec.revision = args.revision.clone();
+    spec.head = args.head.clone();
+    spec.task = args.task.clone();
+    spec.num_labels = args.num_labels;
+    spec.seed = args.seed;
+    spec.optimizer = args.optimizer.clone();
+    spec.lr = args.lr;
+    spec.momentum = args.momentum;
+    spec.weight_decay = args.weight_decay;
+    spec.schedule = args.schedule.clone();
+    spec.warmup_steps = args.warmup_steps;
+    spec.epochs = args.epochs;
+    spec.batch_size = args.batch_size;
+    spec.grad_accum = args.grad_accum;
+    spec.clip_norm = (args.clip_norm > 0.0).then_some(args.clip_norm);
+    spec.max_length = args.max_length;
+    spec.dtype = args.dtype.clone();
+    spec.device = args.device.clone();
+    Ok(spec)
+}
+
+/// Builds the spec and trains the cell.
+pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
+    let spec = spec_from(&args)?;
+    let opts = RunOptions {
+        quiet,
+        cache_dir: args.cache_dir.clone(),
+        allow_pickle: args.allow_pickle,
+    };
+    let outcome = train_cell(&spec, &opts)?;
+    if !quiet {
+        if outcome.skipped {
+            eprintln!("already finished: {}", spec.out.display());
+        }
+        eprintln!(
+            "test accuracy {:.4}, failures in {}",
+            outcome.test_accuracy,
+            outcome.failures.display()
+        );
+    }
+    Ok(())
+}
