@@ -5,6 +5,7 @@
 //! [`report`] measures and writes the report of a run folder.
 
 pub mod config;
+pub mod execute;
 pub mod grid;
 pub mod measure;
 pub mod plot;
