@@ -37,7 +37,7 @@ enum Command {
     /// Run an experiment config; with no argument, the built-in default run (offline).
     Run(run::RunArgs),
     /// Train one (model, method, task, seed) cell and write its failure table.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Expand a model-sharing config into jobs.jsonl and a Slurm job-array script.
     Plan(plan::PlanArgs),
     /// Measure a model-sharing run folder: results.csv, report.md, figures.
@@ -53,7 +53,7 @@ pub fn main() -> i32 {
         Command::Fetch(args) => fetch::run(args, cli.quiet),
         Command::Embed(args) => embed::run(args, cli.quiet),
         Command::Run(args) => run::run(args, cli.quiet),
-        Command::Train(args) => train::run(args, cli.quiet),
+        Command::Train(args) => train::run(*args, cli.quiet),
         Command::Plan(args) => plan::run(args),
         Command::Report(args) => report::run(args),
     };
