@@ -29,10 +29,13 @@ fn homogen(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// An edit of the config's text.
+type Edit = Box<dyn Fn(String) -> String>;
+
 #[test]
 fn bad_configs_exit_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, Box<dyn Fn(String) -> String>); 5] = [
+    let cases: [(&str, Edit); 5] = [
         (
             "colour",
             Box::new(|t| t.replace("[train]\n", "[train]\ncolour = 3\n")),

@@ -24,7 +24,10 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         s.results.display()
     );
     for (m, seed, task, e) in &s.failed {
-        eprintln!("failed: {m} / seed {seed} / {task}: {}", e.trim());
+        eprintln!(
+            "failed: {m} / seed {seed} / {task}: {}",
+            e.lines().next().unwrap_or("").trim()
+        );
     }
     Ok(())
 }

@@ -144,7 +144,10 @@ fn run_modelsharing(
     );
     if !summary.failed.is_empty() {
         for (m, seed, task, e) in &summary.failed {
-            eprintln!("failed: {m} / seed {seed} / {task}: {}", e.trim());
+            eprintln!(
+                "failed: {m} / seed {seed} / {task}: {}",
+                e.lines().next().unwrap_or("").trim()
+            );
         }
         anyhow::bail!("{} cells failed", summary.failed.len());
     }

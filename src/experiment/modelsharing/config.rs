@@ -43,14 +43,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, InputError, Result};
 
 /// The adaptation methods the trainer knows.
-pub const METHODS: [&str; 6] = [
-    "scratch",
-    "probe",
-    "probe-mlp",
-    "bitfit",
-    "bitfit-inverted",
-    "finetune",
-];
+pub use crate::adapt::METHOD_NAMES as METHODS;
 
 /// The datasets the model-sharing runner can train on.
 pub const DATASETS: [&str; 5] = [

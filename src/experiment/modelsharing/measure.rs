@@ -15,12 +15,29 @@ pub fn system_name(method: &str, seed: u64) -> String {
     format!("{method}/seed-{seed}")
 }
 
-/// Reads the failure tables of the finished cells and joins them: `system` is
-/// `<method>/seed-<seed>`, `deployment` the task's name, `method` and `seed` attribute columns
-/// (the method's label). Writes nothing.
+/// The systems (method, seed) some of whose cells are not finished: they are left out of the
+/// measurements (a system missing a deployment is a different system).
+pub fn incomplete_systems(cells: &[Cell]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in cells.iter().filter(|c| !c.is_done()) {
+        let name = system_name(&c.method, c.seed);
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// Reads the failure tables of the finished cells of complete systems and joins them: `system`
+/// is `<method>/seed-<seed>`, `deployment` the task's name, `method` and `seed` attribute
+/// columns (the method's label). Writes nothing.
 pub fn join_tables(cells: &[Cell]) -> Result<FailureTable> {
+    let incomplete = incomplete_systems(cells);
     let mut all: Option<FailureTable> = None;
-    for c in cells.iter().filter(|c| c.is_done()) {
+    for c in cells
+        .iter()
+        .filter(|c| !incomplete.contains(&system_name(&c.method, c.seed)))
+    {
         let mut t = read_table(&c.failures_path())?;
         let n = t.len();
         let sys = system_name(&c.method, c.seed);
@@ -93,9 +110,9 @@ pub fn majority_baselines(table: &FailureTable) -> Vec<(String, Option<f64>)> {
         let sys_of = |r: usize| table.system.as_ref().map(|s| s.codes[r]);
         let mut counts: std::collections::BTreeMap<i64, usize> = Default::default();
         let mut n = 0usize;
-        for row in 0..table.len() {
+        for (row, label) in labels.iter().enumerate() {
             if table.deployment.codes[row] as usize == d && sys_of(row) == sys_of(first) {
-                *counts.entry(labels[row]).or_default() += 1;
+                *counts.entry(*label).or_default() += 1;
                 n += 1;
             }
         }

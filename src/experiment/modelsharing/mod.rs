@@ -130,6 +130,7 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
         })
         .collect();
     let finished = cells.iter().filter(|c| c.is_done()).count();
+    let incomplete = measure::incomplete_systems(&cells);
     let failures_path = run_dir.join("failures.parquet");
     let table = measure::write_joined(&cells, &failures_path)?;
     let groupings = &config.experiment.groupings;
@@ -156,6 +157,7 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
         correlations: &correlations,
         baselines: &baselines,
         failed: &failed,
+        incomplete: &incomplete,
         figures: &figures,
     };
     let results = run_dir.join("results.csv");

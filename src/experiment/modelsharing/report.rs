@@ -31,6 +31,8 @@ pub struct ReportInput<'a> {
     pub baselines: &'a [(String, Option<f64>)],
     /// Failed cells: (method, seed, task, error).
     pub failed: &'a [(String, u64, String, String)],
+    /// Systems left out because some of their cells did not finish.
+    pub incomplete: &'a [String],
     /// Figures, relative to the run folder.
     pub figures: &'a [PathBuf],
 }
@@ -143,9 +145,17 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
     if !input.failed.is_empty() {
         let _ = writeln!(s, "## Failed cells\n");
         for (m, seed, task, err) in input.failed {
-            let _ = writeln!(s, "- {m} / seed {seed} / {task}: {}", err.trim());
+            let first = err.lines().next().unwrap_or("").trim();
+            let _ = writeln!(s, "- {m} / seed {seed} / {task}: {first}");
         }
         s.push('\n');
+    }
+    if !input.incomplete.is_empty() {
+        let _ = writeln!(
+            s,
+            "Systems left out because some of their cells did not finish: {}.\n",
+            input.incomplete.join(", ")
+        );
     }
     let _ = writeln!(s, "## Homogenization\n");
     let _ = writeln!(s, "### individual\n");
