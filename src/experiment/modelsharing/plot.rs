@@ -98,7 +98,10 @@ pub fn figures(
         })
         .max()
         .unwrap_or(0);
-    if k > 0 {
+    let any_ratio = systems.iter().flat_map(|s| &s.rows).any(|r| {
+        r.metric.starts_with("at_least_") && r.metric.ends_with("_ratio") && r.value.get().is_some()
+    });
+    if k > 0 && any_ratio {
         save!(dir, "kofn_curves", (600, 440), out, |a| draw_kofn(
             &a, methods, per_method, k
         ));
