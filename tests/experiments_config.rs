@@ -102,6 +102,10 @@ fn plan_writes_hashed_jobs_and_an_array_script_and_task_index_runs_one_cell() {
     hashes.sort_unstable();
     hashes.dedup();
     assert_eq!(hashes.len(), 18, "cell hashes must differ");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["seeds"], serde_json::json!([0, 1, 2]));
+    assert_eq!(manifest["cells"][5]["hash"], jobs[5]["hash"]);
     let script = std::fs::read_to_string(out.join("submit.sbatch")).unwrap();
     // [slurm] max_parallel = 4 in the config; flags override partition and GPUs.
     for line in [

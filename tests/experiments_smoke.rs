@@ -174,6 +174,24 @@ fn smoke_vision_end_to_end_then_killed_run_resumes_identically() {
         .unwrap();
     assert!((mean - hs.iter().sum::<f64>() / hs.len() as f64).abs() < 1e-12);
 
+    // Two workers (`--devices cpu,cpu`, one thread each) give the same results.
+    let c = work.path().join("c");
+    let stdout = run_ok(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        c.to_str().unwrap(),
+        "--devices",
+        "cpu,cpu",
+        "--quiet",
+    ]);
+    assert!(stdout.contains("18 trained"), "{stdout}");
+    assert_eq!(
+        std::fs::read(c.join("results.csv")).unwrap(),
+        results.as_bytes(),
+        "two concurrent workers changed results.csv"
+    );
+
     // Kill a second run during the grid, once a few cells have finished.
     let b = work.path().join("b");
     let b_s = b.to_str().unwrap();

@@ -26,6 +26,32 @@ use crate::failures::write_atomically;
 pub const SAVED_CONFIG: &str = "config.toml";
 /// The grid of a run folder.
 pub const JOBS: &str = "jobs.jsonl";
+/// The run's manifest (DESIGN.md §7); each cell's own manifest (with the dataset fingerprint)
+/// is in its folder.
+pub const MANIFEST: &str = "manifest.json";
+
+/// The run manifest: program version, the resolved config and its SHA-256, model and revision,
+/// methods, seeds, tasks and every cell's content hash.
+fn manifest(config: &ModelSharingConfig, saved: &str, cells: &[Cell]) -> String {
+    use sha2::{Digest, Sha256};
+    let v = serde_json::json!({
+        "program": "homogen",
+        "version": env!("CARGO_PKG_VERSION"),
+        "kind": "modelsharing",
+        "config_sha256": hex::encode(Sha256::digest(saved.as_bytes())),
+        "config": saved,
+        "model": config.model.id,
+        "revision": config.model.revision,
+        "methods": config.method_labels(),
+        "seeds": config.seeds.values,
+        "tasks": config.tasks.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
+        "groupings": config.experiment.groupings,
+        "cells": cells.iter().map(|c| serde_json::json!({
+            "index": c.index, "method": c.method, "seed": c.seed, "task": c.task, "hash": c.hash,
+        })).collect::<Vec<_>>(),
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+}
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
     write_atomically(path, |w| {
@@ -43,6 +69,7 @@ pub fn prepare(config: &ModelSharingConfig, out: &Path) -> Result<Vec<Cell>> {
         toml::to_string(config).map_err(|e| Error::Runtime(format!("config to TOML: {e}")))?;
     write_text(&out.join(SAVED_CONFIG), &saved)?;
     write_text(&out.join(JOBS), &grid::jobs_jsonl(&cells)?)?;
+    write_text(&out.join(MANIFEST), &manifest(config, &saved, &cells))?;
     Ok(cells)
 }
 
