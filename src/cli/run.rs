@@ -132,7 +132,25 @@ fn run_modelsharing(
         println!("cell {i}: {st:?}");
         return Ok(());
     }
-    let (summary, statuses) = modelsharing::run(&config, &out, &exec, &devices)?;
+    let total = config.methods.len() * config.seeds.values.len() * config.tasks.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let on_cell = |cell: &modelsharing::grid::Cell, st: &CellStatus, secs: f64| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if !quiet {
+            let what = match st {
+                CellStatus::Skipped => "already finished".to_string(),
+                CellStatus::Trained => format!("trained in {secs:.1} s"),
+                CellStatus::Failed(e) => {
+                    format!("FAILED: {}", e.lines().next().unwrap_or("").trim())
+                }
+            };
+            eprintln!(
+                "[{n}/{total}] {} / seed {} / {}: {what}",
+                cell.method, cell.seed, cell.task
+            );
+        }
+    };
+    let (summary, statuses) = modelsharing::run(&config, &out, &exec, &devices, &on_cell)?;
     let count = |f: fn(&CellStatus) -> bool| statuses.iter().filter(|s| f(s)).count();
     println!(
         "{} cells: {} trained, {} skipped (already finished), {} failed; report: {}",

@@ -73,16 +73,17 @@ pub fn prepare(config: &ModelSharingConfig, out: &Path) -> Result<Vec<Cell>> {
     Ok(cells)
 }
 
-/// Trains every cell (finished ones are skipped), one thread per device, then writes the
-/// report; returns the report summary and each cell's status.
+/// Trains every cell (finished ones are skipped), one thread per device, calling `on_cell`
+/// after each, then writes the report; returns the report summary and each cell's status.
 pub fn run(
     config: &ModelSharingConfig,
     out: &Path,
     exec: &dyn CellExecutor,
     devices: &[String],
+    on_cell: runner::OnCell<'_>,
 ) -> Result<(ReportSummary, Vec<CellStatus>)> {
     let cells = prepare(config, out)?;
-    let statuses = runner::run_cells(exec, &cells, devices);
+    let statuses = runner::run_cells(exec, &cells, devices, on_cell);
     Ok((report(out)?, statuses))
 }
 

@@ -62,9 +62,17 @@ pub fn run_cell(exec: &dyn CellExecutor, cell: &Cell, device: &str) -> CellStatu
     }
 }
 
-/// Runs every cell, one thread per device pulling the next cell from a shared counter; returns
-/// each cell's status in index order.
-pub fn run_cells(exec: &dyn CellExecutor, cells: &[Cell], devices: &[String]) -> Vec<CellStatus> {
+/// Called after each cell with its status and the seconds it took (progress reporting).
+pub type OnCell<'a> = &'a (dyn Fn(&Cell, &CellStatus, f64) + Sync);
+
+/// Runs every cell, one thread per device pulling the next cell from a shared counter; calls
+/// `on_cell` after each; returns each cell's status in index order.
+pub fn run_cells(
+    exec: &dyn CellExecutor,
+    cells: &[Cell],
+    devices: &[String],
+    on_cell: OnCell<'_>,
+) -> Vec<CellStatus> {
     let next = AtomicUsize::new(0);
     let statuses: Mutex<Vec<Option<CellStatus>>> = Mutex::new(vec![None; cells.len()]);
     std::thread::scope(|s| {
@@ -73,8 +81,9 @@ pub fn run_cells(exec: &dyn CellExecutor, cells: &[Cell], devices: &[String]) ->
             s.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(cell) = cells.get(i) else { break };
+                let started = std::time::Instant::now();
                 let st = run_cell(exec, cell, device);
-                tracing::info!(cell = i, method = %cell.method, seed = cell.seed, task = %cell.task, ?st, "cell");
+                on_cell(cell, &st, started.elapsed().as_secs_f64());
                 if let Ok(mut v) = statuses.lock() {
                     v[i] = Some(st);
                 }
