@@ -68,6 +68,7 @@ fn opts(cache: &Path) -> RunOptions {
         quiet: true,
         cache_dir: Some(cache.to_path_buf()),
         allow_pickle: false,
+        no_feature_cache: false,
     }
 }
 
@@ -188,6 +189,12 @@ fn each_method_trains_and_touches_exactly_its_parameters() {
                 assert_eq!(o.trainable_params, non_bias + head_elems);
             }
             _ => {
+                if method == "scratch" {
+                    assert_eq!(
+                        o.backbone_identical_share, 0.0,
+                        "nothing pretrained is kept"
+                    );
+                }
                 assert_eq!(o.trainable_params, backbone_total + head_elems);
                 assert_eq!(names.len(), tensors.len() + 2);
             }
@@ -374,6 +381,13 @@ fn bad_input_exits_with_code_2() {
         "{err}"
     );
 
+    let (code, err) = run(&["--task", "stars"], data.path(), "bitfit");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("no task `stars`") && err.contains("label"),
+        "{err}"
+    );
+
     let empty = tempfile::tempdir().unwrap();
     write_task(empty.path(), 0, 4);
     let (code, err) = run(&[], empty.path(), "bitfit");
@@ -416,6 +430,13 @@ fn clip_on_celeba_trains_evaluates_and_is_deterministic() {
     assert_eq!(m.len(), 3);
     // 6 training images in batches of 2: 3 optimiser steps an epoch.
     assert_eq!(m[2]["step"], 9);
+    // Cosine over 9 steps, no warmup: the last step (index 8) uses
+    // 0.05 * 0.5 * (1 + cos(pi * 8 / 9)) = 0.05 * 0.5 * (1 - 0.9396926) = 0.0015076848.
+    assert!(
+        (m[2]["lr"].as_f64().unwrap() - 0.001_507_684_8).abs() < 1e-9,
+        "{}",
+        m[2]["lr"]
+    );
     assert!(m.iter().all(|e| e["valid_accuracy"].is_number()));
     let t = read_table(&a.failures).unwrap();
     assert_eq!(t.len(), 4);
@@ -480,4 +501,39 @@ fn config_file_train_table() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("learning_rate"));
+}
+
+/// Two accumulated batches of 4 make the same update as one batch of 8 (mean of the two means =
+/// mean over 8, the same examples in the same order): a probe (no dropout) ends with the same
+/// predictions and per-example losses up to float rounding.
+#[test]
+fn gradient_accumulation_matches_a_larger_batch() {
+    let data = task_dir();
+    let work = tempfile::tempdir().unwrap();
+    let run = |batch: usize, accum: usize, name: &str| {
+        let mut s = spec(data.path(), "probe", work.path().join(name));
+        s.batch_size = batch;
+        s.grad_accum = accum;
+        s.clip_norm = None;
+        // SGD, not AdamW: Adam's update hardly depends on the gradient's scale, so only SGD
+        // would notice a sum where a mean belongs.
+        s.optimizer = "sgd".into();
+        s.lr = 0.5;
+        let o = train_cell(&s, &opts(&work.path().join("cache"))).unwrap();
+        let m: Vec<serde_json::Value> = std::fs::read_to_string(&o.metrics)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (read_table(&o.failures).unwrap(), m)
+    };
+    let (one, m1) = run(8, 1, "one");
+    let (two, m2) = run(4, 2, "two");
+    // 48 examples: 6 optimiser steps an epoch either way.
+    assert_eq!(m1[0]["step"], 6);
+    assert_eq!(m2[0]["step"], 6);
+    assert_eq!(one.prediction, two.prediction);
+    for (a, b) in one.loss.unwrap().iter().zip(two.loss.unwrap().iter()) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
 }

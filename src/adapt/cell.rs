@@ -257,6 +257,9 @@ pub struct RunOptions {
     pub cache_dir: Option<PathBuf>,
     /// Allow loading `pytorch_model.bin` (a pickle).
     pub allow_pickle: bool,
+    /// Run a probe's frozen backbone on every step instead of caching its features (the
+    /// authors' way, with backbone dropout active; for benchmarks and comparisons).
+    pub no_feature_cache: bool,
 }
 
 /// What a finished cell produced.
@@ -280,4 +283,67 @@ pub struct CellOutcome {
     pub total_params: usize,
     /// Share of backbone elements bit-identical to the pretrained values after training.
     pub backbone_identical_share: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> TrainSpec {
+        TrainSpec::new("m", "bitfit", DatasetSpec::named("imdb"), "a".into())
+    }
+
+    #[test]
+    fn hash_ignores_the_out_folder_but_not_the_seed() {
+        let a = spec();
+        let mut b = spec();
+        b.out = "elsewhere".into();
+        assert_eq!(a.hash(), b.hash());
+        b.seed = 1;
+        assert_ne!(a.hash(), b.hash());
+        assert_eq!(a.hash().len(), 64);
+    }
+
+    #[test]
+    fn bad_values_are_input_errors_naming_the_key() {
+        for (key, edit) in [
+            (
+                "method",
+                (|s: &mut TrainSpec| s.method = "lora".into()) as fn(&mut TrainSpec),
+            ),
+            ("head", |s| s.head = "deep".into()),
+            ("optimizer", |s| s.optimizer = "adam".into()),
+            ("schedule", |s| s.schedule = "step".into()),
+            ("epochs", |s| s.epochs = 0),
+            ("batch_size", |s| s.batch_size = 0),
+            ("grad_accum", |s| s.grad_accum = 0),
+            ("lr", |s| s.lr = -1.0),
+            ("clip_norm", |s| s.clip_norm = Some(0.0)),
+        ] {
+            let mut s = spec();
+            edit(&mut s);
+            let e = s.validate().unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{key}");
+            if key != "method" {
+                assert!(e.to_string().contains(key), "{key}: {e}");
+            }
+        }
+        spec().validate().unwrap();
+    }
+
+    #[test]
+    fn train_table_rejects_unknown_keys_and_fills_defaults() {
+        let ok: TrainSpec = toml::from_str(
+            "model = \"m\"\nmethod = \"probe\"\nout = \"o\"\n[dataset]\nname = \"imdb\"\n",
+        )
+        .unwrap();
+        // The authors' language recipe (DESIGN.md §2).
+        assert_eq!((ok.lr, ok.epochs, ok.batch_size), (2e-5, 3, 8));
+        assert_eq!(ok.clip_norm, Some(1.0));
+        assert_eq!((ok.weight_decay, ok.warmup_steps), (0.0, 0));
+        let bad = toml::from_str::<TrainSpec>(
+            "model = \"m\"\nmethod = \"probe\"\nout = \"o\"\nepoch = 3\n[dataset]\nname = \"imdb\"\n",
+        );
+        assert!(bad.unwrap_err().to_string().contains("epoch"));
+    }
 }

@@ -59,6 +59,8 @@ pub struct EpochMetrics {
     pub step: u64,
     /// Mean training loss over the epoch.
     pub train_loss: f64,
+    /// The learning rate of the epoch's last optimiser step.
+    pub lr: f64,
     /// Validation loss, when there is a validation split.
     pub valid_loss: Option<f64>,
     /// Validation accuracy, when there is a validation split.

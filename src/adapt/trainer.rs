@@ -350,7 +350,12 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     };
     model.store.set_trainable(|n| method.trains(n));
     let counts = method.count(model.store.iter().map(|p| (p.name(), p.var().elem_count())));
-    let pretrained = snapshot_backbone(&model)?;
+    // Scratch has nothing pretrained to keep: its share is reported as 0.
+    let pretrained = if method.random_init() {
+        Vec::new()
+    } else {
+        snapshot_backbone(&model)?
+    };
     let params: NamedVars = model
         .store
         .trainable()
@@ -371,7 +376,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     }
 
     let pipeline = Pipeline::new(&model, &files, spec, &device)?;
-    let cached = if method.backbone_frozen() {
+    let cached = if method.backbone_frozen() && !opts.no_feature_cache {
         let cache = FeatureCache::new(opts.cache_dir.clone().unwrap_or_else(|| {
             out.parent()
                 .unwrap_or(Path::new("."))
@@ -435,7 +440,9 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             (epochs_done, step) = (st.epochs_done, st.step);
         }
         None => {
+            // A fresh start: drop metrics and checkpoints of any earlier, different spec.
             let _ = std::fs::remove_file(&metrics_path);
+            let _ = std::fs::remove_dir_all(checkpoint::dir(out));
         }
     }
     let abort_after: Option<u64> = std::env::var(ABORT_AFTER_STEPS_ENV)
@@ -454,6 +461,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         let bar = progress::epoch_bar(train.len(), epoch + 1, spec.epochs, opts.quiet);
         let started = Instant::now();
         let mut losses = Vec::new();
+        let mut last_lr = 0.0;
         let batches: Vec<&[usize]> = order.chunks(spec.batch_size).collect();
         for group in batches.chunks(spec.grad_accum) {
             let mut total: Option<Tensor> = None;
@@ -478,7 +486,8 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                 Some(max) => clip_coefficient(grad_norm(&params, &grads)?, max),
                 None => 1.0,
             };
-            opt.set_lr(schedule.lr(base_lr, step));
+            last_lr = schedule.lr(base_lr, step);
+            opt.set_lr(last_lr);
             opt.step_scaled(&grads, coef)?;
             step += 1;
             steps_here += 1;
@@ -499,6 +508,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             epoch: epoch + 1,
             step,
             train_loss: mean(&losses),
+            lr: last_lr,
             valid_loss,
             valid_accuracy,
             examples_per_s: train.len() as f64 / elapsed.max(1e-9),
@@ -580,11 +590,8 @@ fn model_key(files: &ModelFiles, spec: &TrainSpec, pipeline: &Pipeline) -> Resul
     Ok(key)
 }
 
-/// Copies of the backbone parameters before training (empty for scratch: nothing pretrained).
+/// The bits of every backbone parameter before training.
 fn snapshot_backbone(model: &Model) -> Result<Vec<(String, Vec<u32>)>> {
-    if model.store.iter().all(|p| method::is_head(p.name())) {
-        return Ok(Vec::new());
-    }
     model
         .store
         .iter()

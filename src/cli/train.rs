@@ -9,6 +9,10 @@ use homogen::data::DatasetSpec;
 use homogen::error::{Error, InputError};
 
 /// Arguments of `homogen train`.
+///
+/// Test hook: with `HOMOGEN_TEST_ABORT_AFTER_STEPS=N` in the environment the process exits with
+/// code 137 after its N-th optimiser step (to test resuming); rerunning the same command resumes
+/// from the last completed epoch.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// A TOML file with a `[train]` table (the keys of the flags below, snake_case, with the
@@ -96,6 +100,9 @@ pub struct TrainArgs {
     /// Allow loading pytorch_model.bin (a pickle; only for trusted models).
     #[arg(long)]
     pub allow_pickle: bool,
+    /// Probe only: run the frozen backbone every step instead of caching its features.
+    #[arg(long)]
+    pub no_feature_cache: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -158,6 +165,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
         quiet,
         cache_dir: args.cache_dir.clone(),
         allow_pickle: args.allow_pickle,
+        no_feature_cache: args.no_feature_cache,
     };
     let outcome = train_cell(&spec, &opts)?;
     if !quiet {

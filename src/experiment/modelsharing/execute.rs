@@ -43,6 +43,7 @@ impl CellExecutor for TrainerExecutor {
                 quiet: self.quiet,
                 cache_dir: self.cache_dir.clone(),
                 allow_pickle: false,
+                no_feature_cache: false,
             },
         )?;
         Ok(())
