@@ -151,3 +151,42 @@ fn plan_writes_hashed_jobs_and_an_array_script_and_task_index_runs_one_cell() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--task-index"), "{err}");
 }
+
+#[test]
+fn a_failing_cell_is_marked_named_and_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // Probe only, seeds 0 and 1, plus a task whose dataset folder does not exist.
+    let c = config(dir.path(), |t| {
+        let t = t
+            .replace("values = [0, 1, 2]", "values = [0, 1]")
+            .replace("[[methods]]\nname = \"scratch\"\nlr = 3e-3\n", "")
+            .replace("[[methods]]\nname = \"finetune\"\nlr = 3e-6\n", "");
+        format!(
+            "{t}\n[[tasks]]\nname = \"Broken\"\ntask = \"Wearing_Hat\"\n\
+             dataset = {{ name = \"celeba\", root = \"/nonexistent/celeba\" }}\n"
+        )
+    });
+    let out = dir.path().join("run");
+    let (code, stdout, err) = homogen(&[
+        "run",
+        c.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(
+        stdout.contains("6 cells: 4 trained, 0 skipped (already finished), 2 failed"),
+        "{stdout}"
+    );
+    assert!(err.contains("failed: probe / seed 0 / Broken"), "{err}");
+    let marker = out.join("cells/probe/seed-1/Broken/FAILED");
+    assert!(!std::fs::read_to_string(&marker).unwrap().trim().is_empty());
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## Failed cells"), "{report}");
+    assert!(report.contains("- probe / seed 1 / Broken: "), "{report}");
+    // Every system lacks the Broken deployment, so both are measured over the two tasks.
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(results.contains("probe,probe/seed-1,individual,h_individual,"));
+    assert!(!results.contains("failure_rate:Broken"));
+}

@@ -15,11 +15,20 @@ pub fn system_name(method: &str, seed: u64) -> String {
     format!("{method}/seed-{seed}")
 }
 
-/// The systems (method, seed) some of whose cells are not finished: they are left out of the
-/// measurements (a system missing a deployment is a different system).
+/// The systems (method, seed) that lack a task some other system finished: they are left out
+/// of the measurements (a system missing a deployment is a different system). A task that
+/// finished nowhere is simply not a deployment of any measured system.
 pub fn incomplete_systems(cells: &[Cell]) -> Vec<String> {
+    let finished_somewhere: Vec<&str> = cells
+        .iter()
+        .filter(|c| c.is_done())
+        .map(|c| c.task.as_str())
+        .collect();
     let mut out: Vec<String> = Vec::new();
-    for c in cells.iter().filter(|c| !c.is_done()) {
+    for c in cells
+        .iter()
+        .filter(|c| !c.is_done() && finished_somewhere.contains(&c.task.as_str()))
+    {
         let name = system_name(&c.method, c.seed);
         if !out.contains(&name) {
             out.push(name);
@@ -36,7 +45,7 @@ pub fn join_tables(cells: &[Cell]) -> Result<FailureTable> {
     let mut all: Option<FailureTable> = None;
     for c in cells
         .iter()
-        .filter(|c| !incomplete.contains(&system_name(&c.method, c.seed)))
+        .filter(|c| c.is_done() && !incomplete.contains(&system_name(&c.method, c.seed)))
     {
         let mut t = read_table(&c.failures_path())?;
         let n = t.len();
