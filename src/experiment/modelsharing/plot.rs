@@ -80,7 +80,7 @@ pub fn figures(
     ));
     let metrics = heat_metrics(correlations);
     if metrics.len() >= 2 {
-        save!(dir, "table1_correlations", (720, 620), out, |a| draw_heat(
+        save!(dir, "table1_correlations", (780, 640), out, |a| draw_heat(
             &a,
             correlations,
             &metrics
@@ -226,6 +226,9 @@ fn heat_metrics(c: &[Measurement]) -> Vec<String> {
 fn r2_of(c: &[Measurement], a: &str, b: &str) -> Option<f64> {
     let (ga, ma) = a.split_once(':')?;
     let (gb, mb) = b.split_once(':')?;
+    if ga != INDIVIDUAL && gb != INDIVIDUAL && ga != gb {
+        return None; // metrics of two different groupings are not correlated with each other
+    }
     let grouping = if ga != INDIVIDUAL { ga } else { gb };
     c.iter()
         .find(|m| {
@@ -252,32 +255,26 @@ where
             ("sans-serif", 16),
         )
         .margin(10)
-        .x_label_area_size(150)
-        .y_label_area_size(190)
+        .x_label_area_size(50)
+        .y_label_area_size(230)
         .build_cartesian_2d(0.0f64..n as f64, 0.0f64..n as f64)
         .map_err(plot_err)?;
-    let label = |x: &f64| {
+    // Rows carry "k. grouping:metric"; columns the same numbers k (long names do not fit).
+    let at = |x: &f64| {
         let i = x.floor() as usize;
-        if (x - x.floor() - 0.5).abs() < 1e-6 && i < n {
-            names[i].clone()
-        } else {
-            String::new()
-        }
+        ((x - x.floor() - 0.5).abs() < 1e-6 && i < n).then_some(i)
     };
+    let y_label = |x: &f64| at(x).map_or(String::new(), |i| format!("{}. {}", i + 1, names[i]));
+    let x_label = |x: &f64| at(x).map_or(String::new(), |i| format!("{}", i + 1));
     chart
         .configure_mesh()
         .disable_mesh()
         .x_labels(2 * n + 1)
         .y_labels(2 * n + 1)
-        .x_label_formatter(&label)
-        .y_label_formatter(&label)
-        .x_label_style(
-            ("sans-serif", 11)
-                .into_font()
-                .transform(FontTransform::Rotate90),
-        )
-        .y_label_style(("sans-serif", 11))
-        .x_desc("metric")
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
+        .label_style(("sans-serif", 12))
+        .x_desc("metric (number as in the rows)")
         .y_desc("metric")
         .draw()
         .map_err(plot_err)?;
