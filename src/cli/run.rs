@@ -45,6 +45,12 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
             return run_modelsharing(&args, path, &text, quiet);
         }
     }
+    if args.task_index.is_some() || args.devices.is_some() {
+        return Err(homogen::error::Error::from(homogen::error::InputError::new(
+            "--task-index and --devices apply to model-sharing configs (kind = \"modelsharing\") only",
+        ))
+        .into());
+    }
     let (config, text) = match &args.config {
         Some(path) => {
             let text = Config::read_text(path)?;
