@@ -5,6 +5,8 @@ mod data;
 mod embed;
 mod fetch;
 mod measure;
+mod plan;
+mod report;
 mod run;
 mod train;
 
@@ -36,6 +38,10 @@ enum Command {
     Run(run::RunArgs),
     /// Train one (model, method, task, seed) cell and write its failure table.
     Train(Box<train::TrainArgs>),
+    /// Expand a model-sharing config into jobs.jsonl and a Slurm job-array script.
+    Plan(plan::PlanArgs),
+    /// Measure a model-sharing run folder: results.csv, report.md, figures.
+    Report(report::ReportArgs),
 }
 
 /// Parses the command line, runs the subcommand and returns the process exit code.
@@ -48,6 +54,8 @@ pub fn main() -> i32 {
         Command::Embed(args) => embed::run(args, cli.quiet),
         Command::Run(args) => run::run(args, cli.quiet),
         Command::Train(args) => train::run(*args, cli.quiet),
+        Command::Plan(args) => plan::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(()) => 0,

@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use clap::Args;
 use homogen::experiment::config::{Config, DEFAULT_CONFIG};
 use homogen::experiment::datasharing::{self, report, RunOptions};
+use homogen::experiment::modelsharing::{
+    self, config::ModelSharingConfig, execute::TrainerExecutor, runner::CellStatus,
+};
 use homogen::experiment::protocol::Setting;
 
 /// Arguments of `homogen run`.
@@ -19,6 +22,13 @@ pub struct RunArgs {
     /// Trials run in parallel (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Model-sharing configs: run only this cell of the grid (a Slurm array index).
+    #[arg(long)]
+    pub task_index: Option<usize>,
+    /// Model-sharing configs: devices to run cells on concurrently, e.g. `cuda:0,cuda:1`
+    /// (default: the config's `experiment.devices`).
+    #[arg(long, value_delimiter = ',')]
+    pub devices: Option<Vec<String>>,
 }
 
 /// Loads the config, runs it and prints where the report is and a short summary.
@@ -28,6 +38,18 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     // here, before any thread exists; a value the user set is kept.
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    if let Some(path) = &args.config {
+        let text = Config::read_text(path)?;
+        if modelsharing::config::kind_of(&text).as_deref() == Some("modelsharing") {
+            return run_modelsharing(&args, path, &text, quiet);
+        }
+    }
+    if args.task_index.is_some() || args.devices.is_some() {
+        return Err(homogen::error::Error::from(homogen::error::InputError::new(
+            "--task-index and --devices apply to model-sharing configs (kind = \"modelsharing\") only",
+        ))
+        .into());
     }
     let (config, text) = match &args.config {
         Some(path) => {
@@ -89,6 +111,69 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
         let (above, both) =
             report::fixed_above_count(&summary.results, learner, &config.protocol.scales);
         println!("{learner}: fixed > disjoint at {above} of {both} scales");
+    }
+    Ok(())
+}
+
+/// `homogen run` on a model-sharing config: the whole grid, or one cell with `--task-index`.
+fn run_modelsharing(
+    args: &RunArgs,
+    path: &std::path::Path,
+    text: &str,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let config = ModelSharingConfig::parse(text, path)?;
+    let out = args.out.clone().unwrap_or(config.experiment.out.clone());
+    let devices = args
+        .devices
+        .clone()
+        .unwrap_or(config.experiment.devices.clone());
+    let exec = TrainerExecutor {
+        quiet,
+        cache_dir: Some(out.join(".feature-cache")),
+    };
+    if let Some(i) = args.task_index {
+        let device = devices.first().map_or("cpu", |d| d.as_str());
+        let st = modelsharing::run_task(&config, &out, &exec, i, device)?;
+        println!("cell {i}: {st:?}");
+        return Ok(());
+    }
+    let total = config.methods.len() * config.seeds.values.len() * config.tasks.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let on_cell = |cell: &modelsharing::grid::Cell, st: &CellStatus, secs: f64| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if !quiet {
+            let what = match st {
+                CellStatus::Skipped => "already finished".to_string(),
+                CellStatus::Trained => format!("trained in {secs:.1} s"),
+                CellStatus::Failed(e) => {
+                    format!("FAILED: {}", e.lines().next().unwrap_or("").trim())
+                }
+            };
+            eprintln!(
+                "[{n}/{total}] {} / seed {} / {}: {what}",
+                cell.method, cell.seed, cell.task
+            );
+        }
+    };
+    let (summary, statuses) = modelsharing::run(&config, &out, &exec, &devices, &on_cell)?;
+    let count = |f: fn(&CellStatus) -> bool| statuses.iter().filter(|s| f(s)).count();
+    println!(
+        "{} cells: {} trained, {} skipped (already finished), {} failed; report: {}",
+        statuses.len(),
+        count(|s| matches!(s, CellStatus::Trained)),
+        count(|s| matches!(s, CellStatus::Skipped)),
+        count(|s| matches!(s, CellStatus::Failed(_))),
+        summary.report.display()
+    );
+    if !summary.failed.is_empty() {
+        for (m, seed, task, e) in &summary.failed {
+            eprintln!(
+                "failed: {m} / seed {seed} / {task}: {}",
+                e.lines().next().unwrap_or("").trim()
+            );
+        }
+        anyhow::bail!("{} cells failed", summary.failed.len());
     }
     Ok(())
 }

@@ -4,4 +4,5 @@
 pub mod config;
 pub mod datasharing;
 pub mod learners;
+pub mod modelsharing;
 pub mod protocol;

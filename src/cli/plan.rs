@@ -1,0 +1,80 @@
+//! `homogen plan CONFIG --out DIR`: expands a model-sharing grid into DIR (`jobs.jsonl`, one
+//! content-hashed cell a line) and writes an `sbatch` job-array script running one cell a task.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use homogen::experiment::modelsharing::{self, config::ModelSharingConfig, slurm};
+
+/// Arguments of `homogen plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Model-sharing experiment config (TOML).
+    pub config: PathBuf,
+    /// The run folder (default: the config's `experiment.out`).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Slurm partition (default: the config's `[slurm] partition`).
+    #[arg(long)]
+    pub partition: Option<String>,
+    /// GPUs per task.
+    #[arg(long)]
+    pub gpus: Option<u32>,
+    /// Time limit per task (HH:MM:SS).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// At most this many tasks at once (`--array=0-N%K`).
+    #[arg(long)]
+    pub max_parallel: Option<usize>,
+    /// CPUs per task.
+    #[arg(long)]
+    pub cpus: Option<u32>,
+}
+
+/// Writes `jobs.jsonl` and `submit.sbatch` into the run folder.
+pub fn run(args: PlanArgs) -> anyhow::Result<()> {
+    let config = ModelSharingConfig::load(&args.config)?;
+    let out = args.out.clone().unwrap_or(config.experiment.out.clone());
+    let cells = modelsharing::prepare(&config, &out)?;
+    let mut req = slurm::SlurmRequest::from_config(&config.slurm);
+    if args.partition.is_some() {
+        req.partition = args.partition.clone();
+    }
+    if let Some(g) = args.gpus {
+        req.gpus = g;
+    }
+    if args.time.is_some() {
+        req.time = args.time.clone();
+    }
+    if args.max_parallel.is_some() {
+        req.max_parallel = args.max_parallel;
+    }
+    if args.cpus.is_some() {
+        req.cpus = args.cpus;
+    }
+    let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or(p.to_path_buf());
+    let exe = std::env::current_exe()?;
+    let name = args
+        .config
+        .file_stem()
+        .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+    let script = slurm::script(
+        &name,
+        cells.len(),
+        &req,
+        &exe,
+        &abs(&args.config),
+        &abs(&out),
+    );
+    std::fs::create_dir_all(out.join("slurm"))?;
+    let path = out.join("submit.sbatch");
+    std::fs::write(&path, script)?;
+    println!(
+        "{} cells: {} and {}; submit with `sbatch {}`",
+        cells.len(),
+        out.join(modelsharing::JOBS).display(),
+        path.display(),
+        path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! Model-sharing experiment configs (TOML): one foundation model, several tasks (deployments),
+//! adaptation methods with their hyperparameters, seeds, and where the run goes.
+//!
+//! ```toml
+//! [experiment]
+//! kind = "modelsharing"
+//! out = "runs/smoke-language"
+//! groupings = ["gender"]          # group columns measured besides the individual level
+//! devices = ["cpu"]               # cells run concurrently, one per device
+//!
+//! [model]
+//! id = "tests/fixtures/models/roberta"   # a model folder or a Hub id
+//! # revision = "..."
+//!
+//! [train]                         # defaults of every method (the trainer's TrainSpec keys)
+//! optimizer = "adamw"
+//! lr = 2e-5
+//!
+//! [[tasks]]
+//! name = "imdb"                   # the deployment's name
+//! task = "label"                  # optional: the dataset's label/attribute
+//! dataset = { name = "imdb", root = "tests/fixtures/data/imdb/hub" }
+//!
+//! [[methods]]
+//! name = "probe"
+//! lr = 1e-2                       # any [train] key overrides the default for this method
+//!
+//! [seeds]
+//! values = [1, 2, 3]
+//!
+//! [slurm]                         # optional: defaults of `homogen plan`
+//! partition = "gpu"
+//! gpus = 1
+//! time = "04:00:00"
+//! max_parallel = 8
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, InputError, Result};
+
+/// The adaptation methods the trainer knows.
+pub use crate::adapt::METHOD_NAMES as METHODS;
+
+/// The datasets the model-sharing runner can train on.
+pub const DATASETS: [&str; 5] = [
+    "celeba",
+    "imdb",
+    "ag_news",
+    "yahoo_answers_topics",
+    "hate_speech18",
+];
+
+/// Keys of the trainer's `TrainSpec` a config may set in `[train]` or per method.
+pub const TRAIN_KEYS: [&str; 14] = [
+    "head",
+    "optimizer",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "schedule",
+    "warmup_steps",
+    "epochs",
+    "batch_size",
+    "grad_accum",
+    "clip_norm",
+    "max_length",
+    "dtype",
+    "num_labels",
+];
+
+/// A whole model-sharing config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSharingConfig {
+    /// Kind, output folder, groupings, devices.
+    pub experiment: ExperimentSection,
+    /// The foundation model.
+    pub model: ModelSection,
+    /// Hyperparameter defaults of every method.
+    #[serde(default)]
+    pub train: BTreeMap<String, toml::Value>,
+    /// The deployments.
+    pub tasks: Vec<TaskSection>,
+    /// The adaptation methods.
+    pub methods: Vec<MethodSection>,
+    /// The seeds.
+    pub seeds: SeedsSection,
+    /// Defaults of the Slurm job-array script.
+    #[serde(default)]
+    pub slurm: SlurmSection,
+}
+
+/// `[experiment]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSection {
+    /// Must be `modelsharing`.
+    pub kind: String,
+    /// Output folder (relative paths are relative to the working directory).
+    pub out: PathBuf,
+    /// Group columns measured besides the individual level.
+    #[serde(default)]
+    pub groupings: Vec<String>,
+    /// Devices cells run on concurrently (`cpu`, `cuda:0`, ...).
+    #[serde(default = "default_devices")]
+    pub devices: Vec<String>,
+}
+
+fn default_devices() -> Vec<String> {
+    vec!["cpu".to_string()]
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// A model folder (relative to the config's folder) or a Hub id.
+    pub id: String,
+    /// The pinned Hub revision.
+    #[serde(default)]
+    pub revision: Option<String>,
+}
+
+/// One `[[tasks]]` entry: a deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSection {
+    /// The deployment's name (unique).
+    pub name: String,
+    /// The label to train (a CelebA attribute); the dataset's first task when absent.
+    #[serde(default)]
+    pub task: Option<String>,
+    /// The dataset spec (the keys of `data::DatasetSpec`: name, root, max_train, ...).
+    pub dataset: toml::Table,
+}
+
+/// One `[[methods]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MethodSection {
+    /// The method (see [`METHODS`]).
+    pub name: String,
+    /// A label for reports when one method appears twice (e.g. `probe-reference`).
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Hyperparameters overriding `[train]`.
+    #[serde(flatten)]
+    pub overrides: BTreeMap<String, toml::Value>,
+}
+
+impl MethodSection {
+    /// The name reports use.
+    pub fn label(&self) -> &str {
+        self.label.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// `[seeds]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedsSection {
+    /// The training seeds.
+    pub values: Vec<u64>,
+}
+
+/// `[slurm]`: defaults of the job-array script (flags of `homogen plan` override them).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSection {
+    /// `--partition`.
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// GPUs per task (`--gres=gpu:N`); none when 0 or absent.
+    #[serde(default)]
+    pub gpus: Option<u32>,
+    /// `--time` (HH:MM:SS).
+    #[serde(default)]
+    pub time: Option<String>,
+    /// At most this many tasks at once (`%K`).
+    #[serde(default)]
+    pub max_parallel: Option<usize>,
+    /// CPUs per task.
+    #[serde(default)]
+    pub cpus: Option<u32>,
+}
+
+/// The `kind` of a config's `[experiment]` table, read without validating the rest.
+pub fn kind_of(text: &str) -> Option<String> {
+    let value: toml::Table = toml::from_str(text).ok()?;
+    value
+        .get("experiment")?
+        .get("kind")?
+        .as_str()
+        .map(str::to_string)
+}
+
+impl ModelSharingConfig {
+    /// Parses a config's text; `origin` names the file in errors. Relative `model.id` and
+    /// `dataset.root` paths that exist next to the config are resolved against its folder.
+    pub fn parse(text: &str, origin: &Path) -> Result<Self> {
+        let mut config: ModelSharingConfig = toml::from_str(text).map_err(|e| {
+            let mut err =
+                InputError::new(format!("invalid config: {}", e.message())).in_file(origin);
+            if let Some(span) = e.span() {
+                err = err.at_row(text[..span.start].lines().count().max(1));
+            }
+            Error::from(err)
+        })?;
+        let dir = origin.parent().unwrap_or(Path::new(""));
+        config.model.id = resolve(dir, &config.model.id);
+        for t in &mut config.tasks {
+            if let Some(toml::Value::String(root)) = t.dataset.get("root") {
+                let r = resolve(dir, root);
+                t.dataset.insert("root".into(), toml::Value::String(r));
+            }
+        }
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::from(InputError::new("no such config file").in_file(path))
+            } else {
+                Error::io(format!("reading config {}", path.display()), e)
+            }
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// The method labels, in config order.
+    pub fn method_labels(&self) -> Vec<String> {
+        self.methods.iter().map(|m| m.label().to_string()).collect()
+    }
+
+    fn validate(&self, origin: &Path) -> Result<()> {
+        let bad = |key: &str, message: String| -> Error {
+            InputError::new(message)
+                .in_file(origin)
+                .in_column(key)
+                .into()
+        };
+        if self.experiment.kind != "modelsharing" {
+            return Err(bad(
+                "experiment.kind",
+                format!(
+                    "unknown experiment kind `{}`; this runner knows `modelsharing`",
+                    self.experiment.kind
+                ),
+            ));
+        }
+        if self.experiment.devices.is_empty() {
+            return Err(bad("experiment.devices", "must not be empty".into()));
+        }
+        for d in &self.experiment.devices {
+            let ok = d == "cpu"
+                || d.strip_prefix("cuda:")
+                    .is_some_and(|n| n.parse::<usize>().is_ok());
+            if !ok {
+                return Err(bad(
+                    "experiment.devices",
+                    format!("unknown device `{d}`, expected cpu or cuda:N"),
+                ));
+            }
+        }
+        let local = Path::new(&self.model.id);
+        let looks_local = self.model.id.starts_with('.')
+            || self.model.id.starts_with('/')
+            || self.model.id.split('/').count() > 2;
+        if self.model.id.is_empty() || (looks_local && !local.join("config.json").is_file()) {
+            return Err(bad(
+                "model.id",
+                format!(
+                    "model `{}` not found: expected a folder with config.json or a Hub id \
+                     (owner/name)",
+                    self.model.id
+                ),
+            ));
+        }
+        if self.tasks.is_empty() {
+            return Err(bad(
+                "tasks",
+                "at least one [[tasks]] entry is needed".into(),
+            ));
+        }
+        let mut names = Vec::new();
+        for (i, t) in self.tasks.iter().enumerate() {
+            if names.contains(&t.name) {
+                return Err(bad(
+                    &format!("tasks[{i}].name"),
+                    format!("duplicate task name `{}`", t.name),
+                ));
+            }
+            names.push(t.name.clone());
+            let ds = t.dataset.get("name").and_then(|v| v.as_str());
+            match ds {
+                Some(n) if DATASETS.contains(&dataset_short(n)) => {}
+                Some(n) => {
+                    return Err(bad(
+                        &format!("tasks[{i}].dataset.name"),
+                        format!(
+                            "unknown dataset `{n}`, expected one of {}",
+                            DATASETS.join(", ")
+                        ),
+                    ))
+                }
+                None => {
+                    return Err(bad(
+                        &format!("tasks[{i}].dataset.name"),
+                        "missing dataset name".into(),
+                    ))
+                }
+            }
+            let spec: std::result::Result<crate::data::DatasetSpec, _> =
+                toml::Value::Table(t.dataset.clone()).try_into();
+            if let Err(e) = spec {
+                return Err(bad(&format!("tasks[{i}].dataset"), e.to_string()));
+            }
+        }
+        if self.methods.is_empty() {
+            return Err(bad(
+                "methods",
+                "at least one [[methods]] entry is needed".into(),
+            ));
+        }
+        let mut labels = Vec::new();
+        for (i, m) in self.methods.iter().enumerate() {
+            if !METHODS.contains(&m.name.as_str()) {
+                return Err(bad(
+                    &format!("methods[{i}].name"),
+                    format!(
+                        "unknown method `{}`, expected one of {}",
+                        m.name,
+                        METHODS.join(", ")
+                    ),
+                ));
+            }
+            if labels.contains(&m.label()) {
+                return Err(bad(
+                    &format!("methods[{i}].label"),
+                    format!(
+                        "method `{}` appears twice; give each a distinct `label`",
+                        m.label()
+                    ),
+                ));
+            }
+            labels.push(m.label());
+            for k in m.overrides.keys() {
+                if !TRAIN_KEYS.contains(&k.as_str()) {
+                    return Err(bad(
+                        &format!("methods[{i}].{k}"),
+                        format!(
+                            "unknown key `{k}`, expected name, label or one of {}",
+                            TRAIN_KEYS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        for k in self.train.keys() {
+            if !TRAIN_KEYS.contains(&k.as_str()) {
+                return Err(bad(
+                    &format!("train.{k}"),
+                    format!(
+                        "unknown key `{k}`, expected one of {}",
+                        TRAIN_KEYS.join(", ")
+                    ),
+                ));
+            }
+        }
+        if self.seeds.values.is_empty() {
+            return Err(bad("seeds.values", "must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `stanfordnlp/imdb` → `imdb`.
+fn dataset_short(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// A relative path that exists next to the config, joined to its folder; anything else as is.
+fn resolve(dir: &Path, p: &str) -> String {
+    let path = Path::new(p);
+    if path.is_relative() && !dir.as_os_str().is_empty() && dir.join(path).exists() {
+        dir.join(path).to_string_lossy().into_owned()
+    } else {
+        p.to_string()
+    }
+}

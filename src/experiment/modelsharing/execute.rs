@@ -1,0 +1,51 @@
+//! The real [`CellExecutor`]: the trainer ([`crate::adapt::train_cell`]) on the cell's spec.
+
+use std::path::PathBuf;
+
+use super::grid::Cell;
+use super::runner::CellExecutor;
+use crate::adapt::{train_cell, RunOptions, TrainSpec};
+use crate::error::{Error, InputError, Result};
+
+/// Trains cells with [`train_cell`]; probe features are shared through one cache folder.
+#[derive(Debug, Clone, Default)]
+pub struct TrainerExecutor {
+    /// Hide progress bars.
+    pub quiet: bool,
+    /// The probe feature cache shared by every cell (`<run>/.feature-cache`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl TrainerExecutor {
+    /// The cell's spec as the trainer's [`TrainSpec`], on `device`.
+    pub fn spec(cell: &Cell, device: &str) -> Result<TrainSpec> {
+        let mut spec = cell.spec.clone();
+        if let Some(o) = spec.as_object_mut() {
+            o.insert("device".into(), device.into());
+        }
+        let spec: TrainSpec = serde_json::from_value(spec).map_err(|e| {
+            Error::from(InputError::new(format!(
+                "cell {} ({} / seed {} / {}) is not a valid training spec: {e}",
+                cell.index, cell.method, cell.seed, cell.task
+            )))
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+}
+
+impl CellExecutor for TrainerExecutor {
+    fn execute(&self, cell: &Cell, device: &str) -> Result<()> {
+        let spec = Self::spec(cell, device)?;
+        train_cell(
+            &spec,
+            &RunOptions {
+                quiet: self.quiet,
+                cache_dir: self.cache_dir.clone(),
+                allow_pickle: false,
+                no_feature_cache: false,
+            },
+        )?;
+        Ok(())
+    }
+}

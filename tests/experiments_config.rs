@@ -1,0 +1,192 @@
+//! Model-sharing configs: bad ones exit 2 naming the key; `homogen plan` writes one
+//! content-hashed job a cell and a job-array script; `--task-index` runs one cell idempotently.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_homogen");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The smoke config with absolute fixture paths, edited by `edit`, written into `dir`.
+fn config(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("configs/smoke-vision.toml"))
+        .unwrap()
+        .replace("../tests/", &format!("{}/tests/", root().display()));
+    let path = dir.join("c.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+fn homogen(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// An edit of the config's text.
+type Edit = Box<dyn Fn(String) -> String>;
+
+#[test]
+fn bad_configs_exit_2_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, Edit); 5] = [
+        (
+            "colour",
+            Box::new(|t| t.replace("[train]\n", "[train]\ncolour = 3\n")),
+        ),
+        (
+            "unknown field `epoch`",
+            Box::new(|t| t.replace("devices = [\"cpu\"]", "devices = [\"cpu\"]\nepoch = 3")),
+        ),
+        (
+            "tasks[0].dataset.name",
+            Box::new(|t| t.replacen("name = \"celeba\"", "name = \"mnist\"", 1)),
+        ),
+        (
+            "methods[1].name",
+            Box::new(|t| t.replace("name = \"probe\"", "name = \"prompting\"")),
+        ),
+        (
+            "model.id",
+            Box::new(|t| t.replace("models/clip", "models/no-such-model")),
+        ),
+    ];
+    for (needle, edit) in cases {
+        let c = config(dir.path(), edit);
+        for cmd in ["run", "plan"] {
+            let (code, _, err) = homogen(&[cmd, c.to_str().unwrap()]);
+            assert_eq!(code, 2, "{cmd} {needle}: {err}");
+            assert!(err.contains(needle), "{cmd}: `{needle}` not in: {err}");
+            assert!(err.contains("c.toml"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn plan_writes_hashed_jobs_and_an_array_script_and_task_index_runs_one_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), |t| t);
+    let out = dir.path().join("run");
+    let (code, _, err) = homogen(&[
+        "plan",
+        c.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--partition",
+        "gpu",
+        "--gpus",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let jobs: Vec<serde_json::Value> = std::fs::read_to_string(out.join("jobs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 3 methods x 3 seeds x 2 tasks, method-major then seed then task.
+    assert_eq!(jobs.len(), 18);
+    assert_eq!(jobs[0]["method"], "scratch");
+    assert_eq!(jobs[1]["task"], "Wearing_Necklace");
+    assert_eq!(jobs[2]["seed"], 1);
+    assert_eq!(jobs[17]["method"], "finetune");
+    assert_eq!(jobs[6]["spec"]["lr"], 1e-2); // probe's override of [train]
+    assert_eq!(jobs[6]["spec"]["momentum"], 0.9); // inherited from [train]
+    let mut hashes: Vec<&str> = jobs.iter().map(|j| j["hash"].as_str().unwrap()).collect();
+    assert!(hashes.iter().all(|h| h.len() == 64));
+    hashes.sort_unstable();
+    hashes.dedup();
+    assert_eq!(hashes.len(), 18, "cell hashes must differ");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["seeds"], serde_json::json!([0, 1, 2]));
+    assert_eq!(manifest["cells"][5]["hash"], jobs[5]["hash"]);
+    let script = std::fs::read_to_string(out.join("submit.sbatch")).unwrap();
+    // [slurm] max_parallel = 4 in the config; flags override partition and GPUs.
+    for line in [
+        "#SBATCH --array=0-17%4",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --gres=gpu:1",
+        "#SBATCH --time=00:10:00",
+        "--task-index \"$SLURM_ARRAY_TASK_ID\" --devices cuda:0",
+    ] {
+        assert!(script.contains(line), "{line} not in:\n{script}");
+    }
+
+    // One cell by index, twice: trained, then skipped.
+    let o = out.to_str().unwrap();
+    let (code, stdout, err) = homogen(&[
+        "run",
+        c.to_str().unwrap(),
+        "--out",
+        o,
+        "--task-index",
+        "7",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("Trained"), "{stdout}");
+    let cell = PathBuf::from(jobs[7]["out"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(cell.join("DONE")).unwrap(),
+        jobs[7]["hash"].as_str().unwrap()
+    );
+    assert!(cell.join("failures.parquet").is_file());
+    let (_, stdout, _) = homogen(&[
+        "run",
+        c.to_str().unwrap(),
+        "--out",
+        o,
+        "--task-index",
+        "7",
+        "--quiet",
+    ]);
+    assert!(stdout.contains("Skipped"), "{stdout}");
+    let (code, _, err) = homogen(&["run", c.to_str().unwrap(), "--out", o, "--task-index", "18"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--task-index"), "{err}");
+}
+
+#[test]
+fn a_failing_cell_is_marked_named_and_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // Probe only, seeds 0 and 1, plus a task whose dataset folder does not exist.
+    let c = config(dir.path(), |t| {
+        let t = t
+            .replace("values = [0, 1, 2]", "values = [0, 1]")
+            .replace("[[methods]]\nname = \"scratch\"\nlr = 3e-3\n", "")
+            .replace("[[methods]]\nname = \"finetune\"\nlr = 3e-6\n", "");
+        format!(
+            "{t}\n[[tasks]]\nname = \"Broken\"\ntask = \"Wearing_Hat\"\n\
+             dataset = {{ name = \"celeba\", root = \"/nonexistent/celeba\" }}\n"
+        )
+    });
+    let out = dir.path().join("run");
+    let (code, stdout, err) = homogen(&[
+        "run",
+        c.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 1, "{stdout}{err}");
+    assert!(
+        stdout.contains("6 cells: 4 trained, 0 skipped (already finished), 2 failed"),
+        "{stdout}"
+    );
+    assert!(err.contains("failed: probe / seed 0 / Broken"), "{err}");
+    let marker = out.join("cells/probe/seed-1/Broken/FAILED");
+    assert!(!std::fs::read_to_string(&marker).unwrap().trim().is_empty());
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## Failed cells"), "{report}");
+    assert!(report.contains("- probe / seed 1 / Broken: "), "{report}");
+    // Every system lacks the Broken deployment, so both are measured over the two tasks.
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(results.contains("probe,probe/seed-1,individual,h_individual,"));
+    assert!(!results.contains("failure_rate:Broken"));
+}

@@ -1,0 +1,137 @@
+//! The Slurm path on a real local cluster (started by `.ci/run` through tools/slurm): `plan` +
+//! `sbatch --wait` + `report` gives the same `results.csv` as a local run, and a failing cell
+//! marks itself failed, makes `sbatch` fail and is named by `report`. Skips (with a message)
+//! where `sbatch` is absent.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_homogen");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `sbatch` is installed and a controller answers (`sinfo` lists a node).
+fn sbatch_available() -> bool {
+    let ok = |cmd: &str, args: &[&str]| {
+        Command::new(cmd)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success() && !o.stdout.is_empty())
+    };
+    // A config must exist (else sinfo spends a minute on configless look-ups); `timeout` bounds
+    // the wait for a controller that does not answer.
+    let conf = std::env::var_os("SLURM_CONF")
+        .map_or(PathBuf::from("/etc/slurm/slurm.conf"), PathBuf::from);
+    conf.is_file()
+        && ok("sbatch", &["--version"])
+        && ok("timeout", &["15", "sinfo", "-h", "-o", "%N %t"])
+}
+
+/// A small grid (probe and scratch, seeds 0 and 1, both tasks: 8 cells) with absolute paths;
+/// `extra` is appended (e.g. a task that cannot load).
+fn config(dir: &Path, extra: &str) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("configs/smoke-vision.toml"))
+        .unwrap()
+        .replace("../tests/", &format!("{}/tests/", root().display()))
+        .replace("values = [0, 1, 2]", "values = [0, 1]")
+        .replace("[[methods]]\nname = \"finetune\"\nlr = 3e-6\n", "");
+    let path = dir.join("c.toml");
+    std::fs::write(&path, format!("{text}\n{extra}")).unwrap();
+    path
+}
+
+fn homogen(args: &[&str]) -> std::process::Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn sbatch_wait(script: &Path) -> std::process::Output {
+    Command::new("sbatch")
+        .args(["--wait", "--quiet"])
+        .arg(script)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn slurm_array_matches_local_run_and_names_failed_cells() {
+    if !sbatch_available() {
+        eprintln!(
+            "SKIPPED: `sbatch` is not available or no Slurm controller answers (start a local cluster with \
+             tools/slurm/start-slurm.sh and source its slurm.env, as .ci/run does)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), "");
+    let local = dir.path().join("local");
+    let o = homogen(&[
+        "run",
+        c.to_str().unwrap(),
+        "--out",
+        local.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let cluster = dir.path().join("cluster");
+    let o = homogen(&[
+        "plan",
+        c.to_str().unwrap(),
+        "--out",
+        cluster.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let script = std::fs::read_to_string(cluster.join("submit.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --array=0-7%4"), "{script}");
+    let o = sbatch_wait(&cluster.join("submit.sbatch"));
+    assert!(
+        o.status.success(),
+        "sbatch: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = homogen(&["report", cluster.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("8 of 8 cells finished"));
+    assert_eq!(
+        std::fs::read(cluster.join("results.csv")).unwrap(),
+        std::fs::read(local.join("results.csv")).unwrap(),
+        "results.csv from the Slurm array differs from the local run"
+    );
+
+    // A task whose dataset folder does not exist: its cells fail on the cluster.
+    let bad = config(
+        dir.path(),
+        "[[tasks]]\nname = \"Broken\"\ntask = \"Wearing_Hat\"\n\
+         dataset = { name = \"celeba\", root = \"/nonexistent/celeba\" }\n",
+    );
+    let run = dir.path().join("bad");
+    let o = homogen(&[
+        "plan",
+        bad.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = sbatch_wait(&run.join("submit.sbatch"));
+    assert!(
+        !o.status.success(),
+        "sbatch --wait must report the failed tasks"
+    );
+    // Cells are method-major, seed, task: index 2 is scratch / seed 0 / Broken.
+    let failed = run.join("cells/scratch/seed-0/Broken/FAILED");
+    assert!(failed.is_file(), "no FAILED marker at {}", failed.display());
+    assert!(!std::fs::read_to_string(&failed).unwrap().trim().is_empty());
+    let o = homogen(&["report", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("8 of 12 cells finished"), "{stdout}");
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    for name in ["scratch / seed 0 / Broken", "probe / seed 1 / Broken"] {
+        assert!(
+            report.contains(name),
+            "report.md does not name {name}:\n{report}"
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! The model-sharing pipeline end to end on the smoke config (tiny random CLIP fixture, 12-image
+//! CelebA fixture): every cell trains, the report and figures exist and parse, `results.csv`
+//! agrees with `homogen measure` on the joined failure table and with H computed by hand, and a
+//! run killed during the grid resumes to byte-identical results without retraining.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use homogen::failures::read_table;
+
+const BIN: &str = env!("CARGO_BIN_EXE_homogen");
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn smoke() -> PathBuf {
+    root().join("configs/smoke-vision.toml")
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "homogen {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// (system, grouping, metric) -> value text, from a CSV whose columns include those four.
+fn values(csv_text: &str) -> BTreeMap<(String, String, String), String> {
+    let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+    let h = r.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let (s, g, m, v) = (col("system"), col("grouping"), col("metric"), col("value"));
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            (
+                (rec[s].to_string(), rec[g].to_string(), rec[m].to_string()),
+                rec[v].to_string(),
+            )
+        })
+        .collect()
+}
+
+fn done_cells(out: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(out.join("jobs.jsonl")).unwrap_or_default();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|c| PathBuf::from(c["out"].as_str().unwrap()))
+        .filter(|d| d.join("DONE").is_file())
+        .collect()
+}
+
+fn mtime(p: &Path) -> SystemTime {
+    std::fs::metadata(p).unwrap().modified().unwrap()
+}
+
+#[test]
+fn smoke_vision_end_to_end_then_killed_run_resumes_identically() {
+    let work = tempfile::tempdir().unwrap();
+    let a = work.path().join("a");
+    let a_s = a.to_str().unwrap();
+    let stdout = run_ok(&["run", smoke().to_str().unwrap(), "--out", a_s, "--quiet"]);
+    // 3 methods x 3 seeds x 2 tasks.
+    assert!(
+        stdout.contains("18 cells: 18 trained, 0 skipped"),
+        "{stdout}"
+    );
+    assert_eq!(done_cells(&a).len(), 18);
+
+    // Report and figures exist and parse.
+    let report = std::fs::read_to_string(a.join("report.md")).unwrap();
+    for needle in [
+        "### hair",
+        "### beard",
+        "| probe |",
+        "majority class",
+        "figure3",
+    ] {
+        assert!(report.contains(needle), "report.md lacks {needle}");
+    }
+    for stem in [
+        "figure3_homogenization",
+        "table1_correlations",
+        "kofn_curves",
+    ] {
+        let png = image::open(a.join(format!("figures/{stem}.png"))).unwrap();
+        assert!(png.width() > 300 && png.height() > 300);
+        let svg = std::fs::read_to_string(a.join(format!("figures/{stem}.svg"))).unwrap();
+        assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert_eq!(svg.matches("<svg").count(), svg.matches("</svg>").count());
+        assert!(
+            svg.contains("<text"),
+            "{stem}.svg has no text (title, labels)"
+        );
+    }
+
+    // results.csv agrees with `homogen measure` on the joined failure table, row for row.
+    let results = std::fs::read_to_string(a.join("results.csv")).unwrap();
+    assert!(results.starts_with("method,system,grouping,metric,value,ci_lo,ci_hi,p_value,note\n"));
+    let ours = values(&results);
+    let measured = run_ok(&[
+        "measure",
+        a.join("failures.parquet").to_str().unwrap(),
+        "--group",
+        "hair",
+        "--group",
+        "beard",
+        "--format",
+        "csv",
+    ]);
+    let theirs = values(&measured);
+    assert!(theirs.len() > 100);
+    for (k, v) in &theirs {
+        assert_eq!(ours.get(k), Some(v), "{k:?}");
+    }
+
+    // H_individual of probe/seed-1 by hand from the joined table: observed = share of people
+    // failed by both tasks, expected = product of the two failure rates.
+    let t = read_table(&a.join("failures.parquet")).unwrap();
+    let sys = t.system.as_ref().unwrap();
+    let mut fails: BTreeMap<String, [Option<bool>; 2]> = BTreeMap::new();
+    for row in 0..t.len() {
+        if sys.value(row) != "probe/seed-1" {
+            continue;
+        }
+        let d = usize::from(t.deployment.value(row) == "Wearing_Necklace");
+        fails
+            .entry(t.example_id.value(row).to_string())
+            .or_default()[d] = Some(t.failure[row]);
+    }
+    let n = fails.len() as f64;
+    let both = fails
+        .values()
+        .filter(|f| f[0] == Some(true) && f[1] == Some(true))
+        .count() as f64;
+    let rate = |d: usize| fails.values().filter(|f| f[d] == Some(true)).count() as f64 / n;
+    let expected = rate(0) * rate(1);
+    let key = |m: &str| {
+        (
+            "probe/seed-1".to_string(),
+            "individual".to_string(),
+            m.to_string(),
+        )
+    };
+    let obs: f64 = ours[&key("systemic_failure_observed")].parse().unwrap();
+    assert!((obs - both / n).abs() < 1e-12);
+    if expected > 0.0 {
+        let h: f64 = ours[&key("h_individual")].parse().unwrap();
+        assert!((h - both / n / expected).abs() < 1e-12);
+    }
+    // Per-method means over the three seeds, by hand.
+    let hs: Vec<f64> = (0..3)
+        .filter_map(|s| {
+            ours.get(&(
+                format!("scratch/seed-{s}"),
+                "individual".into(),
+                "h_individual".into(),
+            ))
+            .and_then(|v| v.parse().ok())
+        })
+        .collect();
+    let mean: f64 = ours[&(
+        "method=scratch".to_string(),
+        "individual".to_string(),
+        "mean:h_individual".to_string(),
+    )]
+        .parse()
+        .unwrap();
+    assert!((mean - hs.iter().sum::<f64>() / hs.len() as f64).abs() < 1e-12);
+
+    // Two workers (`--devices cpu,cpu`, one thread each) give the same results.
+    let c = work.path().join("c");
+    let stdout = run_ok(&[
+        "run",
+        smoke().to_str().unwrap(),
+        "--out",
+        c.to_str().unwrap(),
+        "--devices",
+        "cpu,cpu",
+        "--quiet",
+    ]);
+    assert!(stdout.contains("18 trained"), "{stdout}");
+    assert_eq!(
+        std::fs::read(c.join("results.csv")).unwrap(),
+        results.as_bytes(),
+        "two concurrent workers changed results.csv"
+    );
+
+    // Kill a second run during the grid, once a few cells have finished.
+    let b = work.path().join("b");
+    let b_s = b.to_str().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", smoke().to_str().unwrap(), "--out", b_s, "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while done_cells(&b).len() < 5 && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let finished = done_cells(&b);
+    assert!(
+        (5..18).contains(&finished.len()),
+        "killed after {} cells",
+        finished.len()
+    );
+    let before: Vec<(SystemTime, SystemTime)> = finished
+        .iter()
+        .map(|d| (mtime(&d.join("DONE")), mtime(&d.join("failures.parquet"))))
+        .collect();
+    let stdout = run_ok(&["run", smoke().to_str().unwrap(), "--out", b_s, "--quiet"]);
+    assert!(
+        stdout.contains(&format!(
+            "{} trained, {} skipped",
+            18 - finished.len(),
+            finished.len()
+        )),
+        "{stdout}"
+    );
+    for (d, t0) in finished.iter().zip(&before) {
+        assert_eq!(
+            (mtime(&d.join("DONE")), mtime(&d.join("failures.parquet"))),
+            *t0,
+            "{} was retrained",
+            d.display()
+        );
+    }
+    assert_eq!(
+        std::fs::read(b.join("results.csv")).unwrap(),
+        results.as_bytes(),
+        "resumed results.csv differs from the uninterrupted run"
+    );
+}
