@@ -240,3 +240,37 @@ fn smoke_vision_end_to_end_then_killed_run_resumes_identically() {
         "resumed results.csv differs from the uninterrupted run"
     );
 }
+
+#[test]
+fn smoke_language_from_a_cold_feature_cache_runs_every_cell() {
+    // The four text sets hold different people, so no person meets two deployments and eq. 10
+    // gives H_individual = mean_j F(x_j) / mean_j FAIL(h^{d(j)}) = 1 exactly (the numerator and
+    // denominator are the same average, grouped differently). This run also computes every
+    // probe feature from scratch, which once failed on a single-batch split (strided features).
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let config = root().join("configs/smoke-language.toml");
+    let stdout = run_ok(&[
+        "run",
+        config.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(
+        stdout.contains("36 trained, 0 skipped (already finished), 0 failed"),
+        "{stdout}"
+    );
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let v = values(&results);
+    let mut systems = 0;
+    for ((system, grouping, metric), value) in &v {
+        if grouping == "individual" && metric == "h_individual" && system.contains("/seed-") {
+            let h: f64 = value.parse().unwrap();
+            assert!((h - 1.0).abs() < 1e-12, "{system}: {h}");
+            systems += 1;
+        }
+    }
+    assert_eq!(systems, 9, "3 methods x 3 seeds");
+    assert!(v.keys().any(|(_, g, m)| g == "gender" && m == "h_avg"));
+}
