@@ -6,7 +6,6 @@
 //! [`backbone_examples`] counts the examples this process has pushed through a backbone to fill
 //! the cache (tests use it to check that each example is computed once).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -122,21 +121,5 @@ impl FeatureCache {
 
 /// Writes named tensors to a safetensors file through a temporary name and a rename.
 pub fn save_atomically(tensors: &[(&str, &Tensor)], path: &Path) -> Result<()> {
-    let map: HashMap<String, Tensor> = tensors
-        .iter()
-        .map(|(n, t)| (n.to_string(), (*t).clone()))
-        .collect();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    candle_core::safetensors::save(&map, &tmp)
-        .map_err(|e| Error::Runtime(format!("writing {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        Error::io(
-            format!("renaming {} to {}", tmp.display(), path.display()),
-            e,
-        )
-    })
+    crate::failures::write_safetensors(tensors, path)
 }

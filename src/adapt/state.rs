@@ -1,7 +1,7 @@
 //! Optimiser state: the per-parameter buffers, and their safetensors form for checkpoints.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var};
 
@@ -63,32 +63,8 @@ pub(crate) fn step_tensor(step: u64) -> Result<Tensor> {
 
 /// Writes named tensors to a safetensors file through a temporary name and a rename.
 pub(crate) fn save(tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("creating folder {}", dir.display()), e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let map: HashMap<&str, Tensor> = tensors
-        .iter()
-        .map(|(n, t)| (n.as_str(), t.clone()))
-        .collect();
-    if let Err(e) = candle_core::safetensors::save(&map, &tmp) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Runtime(format!("writing {}: {e}", tmp.display())));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(
-            format!("renaming {} to {}", tmp.display(), path.display()),
-            e,
-        )
-    })
+    let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    crate::failures::write_safetensors(&refs, path)
 }
 
 /// Reads every tensor of a safetensors state file; a missing or unreadable file is bad input.

@@ -193,3 +193,14 @@ pub fn write_csv(path: &Path, table: &FailureTable) -> Result<()> {
         Ok(())
     })
 }
+
+/// Writes named tensors as one safetensors file, atomically (used for features, checkpoints and
+/// optimizer state).
+pub fn write_safetensors(tensors: &[(&str, &candle_core::Tensor)], path: &Path) -> Result<()> {
+    let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (*n, *t)), None)
+        .map_err(|e| Error::Runtime(format!("serialising tensors for {}: {e}", path.display())))?;
+    write_atomically(path, |w| {
+        std::io::Write::write_all(w, &bytes)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    })
+}

@@ -4,7 +4,6 @@
 
 use candle_core::{DType, Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::config::ModelConfig;
@@ -246,9 +245,5 @@ fn read_pixels(path: &Path, size: usize) -> Result<Tensor> {
 
 /// Writes `features` to `out` through a temporary file and a rename.
 fn write_features(features: &Tensor, out: &Path) -> Result<()> {
-    let tmp = PathBuf::from(format!("{}.tmp-{}", out.display(), std::process::id()));
-    let map: HashMap<String, Tensor> = [("features".to_string(), features.clone())].into();
-    candle_core::safetensors::save(&map, &tmp)
-        .map_err(|e| Error::Runtime(format!("writing {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, out).map_err(|e| Error::io(format!("renaming to {}", out.display()), e))
+    crate::failures::write_safetensors(&[("features", features)], out)
 }
