@@ -1,7 +1,12 @@
-//! `homogen fetch dataset NAME` / `homogen fetch model ID`: download into the Hugging Face cache.
+//! `homogen fetch dataset NAME` / `homogen fetch model ID`: download into the Hugging Face cache;
+//! `homogen fetch dataset acs --state CA [--root DIR]`: download ACS PUMS person files.
+
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use homogen::data::hub;
+use homogen::data::tabular::fetch as acs_fetch;
+use homogen::error::Error;
 
 /// Arguments of `homogen fetch`.
 #[derive(Debug, Args)]
@@ -13,13 +18,23 @@ pub struct FetchArgs {
 /// What to fetch.
 #[derive(Debug, Subcommand)]
 pub enum FetchWhat {
-    /// A dataset's data files: celeba, imdb, ag_news, yahoo_answers_topics, hate_speech18.
+    /// A dataset's data files: celeba, imdb, ag_news, yahoo_answers_topics, hate_speech18
+    /// (from the Hub), or acs (2018 1-year PUMS person files from the Census Bureau).
     Dataset {
         /// The dataset's name (or its Hub id).
         name: String,
         /// Revision (branch, tag or commit); default: the pinned one, else `main`.
         #[arg(long)]
         revision: Option<String>,
+        /// acs only: the state's postal code (e.g. CA), or `all` (50 states and DC).
+        #[arg(long)]
+        state: Option<String>,
+        /// acs only: folktables' root_dir; files go to ROOT/2018/1-Year/csv_p<st>.zip.
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// acs only: with `--state all`, also fetch Puerto Rico.
+        #[arg(long)]
+        include_pr: bool,
     },
     /// A model's config, tokenizer and weights.
     Model {
@@ -34,7 +49,40 @@ pub enum FetchWhat {
 /// Downloads and prints where the files are.
 pub fn run(args: FetchArgs, quiet: bool) -> anyhow::Result<()> {
     let fetched = match &args.what {
-        FetchWhat::Dataset { name, revision } => {
+        FetchWhat::Dataset {
+            name,
+            revision,
+            state,
+            root,
+            include_pr,
+        } if name == "acs" => {
+            if revision.is_some() {
+                return Err(Error::input("--revision is for Hub datasets, not acs").into());
+            }
+            let state = state.as_deref().ok_or_else(|| {
+                Error::input("acs needs --state (a postal code such as CA, or `all`)")
+            })?;
+            let states = acs_fetch::resolve_states(state, *include_pr)?;
+            let root = root.clone().unwrap_or_else(|| PathBuf::from("data/acs"));
+            let base = acs_fetch::base_url();
+            for file in acs_fetch::fetch_person_files(&root, &states, &base, !quiet)? {
+                println!("{}", file.path.display());
+            }
+            return Ok(());
+        }
+        FetchWhat::Dataset {
+            name,
+            revision,
+            state,
+            root,
+            include_pr,
+        } => {
+            if state.is_some() || root.is_some() || *include_pr {
+                return Err(Error::input(format!(
+                    "--state, --root and --include-pr are for `acs` only, not `{name}`"
+                ))
+                .into());
+            }
             hub::fetch_dataset(name, revision.as_deref(), !quiet)?
         }
         FetchWhat::Model { id, revision } => hub::fetch_model(id, revision.as_deref(), !quiet)?,

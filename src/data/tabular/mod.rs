@@ -4,6 +4,7 @@
 //! group columns (sex, race) used for group-level homogenization.
 
 pub mod acs;
+pub mod fetch;
 pub mod german;
 pub mod lsac;
 

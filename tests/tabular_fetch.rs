@@ -1,0 +1,194 @@
+//! `homogen fetch dataset acs` against a tiny local HTTP server: download into folktables'
+//! layout, resume with a `Range` request, skip what is there, bad state and 404 errors.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use homogen::data::tabular::acs;
+
+/// The `Range` header of each request the server saw (`None` when absent), in order.
+type Seen = Arc<Mutex<Vec<Option<String>>>>;
+
+/// A server on 127.0.0.1 answering `/2018/1-Year/csv_pca.zip` with `body` (206 for a
+/// `Range: bytes=N-` request) and 404 for anything else. Returns its base URL.
+fn serve(body: Vec<u8>) -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            answer(stream, &body, &log);
+        }
+    });
+    (base, seen)
+}
+
+fn answer(mut stream: TcpStream, body: &[u8], seen: &Seen) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut range = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("range") {
+                range = Some(v.trim().to_string());
+            }
+        }
+    }
+    seen.lock().unwrap().push(range.clone());
+    let path = request_line.split_whitespace().nth(1).unwrap_or("");
+    let (head, payload): (String, &[u8]) = if path != "/2018/1-Year/csv_pca.zip" {
+        (
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n".into(),
+            &[],
+        )
+    } else if let Some(from) = range
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let head = format!(
+            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {from}-{}/{}\r\n\
+             Content-Length: {}\r\n",
+            body.len() - 1,
+            body.len(),
+            body.len() - from
+        );
+        (head, &body[from..])
+    } else {
+        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n", body.len());
+        (head, body)
+    };
+    let _ = stream.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes());
+    let _ = stream.write_all(payload);
+    let _ = stream.flush();
+    // Drain anything left so the client never sees a reset.
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = reader.read(&mut [0; 64]);
+}
+
+/// A zip holding `psam_pca.csv`: the ACS fixture's header and its first 2 rows.
+fn person_zip() -> Vec<u8> {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tabular/acs/psam_p06.csv");
+    let text = std::fs::read_to_string(fixture).unwrap();
+    let csv: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("psam_pca.csv", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(csv.as_bytes()).unwrap();
+    zip.finish().unwrap().into_inner()
+}
+
+fn fetch(base: &str, root: &Path, state: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_homogen"))
+        .args([
+            "--quiet", "fetch", "dataset", "acs", "--state", state, "--root",
+        ])
+        .arg(root)
+        .env("HOMOGEN_ACS_BASE_URL", base)
+        .output()
+        .unwrap()
+}
+
+fn target(root: &Path) -> PathBuf {
+    root.join("2018/1-Year/csv_pca.zip")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn downloads_into_folktables_layout_then_skips() {
+    let body = person_zip();
+    let (base, seen) = serve(body.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetch(&base, dir.path(), "CA");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let path = target(dir.path());
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    assert!(text(&out.stdout).contains(&path.display().to_string()));
+    assert!(!path.with_extension("zip.part").exists());
+    assert_eq!(*seen.lock().unwrap(), vec![None]);
+    // The fixture's first 2 rows, read back by the ACS loader.
+    assert_eq!(acs::load(&path).unwrap().n_people(), 2);
+
+    let again = fetch(&base, dir.path(), "ca");
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(text(&again.stdout).contains(&path.display().to_string()));
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the second call must not contact the server"
+    );
+}
+
+#[test]
+fn resumes_a_part_file_with_a_range_request() {
+    let body = person_zip();
+    let (base, seen) = serve(body.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = target(dir.path());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let k = body.len() / 3;
+    std::fs::write(path.with_extension("zip.part"), &body[..k]).unwrap();
+    let out = fetch(&base, dir.path(), "CA");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(*seen.lock().unwrap(), vec![Some(format!("bytes={k}-"))]);
+    assert_eq!(std::fs::read(&path).unwrap(), body);
+    assert!(!path.with_extension("zip.part").exists());
+}
+
+#[test]
+fn unknown_state_is_bad_input() {
+    let (base, seen) = serve(person_zip());
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetch(&base, dir.path(), "XX");
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("`XX`") && err.contains("CA"), "{err}");
+    assert!(seen.lock().unwrap().is_empty());
+}
+
+#[test]
+fn missing_file_on_the_server_is_a_runtime_error_naming_the_url() {
+    let (base, _seen) = serve(person_zip());
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetch(&base, dir.path(), "NY");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!("{base}/2018/1-Year/csv_pny.zip")),
+        "{err}"
+    );
+    assert!(err.contains("404"), "{err}");
+    assert!(!dir.path().join("2018/1-Year/csv_pny.zip").exists());
+}
+
+#[test]
+fn acs_options_are_rejected_for_hub_datasets() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_homogen"))
+        .args(["fetch", "dataset", "imdb", "--state", "CA"])
+        .env("HF_HUB_CACHE", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`acs` only"),
+        "{}",
+        text(&out.stderr)
+    );
+}
