@@ -15,19 +15,24 @@ type Seen = Arc<Mutex<Vec<Option<String>>>>;
 /// A server on 127.0.0.1 answering `/2018/1-Year/csv_pca.zip` with `body` (206 for a
 /// `Range: bytes=N-` request) and 404 for anything else. Returns its base URL.
 fn serve(body: Vec<u8>) -> (String, Seen) {
+    serve_with(body, true)
+}
+
+/// [`serve`], answering a `Range` request with the whole body (200) unless `ranges`.
+fn serve_with(body: Vec<u8>, ranges: bool) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let seen: Seen = Arc::default();
     let log = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            answer(stream, &body, &log);
+            answer(stream, &body, &log, ranges);
         }
     });
     (base, seen)
 }
 
-fn answer(mut stream: TcpStream, body: &[u8], seen: &Seen) {
+fn answer(mut stream: TcpStream, body: &[u8], seen: &Seen, ranges: bool) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
@@ -54,6 +59,7 @@ fn answer(mut stream: TcpStream, body: &[u8], seen: &Seen) {
         )
     } else if let Some(from) = range
         .as_deref()
+        .filter(|_| ranges)
         .and_then(|r| r.strip_prefix("bytes="))
         .and_then(|r| r.strip_suffix('-'))
         .and_then(|n| n.parse::<usize>().ok())
@@ -191,4 +197,19 @@ fn acs_options_are_rejected_for_hub_datasets() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_server_ignoring_the_range_restarts_the_download() {
+    let body = person_zip();
+    let (base, seen) = serve_with(body.clone(), false);
+    let dir = tempfile::tempdir().unwrap();
+    let path = target(dir.path());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // A stale part that does not match the served bytes: must be discarded, not appended to.
+    std::fs::write(path.with_extension("zip.part"), b"garbage").unwrap();
+    let out = fetch(&base, dir.path(), "CA");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(*seen.lock().unwrap(), vec![Some("bytes=7-".to_string())]);
+    assert_eq!(std::fs::read(&path).unwrap(), body);
 }

@@ -204,3 +204,47 @@ fn range_start(response: &ureq::http::Response<ureq::Body>) -> Option<u64> {
 fn remove(path: &Path) -> Result<()> {
     std::fs::remove_file(path).map_err(|e| Error::io(format!("removing {}", path.display()), e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_resolve_case_insensitively_and_all_is_50_states_and_dc() {
+        assert_eq!(resolve_states("CA", false).unwrap(), vec!["ca"]);
+        assert_eq!(resolve_states("dc", false).unwrap(), vec!["dc"]);
+        assert_eq!(resolve_states("PR", false).unwrap(), vec!["pr"]);
+        let all = resolve_states("all", false).unwrap();
+        assert_eq!(all.len(), 51);
+        assert!(!all.contains(&"pr".to_string()));
+        let with_pr = resolve_states("ALL", true).unwrap();
+        assert_eq!(with_pr.len(), 52);
+        assert_eq!(with_pr.last().map(String::as_str), Some("pr"));
+        let e = resolve_states("XX", false).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string().contains("`XX`") && e.to_string().contains("WY"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn paths_and_urls_follow_folktables_and_the_census_layout() {
+        assert_eq!(
+            person_file_path(Path::new("data/acs"), "ca"),
+            Path::new("data/acs/2018/1-Year/csv_pca.zip")
+        );
+        assert_eq!(
+            person_file_url(DEFAULT_BASE_URL, "ca"),
+            "https://www2.census.gov/programs-surveys/acs/data/pums/2018/1-Year/csv_pca.zip"
+        );
+        assert_eq!(
+            person_file_url("http://mirror/pums/", "ny"),
+            "http://mirror/pums/2018/1-Year/csv_pny.zip"
+        );
+        assert_eq!(
+            part_path(Path::new("r/csv_pca.zip")),
+            Path::new("r/csv_pca.zip.part")
+        );
+    }
+}
