@@ -307,3 +307,49 @@ fn shipped_configs_parse() {
     assert_eq!(lsac.protocol.scales.len(), 25);
     assert_eq!(lsac.protocol.groupings, vec!["race", "sex"]);
 }
+
+/// The default run, exactly as `homogen run` with no argument does it (2,200 trials), offline:
+/// it finishes, and its report answers "fixed > disjoint?" at every scale for every learner.
+/// Slow in debug (minutes), so it runs the real binary once and checks everything on that run.
+#[test]
+fn the_default_run_completes_offline_and_reports_every_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("default");
+    let run = Command::new(env!("CARGO_BIN_EXE_homogen"))
+        .args(["run", "--quiet", "-o", out.to_str().unwrap()])
+        .env("HF_HUB_OFFLINE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let scales = [20, 16, 10, 9, 8, 7, 6, 5, 4, 3, 2];
+    for learner in ["logistic", "svm", "gbm", "mlp"] {
+        assert!(
+            report.contains(&format!("{learner}: fixed > disjoint at ")),
+            "no verdict for {learner}"
+        );
+        let section = report
+            .split(&format!("## {learner}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no section for {learner}"));
+        for scale in scales {
+            let row = section
+                .lines()
+                .find(|l| l.starts_with(&format!("| {scale} |")))
+                .unwrap_or_else(|| panic!("{learner}: no row for scale {scale}"));
+            assert!(
+                row.contains("| yes |") || row.contains("| no |"),
+                "{learner} scale {scale}: {row}"
+            );
+        }
+    }
+    for learner in ["logistic", "svm", "gbm", "mlp"] {
+        let table = read_table(&out.join(format!("failures/{learner}.parquet"))).unwrap();
+        // 2 settings x 11 scales x 25 trials x 2 tasks x 200 test people.
+        assert_eq!(table.len(), 2 * 11 * 25 * 2 * 200, "{learner}");
+    }
+}
