@@ -326,3 +326,37 @@ fn many_files_concatenate_and_keep_their_origins() {
     let e = failures::systems(&t, &[]).unwrap_err().to_string();
     assert!(e.contains(&format!("{}, row 2", b.display())), "{e}");
 }
+
+/// Several workers of one run may write the same destination at once (two cells needing the same
+/// cached features): every write must succeed and the file must end whole, one writer's bytes.
+#[test]
+fn concurrent_atomic_writes_to_one_path_all_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.bin");
+    let writers: Vec<_> = (0..8u8)
+        .map(|i| {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20 {
+                    failures::write_atomically(&path, |w| {
+                        std::io::Write::write_all(w, &[i; 4096])
+                            .map_err(|e| homogen::error::Error::io("test write", e))
+                    })?;
+                }
+                Ok::<_, homogen::error::Error>(())
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap().unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len(), 4096);
+    assert!(bytes.iter().all(|&b| b == bytes[0]));
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "shared.bin")
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}

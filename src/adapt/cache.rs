@@ -6,8 +6,10 @@
 //! [`backbone_examples`] counts the examples this process has pushed through a backbone to fill
 //! the cache (tests use it to check that each example is computed once).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{DType, Device, Tensor};
 use sha2::{Digest, Sha256};
@@ -16,6 +18,18 @@ use super::tensor_error;
 use crate::error::{Error, Result};
 
 static BACKBONE_EXAMPLES: AtomicU64 = AtomicU64::new(0);
+
+/// One lock per cache file, shared by this process's workers: when two cells that need the same
+/// features start at once, the second waits for the first and then reads its file instead of
+/// pushing the split through the backbone again.
+fn key_lock(path: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    locks.entry(path.to_path_buf()).or_default().clone()
+}
 
 /// Examples that went through a backbone to fill the cache, in this process so far.
 pub fn backbone_examples() -> u64 {
@@ -85,6 +99,8 @@ impl FeatureCache {
             return Tensor::zeros((0, 0), DType::F32, &Device::Cpu).map_err(tensor_error);
         }
         let path = self.path(key);
+        let lock = key_lock(&path);
+        let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
         if path.exists() {
             let mut t = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| {
                 Error::Runtime(format!("reading feature cache {}: {e}", path.display()))

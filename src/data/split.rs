@@ -195,11 +195,10 @@ impl SplitRecord {
     pub fn write(&self, path: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)
             .map_err(|e| Error::Runtime(format!("serialising the split record: {e}")))?;
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, text)
-            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-        std::fs::rename(&tmp, path)
-            .map_err(|e| Error::io(format!("renaming to {}", path.display()), e))
+        crate::failures::write_atomically(path, |w| {
+            std::io::Write::write_all(w, text.as_bytes())
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        })
     }
 
     /// Reads a record written by [`SplitRecord::write`].

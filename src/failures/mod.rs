@@ -9,4 +9,6 @@ pub mod write;
 pub use matrix::{systems, Grouping, SystemMatrix, ABSENT, FAILED, OK};
 pub use read::{read_table, read_tables, Format};
 pub use table::{columns, Categorical, FailureTable, RowOrigin};
-pub use write::{write_atomically, write_csv, write_parquet, write_safetensors, write_table};
+pub use write::{
+    temporary_sibling, write_atomically, write_csv, write_parquet, write_safetensors, write_table,
+};

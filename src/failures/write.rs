@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
@@ -15,6 +16,16 @@ use parquet::file::properties::WriterProperties;
 
 use super::table::{columns, Categorical, FailureTable};
 use crate::error::{Error, Result};
+
+/// A fresh temporary path in `dir` for a file that will be renamed to `name`: hidden, and unique
+/// per process *and* per call, so threads of one run (several workers) and processes of a Slurm
+/// array can write the same destination at once without clobbering each other's temporary file.
+/// `ext` (with its dot, or empty) is kept last for writers that read the format from it.
+pub fn temporary_sibling(dir: &Path, name: &str, ext: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{name}.tmp-{}-{n}{ext}", std::process::id()))
+}
 
 /// Writes `contents` to `path` through a temporary file in the same folder and a rename.
 pub fn write_atomically(
@@ -31,7 +42,7 @@ pub fn write_atomically(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let tmp = temporary_sibling(dir, &name, "");
     let result = (|| {
         let file =
             File::create(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;

@@ -84,9 +84,8 @@ pub fn figures(
         let stem = format!("{dataset}_{learner}");
         // Drawn under temporary names (keeping the extension plotters reads the format from),
         // then renamed into place.
-        let pid = std::process::id();
-        let svg_tmp = dir.join(format!(".{stem}.tmp-{pid}.svg"));
-        let png_tmp = dir.join(format!(".{stem}.tmp-{pid}.png"));
+        let svg_tmp = crate::failures::temporary_sibling(dir, &stem, ".svg");
+        let png_tmp = crate::failures::temporary_sibling(dir, &stem, ".png");
         draw(
             &SVGBackend::new(&svg_tmp, (w, h)).into_drawing_area(),
             learner,

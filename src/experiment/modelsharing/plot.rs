@@ -32,9 +32,8 @@ const COLORS: [RGBColor; 6] = [
 /// the format from), renames them into place and records their paths.
 macro_rules! save {
     ($dir:expr, $stem:expr, $size:expr, $out:expr, |$a:ident| $body:expr) => {{
-        let pid = std::process::id();
-        let svg_tmp = $dir.join(format!(".{}.tmp-{pid}.svg", $stem));
-        let png_tmp = $dir.join(format!(".{}.tmp-{pid}.png", $stem));
+        let svg_tmp = crate::failures::temporary_sibling(&$dir, &$stem, ".svg");
+        let png_tmp = crate::failures::temporary_sibling(&$dir, &$stem, ".png");
         {
             let $a = SVGBackend::new(&svg_tmp, $size).into_drawing_area();
             $body?;
