@@ -41,6 +41,7 @@ fn peak_rss_mb() -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    homogen::alloc::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map(String::as_str).unwrap_or("roberta");
     let mode = args.get(2).map(String::as_str).unwrap_or("forward");

@@ -19,6 +19,10 @@ use homogen::adapt::{grad_norm, AdamW, AdamWConfig, NamedVars, Optimizer, Update
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// The allocator of the `homogen` binary, so the figures are those users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn shapes() -> anyhow::Result<Vec<(String, usize)>> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -89,6 +93,7 @@ fn report(label: &str, ms: &[f64], elems: usize) {
 }
 
 fn main() -> anyhow::Result<()> {
+    homogen::alloc::keep_freed_memory();
     let steps: usize = std::env::args()
         .nth(1)
         .map(|s| s.parse())

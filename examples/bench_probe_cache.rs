@@ -18,6 +18,10 @@ use homogen::models::Model;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// The allocator of the `homogen` binary, so the figures are those users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONFIG: &str = r#"{"model_type": "bert", "hidden_size": 128, "num_hidden_layers": 4,
  "num_attention_heads": 4, "intermediate_size": 512, "vocab_size": 200,
  "max_position_embeddings": 64, "type_vocab_size": 2, "hidden_act": "gelu",
@@ -69,6 +73,7 @@ fn write_task(dir: &Path, train: usize, test: usize) {
 }
 
 fn main() -> homogen::error::Result<()> {
+    homogen::alloc::keep_freed_memory();
     let work = tempfile::tempdir().expect("tempdir");
     let model = work.path().join("model");
     write_model(&model)?;

@@ -18,6 +18,10 @@ use homogen::error::{Error, Result};
 use homogen::models::config::ModelConfig;
 use homogen::models::Model;
 
+/// The allocator of the `homogen` binary, so the figures are those users get.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONFIG: &str = r#"{"model_type": "roberta", "hidden_size": 768, "num_hidden_layers": 12,
  "num_attention_heads": 12, "intermediate_size": 3072, "vocab_size": 50265,
  "max_position_embeddings": 514, "type_vocab_size": 1, "hidden_act": "gelu",
@@ -29,6 +33,7 @@ fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 fn main() -> Result<()> {
+    homogen::alloc::keep_freed_memory();
     let steps: usize = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())

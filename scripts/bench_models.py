@@ -78,10 +78,8 @@ def main():
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--bin", default="target/release/examples/bench_models")
     args = ap.parse_args()
-    # mimalloc otherwise returns freed pages to the OS after 1 s and takes zeroed huge pages
-    # back on the next step (30% of BitFit time was in the kernel's page clearing).
-    env = dict(os.environ, RAYON_NUM_THREADS="2", OMP_NUM_THREADS="2", MKL_NUM_THREADS="2",
-               MIMALLOC_PURGE_DELAY="-1")
+    # The candle side keeps freed memory in-process itself (homogen::alloc::keep_freed_memory).
+    env = dict(os.environ, RAYON_NUM_THREADS="2", OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
     rows = []
     for which in ["roberta", "clip"]:
         for mode in ["forward", "finetune", "bitfit", "bitfit-plain"]:

@@ -5,6 +5,7 @@
 //! modules follow that order. `metrics` depends only on the failure-table types and does no I/O.
 
 pub mod adapt;
+pub mod alloc;
 pub mod data;
 pub mod device;
 pub mod error;

@@ -10,5 +10,6 @@ use mimalloc::MiMalloc;
 static GLOBAL: MiMalloc = MiMalloc;
 
 fn main() {
+    homogen::alloc::keep_freed_memory();
     std::process::exit(cli::main());
 }
