@@ -110,8 +110,8 @@ fn main() -> homogen::error::Result<()> {
                 &RunOptions {
                     quiet: true,
                     cache_dir: Some(work.path().join(format!("cache-{cache_of}"))),
-                    allow_pickle: false,
                     no_feature_cache: no_cache,
+                    ..RunOptions::default()
                 },
             )?;
             acc += o.test_accuracy / 3.0;

@@ -67,8 +67,7 @@ fn opts(cache: &Path) -> RunOptions {
     RunOptions {
         quiet: true,
         cache_dir: Some(cache.to_path_buf()),
-        allow_pickle: false,
-        no_feature_cache: false,
+        ..RunOptions::default()
     }
 }
 

@@ -53,7 +53,7 @@ fn backbone_runs_once_per_example_across_seeds_and_epochs() {
                 quiet: true,
                 cache_dir: Some(work.path().join("cache")),
                 allow_pickle: false,
-                no_feature_cache: false,
+                ..RunOptions::default()
             },
         )
         .unwrap();

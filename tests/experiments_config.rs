@@ -190,3 +190,24 @@ fn a_failing_cell_is_marked_named_and_fails_the_run() {
     assert!(results.contains("probe,probe/seed-1,individual,h_individual,"));
     assert!(!results.contains("failure_rate:Broken"));
 }
+
+/// A cell's hash names what it trains, not how the config's path was typed: the shipped config
+/// read as `/abs/configs/x.toml` and as `/abs/configs/../configs/x.toml` expands to the same
+/// hashes (so a rerun from another folder skips finished cells), and the model path is absolute.
+#[test]
+fn cell_hashes_do_not_depend_on_the_config_path_spelling() {
+    use homogen::experiment::modelsharing::{config::ModelSharingConfig, grid::expand};
+    let plain = root().join("configs/smoke-language.toml");
+    let detour = root().join("configs/../configs/smoke-language.toml");
+    let out = Path::new("runs/x");
+    let a = expand(&ModelSharingConfig::load(&plain).unwrap(), out).unwrap();
+    let b = expand(&ModelSharingConfig::load(&detour).unwrap(), out).unwrap();
+    assert!(!a.is_empty());
+    let hashes = |cells: &[homogen::experiment::modelsharing::grid::Cell]| {
+        cells.iter().map(|c| c.hash.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(hashes(&a), hashes(&b));
+    let model = a[0].spec["model"].as_str().unwrap();
+    assert!(Path::new(model).is_absolute(), "{model}");
+    assert!(!model.contains(".."), "{model}");
+}

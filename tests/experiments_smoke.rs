@@ -84,6 +84,8 @@ fn smoke_vision_end_to_end_then_killed_run_resumes_identically() {
     ] {
         assert!(report.contains(needle), "report.md lacks {needle}");
     }
+    // The header names the folder given with --out, not the config's `out`.
+    assert!(report.starts_with("# Model-sharing run: a\n"), "{report}");
     for stem in [
         "figure3_homogenization",
         "table1_correlations",

@@ -260,6 +260,9 @@ pub struct RunOptions {
     /// Run a probe's frozen backbone on every step instead of caching its features (the
     /// authors' way, with backbone dropout active; for benchmarks and comparisons).
     pub no_feature_cache: bool,
+    /// Where the epoch bars go when several cells share one terminal (the grid runner's bars);
+    /// a bar of its own on stderr when absent.
+    pub progress: Option<indicatif::MultiProgress>,
 }
 
 /// What a finished cell produced.

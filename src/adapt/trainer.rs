@@ -309,6 +309,8 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         None => 0,
     };
     let task_name = ds.tasks[task].name.clone();
+    // Names the cell in log lines and bars (several cells may share a terminal).
+    let cell_label = format!("{method} / seed {} / {}/{task_name}", spec.seed, ds.name);
     let classes = ds.tasks[task].classes.len();
     if let Some(n) = spec.num_labels {
         if n != classes {
@@ -371,7 +373,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     let mut opt = spec.optimizer_config()?.build(params.clone());
     let base_lr = spec.optimizer_config()?.base_lr();
     if !opts.quiet {
-        eprintln!(
+        let line = format!(
             "{method} on {}/{task_name}, seed {}: {} of {} parameters train ({:.4}%)",
             ds.name,
             spec.seed,
@@ -379,6 +381,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             counts.total,
             100.0 * counts.trainable as f64 / counts.total.max(1) as f64
         );
+        progress::log_line(opts.progress.as_ref(), &line);
     }
 
     let pipeline = Pipeline::new(&model, &files, spec, &device)?;
@@ -464,7 +467,14 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             epoch as u64,
             1,
         ])));
-        let bar = progress::epoch_bar(train.len(), epoch + 1, spec.epochs, opts.quiet);
+        let bar = progress::epoch_bar(
+            train.len(),
+            epoch + 1,
+            spec.epochs,
+            &cell_label,
+            opts.quiet,
+            opts.progress.as_ref(),
+        );
         let started = Instant::now();
         let mut losses = Vec::new();
         let mut last_lr = 0.0;
@@ -520,13 +530,14 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             examples_per_s: train.len() as f64 / elapsed.max(1e-9),
         };
         if !opts.quiet {
-            eprintln!(
-                "epoch {}/{}: train loss {:.4}{}",
+            let line = format!(
+                "{cell_label}: epoch {}/{}: train loss {:.4}{}",
                 epoch + 1,
                 spec.epochs,
                 m.train_loss,
                 valid_accuracy.map_or(String::new(), |a| format!(", valid accuracy {a:.4}"))
             );
+            progress::log_line(opts.progress.as_ref(), &line);
         }
         append_metrics(&metrics_path, &m)?;
         let state = CheckpointState {
@@ -542,11 +553,13 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     write_parquet(&failures_path, &table)?;
     let identical = identical_share(&model, &pretrained)?;
     if !opts.quiet {
-        eprintln!(
-            "test accuracy {:.4}; backbone parameters bit-identical to pretrained: {:.4}%",
+        let line = format!(
+            "{cell_label}: test accuracy {:.4}; backbone parameters bit-identical to \
+             pretrained: {:.4}%",
             accuracy(&p, &test, task),
             100.0 * identical
         );
+        progress::log_line(opts.progress.as_ref(), &line);
     }
     let outcome = CellOutcome {
         failures: failures_path,

@@ -128,9 +128,11 @@ fn run_modelsharing(
         .devices
         .clone()
         .unwrap_or(config.experiment.devices.clone());
+    let multi = indicatif::MultiProgress::new();
     let exec = TrainerExecutor {
         quiet,
         cache_dir: Some(out.join(".feature-cache")),
+        progress: Some(multi.clone()),
     };
     if let Some(i) = args.task_index {
         let device = devices.first().map_or("cpu", |d| d.as_str());
@@ -139,9 +141,11 @@ fn run_modelsharing(
         return Ok(());
     }
     let total = config.methods.len() * config.seeds.values.len() * config.tasks.len();
+    let bar = homogen::adapt::progress::cells_bar(total, quiet, &multi);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let on_cell = |cell: &modelsharing::grid::Cell, st: &CellStatus, secs: f64| {
         let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        bar.inc(1);
         if !quiet {
             let what = match st {
                 CellStatus::Skipped => "already finished".to_string(),
@@ -150,13 +154,15 @@ fn run_modelsharing(
                     format!("FAILED: {}", e.lines().next().unwrap_or("").trim())
                 }
             };
-            eprintln!(
+            let line = format!(
                 "[{n}/{total}] {} / seed {} / {}: {what}",
                 cell.method, cell.seed, cell.task
             );
+            homogen::adapt::progress::log_line(Some(&multi), &line);
         }
     };
     let (summary, statuses) = modelsharing::run(&config, &out, &exec, &devices, &on_cell)?;
+    bar.finish_and_clear();
     let count = |f: fn(&CellStatus) -> bool| statuses.iter().filter(|s| f(s)).count();
     println!(
         "{} cells: {} trained, {} skipped (already finished), {} failed; report: {}",

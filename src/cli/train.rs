@@ -166,6 +166,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
         cache_dir: args.cache_dir.clone(),
         allow_pickle: args.allow_pickle,
         no_feature_cache: args.no_feature_cache,
+        progress: None,
     };
     let outcome = train_cell(&spec, &opts)?;
     if !quiet {

@@ -385,12 +385,20 @@ fn dataset_short(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
-/// A relative path that exists next to the config, joined to its folder; anything else as is.
+/// A path that exists — next to the config first, then as given — made absolute and canonical,
+/// so that the cells' content hashes do not depend on how the config's path was spelled or on
+/// the working directory (`configs/x.toml`, `./configs/x.toml` and `/abs/configs/x.toml` name
+/// the same cells). Anything else (a Hub id) is kept as is.
 fn resolve(dir: &Path, p: &str) -> String {
     let path = Path::new(p);
-    if path.is_relative() && !dir.as_os_str().is_empty() && dir.join(path).exists() {
-        dir.join(path).to_string_lossy().into_owned()
-    } else {
-        p.to_string()
-    }
+    let candidates = [
+        (path.is_relative() && !dir.as_os_str().is_empty()).then(|| dir.join(path)),
+        Some(path.to_path_buf()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|c| c.exists())
+        .and_then(|c| std::fs::canonicalize(c).ok())
+        .map_or_else(|| p.to_string(), |c| c.to_string_lossy().into_owned())
 }

@@ -14,6 +14,8 @@ pub struct TrainerExecutor {
     pub quiet: bool,
     /// The probe feature cache shared by every cell (`<run>/.feature-cache`).
     pub cache_dir: Option<PathBuf>,
+    /// The terminal's bars, shared with the grid's bar (see [`RunOptions::progress`]).
+    pub progress: Option<indicatif::MultiProgress>,
 }
 
 impl TrainerExecutor {
@@ -44,6 +46,7 @@ impl CellExecutor for TrainerExecutor {
                 cache_dir: self.cache_dir.clone(),
                 allow_pickle: false,
                 no_feature_cache: false,
+                progress: self.progress.clone(),
             },
         )?;
         Ok(())

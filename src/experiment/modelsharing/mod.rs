@@ -61,6 +61,15 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
     })
 }
 
+/// A model id for people to read: a folder inside the working directory relative to it (configs
+/// store it absolute, see `config::resolve`), anything else unchanged.
+fn shown_path(id: &str) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| Path::new(id).strip_prefix(cwd).ok().map(Path::to_path_buf))
+        .map_or_else(|| id.to_string(), |p| p.display().to_string())
+}
+
 /// Expands the grid into `out`: writes `config.toml` (the resolved config) and `jobs.jsonl`
 /// (one cell a line with its hash); returns the cells.
 pub fn prepare(config: &ModelSharingConfig, out: &Path) -> Result<Vec<Cell>> {
@@ -175,9 +184,14 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
         &per_method,
         &correlations,
     )?;
+    let run_name = std::fs::canonicalize(run_dir)
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| run_dir.display().to_string());
+    let model = shown_path(&config.model.id);
     let input = report::ReportInput {
-        config: &config.experiment.out.to_string_lossy(),
-        model: &config.model.id,
+        run: &run_name,
+        model: &model,
         methods: &methods,
         groupings,
         systems: &systems,

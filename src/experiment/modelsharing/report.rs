@@ -13,9 +13,9 @@ use crate::report::tidy::{short, TidyRow, HEADER};
 
 /// Everything the report shows.
 pub struct ReportInput<'a> {
-    /// The config's file name, for the header.
-    pub config: &'a str,
-    /// The model id.
+    /// The run folder's name, for the header.
+    pub run: &'a str,
+    /// The model: a Hub id, or a folder (shown relative to the working directory when inside it).
     pub model: &'a str,
     /// Method labels, in config order.
     pub methods: &'a [String],
@@ -132,7 +132,7 @@ fn show(ms: (Option<f64>, Option<f64>)) -> String {
 /// Writes `report.md`.
 pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
     let mut s = String::new();
-    let _ = writeln!(s, "# Model-sharing run: {}\n", input.config);
+    let _ = writeln!(s, "# Model-sharing run: {}\n", input.run);
     let _ = writeln!(
         s,
         "Model `{}`; methods {}; {} systems (one per method and seed, whose deployments are \
