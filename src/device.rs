@@ -46,7 +46,40 @@ fn cuda_device(ordinal: usize) -> Result<Device> {
     .into())
 }
 
-/// Parses a compute dtype: `f32` (default, training) or `bf16` (inference only).
+/// How a model keeps and computes its numbers: parameters are stored in `storage` and every
+/// forward pass computes in `compute`. Training in bf16 is mixed precision: f32 master weights
+/// that the optimiser updates (a bf16 weight would round away updates below 1/256 of its size),
+/// bf16 matmuls and activations, layer norm, softmax and the loss in f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Precision {
+    /// The dtype of the stored parameters (what optimisers and checkpoints see).
+    pub storage: DType,
+    /// The dtype of activations and of the parameters' copies used in a forward pass.
+    pub compute: DType,
+}
+
+impl Precision {
+    /// Training precision for a compute dtype: f32 master weights under any compute dtype.
+    pub fn training(compute: DType) -> Self {
+        Precision {
+            storage: DType::F32,
+            compute,
+        }
+    }
+}
+
+impl From<DType> for Precision {
+    /// Storage and compute in one dtype (inference, or f32 training).
+    fn from(dtype: DType) -> Self {
+        Precision {
+            storage: dtype,
+            compute: dtype,
+        }
+    }
+}
+
+/// Parses a compute dtype: `f32` (default) or `bf16` (inference, or mixed-precision training
+/// with [`Precision::training`]).
 pub fn parse_dtype(name: &str) -> Result<DType> {
     match name.trim() {
         "f32" => Ok(DType::F32),

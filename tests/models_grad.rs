@@ -5,6 +5,7 @@
 //! configuration equals transformers' (committed by the fixture script).
 
 use candle_core::{backprop::GradStore, DType, Device, Tensor};
+use homogen::device::Precision;
 use homogen::models::config::ModelConfig;
 use homogen::models::encoder::{ids_tensor, EncoderInput};
 use homogen::models::heads::HeadKind;
@@ -20,12 +21,16 @@ fn fixtures() -> PathBuf {
 }
 
 fn text_model(kind: HeadKind) -> Model {
+    text_model_in(kind, DType::F32.into())
+}
+
+fn text_model_in(kind: HeadKind, precision: Precision) -> Model {
     let files = from_folder(&fixtures().join("roberta"), false, None).unwrap();
     Model::load(
         &files,
         Some(HeadSpec { kind, classes: 2 }),
         &Device::Cpu,
-        DType::F32,
+        precision,
         3,
     )
     .unwrap()
@@ -67,6 +72,8 @@ fn snapshot(model: &Model) -> BTreeMap<String, Vec<f32>> {
             let v = p
                 .var()
                 .as_tensor()
+                .to_dtype(DType::F32)
+                .unwrap()
                 .flatten_all()
                 .unwrap()
                 .to_vec1::<f32>()
@@ -95,10 +102,22 @@ fn sgd_step(model: &Model, grads: &GradStore, lr: f64) {
 /// One SGD step under `selection`; checks changed/identical per parameter and returns the
 /// number of trainable parameters.
 fn check_one_step(model: &Model, batch: &Batch, selection: Selection) -> usize {
+    check_one_step_at(model, batch, selection, 0.5, |_| false)
+}
+
+/// [`check_one_step`] with learning rate `lr`; trainable parameters for which `may_stay` holds
+/// are not required to change.
+fn check_one_step_at(
+    model: &Model,
+    batch: &Batch,
+    selection: Selection,
+    lr: f64,
+    may_stay: fn(&str) -> bool,
+) -> usize {
     model.store.set_trainable(|n| selection.selects(n));
     let before = snapshot(model);
     let l = loss(model, batch, &[0, 1], &Ctx::train(9));
-    sgd_step(model, &l.backward().unwrap(), 0.5);
+    sgd_step(model, &l.backward().unwrap(), lr);
     let after = snapshot(model);
     let mut trained = 0;
     for p in model.store.iter() {
@@ -106,7 +125,7 @@ fn check_one_step(model: &Model, batch: &Batch, selection: Selection) -> usize {
         if selection.selects(p.name()) {
             trained += 1;
             assert!(
-                b != a,
+                b != a || may_stay(p.name()),
                 "{selection:?}: trainable {} did not change",
                 p.name()
             );
@@ -138,6 +157,65 @@ fn clip_finetune_bitfit_and_probe_train_exactly_their_parameters() {
     // 3 embedding tensors + 2 pre-LN + 2 x 16 per layer + 2 post-LN + 2 head = 41; BitFit:
     // pre-LN bias + 2 x 8 biases + post-LN bias + head bias and weight = 20; probe: 2.
     assert_eq!((all, bitfit, probe), (41, 20, 2));
+}
+
+/// Mixed precision (`--dtype bf16` in training): parameters stay f32 masters, the forward pass
+/// computes in bf16 and lands near the f32 model's logits, and a small step (lr 1e-5, far
+/// below bf16's resolution relative to the weights) still moves every trainable parameter and
+/// no frozen one (but the key bias, see below). With the weights themselves in bf16 the same
+/// step is rounded away.
+#[test]
+fn mixed_bf16_training_keeps_f32_masters_and_small_steps_land() {
+    let batch = text_batch(&["The lazy fox fails the same people.", "Hello"]);
+    let reference = text_model(HeadKind::Mlp)
+        .logits(&batch, &Ctx::eval())
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let mixed = text_model_in(HeadKind::Mlp, Precision::training(DType::BF16));
+    assert!(mixed.store.iter().all(|p| p.var().dtype() == DType::F32));
+    let logits = mixed.logits(&batch, &Ctx::eval()).unwrap();
+    assert_eq!(logits.dtype(), DType::BF16);
+    let logits = logits
+        .to_dtype(DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    for (a, b) in logits.iter().zip(&reference) {
+        assert!(
+            (a - b).abs() <= 0.02 + 0.02 * b.abs(),
+            "bf16 {a} vs f32 {b}"
+        );
+    }
+    // The key bias adds the same amount to every score of a query, which softmax cancels: its
+    // gradient is zero up to rounding, so a small step leaves it (it moves at lr 0.5 above).
+    let key_bias = |n: &str| n.ends_with("attention.self.key.bias");
+    for selection in [Selection::All, Selection::BitFit, Selection::Head] {
+        let m = text_model_in(HeadKind::Mlp, Precision::training(DType::BF16));
+        check_one_step_at(&m, &batch, selection, 1e-5, key_bias);
+    }
+    // The failure mode the masters prevent: bf16 weights do not move under the same step.
+    let pure = text_model_in(HeadKind::Mlp, DType::BF16.into());
+    pure.store.set_trainable(|_| true);
+    let before = snapshot(&pure);
+    let l = loss(&pure, &batch, &[0, 1], &Ctx::train(9))
+        .to_dtype(DType::F32)
+        .unwrap();
+    sgd_step(&pure, &l.backward().unwrap(), 1e-5);
+    let after = snapshot(&pure);
+    let unchanged = pure
+        .store
+        .iter()
+        .filter(|p| before[p.name()] == after[p.name()])
+        .count();
+    assert!(
+        unchanged > 0,
+        "bf16 weights all moved: the test step is too large"
+    );
 }
 
 #[test]

@@ -109,7 +109,9 @@ pub struct TrainSpec {
     /// Maximum tokens per text (the model's limit when absent).
     #[serde(default)]
     pub max_length: Option<usize>,
-    /// `f32` (training on CPU) or `bf16`.
+    /// `f32` (default) or `bf16`: mixed precision (f32 master weights and optimiser state, bf16
+    /// matmuls and activations; layer norm, softmax and the loss in f32). Meant for GPUs; it
+    /// runs on the CPU too, slowly.
     #[serde(default = "d_dtype")]
     pub dtype: String,
     /// `cpu` or `cuda:N`.

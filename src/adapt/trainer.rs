@@ -36,7 +36,7 @@ use super::optim::NamedVars;
 use super::progress;
 use super::tensor_error;
 use crate::data::{self, Dataset, Example, Input, Split};
-use crate::device::{parse_device, parse_dtype};
+use crate::device::{parse_device, parse_dtype, Precision};
 use crate::error::{Error, InputError, Result};
 use crate::failures::{write_parquet, Categorical, FailureTable};
 use crate::models::config::ModelConfig;
@@ -290,7 +290,8 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         }
     }
     let device = parse_device(&spec.device)?;
-    let dtype = parse_dtype(&spec.dtype)?;
+    // Mixed precision under bf16: f32 master weights, bf16 compute.
+    let precision = Precision::training(parse_dtype(&spec.dtype)?);
 
     let ds = data::load(&spec.dataset, true)?;
     let task = match &spec.task {
@@ -352,9 +353,9 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     };
     let model = if method.random_init() {
         let config = ModelConfig::from_file(&files.config)?;
-        Model::scratch(&config, Some(head), &device, dtype, spec.seed)?
+        Model::scratch(&config, Some(head), &device, precision, spec.seed)?
     } else {
-        Model::load(&files, Some(head), &device, dtype, spec.seed)?.0
+        Model::load(&files, Some(head), &device, precision, spec.seed)?.0
     };
     model.store.set_trainable(|n| method.trains(n));
     let counts = method.count(model.store.iter().map(|p| (p.name(), p.var().elem_count())));

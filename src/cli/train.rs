@@ -85,7 +85,7 @@ pub struct TrainArgs {
     /// Maximum tokens per text.
     #[arg(long)]
     pub max_length: Option<usize>,
-    /// f32 or bf16.
+    /// f32, or bf16: mixed precision (f32 master weights, bf16 compute; for GPUs).
     #[arg(long, default_value = "f32")]
     pub dtype: String,
     /// cpu or cuda:N.

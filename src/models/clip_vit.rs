@@ -125,7 +125,7 @@ impl ClipVision {
             )
         }
         let patches = pixels
-            .to_dtype(self.position.var().dtype())?
+            .to_dtype(self.position.tensor()?.dtype())?
             .reshape((b, c, gh, p, gw, p))?
             .permute((0, 2, 4, 1, 3, 5))?
             .reshape((b, gh * gw, c * p * p))?;
@@ -133,11 +133,11 @@ impl ClipVision {
         let patch_emb = self.patch.forward(&patches)?;
         let class = self
             .class_embedding
-            .tensor()
+            .tensor()?
             .reshape((1, 1, h))?
             .broadcast_as((b, 1, h))?;
         let emb = Tensor::cat(&[&class, &patch_emb], 1)?
-            .broadcast_add(&self.position.tensor().unsqueeze(0)?)?;
+            .broadcast_add(&self.position.tensor()?.unsqueeze(0)?)?;
         let mut x = self.pre_norm.forward(&emb)?;
         let mut hidden = all_hidden.then(|| vec![x.clone()]);
         for block in &self.blocks {

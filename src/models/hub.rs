@@ -322,7 +322,7 @@ pub fn load_into(
             .into());
         }
         let t = t
-            .to_dtype(store.dtype())
+            .to_dtype(store.storage_dtype())
             .and_then(|t| t.to_device(store.device()))
             .map_err(candle_err)?;
         param.var().set(&t).map_err(candle_err)?;

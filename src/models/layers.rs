@@ -163,7 +163,7 @@ impl Linear {
         let in_dim = *dims.last().unwrap_or(&1);
         let rows = x.elem_count() / in_dim.max(1);
         let x2 = x.reshape((rows, in_dim))?;
-        let w = self.weight.tensor().flatten_from(1)?;
+        let w = self.weight.tensor()?.flatten_from(1)?;
         let frozen_op = FROZEN_LINEAR_OP.load(Ordering::Relaxed);
         let y = if frozen_op && !self.weight.is_trainable() && x2.track_op() {
             let y0 = x2.detach().matmul(&w.t()?)?.contiguous()?;
@@ -172,7 +172,7 @@ impl Linear {
             x2.matmul(&w.t()?)?
         };
         let y = match &self.bias {
-            Some(b) => y.broadcast_add(&b.tensor())?,
+            Some(b) => y.broadcast_add(&b.tensor()?)?,
             None => y,
         };
         let mut out_dims = dims;
@@ -207,7 +207,7 @@ impl LayerNorm {
 
     /// Normalises the last dimension; differentiable whenever anything involved needs a gradient.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (w, b) = (self.weight.tensor(), self.bias.tensor());
+        let (w, b) = (self.weight.tensor()?, self.bias.tensor()?);
         if !(x.track_op() || w.track_op() || b.track_op()) {
             return candle_nn::ops::layer_norm(&x.contiguous()?, &w, &b, self.eps as f32);
         }
@@ -249,7 +249,7 @@ impl Embedding {
 
     /// Rows of the table for integer ids of any shape; output shape = ids' shape + [dim].
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
-        let w = self.weight.tensor();
+        let w = self.weight.tensor()?;
         let mut dims = ids.dims().to_vec();
         dims.push(w.dim(1)?);
         w.index_select(&ids.flatten_all()?, 0)?.reshape(dims)
@@ -321,11 +321,14 @@ pub fn attention(
     };
     let (q, k, v) = (split(q)?, split(k)?, split(v)?);
     let q = (q * (1.0 / (d as f64).sqrt()))?;
-    let mut scores = q.matmul(&k.t()?)?;
+    // Scores, mask and softmax in f32 under half-precision compute (as autocast does).
+    let dtype = q.dtype();
+    let mut scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
     if let Some(m) = mask {
-        scores = scores.broadcast_add(m)?;
+        scores = scores.broadcast_add(&m.to_dtype(DType::F32)?)?;
     }
-    let probs = ctx.dropout(&softmax_last(&scores)?, dropout)?;
+    let probs = softmax_last(&scores)?.to_dtype(dtype)?;
+    let probs = ctx.dropout(&probs, dropout)?;
     probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, hidden))
 }
 

@@ -20,8 +20,9 @@ pub mod params;
 pub mod preprocess;
 pub mod tokenize;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
+use crate::device::Precision;
 use crate::error::Result;
 use clip_vit::ClipVision;
 use config::ModelConfig;
@@ -100,9 +101,9 @@ impl Model {
         config: &ModelConfig,
         head: Option<HeadSpec>,
         device: &Device,
-        dtype: DType,
+        precision: impl Into<Precision>,
     ) -> Result<Self> {
-        let mut store = ParamStore::new(device.clone(), dtype);
+        let mut store = ParamStore::new(device.clone(), precision);
         let (backbone, std, dropout) = match config {
             ModelConfig::Text(c) => (
                 Backbone::Text(Encoder::new(c, &mut store)?),
@@ -140,10 +141,10 @@ impl Model {
         config: &ModelConfig,
         head: Option<HeadSpec>,
         device: &Device,
-        dtype: DType,
+        precision: impl Into<Precision>,
         seed: u64,
     ) -> Result<Self> {
-        let model = Self::from_config(config, head, device, dtype)?;
+        let model = Self::from_config(config, head, device, precision)?;
         init::init_all(&model.store, seed)?;
         Ok(model)
     }
@@ -154,11 +155,11 @@ impl Model {
         files: &ModelFiles,
         head: Option<HeadSpec>,
         device: &Device,
-        dtype: DType,
+        precision: impl Into<Precision>,
         seed: u64,
     ) -> Result<(Self, LoadReport)> {
         let config = ModelConfig::from_file(&files.config)?;
-        let model = Self::from_config(&config, head, device, dtype)?;
+        let model = Self::from_config(&config, head, device, precision)?;
         let report = hub::load_into(
             &model.store,
             &files.weights,

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::device::Precision;
 use crate::error::{Error, Result};
 
 /// How transformers initialises a parameter when training from scratch.
@@ -34,6 +35,7 @@ pub struct Param {
     var: Var,
     trainable: Arc<AtomicBool>,
     init: Init,
+    compute: DType,
 }
 
 impl Param {
@@ -43,12 +45,19 @@ impl Param {
     }
 
     /// The tensor to use in a forward pass: the tracked variable when trainable, a detached view
-    /// of the same storage otherwise.
-    pub fn tensor(&self) -> Tensor {
-        if self.is_trainable() {
+    /// of the same storage otherwise; cast to the compute dtype when it differs from the
+    /// storage dtype (mixed precision: the cast is part of the graph, so the gradient reaches
+    /// the f32 variable in f32).
+    pub fn tensor(&self) -> candle_core::Result<Tensor> {
+        let t = if self.is_trainable() {
             self.var.as_tensor().clone()
         } else {
             self.var.as_detached_tensor()
+        };
+        if t.dtype() == self.compute {
+            Ok(t)
+        } else {
+            t.to_dtype(self.compute)
         }
     }
 
@@ -68,21 +77,23 @@ impl Param {
     }
 }
 
-/// All parameters of one model by name, on one device and dtype.
+/// All parameters of one model by name, on one device, stored and computed in one
+/// [`Precision`].
 #[derive(Debug, Clone)]
 pub struct ParamStore {
     params: BTreeMap<String, Param>,
     device: Device,
-    dtype: DType,
+    precision: Precision,
 }
 
 impl ParamStore {
-    /// An empty store whose parameters will live on `device` in `dtype`.
-    pub fn new(device: Device, dtype: DType) -> Self {
+    /// An empty store whose parameters will live on `device` with `precision` (a plain
+    /// [`DType`] stores and computes in that dtype).
+    pub fn new(device: Device, precision: impl Into<Precision>) -> Self {
         ParamStore {
             params: BTreeMap::new(),
             device,
-            dtype,
+            precision: precision.into(),
         }
     }
 
@@ -91,9 +102,14 @@ impl ParamStore {
         &self.device
     }
 
-    /// The dtype parameters are stored in.
+    /// The dtype forward passes compute in (inputs are cast to it).
     pub fn dtype(&self) -> DType {
-        self.dtype
+        self.precision.compute
+    }
+
+    /// The dtype parameters are stored in (what loading, optimisers and checkpoints use).
+    pub fn storage_dtype(&self) -> DType {
+        self.precision.storage
     }
 
     /// Registers a parameter (zero-filled until loaded or initialised); all start trainable.
@@ -104,12 +120,13 @@ impl ParamStore {
                 "parameter `{name}` registered twice"
             )));
         }
-        let var = Var::zeros(shape, self.dtype, &self.device).map_err(candle_err)?;
+        let var = Var::zeros(shape, self.precision.storage, &self.device).map_err(candle_err)?;
         let param = Param {
             name: Arc::from(name),
             var,
             trainable: Arc::new(AtomicBool::new(true)),
             init,
+            compute: self.precision.compute,
         };
         self.params.insert(name.to_string(), param.clone());
         Ok(param)
