@@ -1,8 +1,8 @@
 //! Differentiable building blocks shared by the text encoder and the CLIP vision tower.
 //!
 //! candle's fused layer norm and `softmax_last_dim` have no backward pass (DESIGN.md §6): here
-//! they run only when nothing in the call needs a gradient; otherwise layer norm is built from
-//! tensor ops and softmax is `candle_nn::ops::softmax`. A [`Linear`] whose weight is frozen uses
+//! they always run, and when a gradient is needed a custom op ([`Attach`]) links their
+//! output to their input with the analytic backward. A [`Linear`] whose weight is frozen uses
 //! [`InputGradOnly`], a custom op whose backward returns only the input gradient, so BitFit and
 //! probing do not pay for weight gradients they throw away.
 
@@ -121,6 +121,79 @@ impl candle_core::CustomOp2 for InputGradOnly {
     }
 }
 
+/// What an [`Attach`] op's backward computes from its output and the output's gradient.
+#[derive(Debug, Clone, Copy)]
+enum Fused {
+    /// `y = softmax(x)` over the last dimension: `dx = y ⊙ (dy − Σ dy ⊙ y)`.
+    Softmax,
+    /// `y = (x − mean) / sqrt(var + eps)` over the last dimension (no affine part):
+    /// `dx = rstd · (dy − mean(dy) − y ⊙ mean(dy ⊙ y))`.
+    Normalize { eps: f64 },
+}
+
+/// Custom op `(x, y) -> y` that links the output `y` of one of candle's fused kernels (which
+/// have no backward pass) back to its input `x`, with the backward of [`Fused`]. The forward is
+/// candle's single fused kernel on every device instead of 5 (softmax) or 9 (layer norm) tensor
+/// ops, and the backward is one node instead of one per op, each of which costs candle a zeroed
+/// gradient buffer and an addition.
+struct Attach(Fused);
+
+impl candle_core::CustomOp2 for Attach {
+    fn name(&self) -> &'static str {
+        match self.0 {
+            Fused::Softmax => "softmax-attach",
+            Fused::Normalize { .. } => "normalize-attach",
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        InputGradOnly::pass_through(s2, l2)
+    }
+
+    fn cuda_fwd(
+        &self,
+        _: &CudaStorage,
+        _: &Layout,
+        s2: &CudaStorage,
+        l2: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        InputGradOnly::pass_through(s2, l2)
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        _y: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dx = match self.0 {
+            Fused::Softmax => {
+                let dot = (grad * res)?.sum_keepdim(D::Minus1)?;
+                (grad.broadcast_sub(&dot)? * res)?
+            }
+            Fused::Normalize { eps } => {
+                let n = x.dim(D::Minus1)? as f64;
+                let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+                let var = (centred.sqr()?.sum_keepdim(D::Minus1)? / n)?;
+                let rstd = (var + eps)?.sqrt()?.recip()?;
+                let mean_g = grad.mean_keepdim(D::Minus1)?;
+                let mean_gy = (grad * res)?.mean_keepdim(D::Minus1)?;
+                grad.broadcast_sub(&mean_g)?
+                    .sub(&res.broadcast_mul(&mean_gy)?)?
+                    .broadcast_mul(&rstd)?
+            }
+        };
+        Ok((Some(dx), None))
+    }
+}
+
 /// A dense layer `y = x Wᵀ + b` with transformers' `weight` [out, in] and `bias` [out].
 #[derive(Debug, Clone)]
 pub struct Linear {
@@ -215,9 +288,23 @@ impl LayerNorm {
     }
 }
 
-/// Layer norm from tensor ops (mean, variance, affine), so candle can differentiate it. Computed
-/// in f32 for half-precision inputs.
+/// Differentiable layer norm: candle's fused normalisation kernel with the backward of
+/// [`Fused::Normalize`] attached, then the affine part as tensor ops (so `w` and `b` get their
+/// gradients from candle). Normalised in f32 for half-precision inputs.
 pub fn layer_norm_differentiable(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let xf = x.to_dtype(DType::F32)?.contiguous()?;
+    let h = xf.dim(D::Minus1)?;
+    let ones = Tensor::ones(h, DType::F32, xf.device())?;
+    let zeros = Tensor::zeros(h, DType::F32, xf.device())?;
+    let normed = candle_nn::ops::layer_norm(&xf.detach(), &ones, &zeros, eps as f32)?;
+    let normed = xf.apply_op2(&normed, Attach(Fused::Normalize { eps }))?;
+    normed.to_dtype(dtype)?.broadcast_mul(w)?.broadcast_add(b)
+}
+
+/// Layer norm from elementary tensor ops, differentiated op by op by candle: the reference the
+/// fused version is tested against.
+pub fn layer_norm_composite(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
     let dtype = x.dtype();
     let xf = x.to_dtype(DType::F32)?;
     let mean = xf.mean_keepdim(D::Minus1)?;
@@ -292,13 +379,15 @@ impl Activation {
     }
 }
 
-/// Softmax over the last dimension: the fused kernel when no gradient is needed, the
-/// differentiable `candle_nn::ops::softmax` otherwise.
+/// Softmax over the last dimension: candle's fused kernel, with the backward of
+/// [`Fused::Softmax`] attached when a gradient is needed.
 pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let x = x.contiguous()?;
     if x.track_op() {
-        candle_nn::ops::softmax(x, D::Minus1)
+        let y = candle_nn::ops::softmax_last_dim(&x.detach())?;
+        x.apply_op2(&y, Attach(Fused::Softmax))
     } else {
-        candle_nn::ops::softmax_last_dim(x)
+        candle_nn::ops::softmax_last_dim(&x)
     }
 }
 
@@ -376,15 +465,53 @@ mod tests {
         assert_eq!(e.sum_all().unwrap().to_scalar::<f32>().unwrap(), 10000.0);
     }
 
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
     #[test]
     fn differentiable_layer_norm_equals_fused_kernel() {
         let x = Tensor::randn(0f32, 3.0, (4, 7, 16), &Device::Cpu).unwrap();
         let w = Tensor::randn(1f32, 0.5, 16, &Device::Cpu).unwrap();
         let b = Tensor::randn(0f32, 0.5, 16, &Device::Cpu).unwrap();
-        let ours = layer_norm_differentiable(&x, &w, &b, 1e-5).unwrap();
         let fused = candle_nn::ops::layer_norm(&x, &w, &b, 1e-5).unwrap();
-        let d = (ours - fused).unwrap().abs().unwrap().max_all().unwrap();
-        assert!(d.to_scalar::<f32>().unwrap() < 1e-5);
+        let ours = layer_norm_differentiable(&x, &w, &b, 1e-5).unwrap();
+        assert!(max_diff(&ours, &fused) < 1e-5);
+        let composite = layer_norm_composite(&x, &w, &b, 1e-5).unwrap();
+        assert!(max_diff(&composite, &fused) < 1e-5);
+    }
+
+    /// The attached backward passes give the gradients candle derives op by op from the
+    /// textbook formulas, for a random upstream gradient.
+    #[test]
+    fn attached_backwards_equal_op_by_op_gradients() {
+        let dev = Device::Cpu;
+        let x = candle_core::Var::randn(0f32, 2.0, (3, 5, 24), &dev).unwrap();
+        let w = candle_core::Var::randn(1f32, 0.5, 24, &dev).unwrap();
+        let b = candle_core::Var::randn(0f32, 0.5, 24, &dev).unwrap();
+        let r = Tensor::randn(0f32, 1.0, (3, 5, 24), &dev).unwrap();
+        let grads = |y: Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), b.as_tensor());
+        let fused = grads(layer_norm_differentiable(xt, wt, bt, 1e-5).unwrap());
+        let composite = grads(layer_norm_composite(xt, wt, bt, 1e-5).unwrap());
+        for (name, v) in [("x", xt), ("w", wt), ("b", bt)] {
+            let d = max_diff(fused.get(v).unwrap(), composite.get(v).unwrap());
+            assert!(d < 1e-5, "layer norm d{name}: {d}");
+        }
+        let fused = grads(softmax_last(xt).unwrap());
+        let composite = grads(candle_nn::ops::softmax(xt, D::Minus1).unwrap());
+        let d = max_diff(fused.get(xt).unwrap(), composite.get(xt).unwrap());
+        assert!(d < 1e-6, "softmax dx: {d}");
+        // A non-trivial gradient (not all zeros) was compared.
+        let norm = fused.get(xt).unwrap().abs().unwrap().max_all().unwrap();
+        assert!(norm.to_scalar::<f32>().unwrap() > 1e-3);
     }
 
     #[test]
