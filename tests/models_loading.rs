@@ -288,6 +288,20 @@ fn model_cards_parse_and_name_their_hub_models() {
     );
     let bert = ModelCard::from_file(&dir.join("bert-base-uncased.toml")).unwrap();
     assert_eq!(bert.architecture, "bert");
+    // Every shipped card pins a commit, and the study configs use the cards' commits.
+    assert!(clip.is_pinned() && bert.is_pinned());
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    for (config, card) in [
+        ("vision-celeba.toml", &clip),
+        ("language-roberta.toml", &roberta),
+    ] {
+        let text = std::fs::read_to_string(configs.join(config)).unwrap();
+        assert!(
+            text.contains(&card.revision),
+            "{config} uses {}",
+            card.revision
+        );
+    }
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("bad.toml");
     std::fs::write(&bad, "name = \"x\"\nhub_id = \"a/b\"\nrevision = \"main\"\narchitecture = \"gpt2\"\nhidden_size = 1\nfeatures = \"\"\n").unwrap();

@@ -194,6 +194,73 @@ impl candle_core::CustomOp2 for Attach {
     }
 }
 
+/// Custom op `(y, b, out) -> out` for `out = y + b` (a bias [n] broadcast over the rows of `y`
+/// [rows, n]), computed outside the graph: backward passes the gradient through to `y` and sums
+/// its rows for `b` with a matrix product (ones [1, rows] · grad), where candle's own
+/// `broadcast_add` backward reduces over rows with a slow strided sum. What BitFit trains.
+struct BiasAdd;
+
+impl BiasAdd {
+    fn pass_through<S: BackendStorage>(s: &S, l: &Layout) -> Result<(S, Shape)> {
+        InputGradOnly::pass_through(s, l)
+    }
+}
+
+impl candle_core::CustomOp3 for BiasAdd {
+    fn name(&self) -> &'static str {
+        "bias-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        _: &CpuStorage,
+        _: &Layout,
+        _: &CpuStorage,
+        _: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        Self::pass_through(s3, l3)
+    }
+
+    fn cuda_fwd(
+        &self,
+        _: &CudaStorage,
+        _: &Layout,
+        _: &CudaStorage,
+        _: &Layout,
+        s3: &CudaStorage,
+        l3: &Layout,
+    ) -> Result<(CudaStorage, Shape)> {
+        Self::pass_through(s3, l3)
+    }
+
+    fn bwd(
+        &self,
+        _y: &Tensor,
+        _b: &Tensor,
+        _out_arg: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (rows, n) = grad.dims2()?;
+        // Summed in f32 under half-precision compute, returned in the bias's dtype.
+        let g32 = grad.to_dtype(DType::F32)?.contiguous()?;
+        let ones = Tensor::ones((1, rows), DType::F32, grad.device())?;
+        let db = ones.matmul(&g32)?.reshape(n)?.to_dtype(grad.dtype())?;
+        Ok((Some(grad.clone()), Some(db), None))
+    }
+}
+
+/// `y + b` for `y` [rows, n] and a bias `b` [n]: through [`BiasAdd`] when the bias trains.
+fn add_bias(y: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if !b.track_op() {
+        return y.broadcast_add(b);
+    }
+    let out = y.detach().broadcast_add(&b.detach())?.contiguous()?;
+    y.apply_op3(b, &out, BiasAdd)
+}
+
 /// A dense layer `y = x Wᵀ + b` with transformers' `weight` [out, in] and `bias` [out].
 #[derive(Debug, Clone)]
 pub struct Linear {
@@ -245,7 +312,7 @@ impl Linear {
             x2.matmul(&w.t()?)?
         };
         let y = match &self.bias {
-            Some(b) => y.broadcast_add(&b.tensor()?)?,
+            Some(b) => add_bias(&y, &b.tensor()?)?,
             None => y,
         };
         let mut out_dims = dims;
@@ -504,6 +571,16 @@ mod tests {
         for (name, v) in [("x", xt), ("w", wt), ("b", bt)] {
             let d = max_diff(fused.get(v).unwrap(), composite.get(v).unwrap());
             assert!(d < 1e-5, "layer norm d{name}: {d}");
+        }
+        // Bias add: the custom op's gradients equal broadcast_add's.
+        let y = candle_core::Var::randn(0f32, 1.0, (15, 24), &dev).unwrap();
+        let r2 = r.reshape((15, 24)).unwrap();
+        let bias_grads = |out: Tensor| (out * &r2).unwrap().sum_all().unwrap().backward().unwrap();
+        let fused = bias_grads(add_bias(y.as_tensor(), bt).unwrap());
+        let plain = bias_grads(y.as_tensor().broadcast_add(bt).unwrap());
+        for (name, v) in [("y", y.as_tensor()), ("b", bt)] {
+            let d = max_diff(fused.get(v).unwrap(), plain.get(v).unwrap());
+            assert!(d < 1e-5, "bias add d{name}: {d}");
         }
         let fused = grads(softmax_last(xt).unwrap());
         let composite = grads(candle_nn::ops::softmax(xt, D::Minus1).unwrap());
