@@ -194,71 +194,80 @@ impl candle_core::CustomOp2 for Attach {
     }
 }
 
-/// Custom op `(y, b, out) -> out` for `out = y + b` (a bias [n] broadcast over the rows of `y`
-/// [rows, n]), computed outside the graph: backward passes the gradient through to `y` and sums
-/// its rows for `b` with a matrix product (ones [1, rows] · grad), where candle's own
+/// Custom op `(y, b) -> y + b` for a bias `b` [n] broadcast over the rows of `y` [rows, n],
+/// computed in one pass on the CPU: backward passes the gradient through to `y` and sums its
+/// rows for `b` with a matrix product (ones [1, rows] · grad), where candle's own
 /// `broadcast_add` backward reduces over rows with a slow strided sum. What BitFit trains.
 struct BiasAdd;
 
-impl BiasAdd {
-    fn pass_through<S: BackendStorage>(s: &S, l: &Layout) -> Result<(S, Shape)> {
-        InputGradOnly::pass_through(s, l)
-    }
-}
-
-impl candle_core::CustomOp3 for BiasAdd {
+impl candle_core::CustomOp2 for BiasAdd {
     fn name(&self) -> &'static str {
         "bias-add"
     }
 
     fn cpu_fwd(
         &self,
-        _: &CpuStorage,
-        _: &Layout,
-        _: &CpuStorage,
-        _: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        Self::pass_through(s3, l3)
-    }
-
-    fn cuda_fwd(
-        &self,
-        _: &CudaStorage,
-        _: &Layout,
-        _: &CudaStorage,
-        _: &Layout,
-        s3: &CudaStorage,
-        l3: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        Self::pass_through(s3, l3)
+        fn add<T: Copy + std::ops::Add<Output = T>>(
+            y: &[T],
+            l1: &Layout,
+            b: &[T],
+            l2: &Layout,
+        ) -> Result<Vec<T>> {
+            let (Some((y0, y1)), Some((b0, b1))) =
+                (l1.contiguous_offsets(), l2.contiguous_offsets())
+            else {
+                candle_core::bail!("bias-add needs contiguous inputs")
+            };
+            let (y, b) = (&y[y0..y1], &b[b0..b1]);
+            if b.is_empty() || y.len() % b.len() != 0 {
+                candle_core::bail!(
+                    "bias-add: {} values do not split into rows of {}",
+                    y.len(),
+                    b.len()
+                )
+            }
+            Ok(y.chunks_exact(b.len())
+                .flat_map(|row| row.iter().zip(b).map(|(&v, &c)| v + c))
+                .collect())
+        }
+        let out = match (s1, s2) {
+            (CpuStorage::F32(y), CpuStorage::F32(b)) => CpuStorage::F32(add(y, l1, b, l2)?),
+            (CpuStorage::F64(y), CpuStorage::F64(b)) => CpuStorage::F64(add(y, l1, b, l2)?),
+            (CpuStorage::BF16(y), CpuStorage::BF16(b)) => CpuStorage::BF16(add(y, l1, b, l2)?),
+            (CpuStorage::F16(y), CpuStorage::F16(b)) => CpuStorage::F16(add(y, l1, b, l2)?),
+            _ => candle_core::bail!("bias-add: unsupported or mismatched dtypes"),
+        };
+        Ok((out, l1.shape().clone()))
     }
 
     fn bwd(
         &self,
         _y: &Tensor,
         _b: &Tensor,
-        _out_arg: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let (rows, n) = grad.dims2()?;
         // Summed in f32 under half-precision compute, returned in the bias's dtype.
         let g32 = grad.to_dtype(DType::F32)?.contiguous()?;
         let ones = Tensor::ones((1, rows), DType::F32, grad.device())?;
         let db = ones.matmul(&g32)?.reshape(n)?.to_dtype(grad.dtype())?;
-        Ok((Some(grad.clone()), Some(db), None))
+        Ok((Some(grad.clone()), Some(db)))
     }
 }
 
-/// `y + b` for `y` [rows, n] and a bias `b` [n]: through [`BiasAdd`] when the bias trains.
+/// `y + b` for `y` [rows, n] and a bias `b` [n]: through [`BiasAdd`] on the CPU when the bias
+/// trains; candle's `broadcast_add` otherwise (on a GPU its row sum is a reduction kernel).
 fn add_bias(y: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if !b.track_op() {
+    if !b.track_op() || !y.device().is_cpu() {
         return y.broadcast_add(b);
     }
-    let out = y.detach().broadcast_add(&b.detach())?.contiguous()?;
-    y.apply_op3(b, &out, BiasAdd)
+    y.contiguous()?.apply_op2(&b.contiguous()?, BiasAdd)
 }
 
 /// A dense layer `y = x Wᵀ + b` with transformers' `weight` [out, in] and `bias` [out].
@@ -576,7 +585,12 @@ mod tests {
         let y = candle_core::Var::randn(0f32, 1.0, (15, 24), &dev).unwrap();
         let r2 = r.reshape((15, 24)).unwrap();
         let bias_grads = |out: Tensor| (out * &r2).unwrap().sum_all().unwrap().backward().unwrap();
-        let fused = bias_grads(add_bias(y.as_tensor(), bt).unwrap());
+        let sum = add_bias(y.as_tensor(), bt).unwrap();
+        assert_eq!(
+            max_diff(&sum, &y.as_tensor().broadcast_add(bt).unwrap()),
+            0.0
+        );
+        let fused = bias_grads(sum);
         let plain = bias_grads(y.as_tensor().broadcast_add(bt).unwrap());
         for (name, v) in [("y", y.as_tensor()), ("b", bt)] {
             let d = max_diff(fused.get(v).unwrap(), plain.get(v).unwrap());
