@@ -3,7 +3,7 @@
 //! candle's fused layer norm and `softmax_last_dim` have no backward pass (DESIGN.md §6): here
 //! they always run, and when a gradient is needed a custom op ([`Attach`]) links their
 //! output to their input with the analytic backward. A [`Linear`] whose weight is frozen uses
-//! [`InputGradOnly`], a custom op whose backward returns only the input gradient, so BitFit and
+//! the same custom op with a backward that returns only the input gradient, so BitFit and
 //! probing do not pay for weight gradients they throw away.
 
 use candle_core::backend::BackendStorage;
@@ -13,8 +13,8 @@ use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Whether frozen linears use [`InputGradOnly`] (default) or plain matmuls whose backward also
-/// computes the unused weight gradient. Only benchmarks turn it off, to measure what it saves.
+/// Whether frozen linears use the frozen-linear custom op ([`Fused::FrozenLinear`], the default)
+/// or plain matmuls whose backward also computes the unused weight gradient. Only benchmarks turn it off, to measure what it saves.
 static FROZEN_LINEAR_OP: AtomicBool = AtomicBool::new(true);
 
 /// Turns the frozen-linear custom op on (the default) or off, process-wide (for benchmarks).
@@ -68,62 +68,12 @@ impl Ctx {
     }
 }
 
-/// Custom op `(x, y) -> y` whose backward sends `grad · W` to `x` and nothing to `y` or `W`.
-///
-/// `y` is `x · Wᵀ` computed outside the graph; the op links it back to `x` so the input gradient
-/// still flows, without the `xᵀ · grad` matmul that candle's matmul backward always computes.
-struct InputGradOnly {
-    weight: Tensor,
-}
-
-impl InputGradOnly {
-    fn pass_through<S: BackendStorage>(s: &S, l: &Layout) -> Result<(S, Shape)> {
-        if !l.is_contiguous() || l.start_offset() != 0 {
-            candle_core::bail!("frozen-linear output must be contiguous")
-        }
-        Ok((s.try_clone(l)?, l.shape().clone()))
-    }
-}
-
-impl candle_core::CustomOp2 for InputGradOnly {
-    fn name(&self) -> &'static str {
-        "frozen-linear"
-    }
-
-    fn cpu_fwd(
-        &self,
-        _: &CpuStorage,
-        _: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        Self::pass_through(s2, l2)
-    }
-
-    fn cuda_fwd(
-        &self,
-        _: &CudaStorage,
-        _: &Layout,
-        s2: &CudaStorage,
-        l2: &Layout,
-    ) -> Result<(CudaStorage, Shape)> {
-        Self::pass_through(s2, l2)
-    }
-
-    fn bwd(
-        &self,
-        _x: &Tensor,
-        _y: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(grad.matmul(&self.weight)?), None))
-    }
-}
-
 /// What an [`Attach`] op's backward computes from its output and the output's gradient.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Fused {
+    /// `y = x · Wᵀ` with `W` frozen: `dx = dy · W` and no weight gradient (candle's matmul
+    /// backward always computes `xᵀ · dy` too, which BitFit and probing would throw away).
+    FrozenLinear { weight: Tensor },
     /// `y = softmax(x)` over the last dimension: `dx = y ⊙ (dy − Σ dy ⊙ y)`.
     Softmax,
     /// `y = (x − mean) / sqrt(var + eps)` over the last dimension (no affine part):
@@ -131,16 +81,27 @@ enum Fused {
     Normalize { eps: f64 },
 }
 
-/// Custom op `(x, y) -> y` that links the output `y` of one of candle's fused kernels (which
-/// have no backward pass) back to its input `x`, with the backward of [`Fused`]. The forward is
-/// candle's single fused kernel on every device instead of 5 (softmax) or 9 (layer norm) tensor
-/// ops, and the backward is one node instead of one per op, each of which costs candle a zeroed
-/// gradient buffer and an addition.
+/// Custom op `(x, y) -> y` that links an output `y` computed outside the graph (by one of
+/// candle's fused kernels, which have no backward pass, or a matmul with a frozen weight) back
+/// to its input `x`, with the backward of [`Fused`]. For softmax and layer norm the forward is
+/// candle's single fused kernel on every device instead of 5 or 9 tensor ops, and the backward
+/// is one node instead of one per op, each of which costs candle a zeroed gradient buffer and an
+/// addition.
 struct Attach(Fused);
+
+impl Attach {
+    fn pass_through<S: BackendStorage>(s: &S, l: &Layout) -> Result<(S, Shape)> {
+        if !l.is_contiguous() || l.start_offset() != 0 {
+            candle_core::bail!("an attached output must be contiguous")
+        }
+        Ok((s.try_clone(l)?, l.shape().clone()))
+    }
+}
 
 impl candle_core::CustomOp2 for Attach {
     fn name(&self) -> &'static str {
         match self.0 {
+            Fused::FrozenLinear { .. } => "frozen-linear",
             Fused::Softmax => "softmax-attach",
             Fused::Normalize { .. } => "normalize-attach",
         }
@@ -153,7 +114,7 @@ impl candle_core::CustomOp2 for Attach {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        InputGradOnly::pass_through(s2, l2)
+        Self::pass_through(s2, l2)
     }
 
     fn cuda_fwd(
@@ -163,7 +124,7 @@ impl candle_core::CustomOp2 for Attach {
         s2: &CudaStorage,
         l2: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        InputGradOnly::pass_through(s2, l2)
+        Self::pass_through(s2, l2)
     }
 
     fn bwd(
@@ -173,12 +134,14 @@ impl candle_core::CustomOp2 for Attach {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dx = match self.0 {
+        let dx = match &self.0 {
+            Fused::FrozenLinear { weight } => grad.matmul(weight)?,
             Fused::Softmax => {
                 let dot = (grad * res)?.sum_keepdim(D::Minus1)?;
                 (grad.broadcast_sub(&dot)? * res)?
             }
             Fused::Normalize { eps } => {
+                let eps = *eps;
                 let n = x.dim(D::Minus1)? as f64;
                 let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
                 let var = (centred.sqr()?.sum_keepdim(D::Minus1)? / n)?;
@@ -316,7 +279,7 @@ impl Linear {
         let frozen_op = FROZEN_LINEAR_OP.load(Ordering::Relaxed);
         let y = if frozen_op && !self.weight.is_trainable() && x2.track_op() {
             let y0 = x2.detach().matmul(&w.t()?)?.contiguous()?;
-            x2.apply_op2(&y0, InputGradOnly { weight: w })?
+            x2.apply_op2(&y0, Attach(Fused::FrozenLinear { weight: w }))?
         } else {
             x2.matmul(&w.t()?)?
         };
