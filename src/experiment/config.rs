@@ -139,21 +139,8 @@ impl Config {
     }
 
     fn validate(&self, origin: &Path) -> Result<()> {
-        let bad = |key: &str, message: String| -> Error {
-            InputError::new(message)
-                .in_file(origin)
-                .in_column(key)
-                .into()
-        };
-        if self.experiment.kind != "datasharing" {
-            return Err(bad(
-                "experiment.kind",
-                format!(
-                    "unknown experiment kind `{}`; this runner knows `datasharing`",
-                    self.experiment.kind
-                ),
-            ));
-        }
+        let bad = |key: &str, message: String| key_error(origin, key, message);
+        check_kind(origin, &self.experiment.kind, "datasharing")?;
         for name in &self.protocol.learners {
             learners::by_name(name).map_err(|e| match e {
                 Error::Input(i) => Error::Input(InputError {
@@ -182,4 +169,24 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// An input error at `key` of the config file `origin` (exit 2, file and key named).
+pub(crate) fn key_error(origin: &Path, key: &str, message: String) -> Error {
+    InputError::new(message)
+        .in_file(origin)
+        .in_column(key)
+        .into()
+}
+
+/// Checks that `experiment.kind` names the runner reading the config (`expected`).
+pub(crate) fn check_kind(origin: &Path, kind: &str, expected: &str) -> Result<()> {
+    if kind == expected {
+        return Ok(());
+    }
+    Err(key_error(
+        origin,
+        "experiment.kind",
+        format!("unknown experiment kind `{kind}`; this runner knows `{expected}`"),
+    ))
 }

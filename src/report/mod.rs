@@ -1,3 +1,5 @@
-//! Reports: the tidy metrics table and its renderings (CSV, JSON, terminal table).
+//! Reports: the tidy metrics table and its renderings (CSV, JSON, terminal table), and the
+//! atomic writing of figures.
 
+pub mod figure;
 pub mod tidy;

@@ -11,6 +11,7 @@ use plotters::prelude::*;
 use super::report::{find, ResultRow, EXPECTED, HEADLINE};
 use crate::error::{Error, Result};
 use crate::experiment::protocol::Setting;
+use crate::report::figure::{self, plot_err};
 
 static FONT: Once = Once::new();
 
@@ -82,41 +83,24 @@ pub fn figures(
         }
         let (w, h) = (420 * panels.len() as u32, 360);
         let stem = format!("{dataset}_{learner}");
-        // Drawn under temporary names (keeping the extension plotters reads the format from),
-        // then renamed into place.
-        let svg_tmp = crate::failures::temporary_sibling(dir, &stem, ".svg");
-        let png_tmp = crate::failures::temporary_sibling(dir, &stem, ".png");
+        let drawn = figure::temporaries(dir, &stem);
         draw(
-            &SVGBackend::new(&svg_tmp, (w, h)).into_drawing_area(),
+            &SVGBackend::new(&drawn[0], (w, h)).into_drawing_area(),
             learner,
             n_train,
             results,
             &panels,
         )?;
         draw(
-            &BitMapBackend::new(&png_tmp, (w, h)).into_drawing_area(),
+            &BitMapBackend::new(&drawn[1], (w, h)).into_drawing_area(),
             learner,
             n_train,
             results,
             &panels,
         )?;
-        for (tmp, ext) in [(&svg_tmp, "svg"), (&png_tmp, "png")] {
-            let path = dir.join(format!("{stem}.{ext}"));
-            std::fs::rename(tmp, &path).map_err(|e| {
-                Error::io(
-                    format!("renaming {} to {}", tmp.display(), path.display()),
-                    e,
-                )
-            })?;
-        }
-        out.push(PathBuf::from("figures").join(format!("{stem}.svg")));
-        out.push(PathBuf::from("figures").join(format!("{stem}.png")));
+        out.extend(figure::install(dir, &stem, &drawn)?);
     }
     Ok(out)
-}
-
-fn plot_err(e: impl std::fmt::Display) -> Error {
-    Error::Runtime(format!("drawing a figure: {e}"))
 }
 
 /// One series: (train size, mean, sd) per scale, ascending in train size.

@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, InputError, Result};
+use crate::experiment::config::{check_kind, key_error, Config};
 
 /// The adaptation methods the trainer knows.
 pub use crate::adapt::METHOD_NAMES as METHODS;
@@ -223,14 +224,7 @@ impl ModelSharingConfig {
 
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::from(InputError::new("no such config file").in_file(path))
-            } else {
-                Error::io(format!("reading config {}", path.display()), e)
-            }
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&Config::read_text(path)?, path)
     }
 
     /// The method labels, in config order.
@@ -239,21 +233,8 @@ impl ModelSharingConfig {
     }
 
     fn validate(&self, origin: &Path) -> Result<()> {
-        let bad = |key: &str, message: String| -> Error {
-            InputError::new(message)
-                .in_file(origin)
-                .in_column(key)
-                .into()
-        };
-        if self.experiment.kind != "modelsharing" {
-            return Err(bad(
-                "experiment.kind",
-                format!(
-                    "unknown experiment kind `{}`; this runner knows `modelsharing`",
-                    self.experiment.kind
-                ),
-            ));
-        }
+        let bad = |key: &str, message: String| key_error(origin, key, message);
+        check_kind(origin, &self.experiment.kind, "modelsharing")?;
         if self.experiment.devices.is_empty() {
             return Err(bad("experiment.devices", "must not be empty".into()));
         }

@@ -12,12 +12,9 @@ use super::report::mean_sd;
 use crate::error::{Error, Result};
 use crate::experiment::datasharing::plot::register_fonts;
 use crate::metrics::{Measurement, SystemResult, INDIVIDUAL};
+use crate::report::figure::{self, plot_err};
 
 type PerMethod = [(String, Vec<Measurement>)];
-
-fn plot_err(e: impl std::fmt::Display) -> Error {
-    Error::Runtime(format!("drawing a figure: {e}"))
-}
 
 const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
@@ -28,30 +25,20 @@ const COLORS: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
-/// Draws a figure as SVG and PNG under temporary names (keeping the extension plotters reads
-/// the format from), renames them into place and records their paths.
+/// Draws a figure as SVG and PNG under temporary names, renames them into place
+/// ([`figure::install`]) and records their paths.
 macro_rules! save {
     ($dir:expr, $stem:expr, $size:expr, $out:expr, |$a:ident| $body:expr) => {{
-        let svg_tmp = crate::failures::temporary_sibling(&$dir, &$stem, ".svg");
-        let png_tmp = crate::failures::temporary_sibling(&$dir, &$stem, ".png");
+        let drawn = figure::temporaries(&$dir, &$stem);
         {
-            let $a = SVGBackend::new(&svg_tmp, $size).into_drawing_area();
+            let $a = SVGBackend::new(&drawn[0], $size).into_drawing_area();
             $body?;
         }
         {
-            let $a = BitMapBackend::new(&png_tmp, $size).into_drawing_area();
+            let $a = BitMapBackend::new(&drawn[1], $size).into_drawing_area();
             $body?;
         }
-        for (tmp, ext) in [(&svg_tmp, "svg"), (&png_tmp, "png")] {
-            let path = $dir.join(format!("{}.{ext}", $stem));
-            std::fs::rename(tmp, &path).map_err(|e| {
-                Error::io(
-                    format!("renaming {} to {}", tmp.display(), path.display()),
-                    e,
-                )
-            })?;
-            $out.push(PathBuf::from("figures").join(format!("{}.{ext}", $stem)));
-        }
+        $out.extend(figure::install(&$dir, &$stem, &drawn)?);
     }};
 }
 
