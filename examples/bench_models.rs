@@ -1,13 +1,15 @@
-//! Timing of full-size random-weight backbones on the CPU: forward, finetune step and BitFit
-//! step for RoBERTa-base (batch 8 x 128 tokens, 2-class mlp head) and CLIP ViT-B/16 (batch 8,
-//! linear head). `scripts/bench_models.py` runs it next to the same steps in PyTorch.
+//! Timing of full-size random-weight backbones: forward, finetune step and BitFit step for
+//! RoBERTa-base (batch 8 x 128 tokens, 2-class mlp head) and CLIP ViT-B/16 (batch 8, linear
+//! head). `scripts/bench_models.py` runs it next to the same steps in PyTorch.
 //!
 //! Usage: `cargo run --release --example bench_models -- <roberta|clip>
-//! <forward|finetune|bitfit|bitfit-plain> [iterations]`. `bitfit-plain` is BitFit without the
-//! frozen-linear custom op (weight gradients computed and thrown away). Prints one JSON line:
-//! per-iteration seconds, their median, and the process's peak resident memory.
+//! <forward|finetune|bitfit|bitfit-plain> [iterations] [cpu|cuda:N] [f32|bf16] [batch]`.
+//! `bitfit-plain` is BitFit without the frozen-linear custom op (weight gradients computed and
+//! thrown away); bf16 trains in mixed precision (f32 master weights). Prints one JSON line:
+//! per-iteration seconds (the device synchronised before each clock read), their median, and
+//! the process's peak resident memory.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use homogen::models::config::ModelConfig;
 use homogen::models::encoder::EncoderInput;
 use homogen::models::heads::HeadKind;
@@ -46,10 +48,13 @@ fn main() -> anyhow::Result<()> {
     let which = args.get(1).map(String::as_str).unwrap_or("roberta");
     let mode = args.get(2).map(String::as_str).unwrap_or("forward");
     let iters: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let dev = Device::Cpu;
+    let dev = homogen::device::parse_device(args.get(4).map_or("cpu", String::as_str))?;
+    let dtype = homogen::device::parse_dtype(args.get(5).map_or("f32", String::as_str))?;
+    let batch_size: usize = args.get(6).and_then(|s| s.parse().ok()).unwrap_or(8);
     let (config, head, batch) = match which {
         "roberta" => {
-            let ids = Tensor::rand(3f32, 50000f32, (8, 128), &dev)?.to_dtype(DType::U32)?;
+            let ids =
+                Tensor::rand(3f32, 50000f32, (batch_size, 128), &dev)?.to_dtype(DType::U32)?;
             let input = EncoderInput {
                 attention_mask: ids.ones_like()?,
                 input_ids: ids,
@@ -58,7 +63,7 @@ fn main() -> anyhow::Result<()> {
             (ROBERTA, HeadKind::Mlp, Batch::Text(input))
         }
         "clip" => {
-            let px = Tensor::randn(0f32, 1.0, (8, 3, 224, 224), &dev)?;
+            let px = Tensor::randn(0f32, 1.0, (batch_size, 3, 224, 224), &dev)?.to_dtype(dtype)?;
             (CLIP, HeadKind::Linear, Batch::Pixels(px))
         }
         other => anyhow::bail!("unknown model {other}"),
@@ -71,7 +76,7 @@ fn main() -> anyhow::Result<()> {
             classes: 2,
         }),
         &dev,
-        DType::F32,
+        homogen::device::Precision::training(dtype),
         0,
     )?;
     let selection = match mode {
@@ -87,16 +92,17 @@ fn main() -> anyhow::Result<()> {
     model
         .store
         .set_trainable(|n| selection.is_some_and(|s| s.selects(n)));
-    let labels = Tensor::new(&[0u32, 1, 0, 1, 0, 1, 0, 1], &dev)?;
+    let labels: Vec<u32> = (0..batch_size as u32).map(|i| i % 2).collect();
+    let labels = Tensor::new(labels, &dev)?;
     let mut times = Vec::new();
     for i in 0..=iters {
         let start = Instant::now();
         if selection.is_none() {
             let f = model.logits(&batch, &Ctx::eval())?;
-            f.sum_all()?.to_scalar::<f32>()?;
+            f.sum_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()?;
         } else {
             let logits = model.logits(&batch, &Ctx::train(i as u64))?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &labels)?;
+            let loss = candle_nn::loss::cross_entropy(&logits.to_dtype(DType::F32)?, &labels)?;
             let grads = loss.backward()?;
             for p in model.store.trainable() {
                 if let Some(g) = grads.get(p.var().as_tensor()) {
@@ -104,6 +110,7 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        dev.synchronize()?;
         if i > 0 {
             times.push(start.elapsed().as_secs_f64());
         }
@@ -112,7 +119,8 @@ fn main() -> anyhow::Result<()> {
     sorted.sort_by(|a, b| a.total_cmp(b));
     let median = sorted[sorted.len() / 2];
     println!(
-        "{{\"impl\": \"candle\", \"model\": \"{which}\", \"mode\": \"{mode}\", \"median_s\": {median:.4}, \"times\": {times:?}, \"peak_rss_mb\": {:.0}, \"trainable\": {}}}",
+        "{{\"impl\": \"candle\", \"model\": \"{which}\", \"mode\": \"{mode}\", \"device\": \"{}\", \"dtype\": \"{dtype:?}\", \"batch\": {batch_size}, \"median_s\": {median:.4}, \"times\": {times:?}, \"peak_rss_mb\": {:.0}, \"trainable\": {}}}",
+        args.get(4).map_or("cpu", String::as_str),
         peak_rss_mb(),
         model.store.trainable_count()
     );

@@ -9,6 +9,8 @@ resident memory is per case. Prints a Markdown table for BENCHMARKS.md.
 
 Run (after `cargo build --release --example bench_models`):
   RAYON_NUM_THREADS=2 /work/venv/bin/python scripts/bench_models.py [--iters 3]
+On a GPU (both sides on cuda:0; bf16 = mixed precision, f32 master weights, autocast in PyTorch):
+  python3 scripts/bench_models.py --device cuda --dtype bf16 --batch 32 --iters 10 --bin PATH
 """
 
 import argparse
@@ -23,11 +25,15 @@ from transformers import CLIPVisionConfig, CLIPVisionModel, RobertaConfig, Rober
 torch.set_num_threads(2)
 torch.manual_seed(0)
 which, mode, iters = sys.argv[1], sys.argv[2], int(sys.argv[3])
+dev, dtype, batch = torch.device(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+cuda = dev.type == "cuda"
+sync = torch.cuda.synchronize if cuda else (lambda: None)
+autocast = lambda: torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dtype == "bf16")
 if which == "roberta":
     cfg = RobertaConfig(vocab_size=50265, max_position_embeddings=514, type_vocab_size=1,
                         layer_norm_eps=1e-5, pad_token_id=1, num_labels=2)
     model = RobertaForSequenceClassification(cfg)
-    ids = torch.randint(3, 50000, (8, 128))
+    ids = torch.randint(3, 50000, (batch, 128), device=dev)
     run = lambda: model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
     head = "classifier."
 else:
@@ -35,10 +41,11 @@ else:
                            num_attention_heads=12, image_size=224, patch_size=16, hidden_act="quick_gelu")
     tower = CLIPVisionModel(cfg)
     model = torch.nn.ModuleDict({"tower": tower, "classifier": torch.nn.Linear(768, 2)})
-    px = torch.randn(8, 3, 224, 224)
+    px = torch.randn(batch, 3, 224, 224, device=dev)
     run = lambda: model["classifier"](model["tower"](pixel_values=px).pooler_output)
     head = "classifier."
-labels = torch.tensor([0, 1] * 4)
+model.to(dev)
+labels = torch.tensor([0, 1] * (batch // 2), device=dev)
 if mode == "forward":
     model.eval()
 else:
@@ -50,18 +57,22 @@ times = []
 for i in range(iters + 1):
     t = time.perf_counter()
     if mode == "forward":
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             run().sum().item()
     else:
-        loss = torch.nn.functional.cross_entropy(run(), labels)
+        with autocast():
+            logits = run()
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+    sync()
     if i > 0:
         times.append(time.perf_counter() - t)
 trainable = sum(p.numel() for p in model.parameters() if p.requires_grad) if mode != "forward" else 0
 print(json.dumps({"impl": "pytorch", "model": which, "mode": mode, "median_s": sorted(times)[len(times) // 2],
                   "times": times, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
                   "trainable": trainable}))
 """
 
@@ -77,18 +88,26 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--iters", type=int, default=3)
     ap.add_argument("--bin", default="target/release/examples/bench_models")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (cuda:0 on both sides)")
+    ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--modes", default="forward,finetune,bitfit,bitfit-plain",
+                    help="comma-separated steps to time")
     args = ap.parse_args()
+    device = "cuda:0" if args.device.startswith("cuda") else "cpu"
+    case = [str(args.iters), device, args.dtype, str(args.batch)]
     # The candle side keeps freed memory in-process itself (homogen::alloc::keep_freed_memory).
     env = dict(os.environ, RAYON_NUM_THREADS="2", OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
     rows = []
     for which in ["roberta", "clip"]:
-        for mode in ["forward", "finetune", "bitfit", "bitfit-plain"]:
-            ours = run([args.bin, which, mode, str(args.iters)], env)
+        for mode in args.modes.split(","):
+            ours = run([args.bin, which, mode] + case, env)
             ref = None
             if mode != "bitfit-plain":
-                ref = run([sys.executable, "-c", TORCH_CASE, which, mode, str(args.iters)], env)
+                ref = run([sys.executable, "-c", TORCH_CASE, which, mode] + case, env)
             rows.append((which, mode, ours, ref))
             print(json.dumps(ours), json.dumps(ref), file=sys.stderr)
+    print(f"{device}, {args.dtype}, batch {args.batch}, median of {args.iters} iterations")
     print("| model | step | candle s | PyTorch s | ratio | candle peak MB | PyTorch peak MB |")
     print("|---|---|---|---|---|---|---|")
     for which, mode, ours, ref in rows:

@@ -3,8 +3,11 @@
 //! encoder and the CLIP tower; the frozen-linear custom op gives the same bias gradients as plain
 //! matmuls; loss falls on a tiny separable task; BitFit's trainable count on the real roberta-base
 //! configuration equals transformers' (committed by the fixture script).
+//!
+//! `HOMOGEN_TEST_DEVICE=cuda:0` (with `--features cuda`) runs them on a GPU, through the device
+//! kernels that replace the CPU's fused element-wise ops there.
 
-use candle_core::{backprop::GradStore, DType, Device, Tensor};
+use candle_core::{backprop::GradStore, DType, Tensor};
 use homogen::device::Precision;
 use homogen::models::config::ModelConfig;
 use homogen::models::encoder::{ids_tensor, EncoderInput};
@@ -15,6 +18,9 @@ use homogen::models::tokenize::TextTokenizer;
 use homogen::models::{Batch, HeadSpec, Model, Selection};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+mod common;
+use common::device;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
@@ -29,7 +35,7 @@ fn text_model_in(kind: HeadKind, precision: Precision) -> Model {
     Model::load(
         &files,
         Some(HeadSpec { kind, classes: 2 }),
-        &Device::Cpu,
+        &device(),
         precision,
         3,
     )
@@ -42,8 +48,8 @@ fn text_batch(texts: &[&str]) -> Batch {
     let tok = TextTokenizer::from_files(&dir.join("tokenizer.json"), None, 16, 1).unwrap();
     let b = tok.encode(texts).unwrap();
     Batch::Text(EncoderInput {
-        input_ids: ids_tensor(&b.input_ids, &Device::Cpu).unwrap(),
-        attention_mask: ids_tensor(&b.attention_mask, &Device::Cpu).unwrap(),
+        input_ids: ids_tensor(&b.input_ids, &device()).unwrap(),
+        attention_mask: ids_tensor(&b.attention_mask, &device()).unwrap(),
         token_type_ids: None,
     })
 }
@@ -54,13 +60,13 @@ fn clip_model() -> Model {
         kind: HeadKind::Linear,
         classes: 2,
     };
-    Model::load(&files, Some(head), &Device::Cpu, DType::F32, 3)
+    Model::load(&files, Some(head), &device(), DType::F32, 3)
         .unwrap()
         .0
 }
 
 fn clip_batch() -> Batch {
-    let px = Tensor::randn(0f32, 1.0, (2, 3, 32, 32), &Device::Cpu).unwrap();
+    let px = Tensor::randn(0f32, 1.0, (2, 3, 32, 32), &device()).unwrap();
     Batch::Pixels(px)
 }
 
@@ -85,7 +91,7 @@ fn snapshot(model: &Model) -> BTreeMap<String, Vec<f32>> {
 
 fn loss(model: &Model, batch: &Batch, labels: &[u32], ctx: &Ctx) -> Tensor {
     let logits = model.logits(batch, ctx).unwrap();
-    let labels = Tensor::new(labels, &Device::Cpu).unwrap();
+    let labels = Tensor::new(labels, &device()).unwrap();
     candle_nn::loss::cross_entropy(&logits, &labels).unwrap()
 }
 
@@ -309,7 +315,7 @@ fn bitfit_trainable_count_on_roberta_base_equals_transformers() {
         kind: HeadKind::Mlp,
         classes: 2,
     };
-    let model = Model::from_config(&config, Some(head), &Device::Cpu, DType::F32).unwrap();
+    let model = Model::from_config(&config, Some(head), &device(), DType::F32).unwrap();
     model.store.set_trainable(|n| Selection::BitFit.selects(n));
     // 694,274 = 12 x (7 x 768 + 3072) + 768 (embedding LN bias) + 768 x 768 + 768 + 768 x 2 + 2.
     assert_eq!(model.store.trainable_count(), 694_274);

@@ -14,11 +14,8 @@ use homogen::models::{Backbone, Batch, HeadSpec, Model};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// The device under test: `HOMOGEN_TEST_DEVICE` (`cpu` when unset).
-fn device() -> Device {
-    let name = std::env::var("HOMOGEN_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
-    homogen::device::parse_device(&name).unwrap()
-}
+mod common;
+use common::device;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")

@@ -8,7 +8,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CudaStorage, DType, Layout, Result, Shape, Tensor, D};
-use rand::{Rng, SeedableRng};
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +23,7 @@ pub fn set_frozen_linear_op(on: bool) {
 }
 
 use super::params::{Init, Param, ParamStore};
+use super::pointwise::{DropoutOp, Smooth, SmoothOp};
 
 /// Whether a forward pass trains (dropout active, seeded) or evaluates (dropout off).
 #[derive(Debug)]
@@ -50,6 +51,8 @@ impl Ctx {
 
     /// Inverted dropout with drop probability `p`: in training, zeroes each value with
     /// probability `p` and scales the rest by 1/(1-p); in evaluation, returns `x` unchanged.
+    /// Each call draws one seed from the context's generator; the mask follows from that seed
+    /// alone ([`DropoutOp`]), so it is the same on every device and for any thread count.
     pub fn dropout(&self, x: &Tensor, p: f64) -> Result<Tensor> {
         let Some(rng) = &self.rng else {
             return Ok(x.clone());
@@ -57,14 +60,15 @@ impl Ctx {
         if p <= 0.0 {
             return Ok(x.clone());
         }
-        let scale = (1.0 / (1.0 - p)) as f32;
-        let pf = p as f32;
-        let mut rng = rng.borrow_mut();
-        let mask: Vec<f32> = (0..x.elem_count())
-            .map(|_| if rng.gen::<f32>() < pf { 0.0 } else { scale })
-            .collect();
-        let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-        x.mul(&mask)
+        let op = DropoutOp {
+            seed: rng.borrow_mut().next_u64(),
+            p: p as f32,
+        };
+        if x.device().is_cpu() {
+            return x.contiguous()?.apply_op1(op);
+        }
+        let mask = Tensor::from_vec(op.mask(x.elem_count()), x.shape(), x.device())?;
+        x.mul(&mask.to_dtype(x.dtype())?)
     }
 }
 
@@ -407,13 +411,22 @@ impl Activation {
         }
     }
 
-    /// Applies the activation (all variants have a backward pass in candle).
+    /// Applies the activation. On the CPU the smooth ones run as one parallel pass with a
+    /// one-pass backward ([`SmoothOp`]); elsewhere as candle's ops (all differentiable).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Activation::Gelu => x.gelu_erf(),
-            Activation::GeluTanh => x.gelu(),
-            Activation::QuickGelu => x.mul(&candle_nn::ops::sigmoid(&(x * 1.702)?)?),
-            Activation::Relu => x.relu(),
+        let smooth = match self {
+            Activation::Gelu => Smooth::GeluErf,
+            Activation::GeluTanh => Smooth::GeluTanh,
+            Activation::QuickGelu => Smooth::QuickGelu,
+            Activation::Relu => return x.relu(),
+        };
+        if x.device().is_cpu() {
+            return x.contiguous()?.apply_op1(SmoothOp(smooth));
+        }
+        match smooth {
+            Smooth::GeluErf => x.gelu_erf(),
+            Smooth::GeluTanh => x.gelu(),
+            Smooth::QuickGelu => x.mul(&candle_nn::ops::sigmoid(&(x * 1.702)?)?),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod hub;
 pub mod init;
 pub mod layers;
 pub mod params;
+pub mod pointwise;
 pub mod preprocess;
 pub mod tokenize;
 

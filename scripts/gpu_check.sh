@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs on a lent GPU machine, from the repository root, with target/gpu-dist carried over (made
+# here by scripts/gpu_build.sh). Writes everything under $OUT:
+#   summary.txt          one line per step with its exit status and seconds
+#   nvidia-smi.txt       the machine
+#   parity.txt grad.txt  models_parity / models_grad on cuda:0 (HOMOGEN_TEST_DEVICE)
+#   bench_models_*.md    candle vs PyTorch on cuda:0, f32 and bf16 mixed precision
+#   smoke-*/             the smoke configs run with --devices cuda:0, and their logs
+# Steps have their own time limits so that one hang costs only its own step.
+#
+# Usage (device tool): bash scripts/gpu_check.sh [STEP...]  steps: parity grad bench-f32
+#   bench-bf16 smoke (default: all, in that order)
+set -u
+out="${OUT:?set OUT to the folder to write results to}"
+dist=target/gpu-dist
+mkdir -p "$out"
+summary="$out/summary.txt"
+echo "commit $(cat "$dist/commit" 2>/dev/null) at $(date -u +%FT%TZ)" >>"$summary"
+
+for f in "$dist"/*.xz; do
+    [ -e "$f" ] && xz -dkf "$f" && chmod +x "${f%.xz}"
+done
+# Test binaries find their fixtures under the path they were built at.
+built_at=/work/main
+if [ ! -e "$built_at/Cargo.toml" ]; then
+    mkdir -p "$(dirname "$built_at")" && ln -sfn "$PWD" "$built_at"
+fi
+# The CUDA 13 libraries candle links (cuBLAS, cuRAND, NVRTC): the toolkit's, or PyTorch's wheels'.
+libdirs="$(
+    {
+        ls -d /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib 2>/dev/null
+        python3 -c 'import glob, os, site
+for s in site.getsitepackages():
+    for d in glob.glob(os.path.join(s, "nvidia", "*", "lib")):
+        print(d)' 2>/dev/null
+    } | paste -sd:
+)"
+export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+step() { # step NAME LIMIT_S OUTFILE CMD...
+    local name=$1 limit=$2 file=$3 start rc
+    shift 3
+    start=$(date +%s)
+    timeout "$limit" "$@" >"$out/$file" 2>&1
+    rc=$?
+    echo "$name rc=$rc $(($(date +%s) - start))s" | tee -a "$summary"
+}
+
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(parity grad bench-f32 bench-bf16 smoke)
+nvidia-smi >"$out/nvidia-smi.txt" 2>&1
+ldd "$dist/homogen" >"$out/ldd.txt" 2>&1
+for s in "${steps[@]}"; do
+    case "$s" in
+    parity) HOMOGEN_TEST_DEVICE=cuda:0 step parity 120 parity.txt "$dist/models_parity" ;;
+    grad) HOMOGEN_TEST_DEVICE=cuda:0 step grad 120 grad.txt "$dist/models_grad" ;;
+    bench-f32 | bench-bf16)
+        step "$s" 240 "bench_models_${s#bench-}.md" python3 scripts/bench_models.py \
+            --device cuda --dtype "${s#bench-}" --batch 32 --iters 10 --bin "$dist/bench_models" \
+            --modes forward,finetune,bitfit
+        ;;
+    smoke)
+        for c in language vision; do
+            step "smoke-$c" 150 "smoke-$c.log" "$dist/homogen" run "configs/smoke-$c.toml" \
+                --devices cuda:0 --out "$out/smoke-$c"
+        done
+        ;;
+    *) echo "unknown step $s" | tee -a "$summary" ;;
+    esac
+done

@@ -1,0 +1,419 @@
+//! One-pass, multi-threaded CPU kernels for the element-wise steps of training: activations with
+//! their derivatives, and dropout whose mask is recomputed rather than stored.
+//!
+//! candle runs element-wise ops on one thread and differentiates a GELU through about a dozen
+//! tensor ops (each a full pass and a fresh buffer); dropout as `x * mask` also computes a
+//! gradient for the mask. Here each step is one pass split over rayon's threads, and the
+//! backward of each is one pass too. These are CPU kernels: on other devices the callers in
+//! [`super::layers`] use candle's ops, which run there as device kernels.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+/// Elements per parallel work item; also the dropout mask's unit of random-stream seeking, so
+/// a mask depends only on the seed, never on the number of threads.
+const CHUNK: usize = 1 << 14;
+
+/// Element-wise activations that have a fused forward and backward here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Smooth {
+    /// Exact GELU, `0.5 x (1 + erf(x / √2))`.
+    GeluErf,
+    /// GELU's tanh approximation, `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+    GeluTanh,
+    /// CLIP's `x σ(1.702 x)`.
+    QuickGelu,
+}
+
+/// Floating-point math the kernels run in: f32 for f32 and half-precision storage, f64 for f64.
+trait Math: Copy + Send + Sync {
+    fn error_function(self) -> Self;
+    fn from_f64(v: f64) -> Self;
+    fn to_f64(self) -> f64;
+    fn value(act: Smooth, x: Self) -> Self;
+    fn derivative(act: Smooth, x: Self) -> Self;
+}
+
+macro_rules! impl_math {
+    ($t:ty, $erf:path, $sqrt_2_over_pi:expr, $frac_1_sqrt_2:expr, $inv_sqrt_2pi:expr) => {
+        impl Math for $t {
+            fn error_function(self) -> Self {
+                $erf(self)
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn value(act: Smooth, x: Self) -> Self {
+                match act {
+                    Smooth::GeluErf => 0.5 * x * (1.0 + (x * $frac_1_sqrt_2).error_function()),
+                    Smooth::GeluTanh => {
+                        let u = $sqrt_2_over_pi * (x + 0.044715 * x * x * x);
+                        0.5 * x * (1.0 + u.tanh())
+                    }
+                    Smooth::QuickGelu => x / (1.0 + (-1.702 * x).exp()),
+                }
+            }
+            fn derivative(act: Smooth, x: Self) -> Self {
+                match act {
+                    Smooth::GeluErf => {
+                        0.5 * (1.0 + (x * $frac_1_sqrt_2).error_function())
+                            + x * $inv_sqrt_2pi * (-0.5 * x * x).exp()
+                    }
+                    Smooth::GeluTanh => {
+                        let u = $sqrt_2_over_pi * (x + 0.044715 * x * x * x);
+                        let t = u.tanh();
+                        let du = $sqrt_2_over_pi * (1.0 + 3.0 * 0.044715 * x * x);
+                        0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
+                    }
+                    Smooth::QuickGelu => {
+                        let s = 1.0 / (1.0 + (-1.702 * x).exp());
+                        s + 1.702 * x * s * (1.0 - s)
+                    }
+                }
+            }
+        }
+    };
+}
+
+impl_math!(
+    f32,
+    candle_core::cpu::erf::erf_f32,
+    0.797_884_6_f32,
+    std::f32::consts::FRAC_1_SQRT_2,
+    0.398_942_3_f32
+);
+impl_math!(
+    f64,
+    candle_core::cpu::erf::erf_f64,
+    0.797_884_560_802_865_4_f64,
+    std::f64::consts::FRAC_1_SQRT_2,
+    0.398_942_280_401_432_7_f64
+);
+
+/// The contiguous values of a storage, or an error naming the op.
+fn contiguous<'a, T>(v: &'a [T], l: &Layout, op: &str) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&v[a..b]),
+        None => candle_core::bail!("{op} needs a contiguous input"),
+    }
+}
+
+/// `f` applied to each value, converted through the math type `M`, over rayon's threads.
+fn par_map<T: WithDType, M: Math>(src: &[T], f: impl Fn(M) -> M + Sync) -> Vec<T> {
+    let mut out = vec![T::zero(); src.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .for_each(|(o, s)| {
+            for (o, &s) in o.iter_mut().zip(s) {
+                *o = T::from_f64(f(M::from_f64(s.to_f64())).to_f64());
+            }
+        });
+    out
+}
+
+/// `f(a, b)` for each pair of values, over rayon's threads.
+fn par_zip<T: WithDType, M: Math>(a: &[T], b: &[T], f: impl Fn(M, M) -> M + Sync) -> Vec<T> {
+    let mut out = vec![T::zero(); a.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+        .for_each(|(o, (a, b))| {
+            for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                let v = f(M::from_f64(a.to_f64()), M::from_f64(b.to_f64()));
+                *o = T::from_f64(v.to_f64());
+            }
+        });
+    out
+}
+
+/// Dispatches a one-input kernel on the storage's dtype; f32 math for every type but f64.
+macro_rules! dispatch1 {
+    ($s:expr, $l:expr, $name:expr, |$v:ident, $M:ident| $body:expr) => {
+        match $s {
+            CpuStorage::F32(v) => {
+                let $v = contiguous(v, $l, $name)?;
+                type $M = f32;
+                CpuStorage::F32($body)
+            }
+            CpuStorage::F64(v) => {
+                let $v = contiguous(v, $l, $name)?;
+                type $M = f64;
+                CpuStorage::F64($body)
+            }
+            CpuStorage::BF16(v) => {
+                let $v = contiguous(v, $l, $name)?;
+                type $M = f32;
+                CpuStorage::BF16($body)
+            }
+            CpuStorage::F16(v) => {
+                let $v = contiguous(v, $l, $name)?;
+                type $M = f32;
+                CpuStorage::F16($body)
+            }
+            _ => candle_core::bail!("{}: unsupported dtype {:?}", $name, $s.dtype()),
+        }
+    };
+}
+
+/// `y = act(x)` in one parallel pass; backward `dx = dy ⊙ act'(x)` in one more ([`SmoothGrad`]).
+pub struct SmoothOp(pub Smooth);
+
+impl CustomOp1 for SmoothOp {
+    fn name(&self) -> &'static str {
+        "smooth-activation"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let act = self.0;
+        let out = dispatch1!(s, l, "activation", |v, M| par_map::<_, M>(v, |x| {
+            M::value(act, x)
+        }));
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let (x, grad) = (x.contiguous()?, grad.contiguous()?);
+        Ok(Some(x.apply_op2_no_bwd(&grad, &SmoothGrad(self.0))?))
+    }
+}
+
+/// `(x, dy) -> dy ⊙ act'(x)`: the backward of [`SmoothOp`].
+struct SmoothGrad(Smooth);
+
+impl CustomOp2 for SmoothGrad {
+    fn name(&self) -> &'static str {
+        "smooth-activation-grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let act = self.0;
+        macro_rules! grad {
+            ($x:expr, $g:expr, $M:ty) => {{
+                let x = contiguous($x, l1, "activation backward")?;
+                let g = contiguous($g, l2, "activation backward")?;
+                par_zip::<_, $M>(x, g, |x, g| g * <$M as Math>::derivative(act, x))
+            }};
+        }
+        let out = match (s1, s2) {
+            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(grad!(x, g, f32)),
+            (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(grad!(x, g, f64)),
+            (CpuStorage::BF16(x), CpuStorage::BF16(g)) => CpuStorage::BF16(grad!(x, g, f32)),
+            (CpuStorage::F16(x), CpuStorage::F16(g)) => CpuStorage::F16(grad!(x, g, f32)),
+            _ => candle_core::bail!("activation backward: unsupported or mismatched dtypes"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+}
+
+/// Inverted dropout with a mask drawn from `seed`: zeroes each value with probability `p` and
+/// scales the rest by 1/(1−p), in one parallel pass. The mask is never stored: the backward
+/// applies the same op (same seed, same mask) to the gradient.
+pub struct DropoutOp {
+    /// Seeds the mask: chunk `c` of [`CHUNK`] values draws from ChaCha8 stream `c`.
+    pub seed: u64,
+    /// Drop probability in [0, 1).
+    pub p: f32,
+}
+
+impl DropoutOp {
+    /// Writes the mask's scales (0 or 1/(1−p)) for chunk `c` into `out` (at most [`CHUNK`]
+    /// values). A value is dropped when its uniform draw u = (r >> 8)·2⁻²⁴ is below p, as in
+    /// rand's `gen::<f32>() < p`, compared as integers: r >> 8 < ⌈p·2²⁴⌉.
+    fn chunk_scales(&self, c: usize, out: &mut [f32]) {
+        let scale = 1.0 / (1.0 - self.p);
+        let threshold = (self.p as f64 * (1u64 << 24) as f64).ceil() as u32;
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(c as u64);
+        for o in out {
+            *o = if (rng.next_u32() >> 8) < threshold {
+                0.0
+            } else {
+                scale
+            };
+        }
+    }
+
+    /// The mask as a vector of scales (0 or 1/(1−p)) for `n` values: what the op multiplies
+    /// by, for devices that apply it as a tensor product.
+    pub fn mask(&self, n: usize) -> Vec<f32> {
+        let mut out = vec![0f32; n];
+        out.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, o)| self.chunk_scales(c, o));
+        out
+    }
+
+    fn apply<T: WithDType>(&self, src: &[T]) -> Vec<T> {
+        let mut out = vec![T::zero(); src.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(src.par_chunks(CHUNK))
+            .enumerate()
+            .for_each(|(c, (o, s))| {
+                let mut scales = vec![0f32; s.len()];
+                self.chunk_scales(c, &mut scales);
+                for ((o, &v), &k) in o.iter_mut().zip(s).zip(&scales) {
+                    *o = if k == 0.0 {
+                        T::zero()
+                    } else {
+                        T::from_f64(v.to_f64() * k as f64)
+                    };
+                }
+            });
+        out
+    }
+}
+
+impl CustomOp1 for DropoutOp {
+    fn name(&self) -> &'static str {
+        "dropout"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let out = match s {
+            CpuStorage::F32(v) => CpuStorage::F32(self.apply(contiguous(v, l, "dropout")?)),
+            CpuStorage::F64(v) => CpuStorage::F64(self.apply(contiguous(v, l, "dropout")?)),
+            CpuStorage::BF16(v) => CpuStorage::BF16(self.apply(contiguous(v, l, "dropout")?)),
+            CpuStorage::F16(v) => CpuStorage::F16(self.apply(contiguous(v, l, "dropout")?)),
+            _ => candle_core::bail!("dropout: unsupported dtype {:?}", s.dtype()),
+        };
+        Ok((out, l.shape().clone()))
+    }
+
+    fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        let op = DropoutOp {
+            seed: self.seed,
+            p: self.p,
+        };
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&op)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, Var};
+
+    fn values(t: &Tensor) -> Vec<f64> {
+        t.to_dtype(DType::F64)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    }
+
+    fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+    }
+
+    /// Forward values equal candle's own ops; derivatives equal central finite differences of
+    /// the f64 function (h = 1e-5, error ~1e-10), on points spread over [-6, 6] and across
+    /// more than one parallel chunk.
+    #[test]
+    fn smooth_activations_match_candle_and_finite_differences() {
+        let n = CHUNK + 1000;
+        let xs: Vec<f64> = (0..n).map(|i| -6.0 + 12.0 * i as f64 / n as f64).collect();
+        for act in [Smooth::GeluErf, Smooth::GeluTanh, Smooth::QuickGelu] {
+            let x32 = Tensor::new(
+                xs.iter().map(|&v| v as f32).collect::<Vec<_>>(),
+                &Device::Cpu,
+            )
+            .unwrap();
+            let ours = x32.apply_op1(SmoothOp(act)).unwrap();
+            let candle = match act {
+                Smooth::GeluErf => x32.gelu_erf().unwrap(),
+                Smooth::GeluTanh => x32.gelu().unwrap(),
+                Smooth::QuickGelu => {
+                    (&x32 * candle_nn::ops::sigmoid(&(&x32 * 1.702).unwrap()).unwrap()).unwrap()
+                }
+            };
+            let d = max_abs_diff(&values(&ours), &values(&candle));
+            assert!(d < 2e-6, "{act:?} forward differs from candle's by {d}");
+
+            let x = Var::new(xs.clone(), &Device::Cpu).unwrap();
+            let upstream: Vec<f64> = (0..n).map(|i| 1.0 + (i % 7) as f64 / 7.0).collect();
+            let r = Tensor::new(upstream.clone(), &Device::Cpu).unwrap();
+            let y = x.as_tensor().apply_op1(SmoothOp(act)).unwrap();
+            let grads = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let got = values(grads.get(x.as_tensor()).unwrap());
+            let h = 1e-5;
+            let expected: Vec<f64> = xs
+                .iter()
+                .zip(&upstream)
+                .map(|(&v, &g)| g * (f64::value(act, v + h) - f64::value(act, v - h)) / (2.0 * h))
+                .collect();
+            let d = max_abs_diff(&got, &expected);
+            assert!(d < 1e-8, "{act:?} derivative off by {d}");
+        }
+    }
+
+    /// Half precision runs through the f32 math and rounds once.
+    #[test]
+    fn smooth_activation_in_bf16_rounds_the_f32_result() {
+        let x = Tensor::new(&[-1.5f32, -0.25, 0.0, 0.5, 2.0], &Device::Cpu).unwrap();
+        let f32_out = values(&x.apply_op1(SmoothOp(Smooth::GeluErf)).unwrap());
+        let bf16 = x.to_dtype(DType::BF16).unwrap();
+        let bf16_out = values(&bf16.apply_op1(SmoothOp(Smooth::GeluErf)).unwrap());
+        for (a, b) in f32_out.iter().zip(&bf16_out) {
+            assert!((a - b).abs() <= a.abs() / 128.0 + 1e-6, "{a} vs {b}");
+        }
+    }
+
+    /// The mask depends on the seed only (not on the thread count), drops about p of the
+    /// values, scales the rest by 1/(1-p), equals [`DropoutOp::mask`], and the gradient
+    /// passes through the same mask.
+    #[test]
+    fn dropout_is_seeded_thread_independent_and_backpropagates_its_mask() {
+        let n = 3 * CHUNK + 17;
+        let x = Var::new(vec![2f32; n], &Device::Cpu).unwrap();
+        let op = || DropoutOp { seed: 9, p: 0.1 };
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| values(&x.as_tensor().apply_op1(op()).unwrap()))
+        };
+        let (one, three) = (run(1), run(3));
+        assert_eq!(one, three);
+        let mask = op().mask(n);
+        for (y, m) in one.iter().zip(&mask) {
+            assert_eq!(*y, 2.0 * *m as f64);
+        }
+        let dropped = mask.iter().filter(|&&m| m == 0.0).count() as f64;
+        // Binomial(n, 0.1): sd ≈ 0.3 √n ≈ 67; allow 5 sd.
+        let expected = 0.1 * n as f64;
+        assert!(
+            (dropped - expected).abs() < 5.0 * (0.09 * n as f64).sqrt(),
+            "{dropped}"
+        );
+        assert!(mask
+            .iter()
+            .all(|&m| m == 0.0 || (m - 1.0 / 0.9).abs() < 1e-7));
+        let other = DropoutOp { seed: 10, p: 0.1 }.mask(n);
+        assert_ne!(mask, other);
+
+        let r = Tensor::new((0..n).map(|i| i as f32).collect::<Vec<_>>(), &Device::Cpu).unwrap();
+        let y = x.as_tensor().apply_op1(op()).unwrap();
+        let grads = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let got = values(grads.get(x.as_tensor()).unwrap());
+        for (i, (g, m)) in got.iter().zip(&mask).enumerate() {
+            assert_eq!(*g, (i as f32 * m) as f64);
+        }
+    }
+}
