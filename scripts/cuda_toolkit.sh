@@ -42,6 +42,8 @@ install() {
     grep -oE '\bfn cu[A-Za-z0-9_]+\(' "$bindings" | sed 's/^fn //; s/($//' | sort -u |
         sed 's/.*/int &(void) { return 999; }/' >"$prefix/stubs/cuda_stub.c"
     cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$prefix/stubs/libcuda.so" "$prefix/stubs/cuda_stub.c"
+    # Under its soname too, so that a CUDA build starts here (and reports that no GPU is found).
+    ln -sf libcuda.so "$prefix/stubs/libcuda.so.1"
     touch "$prefix/.installed-$version"
 }
 

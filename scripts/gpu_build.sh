@@ -9,7 +9,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-eval "$(scripts/cuda_toolkit.sh)"
+cuda_env="$(scripts/cuda_toolkit.sh)"
+eval "$cuda_env"
 export CARGO_TARGET_DIR="$root/target/cuda"
 cargo build --release --features cuda --bin homogen --example bench_models --example bench_trainer
 tests="$(cargo test --release --features cuda --no-run --message-format=json \

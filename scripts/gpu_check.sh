@@ -17,8 +17,11 @@ mkdir -p "$out"
 summary="$out/summary.txt"
 echo "commit $(cat "$dist/commit" 2>/dev/null) at $(date -u +%FT%TZ)" >>"$summary"
 
+# Unpacked outside the repository, so that target/gpu-dist stays as small as it was carried.
+bin="$(mktemp -d)"
 for f in "$dist"/*.xz; do
-    [ -e "$f" ] && xz -dkf "$f" && chmod +x "${f%.xz}"
+    name="$(basename "$f" .xz)"
+    xz -dc "$f" >"$bin/$name" && chmod +x "$bin/$name"
 done
 # Test binaries find their fixtures under the path they were built at.
 built_at=/work/main
@@ -49,19 +52,19 @@ step() { # step NAME LIMIT_S OUTFILE CMD...
 steps=("$@")
 [ ${#steps[@]} -eq 0 ] && steps=(parity grad bench-f32 bench-bf16 smoke)
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1
-ldd "$dist/homogen" >"$out/ldd.txt" 2>&1
+ldd "$bin/homogen" >"$out/ldd.txt" 2>&1
 for s in "${steps[@]}"; do
     case "$s" in
-    parity) HOMOGEN_TEST_DEVICE=cuda:0 step parity 120 parity.txt "$dist/models_parity" ;;
-    grad) HOMOGEN_TEST_DEVICE=cuda:0 step grad 120 grad.txt "$dist/models_grad" ;;
+    parity) HOMOGEN_TEST_DEVICE=cuda:0 step parity 120 parity.txt "$bin/models_parity" ;;
+    grad) HOMOGEN_TEST_DEVICE=cuda:0 step grad 120 grad.txt "$bin/models_grad" ;;
     bench-f32 | bench-bf16)
         step "$s" 240 "bench_models_${s#bench-}.md" python3 scripts/bench_models.py \
-            --device cuda --dtype "${s#bench-}" --batch 32 --iters 10 --bin "$dist/bench_models" \
+            --device cuda --dtype "${s#bench-}" --batch 32 --iters 10 --bin "$bin/bench_models" \
             --modes forward,finetune,bitfit
         ;;
     smoke)
         for c in language vision; do
-            step "smoke-$c" 150 "smoke-$c.log" "$dist/homogen" run "configs/smoke-$c.toml" \
+            step "smoke-$c" 150 "smoke-$c.log" "$bin/homogen" run "configs/smoke-$c.toml" \
                 --devices cuda:0 --out "$out/smoke-$c"
         done
         ;;

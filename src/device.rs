@@ -33,8 +33,14 @@ fn device_error(name: &str) -> Error {
 
 #[cfg(feature = "cuda")]
 fn cuda_device(ordinal: usize) -> Result<Device> {
-    Device::new_cuda(ordinal)
-        .map_err(|e| Error::Runtime(format!("cannot open cuda:{ordinal}: {e}")))
+    Device::new_cuda(ordinal).map_err(|e| {
+        // The driver's error on its first line; candle appends a backtrace when one is captured.
+        let e = e.to_string();
+        let first = e.lines().next().unwrap_or_default();
+        Error::Runtime(format!(
+            "cannot open cuda:{ordinal} ({first}): is an NVIDIA driver loaded and GPU {ordinal} visible (nvidia-smi, CUDA_VISIBLE_DEVICES)?"
+        ))
+    })
 }
 
 #[cfg(not(feature = "cuda"))]
