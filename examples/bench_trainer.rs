@@ -3,8 +3,8 @@
 //! AdamW, linear schedule, clipping 1.0, dropout on), for comparison with
 //! `scripts/bench_trainer_torch.py`, the same loop in PyTorch.
 //!
-//! Run: `cargo run --release --example bench_trainer -- STEPS` (default 2 optimiser steps per
-//! method); prints `method,examples_per_s` from the epoch's `metrics.jsonl` line (the training
+//! Run: `cargo run --release --example bench_trainer -- STEPS [cpu|cuda:N] [f32|bf16] [BATCH]`
+//! (default 2 optimiser steps per method, cpu, f32, batch 8); prints `method,examples_per_s` from the epoch's `metrics.jsonl` line (the training
 //! loop only: batching, tokenization, forward, backward, clipping, optimiser step; the probe
 //! runs its frozen backbone every step, as the PyTorch loop does, not from the feature cache).
 
@@ -38,6 +38,9 @@ fn main() -> Result<()> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
+    let arg = |i: usize, default: &str| std::env::args().nth(i).unwrap_or(default.to_string());
+    let (device, dtype) = (arg(2, "cpu"), arg(3, "f32"));
+    let batch: usize = arg(4, "8").parse().unwrap_or(8);
     let work = tempfile::tempdir().map_err(io("tempdir"))?;
     let model = work.path().join("model");
     std::fs::create_dir_all(&model).map_err(io("mkdir"))?;
@@ -59,7 +62,7 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&data).map_err(io("mkdir"))?;
     // Texts long enough to fill 128 tokens.
     let text = "the quick brown fox jumps over the lazy dog ".repeat(30);
-    for (name, n) in [("train", 8 * steps), ("test", 8)] {
+    for (name, n) in [("train", batch * steps), ("test", batch)] {
         let mut csv = String::from("text,label\n");
         for i in 0..n {
             csv.push_str(&format!("{text},{}\n", i % 2));
@@ -86,6 +89,9 @@ fn main() -> Result<()> {
         s.head = "mlp".into();
         s.epochs = 1;
         s.max_length = Some(128);
+        s.batch_size = batch;
+        s.device = device.clone();
+        s.dtype = dtype.clone();
         let o = train_cell(
             &s,
             &RunOptions {

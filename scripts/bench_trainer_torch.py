@@ -3,7 +3,9 @@ random-weight RoBERTa-base (RobertaForSequenceClassification, 2 labels), batch 8
 AdamW lr 2e-5, linear schedule, clip 1.0, dropout on; the same tokenizer.json. Prints
 method,examples_per_s over STEPS optimiser steps after one warm-up step.
 
-    RAYON_NUM_THREADS=2 /work/venv/bin/python scripts/bench_trainer_torch.py [STEPS]
+    RAYON_NUM_THREADS=2 /work/venv/bin/python scripts/bench_trainer_torch.py [STEPS] [cpu|cuda] [f32|bf16] [BATCH]
+
+bf16 is autocast with f32 master weights (what `--dtype bf16` does in homogen).
 """
 import sys
 import time
@@ -14,6 +16,10 @@ from transformers import RobertaConfig, RobertaForSequenceClassification, get_li
 
 torch.set_num_threads(2)
 steps = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+dev = torch.device(sys.argv[2] if len(sys.argv) > 2 else "cpu")
+bf16 = len(sys.argv) > 3 and sys.argv[3] == "bf16"
+batch = int(sys.argv[4]) if len(sys.argv) > 4 else 8
+sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 tok = Tokenizer.from_file("tests/fixtures/models/roberta/tokenizer.json")
 tok.enable_truncation(128)
 tok.enable_padding(pad_id=1, pad_token="<pad>")
@@ -23,7 +29,7 @@ for method in ["probe-mlp", "bitfit", "finetune"]:
     torch.manual_seed(0)
     cfg = RobertaConfig(vocab_size=50265, max_position_embeddings=514, type_vocab_size=1,
                         pad_token_id=1, bos_token_id=0, eos_token_id=2, num_labels=2)
-    model = RobertaForSequenceClassification(cfg)
+    model = RobertaForSequenceClassification(cfg).to(dev)
     for name, p in model.named_parameters():
         head = name.startswith("classifier.")
         p.requires_grad = head or (method == "finetune") or (method == "bitfit" and name.endswith(".bias"))
@@ -33,11 +39,12 @@ for method in ["probe-mlp", "bitfit", "finetune"]:
     model.train()
 
     def step(i):
-        enc = tok.encode_batch([text] * 8)
-        ids = torch.tensor([e.ids for e in enc])
-        mask = torch.tensor([e.attention_mask for e in enc])
-        labels = torch.tensor([(i + k) % 2 for k in range(8)])
-        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        enc = tok.encode_batch([text] * batch)
+        ids = torch.tensor([e.ids for e in enc], device=dev)
+        mask = torch.tensor([e.attention_mask for e in enc], device=dev)
+        labels = torch.tensor([(i + k) % 2 for k in range(batch)], device=dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(input_ids=ids, attention_mask=mask, labels=labels)
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -45,7 +52,9 @@ for method in ["probe-mlp", "bitfit", "finetune"]:
         opt.zero_grad()
 
     step(0)  # warm-up
+    sync()
     t = time.perf_counter()
     for i in range(steps):
         step(i)
-    print(f"{method},{8 * steps / (time.perf_counter() - t):.3f}", flush=True)
+    sync()
+    print(f"{method},{batch * steps / (time.perf_counter() - t):.3f}", flush=True)

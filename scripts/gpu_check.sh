@@ -5,11 +5,12 @@
 #   nvidia-smi.txt       the machine
 #   parity.txt grad.txt  models_parity / models_grad on cuda:0 (HOMOGEN_TEST_DEVICE)
 #   bench_models_*.md    candle vs PyTorch on cuda:0, f32 and bf16 mixed precision
+#   trainer_*.csv        trainer examples/s per method, ours and the PyTorch loop (bf16, batch 32)
 #   smoke-*/             the smoke configs run with --devices cuda:0, and their logs
 # Steps have their own time limits so that one hang costs only its own step.
 #
 # Usage (device tool): bash scripts/gpu_check.sh [STEP...]  steps: parity grad bench-f32
-#   bench-bf16 smoke (default: all, in that order)
+#   bench-bf16 trainer smoke (default: all, in that order)
 set -u
 out="${OUT:?set OUT to the folder to write results to}"
 dist=target/gpu-dist
@@ -50,7 +51,7 @@ step() { # step NAME LIMIT_S OUTFILE CMD...
 }
 
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(parity grad bench-f32 bench-bf16 smoke)
+[ ${#steps[@]} -eq 0 ] && steps=(parity grad bench-f32 bench-bf16 trainer smoke)
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1
 ldd "$bin/homogen" >"$out/ldd.txt" 2>&1
 for s in "${steps[@]}"; do
@@ -61,6 +62,10 @@ for s in "${steps[@]}"; do
         step "$s" 240 "bench_models_${s#bench-}.md" python3 scripts/bench_models.py \
             --device cuda --dtype "${s#bench-}" --batch 32 --iters 10 --bin "$bin/bench_models" \
             --modes forward,finetune,bitfit
+        ;;
+    trainer)
+        step trainer-candle 150 trainer_candle.csv "$bin/bench_trainer" 20 cuda:0 bf16 32
+        step trainer-pytorch 150 trainer_pytorch.csv python3 scripts/bench_trainer_torch.py 20 cuda bf16 32
         ;;
     smoke)
         for c in language vision; do

@@ -78,8 +78,9 @@ enum Fused {
     /// `y = x · Wᵀ` with `W` frozen: `dx = dy · W` and no weight gradient (candle's matmul
     /// backward always computes `xᵀ · dy` too, which BitFit and probing would throw away).
     FrozenLinear { weight: Tensor },
-    /// `y = softmax(x)` over the last dimension: `dx = y ⊙ (dy − Σ dy ⊙ y)`.
-    Softmax,
+    /// `y = softmax(scale · x + mask)` over the last dimension, the mask a constant:
+    /// `dx = scale · y ⊙ (dy − Σ dy ⊙ y)`.
+    Softmax { scale: f64 },
     /// `y = (x − mean) / sqrt(var + eps)` over the last dimension (no affine part):
     /// `dx = rstd · (dy − mean(dy) − y ⊙ mean(dy ⊙ y))`.
     Normalize { eps: f64 },
@@ -106,7 +107,7 @@ impl candle_core::CustomOp2 for Attach {
     fn name(&self) -> &'static str {
         match self.0 {
             Fused::FrozenLinear { .. } => "frozen-linear",
-            Fused::Softmax => "softmax-attach",
+            Fused::Softmax { .. } => "softmax-attach",
             Fused::Normalize { .. } => "normalize-attach",
         }
     }
@@ -140,9 +141,14 @@ impl candle_core::CustomOp2 for Attach {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dx = match &self.0 {
             Fused::FrozenLinear { weight } => grad.matmul(weight)?,
-            Fused::Softmax => {
+            Fused::Softmax { scale } => {
                 let dot = (grad * res)?.sum_keepdim(D::Minus1)?;
-                (grad.broadcast_sub(&dot)? * res)?
+                let dx = (grad.broadcast_sub(&dot)? * res)?;
+                if *scale == 1.0 {
+                    dx
+                } else {
+                    (dx * *scale)?
+                }
             }
             Fused::Normalize { eps } => {
                 let eps = *eps;
@@ -434,12 +440,26 @@ impl Activation {
 /// Softmax over the last dimension: candle's fused kernel, with the backward of
 /// [`Fused::Softmax`] attached when a gradient is needed.
 pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    scaled_masked_softmax(x, 1.0, None)
+}
+
+/// `softmax(scale · x + mask)` over the last dimension, `mask` (a constant, broadcast to `x`)
+/// optional. The scaling and the mask are applied outside the graph, so the backward is one
+/// node ([`Fused::Softmax`]) and no gradient is computed for the mask.
+pub fn scaled_masked_softmax(x: &Tensor, scale: f64, mask: Option<&Tensor>) -> Result<Tensor> {
     let x = x.contiguous()?;
+    let mut z = x.detach();
+    if scale != 1.0 {
+        z = (z * scale)?;
+    }
+    if let Some(m) = mask {
+        z = z.broadcast_add(&m.detach())?;
+    }
+    let y = candle_nn::ops::softmax_last_dim(&z.contiguous()?)?;
     if x.track_op() {
-        let y = candle_nn::ops::softmax_last_dim(&x.detach())?;
-        x.apply_op2(&y, Attach(Fused::Softmax))
+        x.apply_op2(&y, Attach(Fused::Softmax { scale }))
     } else {
-        candle_nn::ops::softmax_last_dim(&x)
+        Ok(y)
     }
 }
 
@@ -461,14 +481,13 @@ pub fn attention(
         t.reshape((b, s, heads, d))?.transpose(1, 2)?.contiguous()
     };
     let (q, k, v) = (split(q)?, split(k)?, split(v)?);
-    let q = (q * (1.0 / (d as f64).sqrt()))?;
-    // Scores, mask and softmax in f32 under half-precision compute (as autocast does).
+    // Scores, mask and softmax in f32 under half-precision compute (as autocast does); the
+    // 1/√d scaling and the mask are folded into the softmax node.
     let dtype = q.dtype();
-    let mut scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
-    if let Some(m) = mask {
-        scores = scores.broadcast_add(&m.to_dtype(DType::F32)?)?;
-    }
-    let probs = softmax_last(&scores)?.to_dtype(dtype)?;
+    let scores = q.matmul(&k.t()?)?.to_dtype(DType::F32)?;
+    let mask = mask.map(|m| m.to_dtype(DType::F32)).transpose()?;
+    let probs = scaled_masked_softmax(&scores, 1.0 / (d as f64).sqrt(), mask.as_ref())?;
+    let probs = probs.to_dtype(dtype)?;
     let probs = ctx.dropout(&probs, dropout)?;
     probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, hidden))
 }
@@ -579,6 +598,45 @@ mod tests {
         // A non-trivial gradient (not all zeros) was compared.
         let norm = fused.get(xt).unwrap().abs().unwrap().max_all().unwrap();
         assert!(norm.to_scalar::<f32>().unwrap() > 1e-3);
+        // Scaled and masked (two of five positions masked out per sequence): the same values
+        // and input gradient as scaling, adding the mask and a softmax op by op.
+        let keep = Tensor::new(
+            &[[1u32, 1, 0, 1, 0], [1, 0, 1, 1, 0], [0, 1, 1, 1, 0]],
+            &dev,
+        )
+        .unwrap();
+        let mask = additive_mask(&keep, DType::F32)
+            .unwrap()
+            .reshape((3, 1, 5))
+            .unwrap();
+        let x5 = candle_core::Var::randn(0f32, 2.0, (3, 24, 5), &dev).unwrap();
+        let r5 = Tensor::randn(0f32, 1.0, (3, 24, 5), &dev).unwrap();
+        let grads5 = |y: Tensor| (y * &r5).unwrap().sum_all().unwrap().backward().unwrap();
+        let ours = scaled_masked_softmax(x5.as_tensor(), 0.125, Some(&mask)).unwrap();
+        let plain = candle_nn::ops::softmax(
+            &(x5.as_tensor() * 0.125)
+                .unwrap()
+                .broadcast_add(&mask)
+                .unwrap(),
+            D::Minus1,
+        )
+        .unwrap();
+        assert!(max_diff(&ours, &plain) < 1e-6);
+        let dropped = (1.0 - keep.to_dtype(DType::F32).unwrap()).unwrap();
+        let masked_sum = ours
+            .broadcast_mul(&dropped.reshape((3, 1, 5)).unwrap())
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert_eq!(masked_sum, 0.0, "masked positions get probability 0");
+        let (g_ours, g_plain) = (grads5(ours), grads5(plain));
+        let d = max_diff(
+            g_ours.get(x5.as_tensor()).unwrap(),
+            g_plain.get(x5.as_tensor()).unwrap(),
+        );
+        assert!(d < 1e-6, "scaled masked softmax dx: {d}");
     }
 
     #[test]
