@@ -23,7 +23,7 @@ pub fn set_frozen_linear_op(on: bool) {
 }
 
 use super::params::{Init, Param, ParamStore};
-use super::pointwise::{DropoutOp, Smooth, SmoothOp};
+use super::pointwise::{BiasAdd, DropoutOp, Smooth, SmoothOp};
 
 /// Whether a forward pass trains (dropout active, seeded) or evaluates (dropout off).
 #[derive(Debug)]
@@ -164,73 +164,6 @@ impl candle_core::CustomOp2 for Attach {
             }
         };
         Ok((Some(dx), None))
-    }
-}
-
-/// Custom op `(y, b) -> y + b` for a bias `b` [n] broadcast over the rows of `y` [rows, n],
-/// computed in one pass on the CPU: backward passes the gradient through to `y` and sums its
-/// rows for `b` with a matrix product (ones [1, rows] · grad), where candle's own
-/// `broadcast_add` backward reduces over rows with a slow strided sum. What BitFit trains.
-struct BiasAdd;
-
-impl candle_core::CustomOp2 for BiasAdd {
-    fn name(&self) -> &'static str {
-        "bias-add"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        fn add<T: Copy + std::ops::Add<Output = T>>(
-            y: &[T],
-            l1: &Layout,
-            b: &[T],
-            l2: &Layout,
-        ) -> Result<Vec<T>> {
-            let (Some((y0, y1)), Some((b0, b1))) =
-                (l1.contiguous_offsets(), l2.contiguous_offsets())
-            else {
-                candle_core::bail!("bias-add needs contiguous inputs")
-            };
-            let (y, b) = (&y[y0..y1], &b[b0..b1]);
-            if b.is_empty() || y.len() % b.len() != 0 {
-                candle_core::bail!(
-                    "bias-add: {} values do not split into rows of {}",
-                    y.len(),
-                    b.len()
-                )
-            }
-            Ok(y.chunks_exact(b.len())
-                .flat_map(|row| row.iter().zip(b).map(|(&v, &c)| v + c))
-                .collect())
-        }
-        let out = match (s1, s2) {
-            (CpuStorage::F32(y), CpuStorage::F32(b)) => CpuStorage::F32(add(y, l1, b, l2)?),
-            (CpuStorage::F64(y), CpuStorage::F64(b)) => CpuStorage::F64(add(y, l1, b, l2)?),
-            (CpuStorage::BF16(y), CpuStorage::BF16(b)) => CpuStorage::BF16(add(y, l1, b, l2)?),
-            (CpuStorage::F16(y), CpuStorage::F16(b)) => CpuStorage::F16(add(y, l1, b, l2)?),
-            _ => candle_core::bail!("bias-add: unsupported or mismatched dtypes"),
-        };
-        Ok((out, l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        _y: &Tensor,
-        _b: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (rows, n) = grad.dims2()?;
-        // Summed in f32 under half-precision compute, returned in the bias's dtype.
-        let g32 = grad.to_dtype(DType::F32)?.contiguous()?;
-        let ones = Tensor::ones((1, rows), DType::F32, grad.device())?;
-        let db = ones.matmul(&g32)?.reshape(n)?.to_dtype(grad.dtype())?;
-        Ok((Some(grad.clone()), Some(db)))
     }
 }
 

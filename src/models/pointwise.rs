@@ -1,5 +1,6 @@
 //! One-pass, multi-threaded CPU kernels for the element-wise steps of training: activations with
-//! their derivatives, and dropout whose mask is recomputed rather than stored.
+//! their derivatives, dropout whose mask is recomputed rather than stored, and the bias add
+//! whose backward sums rows with a matrix product.
 //!
 //! candle runs element-wise ops on one thread and differentiates a GELU through about a dozen
 //! tensor ops (each a full pass and a fresh buffer); dropout as `x * mask` also computes a
@@ -8,7 +9,9 @@
 //! [`super::layers`] use candle's ops, which run there as device kernels.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType,
+};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -216,6 +219,75 @@ impl CustomOp2 for SmoothGrad {
     }
 }
 
+/// Custom op `(y, b) -> y + b` for a bias `b` [n] broadcast over the rows of `y` [rows, n], in
+/// one parallel pass; backward passes the gradient through to `y` and sums its rows for `b`
+/// with a matrix product (ones [1, rows] · grad), where candle's own `broadcast_add` backward
+/// reduces over rows with a single-threaded strided sum. What BitFit trains.
+pub struct BiasAdd;
+
+impl CustomOp2 for BiasAdd {
+    fn name(&self) -> &'static str {
+        "bias-add"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        fn add<T: WithDType>(y: &[T], l1: &Layout, b: &[T], l2: &Layout) -> Result<Vec<T>> {
+            let (y, b) = (
+                contiguous(y, l1, "bias-add")?,
+                contiguous(b, l2, "bias-add")?,
+            );
+            if b.is_empty() || y.len() % b.len() != 0 {
+                candle_core::bail!(
+                    "bias-add: {} values do not split into rows of {}",
+                    y.len(),
+                    b.len()
+                )
+            }
+            let mut out = vec![T::zero(); y.len()];
+            let rows_per_item = (CHUNK / b.len()).max(1) * b.len();
+            out.par_chunks_mut(rows_per_item)
+                .zip(y.par_chunks(rows_per_item))
+                .for_each(|(o, y)| {
+                    for (o, y) in o.chunks_exact_mut(b.len()).zip(y.chunks_exact(b.len())) {
+                        for ((o, &v), &c) in o.iter_mut().zip(y).zip(b) {
+                            *o = v + c;
+                        }
+                    }
+                });
+            Ok(out)
+        }
+        let out = match (s1, s2) {
+            (CpuStorage::F32(y), CpuStorage::F32(b)) => CpuStorage::F32(add(y, l1, b, l2)?),
+            (CpuStorage::F64(y), CpuStorage::F64(b)) => CpuStorage::F64(add(y, l1, b, l2)?),
+            (CpuStorage::BF16(y), CpuStorage::BF16(b)) => CpuStorage::BF16(add(y, l1, b, l2)?),
+            (CpuStorage::F16(y), CpuStorage::F16(b)) => CpuStorage::F16(add(y, l1, b, l2)?),
+            _ => candle_core::bail!("bias-add: unsupported or mismatched dtypes"),
+        };
+        Ok((out, l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _y: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (rows, n) = grad.dims2()?;
+        // Summed in f32 under half-precision compute, returned in the bias's dtype.
+        let g32 = grad.to_dtype(DType::F32)?.contiguous()?;
+        let ones = Tensor::ones((1, rows), DType::F32, grad.device())?;
+        let db = ones.matmul(&g32)?.reshape(n)?.to_dtype(grad.dtype())?;
+        Ok((Some(grad.clone()), Some(db)))
+    }
+}
+
 /// Inverted dropout with a mask drawn from `seed`: zeroes each value with probability `p` and
 /// scales the rest by 1/(1−p), in one parallel pass. The mask is never stored: the backward
 /// applies the same op (same seed, same mask) to the gradient.
@@ -360,6 +432,22 @@ mod tests {
             let d = max_abs_diff(&got, &expected);
             assert!(d < 1e-8, "{act:?} derivative off by {d}");
         }
+    }
+
+    /// Rows split over work items (more values than one chunk, rows not a divisor of it) give
+    /// exactly candle's `broadcast_add`.
+    #[test]
+    fn bias_add_equals_broadcast_add_across_chunks() {
+        let y = Tensor::randn(0f32, 1.0, (700, 97), &Device::Cpu).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 97, &Device::Cpu).unwrap();
+        let ours = y.apply_op2_no_bwd(&b, &BiasAdd).unwrap();
+        let plain = y.broadcast_add(&b).unwrap();
+        assert_eq!(values(&ours), values(&plain));
+        let err = y.apply_op2_no_bwd(&b.narrow(0, 0, 96).unwrap(), &BiasAdd);
+        assert!(
+            err.is_err(),
+            "a bias that does not divide the row is refused"
+        );
     }
 
     /// Half precision runs through the f32 math and rounds once.
