@@ -51,8 +51,9 @@ impl Ctx {
 
     /// Inverted dropout with drop probability `p`: in training, zeroes each value with
     /// probability `p` and scales the rest by 1/(1-p); in evaluation, returns `x` unchanged.
-    /// Each call draws one seed from the context's generator; the mask follows from that seed
-    /// alone ([`DropoutOp`]), so it is the same on every device and for any thread count.
+    /// Each call draws one seed from the context's generator and the mask follows from that
+    /// seed alone: on the CPU through [`DropoutOp`] (for any thread count), on a GPU drawn there
+    /// by [`device_dropout`] from the device generator seeded with it.
     pub fn dropout(&self, x: &Tensor, p: f64) -> Result<Tensor> {
         let Some(rng) = &self.rng else {
             return Ok(x.clone());
@@ -67,9 +68,23 @@ impl Ctx {
         if x.device().is_cpu() {
             return x.contiguous()?.apply_op1(op);
         }
-        let mask = Tensor::from_vec(op.mask(x.elem_count()), x.shape(), x.device())?;
-        x.mul(&mask.to_dtype(x.dtype())?)
+        device_dropout(x, p, op.seed)
     }
+}
+
+/// Inverted dropout with the mask drawn on `x`'s device (cuRAND on a GPU, seeded with `seed`
+/// so that the mask is a function of the seed), as tensor ops: what GPUs run, where
+/// building the mask on the host and copying it over would cost more than the step. On the
+/// CPU (which cannot be seeded this way) the draw comes from candle's thread generator; the
+/// tests use that to check the tensor-op path.
+pub fn device_dropout(x: &Tensor, p: f64, seed: u64) -> Result<Tensor> {
+    let dev = x.device();
+    if !dev.is_cpu() {
+        dev.set_seed(seed)?;
+    }
+    let u = Tensor::rand(0f32, 1f32, x.shape(), dev)?;
+    let mask = (u.ge(p)?.to_dtype(DType::F32)? * (1.0 / (1.0 - p)))?;
+    x.mul(&mask.to_dtype(x.dtype())?.detach())
 }
 
 /// What an [`Attach`] op's backward computes from its output and the output's gradient.
@@ -467,6 +482,24 @@ mod tests {
         assert!(a.iter().all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6));
         let e = Ctx::eval().dropout(&x, 0.25).unwrap();
         assert_eq!(e.sum_all().unwrap().to_scalar::<f32>().unwrap(), 10000.0);
+    }
+
+    /// The GPU's tensor-op dropout, run on the CPU: drops about p, scales the rest by
+    /// 1/(1-p), and the gradient passes through the same mask.
+    #[test]
+    fn device_dropout_drops_p_scales_the_rest_and_backpropagates_its_mask() {
+        let x = candle_core::Var::ones((100, 100), DType::F32, &Device::Cpu).unwrap();
+        let y = device_dropout(x.as_tensor(), 0.25, 7).unwrap();
+        let vals = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let zeros = vals.iter().filter(|&&v| v == 0.0).count();
+        assert!((2300..2700).contains(&zeros), "{zeros} zeros");
+        assert!(vals
+            .iter()
+            .all(|&v| v == 0.0 || (v - 4.0 / 3.0).abs() < 1e-6));
+        let grads = y.sum_all().unwrap().backward().unwrap();
+        let g = grads.get(x.as_tensor()).unwrap();
+        let g = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(g, vals, "d(sum y)/dx is the mask, which equals y for x = 1");
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {

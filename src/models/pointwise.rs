@@ -317,7 +317,7 @@ impl DropoutOp {
     }
 
     /// The mask as a vector of scales (0 or 1/(1−p)) for `n` values: what the op multiplies
-    /// by, for devices that apply it as a tensor product.
+    /// `n` values by (to inspect or reproduce a mask).
     pub fn mask(&self, n: usize) -> Vec<f32> {
         let mut out = vec![0f32; n];
         out.par_chunks_mut(CHUNK)
