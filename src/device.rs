@@ -98,6 +98,17 @@ pub fn parse_dtype(name: &str) -> Result<DType> {
     }
 }
 
+/// Fixes the number of threads candle's CPU kernels use, once, before any thread pool exists:
+/// `threads`, or else the count candle picks itself (the physical cores). A value the user set
+/// in `RAYON_NUM_THREADS` is kept. Without the variable candle counts the cores again, reading
+/// /proc, on every matrix product.
+pub fn fix_thread_count(threads: Option<usize>) {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = threads.unwrap_or_else(candle_core::utils::get_num_threads);
+        std::env::set_var("RAYON_NUM_THREADS", n.max(1).to_string());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,9 +51,15 @@ pub fn main() -> i32 {
         Command::Measure(args) => measure::run(args),
         Command::Data(args) => data::run(args),
         Command::Fetch(args) => fetch::run(args, cli.quiet),
-        Command::Embed(args) => embed::run(args, cli.quiet),
+        Command::Embed(args) => {
+            homogen::device::fix_thread_count(None);
+            embed::run(args, cli.quiet)
+        }
         Command::Run(args) => run::run(args, cli.quiet),
-        Command::Train(args) => train::run(*args, cli.quiet),
+        Command::Train(args) => {
+            homogen::device::fix_thread_count(None);
+            train::run(*args, cli.quiet)
+        }
         Command::Plan(args) => plan::run(args),
         Command::Report(args) => report::run(args),
     };

@@ -37,15 +37,13 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
         let text = Config::read_text(path)?;
         if modelsharing::config::kind_of(&text).as_deref() == Some("modelsharing") {
             // Model training keeps every core for its matrix products.
+            homogen::device::fix_thread_count(None);
             return run_modelsharing(&args, path, &text, quiet);
         }
     }
-    // Data-sharing trials are the parallel unit. candle would otherwise split every tiny
-    // matmul across the cores and, without this variable, re-read /proc/cpuinfo on each one to
-    // count them. Set here, before any thread exists; a value the user set is kept.
-    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-        std::env::set_var("RAYON_NUM_THREADS", "1");
-    }
+    // Data-sharing trials are the parallel unit: candle would otherwise split every tiny
+    // matmul across the cores.
+    homogen::device::fix_thread_count(Some(1));
     if args.task_index.is_some() || args.devices.is_some() {
         return Err(homogen::error::Error::from(homogen::error::InputError::new(
             "--task-index and --devices apply to model-sharing configs (kind = \"modelsharing\") only",
