@@ -48,7 +48,8 @@ fn main() -> anyhow::Result<()> {
     let which = args.get(1).map(String::as_str).unwrap_or("roberta");
     let mode = args.get(2).map(String::as_str).unwrap_or("forward");
     let iters: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let dev = homogen::device::parse_device(args.get(4).map_or("cpu", String::as_str))?;
+    let device_name = args.get(4).map_or("cpu", String::as_str);
+    let dev = homogen::device::parse_device(device_name)?;
     let dtype = homogen::device::parse_dtype(args.get(5).map_or("f32", String::as_str))?;
     let batch_size: usize = args.get(6).and_then(|s| s.parse().ok()).unwrap_or(8);
     let (config, head, batch) = match which {
@@ -120,7 +121,7 @@ fn main() -> anyhow::Result<()> {
     let median = sorted[sorted.len() / 2];
     println!(
         "{{\"impl\": \"candle\", \"model\": \"{which}\", \"mode\": \"{mode}\", \"device\": \"{}\", \"dtype\": \"{dtype:?}\", \"batch\": {batch_size}, \"median_s\": {median:.4}, \"times\": {times:?}, \"peak_rss_mb\": {:.0}, \"trainable\": {}}}",
-        args.get(4).map_or("cpu", String::as_str),
+        device_name,
         peak_rss_mb(),
         model.store.trainable_count()
     );

@@ -17,6 +17,9 @@ use homogen::adapt::{
 };
 use serde_json::Value;
 
+mod common;
+use common::max_abs_diff;
+
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/adapt");
 
 struct Fixture {
@@ -114,19 +117,6 @@ fn optimizer_of(case: &Value, params: NamedVars, path: UpdatePath) -> Box<dyn Op
         )),
         other => panic!("unknown optimizer {other}"),
     }
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap() as f64
 }
 
 /// Checks `params` against the fixture's parameters after `step` steps.

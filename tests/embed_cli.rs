@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::max_abs_diff;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
 }
@@ -24,18 +27,6 @@ fn homogen(args: &[&str]) -> Output {
 
 fn features(path: &Path) -> Tensor {
     candle_core::safetensors::load(path, &Device::Cpu).unwrap()["features"].clone()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 const SENTENCES: &str = "The lazy fox fails the same people.\nHello\nCafé systems: BitFit, probing & finetuning!\nThis sentence is deliberately long so that it must be truncated to the model's maximum length by the tokenizer, special tokens included, on both sides of the comparison.\n";
@@ -61,7 +52,7 @@ fn embeds_texts_in_batches_equal_to_transformers_features() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let d = max_diff(&features(&out), &reference()["roberta.features"]);
+    let d = max_abs_diff(&features(&out), &reference()["roberta.features"]);
     assert!(d <= 1e-5, "max diff {d}");
     // bf16 stays close to f32 (bf16 keeps 8 bits of mantissa).
     let out16 = tmp.path().join("f16.safetensors");
@@ -78,7 +69,7 @@ fn embeds_texts_in_batches_equal_to_transformers_features() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let d = max_diff(&features(&out16), &reference()["roberta.features"]);
+    let d = max_abs_diff(&features(&out16), &reference()["roberta.features"]);
     assert!(d <= 0.15, "bf16 max diff {d}");
 }
 
@@ -106,7 +97,7 @@ fn embeds_pixels_and_images_with_the_clip_tower() {
         "2",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(max_diff(&features(&out), &reference()["clip.features"]) <= 1e-5);
+    assert!(max_abs_diff(&features(&out), &reference()["clip.features"]) <= 1e-5);
     let images = fixtures().join("images");
     let o = homogen(&[
         "embed",

@@ -3,26 +3,18 @@
 //! `python scripts/make_model_fixtures.py --full-size DIR`, then run
 //! `HOMOGEN_FULLSIZE_DIR=DIR cargo test --test models_fullsize -- --ignored`.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use homogen::models::encoder::EncoderInput;
 use homogen::models::hub::from_folder;
 use homogen::models::layers::Ctx;
 use homogen::models::{Batch, Model};
 use std::path::PathBuf;
 
+mod common;
+use common::max_abs_diff;
+
 fn dir() -> PathBuf {
     PathBuf::from(std::env::var("HOMOGEN_FULLSIZE_DIR").expect("set HOMOGEN_FULLSIZE_DIR"))
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 #[test]
@@ -39,7 +31,7 @@ fn full_size_roberta_and_clip_match_transformers() {
         token_type_ids: None,
     };
     let f = roberta.features(&Batch::Text(input), &Ctx::eval()).unwrap();
-    let d = max_diff(&f, &refs["roberta.features"]);
+    let d = max_abs_diff(&f, &refs["roberta.features"]);
     assert!(d <= 1e-4, "roberta-base features differ by {d}");
     let files = from_folder(&dir().join("clip-vit-b16-random"), false, None).unwrap();
     let (clip, _) = Model::load(&files, None, &Device::Cpu, DType::F32, 0).unwrap();
@@ -49,6 +41,6 @@ fn full_size_roberta_and_clip_match_transformers() {
             &Ctx::eval(),
         )
         .unwrap();
-    let d = max_diff(&f, &refs["clip.features"]);
+    let d = max_abs_diff(&f, &refs["clip.features"]);
     assert!(d <= 1e-4, "clip ViT-B/16 features differ by {d}");
 }

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::device;
+use common::{device, max_abs_diff};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
@@ -248,14 +248,7 @@ fn frozen_linear_op_gives_the_same_bias_gradients_as_plain_matmuls() {
             .to_scalar::<f32>()
             .unwrap()
             .max(1e-6);
-        let d = (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let d = max_abs_diff(a, b);
         assert!(
             d <= 1e-5 * scale,
             "{}: gradient differs by {d} (scale {scale})",

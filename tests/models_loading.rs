@@ -14,6 +14,9 @@ use homogen::models::{Backbone, Batch, HeadSpec, Model};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod common;
+use common::max_abs_diff;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
 }
@@ -28,17 +31,6 @@ fn copy_dir(from: &Path, to: &Path) {
         let e = e.unwrap();
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
 }
 
 fn clip_features(dir: &Path) -> Tensor {
@@ -90,7 +82,7 @@ fn resolves_a_hub_cache_by_ref_and_by_pinned_commit() {
     let (model, _) = Model::load(&files, None, &Device::Cpu, DType::F32, 0).unwrap();
     let px = reference()["clip.pixel_values"].clone();
     let f = model.features(&Batch::Pixels(px), &Ctx::eval()).unwrap();
-    assert!(max_diff(&f, &reference()["clip.features"]) <= 1e-5);
+    assert!(max_abs_diff(&f, &reference()["clip.features"]) <= 1e-5);
 }
 
 #[test]
@@ -133,7 +125,7 @@ fn loads_sharded_safetensors_and_vision_only_checkpoints_without_prefix() {
     };
     assert_eq!(shards.len(), 2);
     let f = clip_features(&dir);
-    assert!(max_diff(&f, &reference()["clip.features"]) <= 1e-5);
+    assert!(max_abs_diff(&f, &reference()["clip.features"]) <= 1e-5);
 }
 
 #[test]
@@ -191,7 +183,7 @@ fn pickle_needs_allow_pickle_and_then_loads_the_same_weights() {
     for p in from_safe.store.iter() {
         let q = from_pickle.store.get(p.name()).unwrap();
         assert_eq!(
-            max_diff(p.var().as_tensor(), q.var().as_tensor()),
+            max_abs_diff(p.var().as_tensor(), q.var().as_tensor()),
             0.0,
             "{}",
             p.name()

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::device;
+use common::{device, max_abs_diff};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
@@ -51,26 +51,6 @@ const SENTENCES: [&str; 4] = [
     "This sentence is deliberately long so that it must be truncated to the model's maximum \
      length by the tokenizer, special tokens included, on both sides of the comparison.",
 ];
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.dims(), b.dims());
-    let cpu = |t: &Tensor| {
-        t.to_device(&Device::Cpu)
-            .unwrap()
-            .to_dtype(DType::F32)
-            .unwrap()
-    };
-    (cpu(a) - cpu(b))
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
 
 fn assert_close(ours: &Tensor, theirs: &Tensor, what: &str) {
     let d = max_abs_diff(ours, theirs);

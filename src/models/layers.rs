@@ -84,7 +84,7 @@ pub fn device_dropout(x: &Tensor, p: f64, seed: u64) -> Result<Tensor> {
     }
     let u = Tensor::rand(0f32, 1f32, x.shape(), dev)?;
     let mask = (u.ge(p)?.to_dtype(DType::F32)? * (1.0 / (1.0 - p)))?;
-    x.mul(&mask.to_dtype(x.dtype())?.detach())
+    x.mul(&mask.to_dtype(x.dtype())?)
 }
 
 /// What an [`Attach`] op's backward computes from its output and the output's gradient.

@@ -317,8 +317,9 @@ impl DropoutOp {
     }
 
     /// The mask as a vector of scales (0 or 1/(1−p)) for `n` values: what the op multiplies
-    /// `n` values by (to inspect or reproduce a mask).
-    pub fn mask(&self, n: usize) -> Vec<f32> {
+    /// `n` values by (the tests compare the op with it).
+    #[cfg(test)]
+    fn mask(&self, n: usize) -> Vec<f32> {
         let mut out = vec![0f32; n];
         out.par_chunks_mut(CHUNK)
             .enumerate()
