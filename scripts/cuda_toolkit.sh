@@ -19,7 +19,7 @@ cuda="$prefix/nvidia/cu13"
 
 install() {
     mkdir -p "$prefix"
-    "$python" -m pip install --quiet --no-deps --target "$prefix" \
+    "$python" -m pip install --quiet --no-cache-dir --no-deps --target "$prefix" \
         "nvidia-cuda-nvcc==$version.*" "nvidia-cuda-runtime==$version.*" \
         "nvidia-cuda-cccl==$version.*" "nvidia-cuda-crt==$version.*" "nvidia-nvvm==$version.*" \
         "nvidia-cuda-nvrtc==$version.*" \
