@@ -14,7 +14,7 @@ eval "$cuda_env"
 export CARGO_TARGET_DIR="$root/target/cuda"
 cargo build --release --features cuda --bin homogen --example bench_models --example bench_trainer
 tests="$(cargo test --release --features cuda --no-run --message-format=json \
-    --test models_parity --test models_grad |
+    --test models_parity --test models_grad --test adapt_optim |
     python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)

@@ -4,12 +4,14 @@
 #   summary.txt          one line per step with its exit status and seconds
 #   nvidia-smi.txt       the machine
 #   parity.txt grad.txt  models_parity / models_grad on cuda:0 (HOMOGEN_TEST_DEVICE)
+#   optim.txt            adapt_optim on cuda:0: the CUDA optimiser kernels against PyTorch
+#                        and, bit for bit, against the CPU kernels
 #   bench_models_*.md    candle vs PyTorch on cuda:0, f32 and bf16 mixed precision
 #   trainer_*.csv        trainer examples/s per method, ours and the PyTorch loop (bf16, batch 32)
 #   smoke-*/             the smoke configs run with --devices cuda:0, and their logs
 # Steps have their own time limits so that one hang costs only its own step.
 #
-# Usage (device tool): bash scripts/gpu_check.sh [STEP...]  steps: parity grad bench-f32
+# Usage (device tool): bash scripts/gpu_check.sh [STEP...]  steps: parity grad optim bench-f32
 #   bench-bf16 trainer smoke (default: all, in that order)
 set -u
 out="${OUT:?set OUT to the folder to write results to}"
@@ -51,13 +53,14 @@ step() { # step NAME LIMIT_S OUTFILE CMD...
 }
 
 steps=("$@")
-[ ${#steps[@]} -eq 0 ] && steps=(parity grad bench-f32 bench-bf16 trainer smoke)
+[ ${#steps[@]} -eq 0 ] && steps=(parity grad optim bench-f32 bench-bf16 trainer smoke)
 nvidia-smi >"$out/nvidia-smi.txt" 2>&1
 ldd "$bin/homogen" >"$out/ldd.txt" 2>&1
 for s in "${steps[@]}"; do
     case "$s" in
     parity) HOMOGEN_TEST_DEVICE=cuda:0 step parity 120 parity.txt "$bin/models_parity" ;;
     grad) HOMOGEN_TEST_DEVICE=cuda:0 step grad 120 grad.txt "$bin/models_grad" ;;
+    optim) HOMOGEN_TEST_DEVICE=cuda:0 step optim 60 optim.txt "$bin/adapt_optim" ;;
     bench-f32 | bench-bf16)
         step "$s" 240 "bench_models_${s#bench-}.md" python3 scripts/bench_models.py \
             --device cuda --dtype "${s#bench-}" --batch 32 --iters 10 --bin "$bin/bench_models" \

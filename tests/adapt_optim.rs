@@ -4,7 +4,8 @@
 //! `torch.optim.AdamW` / `torch.optim.SGD(momentum=0.9)` under transformers' linear and cosine
 //! schedules (and torch's CosineAnnealingLR), with `clip_grad_norm_(max_norm=1.0)` before every
 //! step. We load the stored gradients (not recompute them), step our optimisers and compare the
-//! parameters after every step with PyTorch's, within 1e-6.
+//! parameters after every step with PyTorch's, within 1e-6. The tests run on
+//! `HOMOGEN_TEST_DEVICE` (the CPU by default; `cuda:0` checks the CUDA kernels on a GPU).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -18,7 +19,7 @@ use homogen::adapt::{
 use serde_json::Value;
 
 mod common;
-use common::max_abs_diff;
+use common::{device, max_abs_diff};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/adapt");
 
@@ -34,7 +35,7 @@ fn fixture() -> Fixture {
     .unwrap();
     let tensors = candle_core::safetensors::load(
         Path::new(FIXTURES).join("optim_steps.safetensors"),
-        &Device::Cpu,
+        &device(),
     )
     .unwrap();
     Fixture { meta, tensors }
@@ -297,7 +298,7 @@ fn loading_mismatched_state_is_an_input_error_naming_the_tensor() {
 
     // A model whose `classifier.weight` has another shape.
     let mut other: NamedVars = fx.params_at("adamw_wd0.0_linear", 0);
-    other[3].1 = Var::zeros((4, 6), candle_core::DType::F32, &Device::Cpu).unwrap();
+    other[3].1 = Var::zeros((4, 6), candle_core::DType::F32, &device()).unwrap();
     let mut wrong_shape = AdamW::new(other, AdamWConfig::default());
     let msg = input_error_of(wrong_shape.load_state(&file));
     assert!(msg.contains("classifier.weight.exp_avg"), "{msg}");
@@ -324,14 +325,13 @@ fn loading_mismatched_state_is_an_input_error_naming_the_tensor() {
 /// `p - lr * g / (|g| + eps)` (bias-corrected m = g, v = g^2).
 #[test]
 fn parameters_without_gradient_are_skipped() {
-    let a = Var::new(&[1.0f32, -2.0], &Device::Cpu).unwrap();
-    let b = Var::new(&[0.5f32], &Device::Cpu).unwrap();
+    let dev = device();
+    let a = Var::new(&[1.0f32, -2.0], &dev).unwrap();
+    let b = Var::new(&[0.5f32], &dev).unwrap();
     let params: NamedVars = vec![("a".into(), a.clone()), ("b".into(), b.clone())];
     for path in [UpdatePath::Auto, UpdatePath::TensorOps] {
-        a.set(&Tensor::new(&[1.0f32, -2.0], &Device::Cpu).unwrap())
-            .unwrap();
-        b.set(&Tensor::new(&[0.5f32], &Device::Cpu).unwrap())
-            .unwrap();
+        a.set(&Tensor::new(&[1.0f32, -2.0], &dev).unwrap()).unwrap();
+        b.set(&Tensor::new(&[0.5f32], &dev).unwrap()).unwrap();
         let mut opt = AdamW::new(
             params.clone(),
             AdamWConfig {
@@ -341,10 +341,7 @@ fn parameters_without_gradient_are_skipped() {
             },
         );
         let mut only_a = GradStore::default();
-        only_a.insert(
-            a.as_tensor(),
-            Tensor::new(&[0.3f32, -0.2], &Device::Cpu).unwrap(),
-        );
+        only_a.insert(a.as_tensor(), Tensor::new(&[0.3f32, -0.2], &dev).unwrap());
         opt.step(&only_a).unwrap();
         opt.step(&only_a).unwrap();
         assert_eq!(b.as_tensor().to_vec1::<f32>().unwrap(), vec![0.5]);
@@ -357,7 +354,7 @@ fn parameters_without_gradient_are_skipped() {
         assert_eq!(names, vec!["a.step", "a.exp_avg", "a.exp_avg_sq"]);
 
         let mut only_b = GradStore::default();
-        only_b.insert(b.as_tensor(), Tensor::new(&[2.0f32], &Device::Cpu).unwrap());
+        only_b.insert(b.as_tensor(), Tensor::new(&[2.0f32], &dev).unwrap());
         opt.step(&only_b).unwrap();
         // 0.5 - 0.1 * 2 / (2 + 1e-8) = 0.4 (to f32 precision)
         let got = b.as_tensor().to_vec1::<f32>().unwrap()[0];
@@ -369,6 +366,7 @@ fn parameters_without_gradient_are_skipped() {
 /// tensor-operation path on a tensor spanning several chunks (with decay and clipping scale).
 #[test]
 fn fused_kernel_matches_tensor_ops_on_a_multi_chunk_tensor() {
+    let dev = device();
     let n = 100_003;
     let init: Vec<f32> = (0..n)
         .map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 250.0)
@@ -376,10 +374,10 @@ fn fused_kernel_matches_tensor_ops_on_a_multi_chunk_tensor() {
     let grad: Vec<f32> = (0..n)
         .map(|i| ((i * 104_729 % 997) as f32 - 498.0) / 100.0)
         .collect();
-    let g = Tensor::from_vec(grad, n, &Device::Cpu).unwrap();
+    let g = Tensor::from_vec(grad, n, &dev).unwrap();
     let mut results = Vec::new();
     for path in [UpdatePath::Auto, UpdatePath::TensorOps] {
-        let p = Var::from_vec(init.clone(), n, &Device::Cpu).unwrap();
+        let p = Var::from_vec(init.clone(), n, &dev).unwrap();
         let params: NamedVars = vec![("w".into(), p.clone())];
         let mut adam = AdamW::new(
             params.clone(),
@@ -390,7 +388,7 @@ fn fused_kernel_matches_tensor_ops_on_a_multi_chunk_tensor() {
                 ..AdamWConfig::default()
             },
         );
-        let q = Var::from_vec(init.clone(), n, &Device::Cpu).unwrap();
+        let q = Var::from_vec(init.clone(), n, &dev).unwrap();
         let mut sgd = Sgd::new(
             vec![("w".into(), q.clone())],
             SgdConfig {
@@ -413,7 +411,97 @@ fn fused_kernel_matches_tensor_ops_on_a_multi_chunk_tensor() {
     assert!(max_abs_diff(&results[0].0, &results[1].0) < 1e-6);
     assert!(max_abs_diff(&results[0].1, &results[1].1) < 1e-6);
     // And the update did something.
-    let start = Tensor::from_vec(init, n, &Device::Cpu).unwrap();
+    let start = Tensor::from_vec(init, n, &dev).unwrap();
     assert!(max_abs_diff(&results[0].0, &start) > 1e-3);
     assert!(max_abs_diff(&results[0].1, &start) > 1e-3);
+}
+
+/// On a GPU (`HOMOGEN_TEST_DEVICE=cuda:0`), the fused CUDA kernels give the fused CPU kernels'
+/// values bit for bit (same operation order, no fused multiply-add, IEEE division and square
+/// root) for AdamW with decay and SGD with and without momentum, over several steps with a
+/// clipping scale. On the CPU there is nothing to compare, and the test says so.
+#[test]
+fn device_kernels_equal_the_cpu_kernels_bit_for_bit() {
+    let dev = device();
+    if dev.is_cpu() {
+        eprintln!("skipped: HOMOGEN_TEST_DEVICE is the CPU; this compares a GPU's kernels with it");
+        return;
+    }
+    let n = 70_001;
+    let init: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 250.0)
+        .collect();
+    let grads: Vec<Vec<f32>> = (0..3)
+        .map(|s| {
+            (0..n)
+                .map(|i| (((i + 31 * s) * 104_729 % 997) as f32 - 498.0) / 100.0)
+                .collect()
+        })
+        .collect();
+    let run = |on: &Device| -> Vec<Vec<f32>> {
+        let make = || Var::from_vec(init.clone(), n, on).unwrap();
+        let (p, q, r) = (make(), make(), make());
+        let mut adam = AdamW::new(
+            vec![("w".into(), p.clone())],
+            AdamWConfig {
+                lr: 0.01,
+                weight_decay: 0.1,
+                ..AdamWConfig::default()
+            },
+        );
+        let mut sgd = Sgd::new(
+            vec![("w".into(), q.clone())],
+            SgdConfig {
+                lr: 0.01,
+                weight_decay: 0.01,
+                ..SgdConfig::default()
+            },
+        );
+        let mut plain = Sgd::new(
+            vec![("w".into(), r.clone())],
+            SgdConfig {
+                lr: 0.01,
+                momentum: 0.0,
+                weight_decay: 0.0,
+                ..SgdConfig::default()
+            },
+        );
+        for g in &grads {
+            let g = Tensor::from_vec(g.clone(), n, on).unwrap();
+            for (opt, var) in [
+                (&mut adam as &mut dyn Optimizer, &p),
+                (&mut sgd, &q),
+                (&mut plain, &r),
+            ] {
+                let mut store = GradStore::default();
+                store.insert(var.as_tensor(), g.clone());
+                opt.step_scaled(&store, 0.75).unwrap();
+            }
+        }
+        [&p, &q, &r]
+            .iter()
+            .map(|v| {
+                v.as_tensor()
+                    .to_device(&Device::Cpu)
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let (cpu, gpu) = (run(&Device::Cpu), run(&dev));
+    for (label, (a, b)) in ["adamw", "sgd-momentum", "sgd"]
+        .iter()
+        .zip(cpu.iter().zip(&gpu))
+    {
+        let differing = a
+            .iter()
+            .zip(b)
+            .filter(|(x, y)| x.to_bits() != y.to_bits())
+            .count();
+        assert_eq!(
+            differing, 0,
+            "{label}: {differing} of {n} values differ from the CPU kernel"
+        );
+    }
 }

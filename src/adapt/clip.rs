@@ -17,35 +17,48 @@ use super::tensor_error;
 use crate::error::Result;
 
 /// The total L2 norm of the gradients of `params` (those without a gradient are skipped), as
-/// `clip_grad_norm_` returns it; accumulated in f64.
+/// `clip_grad_norm_` returns it; accumulated in f64. Contiguous f32 CPU gradients are read in
+/// place; the others (a GPU's) are reduced where they live and read back once, by
+/// [`device_sum_of_squares`], instead of one device round trip per tensor.
 pub fn grad_norm(params: &[(String, Var)], grads: &GradStore) -> Result<f64> {
     let mut sum_sq = 0.0f64;
+    let mut elsewhere = Vec::new();
     for (_, var) in params {
         if let Some(g) = grads.get(var.as_tensor()) {
-            sum_sq += sum_of_squares(g)?;
+            match host_sum_of_squares(g) {
+                Some(s) => sum_sq += s,
+                None => elsewhere.push(g),
+            }
         }
+    }
+    if !elsewhere.is_empty() {
+        sum_sq += device_sum_of_squares(&elsewhere).map_err(tensor_error)?;
     }
     Ok(sum_sq.sqrt())
 }
 
-/// Sum of squares of a tensor's elements: read in place for contiguous f32 CPU tensors (chunk
-/// sums in parallel, added in chunk order, so the result does not depend on the thread count),
-/// through tensor operations otherwise.
-fn sum_of_squares(g: &Tensor) -> Result<f64> {
+/// Sum of squares of a contiguous f32 CPU tensor, read in place (chunk sums in parallel, added
+/// in chunk order, so the result does not depend on the thread count); `None` for any other
+/// tensor.
+fn host_sum_of_squares(g: &Tensor) -> Option<f64> {
+    let (storage, layout) = g.storage_and_layout();
+    if let (Storage::Cpu(CpuStorage::F32(data)), Some((a, b))) =
+        (&*storage, layout.contiguous_offsets())
     {
-        let (storage, layout) = g.storage_and_layout();
-        if let (Storage::Cpu(CpuStorage::F32(data)), Some((a, b))) =
-            (&*storage, layout.contiguous_offsets())
-        {
-            let partial: Vec<f64> = data[a..b].par_chunks(CHUNK).map(sum_sq_f32).collect();
-            return Ok(partial.iter().sum());
-        }
+        let partial: Vec<f64> = data[a..b].par_chunks(CHUNK).map(sum_sq_f32).collect();
+        return Some(partial.iter().sum());
     }
-    g.to_dtype(DType::F64)
-        .and_then(|g| g.sqr())
-        .and_then(|g| g.sum_all())
-        .and_then(|g| g.to_scalar::<f64>())
-        .map_err(tensor_error)
+    None
+}
+
+/// Sum of squares over all elements of `tensors` (on one device), in f64 through tensor
+/// operations: one partial sum per tensor on the device, then a single read back to the host.
+pub fn device_sum_of_squares(tensors: &[&Tensor]) -> candle_core::Result<f64> {
+    let partial = tensors
+        .iter()
+        .map(|g| g.to_dtype(DType::F64)?.sqr()?.sum_all())
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    Tensor::stack(&partial, 0)?.sum_all()?.to_scalar::<f64>()
 }
 
 /// Sum of squares in f64 with eight independent accumulators (vectorisable; a fixed order, so
@@ -120,5 +133,40 @@ mod tests {
         assert_eq!(clip_coefficient(0.5, 1.0), 1.0);
         assert!(clip_coefficient(f64::NAN, 1.0).is_nan());
         assert_eq!(clip_coefficient(f64::INFINITY, 1.0), 0.0);
+    }
+
+    /// The device path (all partial sums, one read back) gives the in-place CPU path's norm, on
+    /// gradients of several shapes, a strided one among them (which takes the device path).
+    #[test]
+    fn device_reduction_equals_the_in_place_sum() {
+        let dev = Device::Cpu;
+        let a = Tensor::randn(0f32, 1.0, (300, 70), &dev).unwrap();
+        let b = Tensor::randn(0f32, 2.0, 5, &dev).unwrap();
+        let c = Tensor::randn(0f32, 0.5, (40, 9), &dev)
+            .unwrap()
+            .t()
+            .unwrap();
+        let host: f64 = [&a, &b]
+            .iter()
+            .map(|t| host_sum_of_squares(t).unwrap())
+            .sum();
+        assert!(
+            host_sum_of_squares(&c).is_none(),
+            "a strided tensor is not read in place"
+        );
+        let c_sq: f64 = c
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .map(|&v| f64::from(v) * f64::from(v))
+            .sum();
+        let device = device_sum_of_squares(&[&a, &b, &c]).unwrap();
+        let expected = host + c_sq;
+        assert!(
+            (device - expected).abs() <= 1e-12 * expected,
+            "{device} vs {expected}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! - [`method`]: which parameters train under scratch, probe, BitFit, finetune and the authors'
 //!   inverted BitFit, decided by parameter name;
 //! - [`optim`]: AdamW and SGD with momentum over named candle [`Var`](candle_core::Var)s, with
-//!   fused in-place CPU updates and checkpointable state;
+//!   fused in-place updates (CPU and CUDA kernels) and checkpointable state;
 //! - [`schedule`]: transformers' and torch's learning-rate schedules, stepwise;
 //! - [`clip`]: gradient-norm clipping as `torch.nn.utils.clip_grad_norm_`;
 //! - [`trainer`]: the one training loop ([`train_cell`]) over a [`TrainSpec`], with the probe
@@ -15,6 +15,7 @@ pub mod cache;
 pub mod cell;
 pub mod checkpoint;
 pub mod clip;
+mod device_kernel;
 mod kernel;
 pub mod manifest;
 pub mod method;

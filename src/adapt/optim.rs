@@ -7,18 +7,21 @@
 //! checkpointed state. A parameter without a gradient in the [`GradStore`] is skipped, its state
 //! untouched (PyTorch does the same, including AdamW's per-parameter step count).
 //!
-//! Hot path: on CPU with contiguous f32 parameters (the normal case) the update is a fused
-//! in-place kernel (`kernel.rs`): one pass over memory, no tensor temporaries, moments held as
-//! plain buffers. Elsewhere (CUDA, bf16, f64, strided) the same arithmetic runs as candle tensor
-//! operations ([`UpdatePath::TensorOps`]), which allocates temporaries but works on any device.
+//! Hot path: for contiguous f32 parameters (the normal case, mixed precision included: the
+//! parameters stay f32) the update is a fused in-place kernel, one pass over memory with no tensor
+//! temporaries: on the CPU `kernel.rs` (moments held as plain buffers), on a CUDA device
+//! `device_kernel.rs` (moments as device tensors, same arithmetic). Elsewhere (bf16 or f64
+//! storage, strided parameters) the same arithmetic runs as candle tensor operations
+//! ([`UpdatePath::TensorOps`]), which allocates temporaries but works on any device.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, InplaceOp2, Tensor, Var};
 
+use super::device_kernel::DeviceUpdate;
 use super::kernel::{AdamWScalars, AdamWUpdate, SgdScalars, SgdUpdate};
 use super::state::{self, Buffer, StateFile};
 use super::tensor_error;
@@ -61,7 +64,8 @@ pub fn no_decay(name: &str) -> bool {
 /// How an optimiser updates a parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UpdatePath {
-    /// The fused in-place CPU kernel for contiguous f32 parameters, tensor operations otherwise.
+    /// The fused in-place kernel (CPU, or CUDA in a `cuda` build) for contiguous f32
+    /// parameters, tensor operations otherwise.
     #[default]
     Auto,
     /// Always candle tensor operations (any device and dtype; allocates temporaries).
@@ -174,17 +178,45 @@ fn slots<S>(params: NamedVars, weight_decay: f64, rule: DecayRule) -> Vec<Slot<S
         .collect()
 }
 
-/// True when `var` can take the fused in-place CPU update.
-fn fused_ok(var: &Var, path: UpdatePath) -> bool {
-    path == UpdatePath::Auto
-        && var.device().is_cpu()
-        && var.dtype() == DType::F32
-        && var.layout().is_contiguous()
+/// Which update runs for one parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// The fused in-place CPU kernel (`kernel.rs`), state in host buffers.
+    Host,
+    /// The fused in-place CUDA kernel (`device_kernel.rs`), state in device tensors.
+    Device,
+    /// candle tensor operations, state in tensors.
+    TensorOps,
 }
 
-/// The gradient as a contiguous tensor (a copy only when the backward pass left it strided).
-fn contiguous(g: &Tensor) -> Result<Tensor> {
-    g.contiguous().map_err(tensor_error)
+impl Kernel {
+    /// The update for `var`: a fused kernel for contiguous f32 parameters on the CPU, or on a
+    /// CUDA device in a build with the `cuda` feature, unless `path` asks for tensor operations.
+    fn for_var(var: &Var, path: UpdatePath) -> Kernel {
+        let fusable =
+            path == UpdatePath::Auto && var.dtype() == DType::F32 && var.layout().is_contiguous();
+        if !fusable {
+            Kernel::TensorOps
+        } else if var.device().is_cpu() {
+            Kernel::Host
+        } else if cfg!(feature = "cuda") && var.device().is_cuda() {
+            Kernel::Device
+        } else {
+            Kernel::TensorOps
+        }
+    }
+
+    /// Whether the optimiser state lives in host buffers.
+    fn host(self) -> bool {
+        self == Kernel::Host
+    }
+}
+
+/// Runs a fused update `op` on `var` in place with the gradient `g` (made contiguous: a copy
+/// only when the backward pass left it strided).
+fn update_in_place(var: &Var, g: &Tensor, op: &impl InplaceOp2) -> Result<()> {
+    let g = g.contiguous().map_err(tensor_error)?;
+    var.as_tensor().inplace_op2(&g, op).map_err(tensor_error)
 }
 
 /// AdamW's state for one parameter.
@@ -233,13 +265,13 @@ impl Optimizer for AdamW {
             let Some(g) = grads.get(slot.var.as_tensor()) else {
                 continue;
             };
-            let fused = fused_ok(&slot.var, c.path);
+            let kernel = Kernel::for_var(&slot.var, c.path);
             let st = match &mut slot.state {
                 Some(st) => st,
                 None => slot.state.insert(AdamState {
                     step: 0,
-                    exp_avg: Buffer::zeros(&slot.var, fused)?,
-                    exp_avg_sq: Buffer::zeros(&slot.var, fused)?,
+                    exp_avg: Buffer::zeros(&slot.var, kernel.host())?,
+                    exp_avg_sq: Buffer::zeros(&slot.var, kernel.host())?,
                 }),
             };
             let step = st.step + 1;
@@ -249,27 +281,32 @@ impl Optimizer for AdamW {
             let step_size = c.lr / bias_correction1;
             let bias_correction2_sqrt = bias_correction2.sqrt();
             let decay = 1.0 - c.lr * slot.weight_decay;
+            let scalars = AdamWScalars {
+                grad_scale: grad_scale as f32,
+                decay: decay as f32,
+                one_minus_beta1: (1.0 - c.beta1) as f32,
+                beta2: c.beta2 as f32,
+                one_minus_beta2: (1.0 - c.beta2) as f32,
+                bias_correction2_sqrt: bias_correction2_sqrt as f32,
+                eps: c.eps as f32,
+                neg_step_size: (-step_size) as f32,
+            };
             match (&mut st.exp_avg, &mut st.exp_avg_sq) {
-                (Buffer::Host(m), Buffer::Host(v)) if fused => {
+                (Buffer::Host(m), Buffer::Host(v)) if kernel == Kernel::Host => {
                     let op = AdamWUpdate {
                         exp_avg: RefCell::new(m.as_mut_slice()),
                         exp_avg_sq: RefCell::new(v.as_mut_slice()),
-                        s: AdamWScalars {
-                            grad_scale: grad_scale as f32,
-                            decay: decay as f32,
-                            one_minus_beta1: (1.0 - c.beta1) as f32,
-                            beta2: c.beta2 as f32,
-                            one_minus_beta2: (1.0 - c.beta2) as f32,
-                            bias_correction2_sqrt: bias_correction2_sqrt as f32,
-                            eps: c.eps as f32,
-                            neg_step_size: (-step_size) as f32,
-                        },
+                        s: scalars,
                     };
-                    let g = contiguous(g)?;
-                    slot.var
-                        .as_tensor()
-                        .inplace_op2(&g, &op)
-                        .map_err(tensor_error)?;
+                    update_in_place(&slot.var, g, &op)?;
+                }
+                (Buffer::Device(m), Buffer::Device(v)) if kernel == Kernel::Device => {
+                    let op = DeviceUpdate::AdamW {
+                        exp_avg: m,
+                        exp_avg_sq: v,
+                        s: scalars,
+                    };
+                    update_in_place(&slot.var, g, &op)?;
                 }
                 (m, v) => {
                     let m_t = m.tensor(&slot.var)?;
@@ -339,7 +376,7 @@ impl Optimizer for AdamW {
         let mut file = StateFile::new(tensors, origin, &vars, &["step", "exp_avg", "exp_avg_sq"])?;
         let mut loaded = Vec::with_capacity(self.slots.len());
         for slot in &self.slots {
-            let fused = fused_ok(&slot.var, self.config.path);
+            let host = Kernel::for_var(&slot.var, self.config.path).host();
             loaded.push(match file.take_step(&slot.name)? {
                 None => {
                     file.expect_absent(&slot.name, &["exp_avg", "exp_avg_sq"])?;
@@ -347,8 +384,8 @@ impl Optimizer for AdamW {
                 }
                 Some(step) => Some(AdamState {
                     step,
-                    exp_avg: file.take_buffer(&slot.name, "exp_avg", &slot.var, fused)?,
-                    exp_avg_sq: file.take_buffer(&slot.name, "exp_avg_sq", &slot.var, fused)?,
+                    exp_avg: file.take_buffer(&slot.name, "exp_avg", &slot.var, host)?,
+                    exp_avg_sq: file.take_buffer(&slot.name, "exp_avg_sq", &slot.var, host)?,
                 }),
             });
         }
@@ -455,7 +492,7 @@ impl Optimizer for Sgd {
             let Some(g) = grads.get(slot.var.as_tensor()) else {
                 continue;
             };
-            let fused = fused_ok(&slot.var, c.path);
+            let kernel = Kernel::for_var(&slot.var, c.path);
             let st = slot.state.get_or_insert(SgdState {
                 step: 0,
                 momentum_buffer: None,
@@ -463,28 +500,38 @@ impl Optimizer for Sgd {
             st.step += 1;
             let first = st.momentum_buffer.is_none();
             if c.momentum != 0.0 && first {
-                st.momentum_buffer = Some(Buffer::zeros(&slot.var, fused)?);
+                st.momentum_buffer = Some(Buffer::zeros(&slot.var, kernel.host())?);
             }
+            let scalars = SgdScalars {
+                grad_scale: grad_scale as f32,
+                weight_decay: slot.weight_decay as f32,
+                momentum: c.momentum as f32,
+                neg_lr: (-c.lr) as f32,
+            };
             let host_buffer = !matches!(st.momentum_buffer, Some(Buffer::Device(_)));
-            if fused && host_buffer {
+            let device_buffer = !matches!(st.momentum_buffer, Some(Buffer::Host(_)));
+            if kernel == Kernel::Host && host_buffer {
                 let op = SgdUpdate {
                     momentum_buffer: match &mut st.momentum_buffer {
                         Some(Buffer::Host(b)) => Some(RefCell::new(b.as_mut_slice())),
                         _ => None,
                     },
                     first,
-                    s: SgdScalars {
-                        grad_scale: grad_scale as f32,
-                        weight_decay: slot.weight_decay as f32,
-                        momentum: c.momentum as f32,
-                        neg_lr: (-c.lr) as f32,
-                    },
+                    s: scalars,
                 };
-                let g = contiguous(g)?;
-                slot.var
-                    .as_tensor()
-                    .inplace_op2(&g, &op)
-                    .map_err(tensor_error)?;
+                update_in_place(&slot.var, g, &op)?;
+                continue;
+            }
+            if kernel == Kernel::Device && device_buffer {
+                let op = DeviceUpdate::Sgd {
+                    momentum_buffer: match &st.momentum_buffer {
+                        Some(Buffer::Device(b)) => Some(b),
+                        _ => None,
+                    },
+                    first,
+                    s: scalars,
+                };
+                update_in_place(&slot.var, g, &op)?;
                 continue;
             }
             // Tensor-operation path.
@@ -549,7 +596,7 @@ impl Optimizer for Sgd {
         let mut file = StateFile::new(tensors, origin, &vars, &["step", "momentum_buffer"])?;
         let mut loaded = Vec::with_capacity(self.slots.len());
         for slot in &self.slots {
-            let fused = fused_ok(&slot.var, self.config.path);
+            let host = Kernel::for_var(&slot.var, self.config.path).host();
             loaded.push(match file.take_step(&slot.name)? {
                 None => {
                     file.expect_absent(&slot.name, &["momentum_buffer"])?;
@@ -557,7 +604,7 @@ impl Optimizer for Sgd {
                 }
                 Some(step) => {
                     let momentum_buffer = if self.config.momentum != 0.0 {
-                        Some(file.take_buffer(&slot.name, "momentum_buffer", &slot.var, fused)?)
+                        Some(file.take_buffer(&slot.name, "momentum_buffer", &slot.var, host)?)
                     } else {
                         file.expect_absent(&slot.name, &["momentum_buffer"])?;
                         None

@@ -252,6 +252,65 @@ fn accuracy(p: &Predictions, examples: &[&Example], task: usize) -> f64 {
     right as f64 / examples.len().max(1) as f64
 }
 
+/// The training losses of an epoch. On a GPU, reading a loss back to the host waits for the
+/// device, so the losses stay there and are read [`LossLog::READ_EVERY_ON_DEVICE`] at a time
+/// (one wait instead of one per step); on the CPU each is read at once.
+struct LossLog {
+    read: Vec<f64>,
+    pending: Vec<Tensor>,
+    read_every: usize,
+}
+
+impl LossLog {
+    /// Losses kept on a device before one read back.
+    const READ_EVERY_ON_DEVICE: usize = 32;
+
+    fn new(device: &Device) -> Self {
+        LossLog {
+            read: Vec::new(),
+            pending: Vec::new(),
+            read_every: if device.is_cpu() {
+                1
+            } else {
+                Self::READ_EVERY_ON_DEVICE
+            },
+        }
+    }
+
+    /// Records a scalar loss (detached: the graph is not kept alive).
+    fn push(&mut self, loss: &Tensor) -> Result<()> {
+        self.pending.push(loss.detach());
+        if self.pending.len() >= self.read_every {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let values = Tensor::stack(&self.pending, 0)
+            .and_then(|t| t.to_dtype(DType::F32))
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(tensor_error)?;
+        self.read.extend(values.into_iter().map(f64::from));
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// The most recent loss read back so far (for the progress bar).
+    fn last_read(&self) -> Option<f64> {
+        self.read.last().copied()
+    }
+
+    /// Every loss of the epoch, in order.
+    fn finish(mut self) -> Result<Vec<f64>> {
+        self.flush()?;
+        Ok(self.read)
+    }
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
@@ -477,7 +536,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             opts.progress.as_ref(),
         );
         let started = Instant::now();
-        let mut losses = Vec::new();
+        let mut losses = LossLog::new(&dev);
         let mut last_lr = 0.0;
         let batches: Vec<&[usize]> = order.chunks(spec.batch_size).collect();
         for group in batches.chunks(spec.grad_accum) {
@@ -489,7 +548,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                 let lg = logits(&model, &source_for(0), &ex, rows, &ctx, Some(rng_seed))?;
                 let loss = candle_nn::loss::cross_entropy(&lg, &targets(&ex, task, &dev)?)
                     .map_err(tensor_error)?;
-                losses.push(f64::from(loss.to_scalar::<f32>().map_err(tensor_error)?));
+                losses.push(&loss)?;
                 let scaled = (loss / group.len() as f64).map_err(tensor_error)?;
                 total = Some(match total {
                     Some(t) => (t + scaled).map_err(tensor_error)?,
@@ -508,7 +567,9 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             opt.step_scaled(&grads, coef)?;
             step += 1;
             steps_here += 1;
-            bar.set_message(format!("loss {:.4}", losses.last().copied().unwrap_or(0.0)));
+            if let Some(last) = losses.last_read() {
+                bar.set_message(format!("loss {last:.4}"));
+            }
             if abort_after == Some(steps_here) {
                 std::process::exit(137);
             }
@@ -524,7 +585,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         let m = EpochMetrics {
             epoch: epoch + 1,
             step,
-            train_loss: mean(&losses),
+            train_loss: mean(&losses.finish()?),
             lr: last_lr,
             valid_loss,
             valid_accuracy,
@@ -683,4 +744,28 @@ fn failure_table(
     t.extra.push(constant("model", &spec.model));
     t.extra.push(constant("split", Split::Test.as_str()));
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deferred read-back (as on a GPU): losses come back in order, in batches, and all of them
+    /// by the end of the epoch.
+    #[test]
+    fn loss_log_reads_back_in_batches_and_in_order() {
+        let mut log = LossLog::new(&Device::Cpu);
+        log.read_every = 3;
+        let values = [0.5f32, 1.25, 2.0, 0.75, 3.5];
+        for (i, v) in values.iter().enumerate() {
+            log.push(&Tensor::new(*v, &Device::Cpu).unwrap()).unwrap();
+            let expected = if i >= 2 { Some(2.0) } else { None };
+            assert_eq!(log.last_read(), expected, "after {} losses", i + 1);
+        }
+        let all = log.finish().unwrap();
+        assert_eq!(
+            all,
+            values.iter().map(|&v| f64::from(v)).collect::<Vec<_>>()
+        );
+    }
 }
