@@ -13,4 +13,6 @@ pub mod experiment;
 pub mod failures;
 pub mod metrics;
 pub mod models;
+#[cfg(feature = "cuda")]
+pub(crate) mod nvrtc;
 pub mod report;

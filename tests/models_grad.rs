@@ -323,3 +323,65 @@ fn bitfit_trainable_count_on_roberta_base_equals_transformers() {
         expected["all_params"].as_u64().unwrap()
     );
 }
+
+/// On a GPU (`HOMOGEN_TEST_DEVICE=cuda:0`), training-mode dropout drops the same elements as
+/// on the CPU and gives the same values, bit for bit, in f32 and bf16, forward and backward:
+/// the mask is a function of the seed and the element index, whatever the device. On the CPU
+/// there is nothing to compare, and the test says so.
+#[test]
+fn dropout_on_the_test_device_equals_the_cpu_bit_for_bit() {
+    let dev = device();
+    if dev.is_cpu() {
+        eprintln!("skipped: HOMOGEN_TEST_DEVICE is the CPU; this compares a GPU's dropout with it");
+        return;
+    }
+    let n = 50_000;
+    let values: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 2001) as f32 / 1000.0 - 1.0)
+        .collect();
+    let weights: Vec<f32> = (0..n)
+        .map(|i| ((i * 104_729) % 997) as f32 / 997.0)
+        .collect();
+    for dtype in [DType::F32, DType::BF16] {
+        let run = |on: &candle_core::Device| -> (Vec<f32>, Vec<f32>) {
+            let x = candle_core::Var::from_tensor(
+                &Tensor::from_vec(values.clone(), (50, 1000), on)
+                    .unwrap()
+                    .to_dtype(dtype)
+                    .unwrap(),
+            )
+            .unwrap();
+            let r = Tensor::from_vec(weights.clone(), (50, 1000), on)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap();
+            let y = Ctx::train(17).dropout(x.as_tensor(), 0.1).unwrap();
+            let grads = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let host = |t: &Tensor| {
+                t.to_device(&candle_core::Device::Cpu)
+                    .unwrap()
+                    .to_dtype(DType::F32)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            };
+            (host(&y), host(grads.get(x.as_tensor()).unwrap()))
+        };
+        let (cpu, gpu) = (run(&candle_core::Device::Cpu), run(&dev));
+        let differ = |a: &[f32], b: &[f32]| {
+            a.iter()
+                .zip(b)
+                .filter(|(x, y)| x.to_bits() != y.to_bits())
+                .count()
+        };
+        assert_eq!(differ(&cpu.0, &gpu.0), 0, "{dtype:?} forward values differ");
+        assert_eq!(differ(&cpu.1, &gpu.1), 0, "{dtype:?} gradients differ");
+        let dropped = cpu.0.iter().filter(|&&v| v == 0.0).count();
+        assert!(
+            (4_000..6_000).contains(&dropped),
+            "{dtype:?}: {dropped} zeros"
+        );
+    }
+}

@@ -7,9 +7,9 @@
 //! operation (compiled without fused multiply-add contraction, with IEEE division and square
 //! root), so a GPU step gives the CPU kernel's values.
 //!
-//! The kernels are CUDA C compiled once per process by NVRTC (part of candle's CUDA backend),
-//! so the build needs nothing beyond what candle's `cuda` feature needs. In a build without that
-//! feature the ops exist but refuse to run; the optimisers never choose them there.
+//! The kernels are CUDA C compiled once per process by NVRTC ([`crate::nvrtc`]). In a build
+//! without the `cuda` feature the op exists but refuses to run; the optimisers never choose it
+//! there.
 
 use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor};
 
@@ -137,59 +137,35 @@ impl InplaceOp2 for DeviceUpdate<'_> {
     }
 }
 
-/// The CUDA side: compiling the source, and launching one kernel per parameter.
+/// The CUDA side: one kernel launch per parameter.
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda {
-    use std::sync::OnceLock;
-
     use candle_core::backend::BackendStorage;
-    use candle_core::cuda_backend::cudarc::driver::{LaunchConfig, PushKernelArg};
-    use candle_core::cuda_backend::cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
+    use candle_core::cuda_backend::cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
     use candle_core::cuda_backend::WrapErr;
     use candle_core::{CudaStorage, Layout, Storage, Tensor};
 
     use super::super::kernel::{AdamWScalars, SgdScalars};
     use super::OPTIM_CU;
+    use crate::nvrtc::{elementwise_config, Module};
 
-    /// The module name the compiled kernels are cached under on each device.
-    const MODULE: &str = "homogen_optim";
+    /// The optimiser kernels, compiled on first use.
+    pub(crate) static OPTIM: Module = Module::new("homogen_optim", OPTIM_CU);
 
-    /// [`OPTIM_CU`] compiled to PTX, once per process: no FMA contraction, IEEE division and
-    /// square root, so the arithmetic is the CPU kernels'.
-    pub(crate) fn ptx() -> candle_core::Result<&'static str> {
-        static PTX: OnceLock<std::result::Result<String, String>> = OnceLock::new();
-        PTX.get_or_init(|| {
-            let opts = CompileOptions {
-                fmad: Some(false),
-                prec_div: Some(true),
-                prec_sqrt: Some(true),
-                ftz: Some(false),
-                name: Some("homogen_optim.cu".into()),
-                ..Default::default()
-            };
-            compile_ptx_with_opts(OPTIM_CU, opts)
-                .map(|p| p.to_src())
-                .map_err(|e| format!("NVRTC could not compile the optimiser kernels: {e:?}"))
-        })
-        .as_ref()
-        .map(String::as_str)
-        .map_err(|e| candle_core::Error::Msg(e.clone()))
-    }
-
-    /// The contiguous element range of a layout, or an error naming the op.
+    /// The contiguous element range of a layout, or an error naming what it belongs to.
     fn range(l: &Layout, what: &str) -> candle_core::Result<(usize, usize)> {
         l.contiguous_offsets()
             .ok_or_else(|| candle_core::Error::Msg(format!("{what} must be contiguous")))
     }
 
-    /// Runs `f` with the f32 slice range of a state tensor (a moment or momentum buffer), which
-    /// must be contiguous, f32, on CUDA and hold `n` elements.
+    /// Runs `f` with the f32 range of a state tensor (a moment or momentum buffer), which must be
+    /// contiguous, f32, on CUDA and hold `n` elements. The kernel writes through it: candle
+    /// gives no mutable access to another tensor's storage, and the optimiser owns these
+    /// buffers alone.
     fn with_state<R>(
         t: &Tensor,
         n: usize,
-        f: impl FnOnce(
-            candle_core::cuda_backend::cudarc::driver::CudaView<'_, f32>,
-        ) -> candle_core::Result<R>,
+        f: impl FnOnce(CudaView<'_, f32>) -> candle_core::Result<R>,
     ) -> candle_core::Result<R> {
         let (storage, layout) = t.storage_and_layout();
         let (a, b) = range(layout, "an optimiser state buffer")?;
@@ -205,27 +181,13 @@ pub(crate) mod cuda {
         f(cs.as_cuda_slice::<f32>()?.slice(a..b))
     }
 
-    fn config(n: usize) -> LaunchConfig {
-        // Grid-stride loops: cap the grid, each thread takes several elements of large tensors.
-        let blocks = n.div_ceil(256).clamp(1, 65_535) as u32;
-        LaunchConfig {
-            grid_dim: (blocks, 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
-        }
-    }
-
     /// The parameter's and gradient's f32 ranges, of equal length.
     fn param_and_grad<'a>(
         p: &'a mut CudaStorage,
         lp: &Layout,
         g: &'a CudaStorage,
         lg: &Layout,
-    ) -> candle_core::Result<(
-        candle_core::cuda_backend::cudarc::driver::CudaViewMut<'a, f32>,
-        candle_core::cuda_backend::cudarc::driver::CudaView<'a, f32>,
-        usize,
-    )> {
+    ) -> candle_core::Result<(CudaViewMut<'a, f32>, CudaView<'a, f32>, usize)> {
         let (p0, p1) = range(lp, "the parameter")?;
         let (g0, g1) = range(lg, "the gradient")?;
         if p1 - p0 != g1 - g0 {
@@ -250,24 +212,22 @@ pub(crate) mod cuda {
         lg: &Layout,
     ) -> candle_core::Result<()> {
         let dev = p.device().clone();
-        let func = dev.get_or_load_custom_func("homogen_adamw_f32", MODULE, ptx()?)?;
+        let func = OPTIM.function(&dev, "homogen_adamw_f32")?;
         let (mut p, g, n) = param_and_grad(p, lp, g, lg)?;
+        let n64 = n as u64;
         with_state(exp_avg, n, |m| {
             with_state(exp_avg_sq, n, |v| {
-                let n64 = n as u64;
-                let mut b = func.builder();
+                let stream = dev.cuda_stream();
+                let mut b = stream.launch_builder(&func);
                 b.arg(&n64).arg(&mut p).arg(&g).arg(&m).arg(&v);
-                b.arg(&s.grad_scale)
-                    .arg(&s.decay)
-                    .arg(&s.one_minus_beta1)
-                    .arg(&s.beta2);
-                b.arg(&s.one_minus_beta2)
-                    .arg(&s.bias_correction2_sqrt)
-                    .arg(&s.eps);
-                b.arg(&s.neg_step_size);
-                // SAFETY: the argument list matches the kernel's signature; every range holds n
-                // f32 elements (checked above).
-                unsafe { b.launch(config(n)) }.w()?;
+                b.arg(&s.grad_scale).arg(&s.decay).arg(&s.one_minus_beta1);
+                b.arg(&s.beta2).arg(&s.one_minus_beta2);
+                b.arg(&s.bias_correction2_sqrt)
+                    .arg(&s.eps)
+                    .arg(&s.neg_step_size);
+                // SAFETY: the arguments match the kernel's signature; every range holds n f32
+                // elements (checked above).
+                unsafe { b.launch(elementwise_config(n)) }.w()?;
                 Ok(())
             })
         })
@@ -285,33 +245,27 @@ pub(crate) mod cuda {
         let dev = p.device().clone();
         let (mut p, g, n) = param_and_grad(p, lp, g, lg)?;
         let n64 = n as u64;
-        match momentum_buffer {
-            Some(buf) => {
-                let func =
-                    dev.get_or_load_custom_func("homogen_sgd_momentum_f32", MODULE, ptx()?)?;
-                let first = i32::from(first);
-                with_state(buf, n, |buf| {
-                    let mut b = func.builder();
-                    b.arg(&n64).arg(&mut p).arg(&g).arg(&buf).arg(&first);
-                    b.arg(&s.grad_scale)
-                        .arg(&s.weight_decay)
-                        .arg(&s.momentum)
-                        .arg(&s.neg_lr);
-                    // SAFETY: as in `adamw`.
-                    unsafe { b.launch(config(n)) }.w()?;
-                    Ok(())
-                })
-            }
-            None => {
-                let func = dev.get_or_load_custom_func("homogen_sgd_f32", MODULE, ptx()?)?;
-                let mut b = func.builder();
-                b.arg(&n64).arg(&mut p).arg(&g);
-                b.arg(&s.grad_scale).arg(&s.weight_decay).arg(&s.neg_lr);
-                // SAFETY: as in `adamw`.
-                unsafe { b.launch(config(n)) }.w()?;
-                Ok(())
-            }
-        }
+        let stream = dev.cuda_stream();
+        let Some(buf) = momentum_buffer else {
+            let func = OPTIM.function(&dev, "homogen_sgd_f32")?;
+            let mut b = stream.launch_builder(&func);
+            b.arg(&n64).arg(&mut p).arg(&g);
+            b.arg(&s.grad_scale).arg(&s.weight_decay).arg(&s.neg_lr);
+            // SAFETY: as in `adamw`.
+            unsafe { b.launch(elementwise_config(n)) }.w()?;
+            return Ok(());
+        };
+        let func = OPTIM.function(&dev, "homogen_sgd_momentum_f32")?;
+        let first = i32::from(first);
+        with_state(buf, n, |buf| {
+            let mut b = stream.launch_builder(&func);
+            b.arg(&n64).arg(&mut p).arg(&g).arg(&buf).arg(&first);
+            b.arg(&s.grad_scale).arg(&s.weight_decay);
+            b.arg(&s.momentum).arg(&s.neg_lr);
+            // SAFETY: as in `adamw`.
+            unsafe { b.launch(elementwise_config(n)) }.w()?;
+            Ok(())
+        })
     }
 }
 
@@ -321,7 +275,7 @@ mod tests {
     /// names every kernel the launchers load.
     #[test]
     fn kernels_compile_to_ptx() {
-        let ptx = super::cuda::ptx().unwrap();
+        let ptx = super::cuda::OPTIM.ptx().unwrap();
         for name in [
             "homogen_adamw_f32",
             "homogen_sgd_momentum_f32",

@@ -23,7 +23,7 @@ pub fn set_frozen_linear_op(on: bool) {
 }
 
 use super::params::{Init, Param, ParamStore};
-use super::pointwise::{BiasAdd, DropoutOp, Smooth, SmoothOp};
+use super::pointwise::{dropout_op_supports, BiasAdd, DropoutOp, Smooth, SmoothOp};
 
 /// Whether a forward pass trains (dropout active, seeded) or evaluates (dropout off).
 #[derive(Debug)]
@@ -52,8 +52,9 @@ impl Ctx {
     /// Inverted dropout with drop probability `p`: in training, zeroes each value with
     /// probability `p` and scales the rest by 1/(1-p); in evaluation, returns `x` unchanged.
     /// Each call draws one seed from the context's generator and the mask follows from that
-    /// seed alone: on the CPU through [`DropoutOp`] (for any thread count), on a GPU drawn there
-    /// by [`device_dropout`] from the device generator seeded with it.
+    /// seed alone, through [`DropoutOp`] (on the CPU for any thread count, and on a CUDA device
+    /// for f32 and bf16, with the same mask); other device tensors go through
+    /// [`device_dropout`].
     pub fn dropout(&self, x: &Tensor, p: f64) -> Result<Tensor> {
         let Some(rng) = &self.rng else {
             return Ok(x.clone());
@@ -65,7 +66,7 @@ impl Ctx {
             seed: rng.borrow_mut().next_u64(),
             p: p as f32,
         };
-        if x.device().is_cpu() {
+        if dropout_op_supports(x) {
             return x.contiguous()?.apply_op1(op);
         }
         device_dropout(x, p, op.seed)
@@ -73,10 +74,11 @@ impl Ctx {
 }
 
 /// Inverted dropout with the mask drawn on `x`'s device (cuRAND on a GPU, seeded with `seed`
-/// so that the mask is a function of the seed), as tensor ops: what GPUs run, where
-/// building the mask on the host and copying it over would cost more than the step. On the
-/// CPU (which cannot be seeded this way) the draw comes from candle's thread generator; the
-/// tests use that to check the tensor-op path.
+/// so that the mask is a function of the seed), as tensor ops: the fallback for device tensors
+/// [`DropoutOp`] has no kernel for (f16, f64). Re-seeding creates a cuRAND generator per call,
+/// which is why f32 and bf16 take [`DropoutOp`]'s kernel instead. On the CPU (which cannot be
+/// seeded this way) the draw comes from candle's thread generator; the tests use that to check
+/// the tensor-op path.
 pub fn device_dropout(x: &Tensor, p: f64, seed: u64) -> Result<Tensor> {
     let dev = x.device();
     if !dev.is_cpu() {

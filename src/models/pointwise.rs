@@ -5,19 +5,17 @@
 //! candle runs element-wise ops on one thread and differentiates a GELU through about a dozen
 //! tensor ops (each a full pass and a fresh buffer); dropout as `x * mask` also computes a
 //! gradient for the mask. Here each step is one pass split over rayon's threads, and the
-//! backward of each is one pass too. These are CPU kernels: on other devices the callers in
-//! [`super::layers`] use candle's ops, which run there as device kernels.
+//! backward of each is one pass too. These are CPU kernels, except dropout, which also has a
+//! CUDA kernel (its mask must not depend on the device); for the others the callers in
+//! [`super::layers`] use candle's ops on other devices, which run there as device kernels.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor, WithDType,
 };
-use rand::{RngCore, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-/// Elements per parallel work item; also the dropout mask's unit of random-stream seeking, so
-/// a mask depends only on the seed, never on the number of threads.
+/// Elements per parallel work item.
 const CHUNK: usize = 1 << 14;
 
 /// Element-wise activations that have a fused forward and backward here.
@@ -288,59 +286,81 @@ impl CustomOp2 for BiasAdd {
     }
 }
 
+/// SplitMix64's output number `i + 1` from the state `seed` (Steele, Lea & Flood 2014; the
+/// generator `rand_xoshiro::SplitMix64` steps through): random access into one stream, so the
+/// draw for element `i` follows from `i` alone, on any thread and any device.
+#[inline(always)]
+pub fn splitmix64_at(seed: u64, i: u64) -> u64 {
+    let mut z = seed.wrapping_add(i.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Inverted dropout with a mask drawn from `seed`: zeroes each value with probability `p` and
-/// scales the rest by 1/(1−p), in one parallel pass. The mask is never stored: the backward
-/// applies the same op (same seed, same mask) to the gradient.
+/// scales the rest by 1/(1−p), in one parallel pass. Element `i` is dropped when the top 24 bits
+/// of [`splitmix64_at`]`(seed, i)`, a uniform u·2²⁴, are below ⌈p·2²⁴⌉ (integers: the same
+/// decision on every device). The mask is never stored: the backward applies the same op (same
+/// seed, same mask) to the gradient. Kept values are multiplied by the f32 scale in f32 (f64
+/// for f64 tensors) and rounded to the tensor's dtype once; the CUDA kernel does the same, so
+/// a GPU drops the same elements and gives the same values as the CPU.
 pub struct DropoutOp {
-    /// Seeds the mask: chunk `c` of [`CHUNK`] values draws from ChaCha8 stream `c`.
+    /// Seeds the mask.
     pub seed: u64,
     /// Drop probability in [0, 1).
     pub p: f32,
 }
 
 impl DropoutOp {
-    /// Writes the mask's scales (0 or 1/(1−p)) for chunk `c` into `out` (at most [`CHUNK`]
-    /// values). A value is dropped when its uniform draw u = (r >> 8)·2⁻²⁴ is below p, as in
-    /// rand's `gen::<f32>() < p`, compared as integers: r >> 8 < ⌈p·2²⁴⌉.
-    fn chunk_scales(&self, c: usize, out: &mut [f32]) {
-        let scale = 1.0 / (1.0 - self.p);
-        let threshold = (self.p as f64 * (1u64 << 24) as f64).ceil() as u32;
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        rng.set_stream(c as u64);
-        for o in out {
-            *o = if (rng.next_u32() >> 8) < threshold {
-                0.0
-            } else {
-                scale
-            };
-        }
+    /// The scale of kept values, 1/(1−p) in f32.
+    fn scale(&self) -> f32 {
+        1.0 / (1.0 - self.p)
+    }
+
+    /// ⌈p·2²⁴⌉: an element is dropped when its 24-bit draw is below it.
+    fn threshold(&self) -> u64 {
+        (self.p as f64 * (1u64 << 24) as f64).ceil() as u64
+    }
+
+    /// Whether element `i` is kept.
+    #[inline(always)]
+    fn keeps(&self, threshold: u64, i: u64) -> bool {
+        splitmix64_at(self.seed, i) >> 40 >= threshold
     }
 
     /// The mask as a vector of scales (0 or 1/(1−p)) for `n` values: what the op multiplies
     /// `n` values by (the tests compare the op with it).
     #[cfg(test)]
     fn mask(&self, n: usize) -> Vec<f32> {
-        let mut out = vec![0f32; n];
-        out.par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(c, o)| self.chunk_scales(c, o));
-        out
+        let threshold = self.threshold();
+        (0..n as u64)
+            .map(|i| {
+                if self.keeps(threshold, i) {
+                    self.scale()
+                } else {
+                    0.0
+                }
+            })
+            .collect()
     }
 
     fn apply<T: WithDType>(&self, src: &[T]) -> Vec<T> {
+        let (scale, threshold) = (self.scale(), self.threshold());
+        let wide = T::DTYPE == DType::F64;
         let mut out = vec![T::zero(); src.len()];
         out.par_chunks_mut(CHUNK)
             .zip(src.par_chunks(CHUNK))
             .enumerate()
             .for_each(|(c, (o, s))| {
-                let mut scales = vec![0f32; s.len()];
-                self.chunk_scales(c, &mut scales);
-                for ((o, &v), &k) in o.iter_mut().zip(s).zip(&scales) {
-                    *o = if k == 0.0 {
-                        T::zero()
-                    } else {
-                        T::from_f64(v.to_f64() * k as f64)
-                    };
+                let first = (c * CHUNK) as u64;
+                for (j, (o, &v)) in o.iter_mut().zip(s).enumerate() {
+                    if self.keeps(threshold, first + j as u64) {
+                        *o = if wide {
+                            T::from_f64(v.to_f64() * scale as f64)
+                        } else {
+                            T::from_f64((v.to_f64() as f32 * scale) as f64)
+                        };
+                    }
                 }
             });
         out
@@ -363,12 +383,146 @@ impl CustomOp1 for DropoutOp {
         Ok((out, l.shape().clone()))
     }
 
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(
+        &self,
+        s: &candle_core::CudaStorage,
+        l: &Layout,
+    ) -> Result<(candle_core::CudaStorage, Shape)> {
+        let out = cuda::dropout(self.seed, self.threshold(), self.scale(), s, l)?;
+        Ok((out, l.shape().clone()))
+    }
+
     fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
         let op = DropoutOp {
             seed: self.seed,
             p: self.p,
         };
         Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&op)?))
+    }
+}
+
+/// Whether [`DropoutOp`] runs on `x` where it lives: any float tensor on the CPU; f32 and bf16
+/// on a CUDA device in a `cuda` build.
+pub fn dropout_op_supports(x: &Tensor) -> bool {
+    if x.device().is_cpu() {
+        return x.dtype().is_float();
+    }
+    cfg!(feature = "cuda") && x.device().is_cuda() && matches!(x.dtype(), DType::F32 | DType::BF16)
+}
+
+/// The dropout kernel: [`splitmix64_at`] and the f32 multiply of [`DropoutOp`], on f32 or bf16
+/// (stored as 16-bit patterns; converted with round-to-nearest-even as the `half` crate does).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+const DROPOUT_CU: &str = r#"
+__device__ __forceinline__ unsigned long long splitmix64_at(unsigned long long seed,
+                                                            unsigned long long i) {
+    unsigned long long z = seed + (i + 1ULL) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+__device__ __forceinline__ float bf16_to_f32(unsigned short b) {
+    return __uint_as_float(((unsigned int)b) << 16);
+}
+
+__device__ __forceinline__ unsigned short f32_to_bf16(float f) {
+    unsigned int u = __float_as_uint(f);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (unsigned short)((u >> 16) | 0x0040u);
+    if ((u & 0x8000u) != 0u && (u & 0x17FFFu) != 0u) return (unsigned short)((u >> 16) + 1u);
+    return (unsigned short)(u >> 16);
+}
+
+extern "C" __global__ void homogen_dropout_f32(
+    const unsigned long long n, const float* __restrict__ x, float* __restrict__ y,
+    const unsigned long long seed, const unsigned long long threshold, const float scale)
+{
+    const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+         i < n; i += stride) {
+        y[i] = (splitmix64_at(seed, i) >> 40) >= threshold ? x[i] * scale : 0.0f;
+    }
+}
+
+extern "C" __global__ void homogen_dropout_bf16(
+    const unsigned long long n, const unsigned short* __restrict__ x,
+    unsigned short* __restrict__ y, const unsigned long long seed,
+    const unsigned long long threshold, const float scale)
+{
+    const unsigned long long stride = (unsigned long long)blockDim.x * gridDim.x;
+    for (unsigned long long i = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;
+         i < n; i += stride) {
+        y[i] = (splitmix64_at(seed, i) >> 40) >= threshold
+            ? f32_to_bf16(bf16_to_f32(x[i]) * scale) : (unsigned short)0;
+    }
+}
+"#;
+
+/// The CUDA side of [`DropoutOp`].
+#[cfg(feature = "cuda")]
+pub(crate) mod cuda {
+    use candle_core::backend::BackendStorage;
+    use candle_core::cuda_backend::cudarc::driver::{CudaSlice, DeviceRepr, PushKernelArg};
+    use candle_core::cuda_backend::{CudaDType, WrapErr};
+    use candle_core::{CudaStorage, Layout, Result};
+
+    use super::DROPOUT_CU;
+    use crate::nvrtc::{elementwise_config, Module};
+
+    /// The dropout kernels, compiled on first use.
+    pub(crate) static DROPOUT: Module = Module::new("homogen_dropout", DROPOUT_CU);
+
+    fn run<T: CudaDType + DeviceRepr>(
+        kernel: &str,
+        seed: u64,
+        threshold: u64,
+        scale: f32,
+        s: &CudaStorage,
+        l: &Layout,
+    ) -> Result<CudaStorage> {
+        let Some((a, b)) = l.contiguous_offsets() else {
+            candle_core::bail!("dropout: the input must be contiguous")
+        };
+        let dev = s.device().clone();
+        let n = b - a;
+        let x = s.as_cuda_slice::<T>()?.slice(a..b);
+        // SAFETY: every element is written by the kernel below.
+        let y: CudaSlice<T> = unsafe { dev.alloc::<T>(n)? };
+        let n64 = n as u64;
+        let func = DROPOUT.function(&dev, kernel)?;
+        let stream = dev.cuda_stream();
+        let mut builder = stream.launch_builder(&func);
+        builder
+            .arg(&n64)
+            .arg(&x)
+            .arg(&y)
+            .arg(&seed)
+            .arg(&threshold)
+            .arg(&scale);
+        // SAFETY: the arguments match the kernel's signature; x and y hold n elements.
+        unsafe { builder.launch(elementwise_config(n)) }.w()?;
+        drop(builder);
+        Ok(CudaStorage::wrap_cuda_slice(y, dev))
+    }
+
+    /// Applies the dropout kernel for `s`'s dtype (f32 or bf16).
+    pub(super) fn dropout(
+        seed: u64,
+        threshold: u64,
+        scale: f32,
+        s: &CudaStorage,
+        l: &Layout,
+    ) -> Result<CudaStorage> {
+        match s.dtype() {
+            candle_core::DType::F32 => {
+                run::<f32>("homogen_dropout_f32", seed, threshold, scale, s, l)
+            }
+            candle_core::DType::BF16 => {
+                run::<half::bf16>("homogen_dropout_bf16", seed, threshold, scale, s, l)
+            }
+            other => candle_core::bail!("dropout: no CUDA kernel for {other:?}"),
+        }
     }
 }
 
@@ -463,6 +617,36 @@ mod tests {
         }
     }
 
+    /// NVRTC compiles the dropout kernels (no GPU needed) and the PTX has both entry points.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn dropout_kernels_compile_to_ptx() {
+        let ptx = super::cuda::DROPOUT.ptx().unwrap();
+        for name in ["homogen_dropout_f32", "homogen_dropout_bf16"] {
+            assert!(
+                ptx.contains(&format!(".entry {name}(")),
+                "{name} missing from the PTX"
+            );
+        }
+    }
+
+    /// The draws are SplitMix64's stream: `splitmix64_at(seed, i)` is output `i + 1` of
+    /// `rand_xoshiro::SplitMix64` seeded with `seed` (an independent implementation).
+    #[test]
+    fn splitmix64_at_is_random_access_into_the_reference_stream() {
+        use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+        for seed in [0u64, 9, 0xDEAD_BEEF_0123_4567, u64::MAX] {
+            let mut reference = rand_xoshiro::SplitMix64::seed_from_u64(seed);
+            for i in 0..1000u64 {
+                assert_eq!(
+                    splitmix64_at(seed, i),
+                    reference.next_u64(),
+                    "seed {seed}, i {i}"
+                );
+            }
+        }
+    }
+
     /// The mask depends on the seed only (not on the thread count), drops about p of the
     /// values, scales the rest by 1/(1-p), equals [`DropoutOp::mask`], and the gradient
     /// passes through the same mask.
@@ -483,6 +667,15 @@ mod tests {
         let mask = op().mask(n);
         for (y, m) in one.iter().zip(&mask) {
             assert_eq!(*y, 2.0 * *m as f64);
+        }
+        // Element i is dropped exactly when the top 24 bits of its draw are below ⌈0.1·2²⁴⌉.
+        let threshold = (0.1f32 as f64 * 16_777_216.0).ceil() as u64;
+        for (i, m) in mask.iter().enumerate() {
+            assert_eq!(
+                *m == 0.0,
+                splitmix64_at(9, i as u64) >> 40 < threshold,
+                "element {i}"
+            );
         }
         let dropped = mask.iter().filter(|&&m| m == 0.0).count() as f64;
         // Binomial(n, 0.1): sd ≈ 0.3 √n ≈ 67; allow 5 sd.
