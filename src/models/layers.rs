@@ -22,6 +22,7 @@ pub fn set_frozen_linear_op(on: bool) {
     FROZEN_LINEAR_OP.store(on, Ordering::Relaxed);
 }
 
+use super::dense::{dense_supported, Dense};
 use super::params::{Init, Param, ParamStore};
 use super::pointwise::{dropout_op_supports, BiasAdd, DropoutOp, Smooth, SmoothOp};
 
@@ -229,7 +230,9 @@ impl Linear {
         Linear { weight, bias }
     }
 
-    /// Applies the layer to the last dimension of `x`.
+    /// Applies the layer to the last dimension of `x`: on the CPU in f32 as one [`Dense`] node,
+    /// elsewhere as a matmul (with the frozen-weight op when the weight is frozen) and a bias
+    /// add.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims().to_vec();
         let in_dim = *dims.last().unwrap_or(&1);
@@ -237,15 +240,23 @@ impl Linear {
         let x2 = x.reshape((rows, in_dim))?;
         let w = self.weight.tensor()?.flatten_from(1)?;
         let frozen_op = FROZEN_LINEAR_OP.load(Ordering::Relaxed);
-        let y = if frozen_op && !self.weight.is_trainable() && x2.track_op() {
-            let y0 = x2.detach().matmul(&w.t()?)?.contiguous()?;
-            x2.apply_op2(&y0, Attach(Fused::FrozenLinear { weight: w }))?
+        let y = if frozen_op && dense_supported(&x2, &w) {
+            let b = match &self.bias {
+                Some(b) => b.tensor()?.contiguous()?,
+                None => Tensor::zeros(w.dim(0)?, w.dtype(), w.device())?,
+            };
+            x2.contiguous()?.apply_op3(&w, &b, Dense)?
         } else {
-            x2.matmul(&w.t()?)?
-        };
-        let y = match &self.bias {
-            Some(b) => add_bias(&y, &b.tensor()?)?,
-            None => y,
+            let y = if frozen_op && !self.weight.is_trainable() && x2.track_op() {
+                let y0 = x2.detach().matmul(&w.t()?)?.contiguous()?;
+                x2.apply_op2(&y0, Attach(Fused::FrozenLinear { weight: w }))?
+            } else {
+                x2.matmul(&w.t()?)?
+            };
+            match &self.bias {
+                Some(b) => add_bias(&y, &b.tensor()?)?,
+                None => y,
+            }
         };
         let mut out_dims = dims;
         let last = out_dims.len() - 1;

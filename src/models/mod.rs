@@ -10,6 +10,7 @@
 pub mod card;
 pub mod clip_vit;
 pub mod config;
+pub mod dense;
 pub mod embed;
 pub mod encoder;
 pub mod heads;

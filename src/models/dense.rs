@@ -1,0 +1,313 @@
+//! A dense layer `y = x·Wᵀ + b` on the CPU as one graph node, over the gemm crate directly.
+//!
+//! Built from candle ops the layer is a transpose, a matmul and a bias add: three nodes, each of
+//! which costs candle's backward a zero-filled gradient buffer and an addition, a matmul output
+//! that candle zero-fills before the gemm overwrites it, a separate pass for the bias, and (for a
+//! frozen weight) a weight gradient that is computed and thrown away. Here the output buffer is
+//! filled with the bias and the gemm accumulates onto it (one write pass instead of a zero fill
+//! and a bias pass), and the backward computes only the gradients of the arguments that need one
+//! (`dx = dy·W`, `dW = dyᵀ·x`, `db` = the column sums of `dy`, each one gemm into an uninitialised
+//! buffer).
+//!
+//! For contiguous f32 tensors on the CPU ([`dense_supported`]); the layer uses candle's ops
+//! elsewhere. The gemm calls are the ones candle's matmul makes (same kernel, same threads), so
+//! values agree with the composed ops to rounding.
+
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor};
+use gemm::Parallelism;
+
+/// The dense-layer op: inputs `x` [rows, in], `w` [out, in] and `b` [out], all contiguous f32.
+pub struct Dense;
+
+/// Whether [`Dense`] can run on these tensors: f32 on the CPU (contiguity is arranged by the
+/// caller).
+pub fn dense_supported(x: &Tensor, w: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32 && w.dtype() == DType::F32
+}
+
+fn parallelism() -> Parallelism {
+    match candle_core::utils::get_num_threads() {
+        0 | 1 => Parallelism::None,
+        n => Parallelism::Rayon(n),
+    }
+}
+
+/// A row-major matrix view: the slice and its row stride.
+#[derive(Clone, Copy)]
+struct Mat<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+}
+
+/// `dst (m×n, row-major) := [dst +] op(a) · op(b)` where `op` transposes when asked; `dst` must
+/// hold m·n values and is read only when `accumulate`.
+fn gemm_into(dst: &mut [f32], accumulate: bool, a: Mat, a_t: bool, b: Mat, b_t: bool) {
+    let (m, k) = if a_t {
+        (a.cols, a.rows)
+    } else {
+        (a.rows, a.cols)
+    };
+    let n = if b_t { b.rows } else { b.cols };
+    debug_assert_eq!(if b_t { b.cols } else { b.rows }, k);
+    debug_assert_eq!(dst.len(), m * n);
+    // Element (i, j) of op(M) for a row-major M with `cols` columns: row stride and column
+    // stride swap under transposition.
+    let strides = |mat: Mat, t: bool| -> (isize, isize) {
+        let (rs, cs) = (mat.cols as isize, 1isize);
+        if t {
+            (cs, rs)
+        } else {
+            (rs, cs)
+        }
+    };
+    let (a_rs, a_cs) = strides(a, a_t);
+    let (b_rs, b_cs) = strides(b, b_t);
+    // SAFETY: the shapes and strides above address only elements inside the three slices
+    // (checked by the callers' shape checks and the debug assertions).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a_cs,
+            a_rs,
+            b.data.as_ptr(),
+            b_cs,
+            b_rs,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            parallelism(),
+        )
+    }
+}
+
+/// A vector of `len` values the caller overwrites completely before reading.
+fn uninit(len: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    // SAFETY: f32 has no invalid bit patterns, and every caller writes all `len` values (a gemm
+    // with `accumulate = false` writes its whole destination) before any is read.
+    #[allow(clippy::uninit_vec)]
+    unsafe {
+        v.set_len(len)
+    };
+    v
+}
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        candle_core::bail!("dense: {what} must be f32")
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&v[a..b]),
+        None => candle_core::bail!("dense: {what} must be contiguous"),
+    }
+}
+
+impl CustomOp3 for Dense {
+    fn name(&self) -> &'static str {
+        "dense"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sx: &CpuStorage,
+        lx: &Layout,
+        sw: &CpuStorage,
+        lw: &Layout,
+        sb: &CpuStorage,
+        lb: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (rows, inner) = lx.shape().dims2()?;
+        let (out, w_in) = lw.shape().dims2()?;
+        let bias_len = lb.shape().elem_count();
+        if w_in != inner || bias_len != out {
+            candle_core::bail!(
+                "dense: x {:?}, w {:?}, b {:?} do not fit together",
+                lx.shape(),
+                lw.shape(),
+                lb.shape()
+            )
+        }
+        let (x, w, b) = (
+            f32_slice(sx, lx, "x")?,
+            f32_slice(sw, lw, "the weight")?,
+            f32_slice(sb, lb, "the bias")?,
+        );
+        let mut y = uninit(rows * out);
+        for row in y.chunks_exact_mut(out.max(1)) {
+            row.copy_from_slice(b);
+        }
+        let xm = Mat {
+            data: x,
+            rows,
+            cols: inner,
+        };
+        let wm = Mat {
+            data: w,
+            rows: out,
+            cols: inner,
+        };
+        if rows > 0 && out > 0 {
+            gemm_into(&mut y, true, xm, false, wm, true);
+        }
+        Ok((CpuStorage::F32(y), Shape::from((rows, out))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (rows, inner) = x.dims2()?;
+        let out = w.dim(0)?;
+        let cpu = Device::Cpu;
+        read_f32(grad, |g| {
+            let gm = Mat {
+                data: g,
+                rows,
+                cols: out,
+            };
+            let dx = if x.track_op() {
+                read_f32(w, |w| {
+                    let mut dx = uninit(rows * inner);
+                    let wm = Mat {
+                        data: w,
+                        rows: out,
+                        cols: inner,
+                    };
+                    gemm_into(&mut dx, false, gm, false, wm, false);
+                    Tensor::from_vec(dx, (rows, inner), &cpu)
+                })
+                .map(Some)?
+            } else {
+                None
+            };
+            let dw = if w.track_op() {
+                read_f32(x, |xv| {
+                    let mut dw = uninit(out * inner);
+                    let xm = Mat {
+                        data: xv,
+                        rows,
+                        cols: inner,
+                    };
+                    gemm_into(&mut dw, false, gm, true, xm, false);
+                    Tensor::from_vec(dw, (out, inner), &cpu)?.reshape(w.shape())
+                })
+                .map(Some)?
+            } else {
+                None
+            };
+            let db = if b.track_op() {
+                // Column sums as ones[1, rows] · dy, as the bias add's backward computes them.
+                let ones = vec![1f32; rows];
+                let mut db = uninit(out);
+                let om = Mat {
+                    data: &ones,
+                    rows: 1,
+                    cols: rows,
+                };
+                gemm_into(&mut db, false, om, false, gm, false);
+                Some(Tensor::from_vec(db, out, &cpu)?)
+            } else {
+                None
+            };
+            Ok((dx, dw, db))
+        })
+    }
+}
+
+/// Runs `f` on the values of an f32 CPU tensor in row-major order, in place when contiguous
+/// (a copy otherwise).
+fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(CpuStorage::F32(v)) = &*storage else {
+        candle_core::bail!("dense: expected an f32 CPU tensor, got {:?}", t.dtype())
+    };
+    f(&v[layout.start_offset()..layout.start_offset() + layout.shape().elem_count()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Var;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// Values and gradients (x, W, b) equal those of candle's transpose + matmul + broadcast
+    /// add for a random upstream gradient; a detached (frozen) weight gets no gradient while x
+    /// and b still do.
+    #[test]
+    fn dense_equals_matmul_plus_bias_in_values_and_gradients() {
+        let dev = Device::Cpu;
+        let (rows, inner, out) = (37, 23, 19);
+        let x = Var::randn(0f32, 1.0, (rows, inner), &dev).unwrap();
+        let w = Var::randn(0f32, 0.5, (out, inner), &dev).unwrap();
+        let b = Var::randn(0f32, 0.5, out, &dev).unwrap();
+        let r = Tensor::randn(0f32, 1.0, (rows, out), &dev).unwrap();
+        let (xt, wt, bt) = (x.as_tensor(), w.as_tensor(), b.as_tensor());
+        let ours = xt.apply_op3(wt, bt, Dense).unwrap();
+        let plain = xt
+            .matmul(&wt.t().unwrap())
+            .unwrap()
+            .broadcast_add(bt)
+            .unwrap();
+        assert!(max_diff(&ours, &plain) < 1e-5);
+        let grads = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let (g_ours, g_plain) = (grads(&ours), grads(&plain));
+        for (name, v) in [("x", xt), ("w", wt), ("b", bt)] {
+            let d = max_diff(g_ours.get(v).unwrap(), g_plain.get(v).unwrap());
+            assert!(d < 1e-4, "d{name}: {d}");
+            let scale = g_plain.get(v).unwrap().abs().unwrap().max_all().unwrap();
+            assert!(
+                scale.to_scalar::<f32>().unwrap() > 0.1,
+                "d{name} is not trivial"
+            );
+        }
+        // Frozen weight: no gradient for it, the same dx and db.
+        let frozen = xt.apply_op3(&wt.detach(), bt, Dense).unwrap();
+        let g_frozen = grads(&frozen);
+        assert!(g_frozen.get(wt).is_none());
+        assert!(max_diff(g_frozen.get(xt).unwrap(), g_plain.get(xt).unwrap()) < 1e-4);
+        assert!(max_diff(g_frozen.get(bt).unwrap(), g_plain.get(bt).unwrap()) < 1e-4);
+    }
+
+    /// Nothing tracked (evaluation): the op records no graph and the output is x·Wᵀ + b.
+    #[test]
+    fn dense_without_gradients_is_a_plain_affine_map() {
+        let dev = Device::Cpu;
+        let x = Tensor::new(&[[1f32, 2.0], [3.0, -1.0], [0.5, 0.0]], &dev).unwrap();
+        let w = Tensor::new(&[[1f32, 0.0], [2.0, 1.0]], &dev).unwrap();
+        let b = Tensor::new(&[0.25f32, -1.0], &dev).unwrap();
+        let y = x.apply_op3(&w, &b, Dense).unwrap();
+        assert!(!y.track_op());
+        // Rows: [1+0.25, 2+2-1], [3+0.25, 6-1-1], [0.5+0.25, 1-1].
+        assert_eq!(
+            y.to_vec2::<f32>().unwrap(),
+            vec![vec![1.25, 3.0], vec![3.25, 4.0], vec![0.75, 0.0]]
+        );
+    }
+}
