@@ -13,10 +13,14 @@
 //! elsewhere. The gemm calls are the ones candle's matmul makes (same kernel, same threads), so
 //! values agree with the composed ops to rounding.
 
-use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor, D,
+};
 use gemm::Parallelism;
 
-/// The dense-layer op: inputs `x` [rows, in], `w` [out, in] and `b` [out], all contiguous f32.
+/// The dense-layer op: inputs `x` [..., in], `w` [out, in] and `b` [out], all contiguous f32;
+/// output [..., out]. Taking `x` of any rank saves the two reshape nodes (each a zero-filled
+/// gradient buffer and an addition in the backward) that flattening it around the op would add.
 pub struct Dense;
 
 /// Whether [`Dense`] can run on these tensors: f32 on the CPU (contiguity is arranged by the
@@ -126,7 +130,9 @@ impl CustomOp3 for Dense {
         sb: &CpuStorage,
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (rows, inner) = lx.shape().dims2()?;
+        let dims = lx.shape().dims();
+        let inner = *dims.last().unwrap_or(&0);
+        let rows = lx.shape().elem_count() / inner.max(1);
         let (out, w_in) = lw.shape().dims2()?;
         let bias_len = lb.shape().elem_count();
         if w_in != inner || bias_len != out {
@@ -159,7 +165,11 @@ impl CustomOp3 for Dense {
         if rows > 0 && out > 0 {
             gemm_into(&mut y, true, xm, false, wm, true);
         }
-        Ok((CpuStorage::F32(y), Shape::from((rows, out))))
+        let mut out_dims = dims.to_vec();
+        if let Some(last) = out_dims.last_mut() {
+            *last = out;
+        }
+        Ok((CpuStorage::F32(y), Shape::from(out_dims)))
     }
 
     fn bwd(
@@ -170,7 +180,8 @@ impl CustomOp3 for Dense {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (rows, inner) = x.dims2()?;
+        let inner = x.dim(D::Minus1)?;
+        let rows = x.elem_count() / inner.max(1);
         let out = w.dim(0)?;
         let cpu = Device::Cpu;
         read_f32(grad, |g| {
@@ -188,7 +199,7 @@ impl CustomOp3 for Dense {
                         cols: inner,
                     };
                     gemm_into(&mut dx, false, gm, false, wm, false);
-                    Tensor::from_vec(dx, (rows, inner), &cpu)
+                    Tensor::from_vec(dx, x.shape(), &cpu)
                 })
                 .map(Some)?
             } else {
@@ -293,6 +304,37 @@ mod tests {
         assert!(g_frozen.get(wt).is_none());
         assert!(max_diff(g_frozen.get(xt).unwrap(), g_plain.get(xt).unwrap()) < 1e-4);
         assert!(max_diff(g_frozen.get(bt).unwrap(), g_plain.get(bt).unwrap()) < 1e-4);
+    }
+
+    /// A 3-d input: the output keeps the leading dimensions, and values and gradients equal
+    /// those of the flattened 2-d computation.
+    #[test]
+    fn dense_keeps_leading_dimensions() {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f32, 1.0, (3, 5, 7), &dev).unwrap();
+        let w = Var::randn(0f32, 0.5, (4, 7), &dev).unwrap();
+        let b = Var::randn(0f32, 0.5, 4, &dev).unwrap();
+        let r = Tensor::randn(0f32, 1.0, (3, 5, 4), &dev).unwrap();
+        let y = x
+            .as_tensor()
+            .apply_op3(w.as_tensor(), b.as_tensor(), Dense)
+            .unwrap();
+        assert_eq!(y.dims(), &[3, 5, 4]);
+        let flat = x
+            .as_tensor()
+            .reshape((15, 7))
+            .unwrap()
+            .apply_op3(w.as_tensor(), b.as_tensor(), Dense)
+            .unwrap()
+            .reshape((3, 5, 4))
+            .unwrap();
+        assert_eq!(max_diff(&y, &flat), 0.0);
+        let g3 = (&y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = (&flat * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        for v in [x.as_tensor(), w.as_tensor(), b.as_tensor()] {
+            assert_eq!(g3.get(v).unwrap().dims(), v.dims());
+            assert_eq!(max_diff(g3.get(v).unwrap(), g2.get(v).unwrap()), 0.0);
+        }
     }
 
     /// Nothing tracked (evaluation): the op records no graph and the output is x·Wᵀ + b.

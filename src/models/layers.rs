@@ -23,6 +23,7 @@ pub fn set_frozen_linear_op(on: bool) {
 }
 
 use super::dense::{dense_supported, Dense};
+use super::norm::{layer_norm_supported, LayerNormOp};
 use super::params::{Init, Param, ParamStore};
 use super::pointwise::{dropout_op_supports, BiasAdd, DropoutOp, Smooth, SmoothOp};
 
@@ -234,29 +235,28 @@ impl Linear {
     /// elsewhere as a matmul (with the frozen-weight op when the weight is frozen) and a bias
     /// add.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let dims = x.dims().to_vec();
-        let in_dim = *dims.last().unwrap_or(&1);
-        let rows = x.elem_count() / in_dim.max(1);
-        let x2 = x.reshape((rows, in_dim))?;
         let w = self.weight.tensor()?.flatten_from(1)?;
         let frozen_op = FROZEN_LINEAR_OP.load(Ordering::Relaxed);
-        let y = if frozen_op && dense_supported(&x2, &w) {
+        if frozen_op && dense_supported(x, &w) {
             let b = match &self.bias {
                 Some(b) => b.tensor()?.contiguous()?,
                 None => Tensor::zeros(w.dim(0)?, w.dtype(), w.device())?,
             };
-            x2.contiguous()?.apply_op3(&w, &b, Dense)?
+            return x.contiguous()?.apply_op3(&w, &b, Dense);
+        }
+        let dims = x.dims().to_vec();
+        let in_dim = *dims.last().unwrap_or(&1);
+        let rows = x.elem_count() / in_dim.max(1);
+        let x2 = x.reshape((rows, in_dim))?;
+        let y = if frozen_op && !self.weight.is_trainable() && x2.track_op() {
+            let y0 = x2.detach().matmul(&w.t()?)?.contiguous()?;
+            x2.apply_op2(&y0, Attach(Fused::FrozenLinear { weight: w }))?
         } else {
-            let y = if frozen_op && !self.weight.is_trainable() && x2.track_op() {
-                let y0 = x2.detach().matmul(&w.t()?)?.contiguous()?;
-                x2.apply_op2(&y0, Attach(Fused::FrozenLinear { weight: w }))?
-            } else {
-                x2.matmul(&w.t()?)?
-            };
-            match &self.bias {
-                Some(b) => add_bias(&y, &b.tensor()?)?,
-                None => y,
-            }
+            x2.matmul(&w.t()?)?
+        };
+        let y = match &self.bias {
+            Some(b) => add_bias(&y, &b.tensor()?)?,
+            None => y,
         };
         let mut out_dims = dims;
         let last = out_dims.len() - 1;
@@ -289,8 +289,18 @@ impl LayerNorm {
     }
 
     /// Normalises the last dimension; differentiable whenever anything involved needs a gradient.
+    /// On the CPU in f32 one [`LayerNormOp`] node; elsewhere candle's fused kernel, with the
+    /// attached backward when a gradient is needed.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (w, b) = (self.weight.tensor()?, self.bias.tensor()?);
+        if layer_norm_supported(x, &w) {
+            let op = LayerNormOp {
+                eps: self.eps as f32,
+            };
+            return x
+                .contiguous()?
+                .apply_op3(&w.contiguous()?, &b.contiguous()?, op);
+        }
         if !(x.track_op() || w.track_op() || b.track_op()) {
             return candle_nn::ops::layer_norm(&x.contiguous()?, &w, &b, self.eps as f32);
         }

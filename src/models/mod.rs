@@ -17,6 +17,7 @@ pub mod heads;
 pub mod hub;
 pub mod init;
 pub mod layers;
+pub mod norm;
 pub mod params;
 pub mod pointwise;
 pub mod preprocess;
