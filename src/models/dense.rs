@@ -13,10 +13,10 @@
 //! elsewhere. The gemm calls are the ones candle's matmul makes (same kernel, same threads), so
 //! values agree with the composed ops to rounding.
 
-use candle_core::{
-    CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor, D,
-};
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, D};
 use gemm::Parallelism;
+
+use super::pointwise::{f32_slice, read_f32};
 
 /// The dense-layer op: inputs `x` [..., in], `w` [out, in] and `b` [out], all contiguous f32;
 /// output [..., out]. Taking `x` of any rank saves the two reshape nodes (each a zero-filled
@@ -106,16 +106,6 @@ fn uninit(len: usize) -> Vec<f32> {
     v
 }
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("dense: {what} must be f32")
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => candle_core::bail!("dense: {what} must be contiguous"),
-    }
-}
-
 impl CustomOp3 for Dense {
     fn name(&self) -> &'static str {
         "dense"
@@ -144,9 +134,9 @@ impl CustomOp3 for Dense {
             )
         }
         let (x, w, b) = (
-            f32_slice(sx, lx, "x")?,
-            f32_slice(sw, lw, "the weight")?,
-            f32_slice(sb, lb, "the bias")?,
+            f32_slice(sx, lx, "dense", "x")?,
+            f32_slice(sw, lw, "dense", "the weight")?,
+            f32_slice(sb, lb, "dense", "the bias")?,
         );
         let mut y = uninit(rows * out);
         for row in y.chunks_exact_mut(out.max(1)) {
@@ -237,17 +227,6 @@ impl CustomOp3 for Dense {
             Ok((dx, dw, db))
         })
     }
-}
-
-/// Runs `f` on the values of an f32 CPU tensor in row-major order, in place when contiguous
-/// (a copy otherwise).
-fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(CpuStorage::F32(v)) = &*storage else {
-        candle_core::bail!("dense: expected an f32 CPU tensor, got {:?}", t.dtype())
-    };
-    f(&v[layout.start_offset()..layout.start_offset() + layout.shape().elem_count()])
 }
 
 #[cfg(test)]

@@ -12,10 +12,10 @@
 //! For f32 tensors on the CPU ([`layer_norm_supported`]); the layer uses the general path
 //! elsewhere.
 
-use candle_core::{
-    CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Storage, Tensor, D,
-};
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
+
+use super::pointwise::{f32_slice, read_f32};
 
 /// Rows per parallel block (and per partial sum of the weight and bias gradients).
 const BLOCK_ROWS: usize = 32;
@@ -41,29 +41,6 @@ fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     (mean, 1.0 / (var + eps).sqrt())
 }
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("layer norm: {what} must be f32")
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => candle_core::bail!("layer norm: {what} must be contiguous"),
-    }
-}
-
-/// Runs `f` on the values of an f32 CPU tensor in row-major order (a copy when strided).
-fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let t = t.contiguous()?;
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(CpuStorage::F32(v)) = &*storage else {
-        candle_core::bail!(
-            "layer norm: expected an f32 CPU tensor, got {:?}",
-            t.dtype()
-        )
-    };
-    f(&v[layout.start_offset()..layout.start_offset() + layout.shape().elem_count()])
-}
-
 impl CustomOp3 for LayerNormOp {
     fn name(&self) -> &'static str {
         "layer-norm"
@@ -79,9 +56,9 @@ impl CustomOp3 for LayerNormOp {
         lb: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, w, b) = (
-            f32_slice(sx, lx, "x")?,
-            f32_slice(sw, lw, "the weight")?,
-            f32_slice(sb, lb, "the bias")?,
+            f32_slice(sx, lx, "layer norm", "x")?,
+            f32_slice(sw, lw, "layer norm", "the weight")?,
+            f32_slice(sb, lb, "layer norm", "the bias")?,
         );
         let h = w.len();
         if h == 0 || b.len() != h || lx.shape().dims().last() != Some(&h) {

@@ -105,6 +105,34 @@ fn contiguous<'a, T>(v: &'a [T], l: &Layout, op: &str) -> Result<&'a [T]> {
     }
 }
 
+/// The contiguous f32 values of a CPU storage; `op` and `what` name them in errors.
+pub(crate) fn f32_slice<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    op: &str,
+    what: &str,
+) -> Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        candle_core::bail!("{op}: {what} must be f32")
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&v[a..b]),
+        None => candle_core::bail!("{op}: {what} must be contiguous"),
+    }
+}
+
+/// Runs `f` on the values of an f32 CPU tensor in row-major order: in place when contiguous,
+/// on a copy otherwise (what custom ops' backward passes read their inputs with).
+pub(crate) fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let candle_core::Storage::Cpu(CpuStorage::F32(v)) = &*storage else {
+        candle_core::bail!("expected an f32 CPU tensor, got {:?}", t.dtype())
+    };
+    let start = layout.start_offset();
+    f(&v[start..start + layout.shape().elem_count()])
+}
+
 /// `f` applied to each value, converted through the math type `M`, over rayon's threads.
 fn par_map<T: WithDType, M: Math>(src: &[T], f: impl Fn(M) -> M + Sync) -> Vec<T> {
     let mut out = vec![T::zero(); src.len()];
