@@ -55,6 +55,13 @@ fn gemm_into(dst: &mut [f32], accumulate: bool, a: Mat, a_t: bool, b: Mat, b_t: 
     let n = if b_t { b.rows } else { b.cols };
     debug_assert_eq!(if b_t { b.cols } else { b.rows }, k);
     debug_assert_eq!(dst.len(), m * n);
+    if k == 0 || m == 0 || n == 0 {
+        // An empty sum (no rows in a batch): the product is zero.
+        if !accumulate {
+            dst.fill(0.0);
+        }
+        return;
+    }
     // Element (i, j) of op(M) for a row-major M with `cols` columns: row stride and column
     // stride swap under transposition.
     let strides = |mat: Mat, t: bool| -> (isize, isize) {
@@ -152,9 +159,7 @@ impl CustomOp3 for Dense {
             rows: out,
             cols: inner,
         };
-        if rows > 0 && out > 0 {
-            gemm_into(&mut y, true, xm, false, wm, true);
-        }
+        gemm_into(&mut y, true, xm, false, wm, true);
         let mut out_dims = dims.to_vec();
         if let Some(last) = out_dims.last_mut() {
             *last = out;
@@ -314,6 +319,29 @@ mod tests {
             assert_eq!(g3.get(v).unwrap().dims(), v.dims());
             assert_eq!(max_diff(g3.get(v).unwrap(), g2.get(v).unwrap()), 0.0);
         }
+    }
+
+    /// An empty batch: an empty output, and zero (not uninitialised) weight and bias gradients.
+    #[test]
+    fn dense_on_an_empty_batch_gives_zero_parameter_gradients() {
+        let dev = Device::Cpu;
+        let x = Var::zeros((0, 3), DType::F32, &dev).unwrap();
+        let w = Var::ones((2, 3), DType::F32, &dev).unwrap();
+        let b = Var::ones(2, DType::F32, &dev).unwrap();
+        let y = x
+            .as_tensor()
+            .apply_op3(w.as_tensor(), b.as_tensor(), Dense)
+            .unwrap();
+        assert_eq!(y.dims(), &[0, 2]);
+        let g = y.sum_all().unwrap().backward().unwrap();
+        assert_eq!(
+            g.get(w.as_tensor()).unwrap().to_vec2::<f32>().unwrap(),
+            vec![vec![0f32; 3]; 2]
+        );
+        assert_eq!(
+            g.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap(),
+            vec![0f32; 2]
+        );
     }
 
     /// Nothing tracked (evaluation): the op records no graph and the output is x·Wᵀ + b.
