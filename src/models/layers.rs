@@ -22,6 +22,7 @@ pub fn set_frozen_linear_op(on: bool) {
     FROZEN_LINEAR_OP.store(on, Ordering::Relaxed);
 }
 
+use super::attention::{attention_supported, AttentionOp};
 use super::dense::{dense_supported, Dense};
 use super::norm::{layer_norm_supported, LayerNormOp};
 use super::params::{Init, Param, ParamStore};
@@ -51,6 +52,16 @@ impl Ctx {
         self.rng.is_some()
     }
 
+    /// The dropout of one call with drop probability `p`, its seed drawn from the context's
+    /// generator; `None` (and nothing drawn) in evaluation or when `p` is 0.
+    pub fn dropout_op(&self, p: f64) -> Option<DropoutOp> {
+        let rng = self.rng.as_ref()?;
+        (p > 0.0).then(|| DropoutOp {
+            seed: rng.borrow_mut().next_u64(),
+            p: p as f32,
+        })
+    }
+
     /// Inverted dropout with drop probability `p`: in training, zeroes each value with
     /// probability `p` and scales the rest by 1/(1-p); in evaluation, returns `x` unchanged.
     /// Each call draws one seed from the context's generator and the mask follows from that
@@ -58,15 +69,8 @@ impl Ctx {
     /// for f32 and bf16, with the same mask); other device tensors go through
     /// [`device_dropout`].
     pub fn dropout(&self, x: &Tensor, p: f64) -> Result<Tensor> {
-        let Some(rng) = &self.rng else {
+        let Some(op) = self.dropout_op(p) else {
             return Ok(x.clone());
-        };
-        if p <= 0.0 {
-            return Ok(x.clone());
-        }
-        let op = DropoutOp {
-            seed: rng.borrow_mut().next_u64(),
-            p: p as f32,
         };
         if dropout_op_supports(x) {
             return x.contiguous()?.apply_op1(op);
@@ -437,7 +441,41 @@ pub fn scaled_masked_softmax(x: &Tensor, scale: f64, mask: Option<&Tensor>) -> R
 /// Scaled dot-product multi-head attention. `q`, `k`, `v`: [batch, seq, hidden]; `mask`: an
 /// additive mask broadcastable to [batch, heads, seq, seq] (0 keep, large negative drop).
 /// Returns [batch, seq, hidden] before the output projection.
+/// On the CPU in f32 with a key mask ([batch, 1, 1, seq]) or none, one [`AttentionOp`] node;
+/// otherwise [`attention_composed`].
 pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: Option<&Tensor>,
+    heads: usize,
+    ctx: &Ctx,
+    dropout: f64,
+) -> Result<Tensor> {
+    let (b, s, hidden) = q.dims3()?;
+    let key_mask = mask.is_none_or(|m| m.elem_count() == b * s);
+    if !attention_supported(q) || !key_mask {
+        return attention_composed(q, k, v, mask, heads, ctx, dropout);
+    }
+    let d = hidden / heads.max(1);
+    let mask = match mask {
+        Some(m) => Some(m.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?),
+        None => None,
+    };
+    let op = AttentionOp::new(
+        heads,
+        (1.0 / (d as f64).sqrt()) as f32,
+        mask,
+        ctx.dropout_op(dropout),
+    );
+    q.contiguous()?
+        .apply_op3(&k.contiguous()?, &v.contiguous()?, op)
+}
+
+/// [`attention`] from candle ops (any device and dtype): heads split by copies, the scores
+/// matmul, the scaled and masked softmax node, dropout, the second matmul and the head merge.
+/// `mask` is broadcastable to [batch, heads, seq, seq].
+pub fn attention_composed(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,

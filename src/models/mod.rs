@@ -7,6 +7,7 @@
 //! parameter by name; an adaptation method chooses what trains with
 //! [`ParamStore::set_trainable`] (see [`Selection`]).
 
+pub mod attention;
 pub mod card;
 pub mod clip_vit;
 pub mod config;

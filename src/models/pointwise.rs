@@ -341,18 +341,18 @@ pub struct DropoutOp {
 
 impl DropoutOp {
     /// The scale of kept values, 1/(1−p) in f32.
-    fn scale(&self) -> f32 {
+    pub(crate) fn scale(&self) -> f32 {
         1.0 / (1.0 - self.p)
     }
 
     /// ⌈p·2²⁴⌉: an element is dropped when its 24-bit draw is below it.
-    fn threshold(&self) -> u64 {
+    pub(crate) fn threshold(&self) -> u64 {
         (self.p as f64 * (1u64 << 24) as f64).ceil() as u64
     }
 
     /// Whether element `i` is kept.
     #[inline(always)]
-    fn keeps(&self, threshold: u64, i: u64) -> bool {
+    pub(crate) fn keeps(&self, threshold: u64, i: u64) -> bool {
         splitmix64_at(self.seed, i) >> 40 >= threshold
     }
 

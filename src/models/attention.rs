@@ -1,0 +1,550 @@
+//! Multi-head scaled dot-product attention on the CPU (f32) as one graph node.
+//!
+//! Built from candle ops, attention is some seventeen nodes per layer: the head split (reshape,
+//! transpose and a contiguous copy for each of q, k and v), the scores matmul, the softmax, the
+//! dropout, the second matmul and the head merge (another copy), each costing candle's backward a
+//! zero-filled gradient buffer and an addition. Here the heads are read and written in place
+//! through the gemm crate's strides (no copies), one task per (sequence, head) runs on rayon's
+//! threads, and the backward is written out: with `P = softmax(scale · QKᵀ + mask)`, `P' = P`
+//! after dropout and `O = P'V`,
+//! `dV = P'ᵀ dO`, `dP = dropout(dO Vᵀ)`, `dS = scale · P ⊙ (dP − rowsum(dP ⊙ P))`,
+//! `dQ = dS K`, `dK = dSᵀ Q`.
+//! The dropout mask is [`super::pointwise::DropoutOp`]'s for the probabilities tensor
+//! `[batch, heads, seq, seq]` with the same seed, so this op gives what the composed path gives.
+
+use std::sync::OnceLock;
+
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::pointwise::{f32_slice, read_f32, DropoutOp};
+
+/// Attention over `q`, `k`, `v` [batch, seq, hidden] (contiguous f32), `heads` heads of width
+/// hidden / heads; output [batch, seq, hidden] with the heads merged.
+pub struct AttentionOp {
+    /// Number of heads.
+    pub heads: usize,
+    /// Multiplies the scores (1/√head width).
+    pub scale: f32,
+    /// Additive key mask, `batch × seq` values (0 keep, very negative drop), or none.
+    pub mask: Option<Vec<f32>>,
+    /// Dropout on the probabilities, when training.
+    pub dropout: Option<DropoutOp>,
+    /// The probabilities before dropout, `[batch, heads, seq, seq]`, kept by the forward pass
+    /// for the backward.
+    probs: OnceLock<Vec<f32>>,
+}
+
+/// Whether [`AttentionOp`] can run on `q`: f32 on the CPU.
+pub fn attention_supported(q: &Tensor) -> bool {
+    q.device().is_cpu() && q.dtype() == DType::F32
+}
+
+/// Sizes of one call: batch, sequence, hidden width, heads and head width.
+#[derive(Clone, Copy)]
+struct Dims {
+    b: usize,
+    s: usize,
+    hidden: usize,
+    heads: usize,
+    d: usize,
+}
+
+/// A strided f32 matrix: `rows × cols`, element (r, c) at `ptr + r·rs + c·cs`.
+#[derive(Clone, Copy)]
+struct View {
+    ptr: *const f32,
+    rs: isize,
+    cs: isize,
+}
+
+impl View {
+    fn t(self) -> View {
+        View {
+            ptr: self.ptr,
+            rs: self.cs,
+            cs: self.rs,
+        }
+    }
+}
+
+/// `dst (m×n, strides dst_rs/1) := a (m×k) · b (k×n)`, single-threaded (the caller runs many in
+/// parallel).
+///
+/// # Safety
+/// The views must address only valid elements for the given sizes, and `dst` must be writable
+/// and not overlap the inputs.
+unsafe fn gemm_to(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: isize, a: View, b: View) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for r in 0..m {
+            std::slice::from_raw_parts_mut(dst.offset(r as isize * dst_rs), n).fill(0.0);
+        }
+        return;
+    }
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs,
+        false,
+        a.ptr,
+        a.cs,
+        a.rs,
+        b.ptr,
+        b.cs,
+        b.rs,
+        0.0,
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    )
+}
+
+/// A raw pointer that tasks writing disjoint parts of one buffer may share.
+#[derive(Clone, Copy)]
+struct SharedMut(*mut f32);
+// SAFETY: every task writes a disjoint set of elements (its own sequence and head).
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// A raw pointer to input data that tasks read in parallel.
+#[derive(Clone, Copy)]
+struct Shared(*const f32);
+// SAFETY: read-only while the tasks run.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The pointer (see [`SharedMut::get`]).
+    fn get(self) -> *const f32 {
+        self.0
+    }
+}
+
+impl AttentionOp {
+    /// An op for `heads` heads with score scale `scale`, key mask and dropout as given.
+    pub fn new(
+        heads: usize,
+        scale: f32,
+        mask: Option<Vec<f32>>,
+        dropout: Option<DropoutOp>,
+    ) -> Self {
+        AttentionOp {
+            heads,
+            scale,
+            mask,
+            dropout,
+            probs: OnceLock::new(),
+        }
+    }
+
+    fn dims(&self, shape: &Shape) -> Result<Dims> {
+        let (b, s, hidden) = shape.dims3()?;
+        if self.heads == 0 || hidden % self.heads != 0 {
+            candle_core::bail!(
+                "attention: hidden size {hidden} does not split into {} heads",
+                self.heads
+            )
+        }
+        if let Some(m) = &self.mask {
+            if m.len() != b * s {
+                candle_core::bail!(
+                    "attention: mask of {} values for {b} sequences of {s}",
+                    m.len()
+                )
+            }
+        }
+        Ok(Dims {
+            b,
+            s,
+            hidden,
+            heads: self.heads,
+            d: hidden / self.heads,
+        })
+    }
+
+    /// The dropout scale of probability element `idx` (its index in [batch, heads, seq, seq]):
+    /// 0 or 1/(1−p), or 1 without dropout.
+    #[inline]
+    fn keep_scale(&self, threshold: u64, idx: u64) -> f32 {
+        match &self.dropout {
+            None => 1.0,
+            Some(op) => {
+                if op.keeps(threshold, idx) {
+                    op.scale()
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    fn threshold(&self) -> u64 {
+        self.dropout.as_ref().map_or(0, DropoutOp::threshold)
+    }
+}
+
+/// The view of head `h` of sequence `i` in a [batch, seq, hidden] buffer: seq × d.
+fn head_view(base: *const f32, dims: Dims, i: usize, h: usize) -> View {
+    // SAFETY (for users): offsets stay inside the buffer for i < b, h < heads.
+    View {
+        ptr: base.wrapping_add(i * dims.s * dims.hidden + h * dims.d),
+        rs: dims.hidden as isize,
+        cs: 1,
+    }
+}
+
+impl CustomOp3 for AttentionOp {
+    fn name(&self) -> &'static str {
+        "attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        sq: &CpuStorage,
+        lq: &Layout,
+        sk: &CpuStorage,
+        lk: &Layout,
+        sv: &CpuStorage,
+        lv: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let dims = self.dims(lq.shape())?;
+        if lk.shape() != lq.shape() || lv.shape() != lq.shape() {
+            candle_core::bail!("attention: q, k and v must have one shape")
+        }
+        let (q, k, v) = (
+            f32_slice(sq, lq, "attention", "q")?,
+            f32_slice(sk, lk, "attention", "k")?,
+            f32_slice(sv, lv, "attention", "v")?,
+        );
+        let Dims {
+            b,
+            s,
+            hidden,
+            heads,
+            d,
+        } = dims;
+        let mut probs = vec![0f32; b * heads * s * s];
+        let mut out = vec![0f32; b * s * hidden];
+        let out_ptr = SharedMut(out.as_mut_ptr());
+        let (qp, kp, vp) = (Shared(q.as_ptr()), Shared(k.as_ptr()), Shared(v.as_ptr()));
+        let threshold = self.threshold();
+        probs
+            .par_chunks_mut((s * s).max(1))
+            .enumerate()
+            .for_each(|(task, p)| {
+                let (i, h) = (task / heads, task % heads);
+                let (qh, kh, vh) = (
+                    head_view(qp.get(), dims, i, h),
+                    head_view(kp.get(), dims, i, h),
+                    head_view(vp.get(), dims, i, h),
+                );
+                // S = Q Kᵀ, then softmax(scale · S + mask) row by row, in place.
+                // SAFETY: p holds s×s values; the head views stay inside q and k.
+                unsafe { gemm_to(s, s, d, p.as_mut_ptr(), s as isize, qh, kh.t()) };
+                let mask = self.mask.as_ref().map(|m| &m[i * s..(i + 1) * s]);
+                for row in p.chunks_exact_mut(s.max(1)) {
+                    softmax_row(row, self.scale, mask);
+                }
+                // O = P' V, P' = P after dropout (a copy only when dropout is on).
+                let first = (task * s * s) as u64;
+                let dropped: Vec<f32>;
+                let pd: &[f32] = if self.dropout.is_some() {
+                    dropped = p
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &x)| x * self.keep_scale(threshold, first + j as u64))
+                        .collect();
+                    &dropped
+                } else {
+                    p
+                };
+                let pv = View {
+                    ptr: pd.as_ptr(),
+                    rs: s as isize,
+                    cs: 1,
+                };
+                let dst = out_ptr.get().wrapping_add(i * s * hidden + h * d);
+                // SAFETY: this task alone writes head h of sequence i of `out`.
+                unsafe { gemm_to(s, d, s, dst, hidden as isize, pv, vh) };
+            });
+        let _ = self.probs.set(probs);
+        Ok((CpuStorage::F32(out), lq.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dims = self.dims(q.shape())?;
+        let Dims {
+            b,
+            s,
+            hidden,
+            heads,
+            d,
+        } = dims;
+        let Some(probs) = self.probs.get() else {
+            candle_core::bail!("attention: backward before forward")
+        };
+        let threshold = self.threshold();
+        let n = b * s * hidden;
+        let (mut dq, mut dk, mut dv) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+        let (dqp, dkp, dvp) = (
+            SharedMut(dq.as_mut_ptr()),
+            SharedMut(dk.as_mut_ptr()),
+            SharedMut(dv.as_mut_ptr()),
+        );
+        read_f32(q, |qv| {
+            read_f32(k, |kv| {
+                read_f32(v, |vv| {
+                    read_f32(grad, |g| {
+                        let (qp, kp, vp, gp) = (
+                            Shared(qv.as_ptr()),
+                            Shared(kv.as_ptr()),
+                            Shared(vv.as_ptr()),
+                            Shared(g.as_ptr()),
+                        );
+                        (0..b * heads).into_par_iter().for_each(|task| {
+                            let (i, h) = (task / heads, task % heads);
+                            let p = &probs[task * s * s..(task + 1) * s * s];
+                            let (qh, kh, vh, gh) = (
+                                head_view(qp.get(), dims, i, h),
+                                head_view(kp.get(), dims, i, h),
+                                head_view(vp.get(), dims, i, h),
+                                head_view(gp.get(), dims, i, h),
+                            );
+                            let first = (task * s * s) as u64;
+                            let keep: Vec<f32> = (0..s * s)
+                                .map(|j| self.keep_scale(threshold, first + j as u64))
+                                .collect();
+                            let pd: Vec<f32> = p.iter().zip(&keep).map(|(&x, &m)| x * m).collect();
+                            let pdv = View {
+                                ptr: pd.as_ptr(),
+                                rs: s as isize,
+                                cs: 1,
+                            };
+                            let offset = i * s * hidden + h * d;
+                            // SAFETY (all gemms): views stay inside their buffers; this task
+                            // alone writes head h of sequence i of dq, dk and dv.
+                            // dV = P'ᵀ dO
+                            unsafe {
+                                gemm_to(
+                                    s,
+                                    d,
+                                    s,
+                                    dvp.get().wrapping_add(offset),
+                                    hidden as isize,
+                                    pdv.t(),
+                                    gh,
+                                )
+                            };
+                            // dP' = dO Vᵀ, then through dropout and the softmax: dS.
+                            let mut ds = vec![0f32; s * s];
+                            unsafe { gemm_to(s, s, d, ds.as_mut_ptr(), s as isize, gh, vh.t()) };
+                            for ((dr, pr), kr) in ds
+                                .chunks_exact_mut(s.max(1))
+                                .zip(p.chunks_exact(s.max(1)))
+                                .zip(keep.chunks_exact(s.max(1)))
+                            {
+                                let mut dot = 0f32;
+                                for ((x, &pi), &m) in dr.iter_mut().zip(pr).zip(kr) {
+                                    *x *= m;
+                                    dot += *x * pi;
+                                }
+                                for (x, &pi) in dr.iter_mut().zip(pr) {
+                                    *x = self.scale * (pi * (*x - dot));
+                                }
+                            }
+                            let dsv = View {
+                                ptr: ds.as_ptr(),
+                                rs: s as isize,
+                                cs: 1,
+                            };
+                            // dQ = dS K, dK = dSᵀ Q
+                            unsafe {
+                                gemm_to(
+                                    s,
+                                    d,
+                                    s,
+                                    dqp.get().wrapping_add(offset),
+                                    hidden as isize,
+                                    dsv,
+                                    kh,
+                                )
+                            };
+                            unsafe {
+                                gemm_to(
+                                    s,
+                                    d,
+                                    s,
+                                    dkp.get().wrapping_add(offset),
+                                    hidden as isize,
+                                    dsv.t(),
+                                    qh,
+                                )
+                            };
+                        });
+                        Ok(())
+                    })
+                })
+            })
+        })?;
+        let cpu = Device::Cpu;
+        let grad_of = |t: &Tensor, g: Vec<f32>| -> Result<Option<Tensor>> {
+            if t.track_op() {
+                Ok(Some(Tensor::from_vec(g, t.shape(), &cpu)?))
+            } else {
+                Ok(None)
+            }
+        };
+        Ok((grad_of(q, dq)?, grad_of(k, dk)?, grad_of(v, dv)?))
+    }
+}
+
+/// `row := softmax(scale · row + mask)`, as candle's softmax: subtract the maximum, exponentiate,
+/// divide by the sum.
+fn softmax_row(row: &mut [f32], scale: f32, mask: Option<&[f32]>) {
+    match mask {
+        Some(m) => {
+            for (x, &mi) in row.iter_mut().zip(m) {
+                *x = *x * scale + mi;
+            }
+        }
+        None => {
+            for x in row.iter_mut() {
+                *x *= scale;
+            }
+        }
+    }
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for x in row.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    for x in row.iter_mut() {
+        *x /= sum;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::layers::{additive_mask, attention, attention_composed, Ctx};
+    use candle_core::Var;
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+
+    /// The fused op gives the composed path's output and q/k/v gradients, with a padding mask,
+    /// in evaluation and in training with dropout (the same seed draws the same mask), for a
+    /// random upstream gradient.
+    #[test]
+    fn fused_attention_equals_the_composed_ops_with_mask_and_dropout() {
+        let dev = Device::Cpu;
+        let (b, s, heads, d) = (3, 7, 4, 5);
+        let shape = (b, s, heads * d);
+        let q = Var::randn(0f32, 1.0, shape, &dev).unwrap();
+        let k = Var::randn(0f32, 1.0, shape, &dev).unwrap();
+        let v = Var::randn(0f32, 1.0, shape, &dev).unwrap();
+        let r = Tensor::randn(0f32, 1.0, shape, &dev).unwrap();
+        let keep = Tensor::new(
+            &[
+                [1u32, 1, 1, 1, 1, 1, 1],
+                [1, 1, 1, 1, 0, 0, 0],
+                [1, 1, 0, 0, 0, 0, 0],
+            ],
+            &dev,
+        )
+        .unwrap();
+        let mask = additive_mask(&keep, DType::F32).unwrap();
+        let (qt, kt, vt) = (q.as_tensor(), k.as_tensor(), v.as_tensor());
+        for train in [false, true] {
+            let ctx = || if train { Ctx::train(11) } else { Ctx::eval() };
+            let fused = attention(qt, kt, vt, Some(&mask), heads, &ctx(), 0.3).unwrap();
+            let composed = attention_composed(qt, kt, vt, Some(&mask), heads, &ctx(), 0.3).unwrap();
+            assert!(max_diff(&fused, &composed) < 1e-5, "train {train}: values");
+            let grads = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+            let (gf, gc) = (grads(&fused), grads(&composed));
+            for (name, t) in [("q", qt), ("k", kt), ("v", vt)] {
+                let diff = max_diff(gf.get(t).unwrap(), gc.get(t).unwrap());
+                assert!(diff < 1e-5, "train {train}: d{name} differs by {diff}");
+                let scale = gc.get(t).unwrap().abs().unwrap().max_all().unwrap();
+                assert!(
+                    scale.to_scalar::<f32>().unwrap() > 1e-2,
+                    "d{name} is not trivial"
+                );
+            }
+        }
+        // Dropout is on in training: the output differs from evaluation's.
+        let eval = attention(qt, kt, vt, Some(&mask), heads, &Ctx::eval(), 0.3).unwrap();
+        let train = attention(qt, kt, vt, Some(&mask), heads, &Ctx::train(11), 0.3).unwrap();
+        assert!(max_diff(&eval, &train) > 1e-2);
+    }
+
+    /// Without a mask (CLIP) and with one thread or three: the same bits.
+    #[test]
+    fn fused_attention_does_not_depend_on_the_thread_count() {
+        let dev = Device::Cpu;
+        let shape = (2, 9, 12);
+        let q = Var::randn(0f32, 1.0, shape, &dev).unwrap();
+        let k = Var::randn(0f32, 1.0, shape, &dev).unwrap();
+        let v = Var::randn(0f32, 1.0, shape, &dev).unwrap();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let y = attention(
+                    q.as_tensor(),
+                    k.as_tensor(),
+                    v.as_tensor(),
+                    None,
+                    3,
+                    &Ctx::train(5),
+                    0.1,
+                )
+                .unwrap();
+                let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+                let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                (
+                    flat(&y),
+                    flat(g.get(q.as_tensor()).unwrap()),
+                    flat(g.get(v.as_tensor()).unwrap()),
+                )
+            })
+        };
+        assert_eq!(run(1), run(3));
+    }
+}
