@@ -451,20 +451,8 @@ fn softmax_row(row: &mut [f32], scale: f32, mask: Option<&[f32]>) {
 mod tests {
     use super::*;
     use crate::models::layers::{additive_mask, attention, attention_composed, Ctx};
+    use crate::models::test_util::max_diff;
     use candle_core::Var;
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// The fused op gives the composed path's output and q/k/v gradients, with a padding mask,
     /// in evaluation and in training with dropout (the same seed draws the same mask), for a

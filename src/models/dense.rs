@@ -237,20 +237,8 @@ impl CustomOp3 for Dense {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::test_util::max_diff;
     use candle_core::Var;
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// Values and gradients (x, W, b) equal those of candle's transpose + matmul + broadcast
     /// add for a random upstream gradient; a detached (frozen) weight gets no gradient while x

@@ -519,6 +519,7 @@ pub fn additive_mask(mask: &Tensor, dtype: DType) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::test_util::max_diff;
     use candle_core::Device;
 
     #[test]
@@ -561,17 +562,6 @@ mod tests {
         let g = grads.get(x.as_tensor()).unwrap();
         let g = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
         assert_eq!(g, vals, "d(sum y)/dx is the mask, which equals y for x = 1");
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
     }
 
     #[test]

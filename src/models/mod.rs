@@ -24,6 +24,26 @@ pub mod pointwise;
 pub mod preprocess;
 pub mod tokenize;
 
+/// Helpers shared by the models' unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use candle_core::Tensor;
+
+    /// The largest absolute difference between two tensors of one shape (f32, one device).
+    pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
+    }
+}
+
 use candle_core::{Device, Tensor};
 
 use crate::device::Precision;

@@ -206,20 +206,8 @@ fn block_backward(
 mod tests {
     use super::*;
     use crate::models::layers::layer_norm_composite;
+    use crate::models::test_util::max_diff;
     use candle_core::Var;
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
 
     /// Values equal candle's fused kernel and the op-by-op formula; the gradients of x, w and
     /// b equal those candle derives op by op, for a random upstream gradient; a detached
