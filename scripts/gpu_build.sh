@@ -3,7 +3,7 @@
 # (which has CUDA, PyTorch and transformers but no Rust toolchain): the `homogen` binary, the
 # model benchmarks and the GPU-parameterised tests, built with `--features cuda` against the
 # CUDA 13.0 toolkit from PyPI (scripts/cuda_toolkit.sh), stripped and xz-compressed into
-# target/gpu-dist (about 30 MB; carry it with the device tool).
+# target/gpu-dist (about 50 MB, under the device tool's 64 MiB carry limit).
 #
 # Usage: scripts/gpu_build.sh        (PYTHON=... selects the python with pip; default python3)
 set -euo pipefail
