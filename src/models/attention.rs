@@ -451,7 +451,7 @@ fn softmax_row(row: &mut [f32], scale: f32, mask: Option<&[f32]>) {
 mod tests {
     use super::*;
     use crate::models::layers::{additive_mask, attention, attention_composed, Ctx};
-    use crate::models::test_util::max_diff;
+    use crate::models::test_util::{assert_same_grads, max_diff};
     use candle_core::Var;
 
     /// The fused op gives the composed path's output and q/k/v gradients, with a padding mask,
@@ -484,15 +484,7 @@ mod tests {
             assert!(max_diff(&fused, &composed) < 1e-5, "train {train}: values");
             let grads = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
             let (gf, gc) = (grads(&fused), grads(&composed));
-            for (name, t) in [("q", qt), ("k", kt), ("v", vt)] {
-                let diff = max_diff(gf.get(t).unwrap(), gc.get(t).unwrap());
-                assert!(diff < 1e-5, "train {train}: d{name} differs by {diff}");
-                let scale = gc.get(t).unwrap().abs().unwrap().max_all().unwrap();
-                assert!(
-                    scale.to_scalar::<f32>().unwrap() > 1e-2,
-                    "d{name} is not trivial"
-                );
-            }
+            assert_same_grads(&gf, &gc, &[("q", qt), ("k", kt), ("v", vt)], 1e-5, 1e-2);
         }
         // Dropout is on in training: the output differs from evaluation's.
         let eval = attention(qt, kt, vt, Some(&mask), heads, &Ctx::eval(), 0.3).unwrap();

@@ -237,7 +237,7 @@ impl CustomOp3 for Dense {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::test_util::max_diff;
+    use crate::models::test_util::{assert_same_grads, max_diff};
     use candle_core::Var;
 
     /// Values and gradients (x, W, b) equal those of candle's transpose + matmul + broadcast
@@ -261,15 +261,13 @@ mod tests {
         assert!(max_diff(&ours, &plain) < 1e-5);
         let grads = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
         let (g_ours, g_plain) = (grads(&ours), grads(&plain));
-        for (name, v) in [("x", xt), ("w", wt), ("b", bt)] {
-            let d = max_diff(g_ours.get(v).unwrap(), g_plain.get(v).unwrap());
-            assert!(d < 1e-4, "d{name}: {d}");
-            let scale = g_plain.get(v).unwrap().abs().unwrap().max_all().unwrap();
-            assert!(
-                scale.to_scalar::<f32>().unwrap() > 0.1,
-                "d{name} is not trivial"
-            );
-        }
+        assert_same_grads(
+            &g_ours,
+            &g_plain,
+            &[("x", xt), ("w", wt), ("b", bt)],
+            1e-4,
+            0.1,
+        );
         // Frozen weight: no gradient for it, the same dx and db.
         let frozen = xt.apply_op3(&wt.detach(), bt, Dense).unwrap();
         let g_frozen = grads(&frozen);

@@ -27,7 +27,33 @@ pub mod tokenize;
 /// Helpers shared by the models' unit tests.
 #[cfg(test)]
 pub(crate) mod test_util {
+    use candle_core::backprop::GradStore;
     use candle_core::Tensor;
+
+    /// Asserts that `ours` and `reference` hold the same gradient, within `tol`, for each named
+    /// tensor, and that the reference's is not trivially small (its largest value above
+    /// `min_scale`), so that the comparison can fail.
+    pub fn assert_same_grads(
+        ours: &GradStore,
+        reference: &GradStore,
+        tensors: &[(&str, &Tensor)],
+        tol: f32,
+        min_scale: f32,
+    ) {
+        for (name, t) in tensors {
+            let (a, b) = (ours.get(t).unwrap(), reference.get(t).unwrap());
+            let d = max_diff(a, b);
+            assert!(d < tol, "d{name} differs by {d}");
+            let scale = b
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(scale > min_scale, "d{name} is trivially small ({scale})");
+        }
+    }
 
     /// The largest absolute difference between two tensors of one shape (f32, one device).
     pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
