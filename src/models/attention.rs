@@ -18,7 +18,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, T
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::pointwise::{f32_slice, read_f32, DropoutOp};
+use super::pointwise::{f32_slice, read_f32, uninit, DropoutOp};
 
 /// Attention over `q`, `k`, `v` [batch, seq, hidden] (contiguous f32), `heads` heads of width
 /// hidden / heads; output [batch, seq, hidden] with the heads merged.
@@ -178,24 +178,23 @@ impl AttentionOp {
         })
     }
 
-    /// The dropout scale of probability element `idx` (its index in [batch, heads, seq, seq]):
-    /// 0 or 1/(1−p), or 1 without dropout.
-    #[inline]
-    fn keep_scale(&self, threshold: u64, idx: u64) -> f32 {
-        match &self.dropout {
-            None => 1.0,
-            Some(op) => {
-                if op.keeps(threshold, idx) {
-                    op.scale()
-                } else {
-                    0.0
-                }
-            }
-        }
-    }
-
-    fn threshold(&self) -> u64 {
-        self.dropout.as_ref().map_or(0, DropoutOp::threshold)
+    /// One (sequence, head) block of probabilities `p`, starting at flat index `first` of
+    /// [batch, heads, seq, seq], after dropout (`P'`); `None` without dropout (`P' = P`).
+    fn dropped(&self, p: &[f32], first: u64) -> Option<Vec<f32>> {
+        let op = self.dropout.as_ref()?;
+        let (threshold, scale) = (op.threshold(), op.scale());
+        Some(
+            p.iter()
+                .enumerate()
+                .map(|(j, &x)| {
+                    if op.keeps(threshold, first + j as u64) {
+                        x * scale
+                    } else {
+                        0.0
+                    }
+                })
+                .collect(),
+        )
     }
 }
 
@@ -239,11 +238,10 @@ impl CustomOp3 for AttentionOp {
             heads,
             d,
         } = dims;
-        let mut probs = vec![0f32; b * heads * s * s];
-        let mut out = vec![0f32; b * s * hidden];
+        let mut probs = uninit(b * heads * s * s);
+        let mut out = uninit(b * s * hidden);
         let out_ptr = SharedMut(out.as_mut_ptr());
         let (qp, kp, vp) = (Shared(q.as_ptr()), Shared(k.as_ptr()), Shared(v.as_ptr()));
-        let threshold = self.threshold();
         probs
             .par_chunks_mut((s * s).max(1))
             .enumerate()
@@ -263,17 +261,8 @@ impl CustomOp3 for AttentionOp {
                 }
                 // O = P' V, P' = P after dropout (a copy only when dropout is on).
                 let first = (task * s * s) as u64;
-                let dropped: Vec<f32>;
-                let pd: &[f32] = if self.dropout.is_some() {
-                    dropped = p
-                        .iter()
-                        .enumerate()
-                        .map(|(j, &x)| x * self.keep_scale(threshold, first + j as u64))
-                        .collect();
-                    &dropped
-                } else {
-                    p
-                };
+                let dropped = self.dropped(p, first);
+                let pd = dropped.as_deref().unwrap_or(p);
                 let pv = View {
                     ptr: pd.as_ptr(),
                     rs: s as isize,
@@ -306,9 +295,8 @@ impl CustomOp3 for AttentionOp {
         let Some(probs) = self.probs.get() else {
             candle_core::bail!("attention: backward before forward")
         };
-        let threshold = self.threshold();
         let n = b * s * hidden;
-        let (mut dq, mut dk, mut dv) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+        let (mut dq, mut dk, mut dv) = (uninit(n), uninit(n), uninit(n));
         let (dqp, dkp, dvp) = (
             SharedMut(dq.as_mut_ptr()),
             SharedMut(dk.as_mut_ptr()),
@@ -334,10 +322,8 @@ impl CustomOp3 for AttentionOp {
                                 head_view(gp.get(), dims, i, h),
                             );
                             let first = (task * s * s) as u64;
-                            let keep: Vec<f32> = (0..s * s)
-                                .map(|j| self.keep_scale(threshold, first + j as u64))
-                                .collect();
-                            let pd: Vec<f32> = p.iter().zip(&keep).map(|(&x, &m)| x * m).collect();
+                            let dropped = self.dropped(p, first);
+                            let pd = dropped.as_deref().unwrap_or(p);
                             let pdv = View {
                                 ptr: pd.as_ptr(),
                                 rs: s as isize,
@@ -359,18 +345,23 @@ impl CustomOp3 for AttentionOp {
                                 )
                             };
                             // dP' = dO Vᵀ, then through dropout and the softmax: dS.
-                            let mut ds = vec![0f32; s * s];
+                            let mut ds = uninit(s * s);
                             unsafe { gemm_to(s, s, d, ds.as_mut_ptr(), s as isize, gh, vh.t()) };
-                            for ((dr, pr), kr) in ds
-                                .chunks_exact_mut(s.max(1))
-                                .zip(p.chunks_exact(s.max(1)))
-                                .zip(keep.chunks_exact(s.max(1)))
-                            {
-                                let mut dot = 0f32;
-                                for ((x, &pi), &m) in dr.iter_mut().zip(pr).zip(kr) {
-                                    *x *= m;
-                                    dot += *x * pi;
+                            // dP = dP' through the dropout mask (kept: × 1/(1−p), else 0).
+                            if let Some(op) = &self.dropout {
+                                let (threshold, scale) = (op.threshold(), op.scale());
+                                for (j, x) in ds.iter_mut().enumerate() {
+                                    if op.keeps(threshold, first + j as u64) {
+                                        *x *= scale;
+                                    } else {
+                                        *x = 0.0;
+                                    }
                                 }
+                            }
+                            for (dr, pr) in
+                                ds.chunks_exact_mut(s.max(1)).zip(p.chunks_exact(s.max(1)))
+                            {
+                                let dot: f32 = dr.iter().zip(pr).map(|(&x, &pi)| x * pi).sum();
                                 for (x, &pi) in dr.iter_mut().zip(pr) {
                                     *x = self.scale * (pi * (*x - dot));
                                 }

@@ -16,7 +16,7 @@
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, D};
 use gemm::Parallelism;
 
-use super::pointwise::{f32_slice, read_f32};
+use super::pointwise::{f32_slice, read_f32, uninit};
 
 /// The dense-layer op: inputs `x` [..., in], `w` [out, in] and `b` [out], all contiguous f32;
 /// output [..., out]. Taking `x` of any rank saves the two reshape nodes (each a zero-filled
@@ -36,7 +36,7 @@ fn parallelism() -> Parallelism {
     }
 }
 
-/// A row-major matrix view: the slice and its row stride.
+/// A row-major matrix: its values and its shape.
 #[derive(Clone, Copy)]
 struct Mat<'a> {
     data: &'a [f32],
@@ -99,18 +99,6 @@ fn gemm_into(dst: &mut [f32], accumulate: bool, a: Mat, a_t: bool, b: Mat, b_t: 
             parallelism(),
         )
     }
-}
-
-/// A vector of `len` values the caller overwrites completely before reading.
-fn uninit(len: usize) -> Vec<f32> {
-    let mut v = Vec::with_capacity(len);
-    // SAFETY: f32 has no invalid bit patterns, and every caller writes all `len` values (a gemm
-    // with `accumulate = false` writes its whole destination) before any is read.
-    #[allow(clippy::uninit_vec)]
-    unsafe {
-        v.set_len(len)
-    };
-    v
 }
 
 impl CustomOp3 for Dense {

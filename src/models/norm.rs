@@ -15,7 +15,7 @@
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, D};
 use rayon::prelude::*;
 
-use super::pointwise::{f32_slice, read_f32};
+use super::pointwise::{f32_slice, read_f32, uninit};
 
 /// Rows per parallel block (and per partial sum of the weight and bias gradients).
 const BLOCK_ROWS: usize = 32;
@@ -70,7 +70,7 @@ impl CustomOp3 for LayerNormOp {
             )
         }
         let eps = self.eps;
-        let mut y = vec![0f32; x.len()];
+        let mut y = uninit(x.len());
         y.par_chunks_mut(BLOCK_ROWS * h)
             .zip(x.par_chunks(BLOCK_ROWS * h))
             .for_each(|(yb, xb)| {
@@ -104,7 +104,7 @@ impl CustomOp3 for LayerNormOp {
             read_f32(w, |wv| {
                 read_f32(grad, |g| {
                     let block = BLOCK_ROWS * h;
-                    let mut dx = vec![0f32; if need.dx { xv.len() } else { 0 }];
+                    let mut dx = uninit(if need.dx { xv.len() } else { 0 });
                     let partial: Vec<BlockSums> = if need.dx {
                         dx.par_chunks_mut(block)
                             .zip(xv.par_chunks(block).zip(g.par_chunks(block)))

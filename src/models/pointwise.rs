@@ -121,6 +121,19 @@ pub(crate) fn f32_slice<'a>(
     }
 }
 
+/// A vector of `len` values the caller overwrites completely before reading (an output buffer
+/// a gemm or a row loop fills), without the zero fill.
+pub(crate) fn uninit(len: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    // SAFETY: f32 has no invalid bit patterns, and every caller writes all `len` values before
+    // any is read.
+    #[allow(clippy::uninit_vec)]
+    unsafe {
+        v.set_len(len)
+    };
+    v
+}
+
 /// Runs `f` on the values of an f32 CPU tensor in row-major order: in place when contiguous,
 /// on a copy otherwise (what custom ops' backward passes read their inputs with).
 pub(crate) fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
@@ -332,6 +345,7 @@ pub fn splitmix64_at(seed: u64, i: u64) -> u64 {
 /// seed, same mask) to the gradient. Kept values are multiplied by the f32 scale in f32 (f64
 /// for f64 tensors) and rounded to the tensor's dtype once; the CUDA kernel does the same, so
 /// a GPU drops the same elements and gives the same values as the CPU.
+#[derive(Debug, Clone, Copy)]
 pub struct DropoutOp {
     /// Seeds the mask.
     pub seed: u64,
@@ -422,11 +436,7 @@ impl CustomOp1 for DropoutOp {
     }
 
     fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        let op = DropoutOp {
-            seed: self.seed,
-            p: self.p,
-        };
-        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&op)?))
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(self)?))
     }
 }
 
