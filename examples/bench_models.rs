@@ -7,9 +7,12 @@
 //! `bitfit-plain` is BitFit without the frozen-linear custom op (weight gradients computed and
 //! thrown away); bf16 trains in mixed precision (f32 master weights). Prints one JSON line:
 //! per-iteration seconds (the device synchronised before each clock read), their median, and
-//! the process's peak resident memory.
+//! the process's peak resident memory. A training step is forward, cross-entropy, backward and
+//! the product's own SGD update (`adapt::Sgd`, lr 1e-3, no momentum — what the PyTorch side's
+//! `torch.optim.SGD(lr=1e-3)` does).
 
 use candle_core::{DType, Tensor};
+use homogen::adapt::{Optimizer, Sgd, SgdConfig};
 use homogen::models::config::ModelConfig;
 use homogen::models::encoder::EncoderInput;
 use homogen::models::heads::HeadKind;
@@ -95,6 +98,20 @@ fn main() -> anyhow::Result<()> {
         .set_trainable(|n| selection.is_some_and(|s| s.selects(n)));
     let labels: Vec<u32> = (0..batch_size as u32).map(|i| i % 2).collect();
     let labels = Tensor::new(labels, &dev)?;
+    let named = model
+        .store
+        .trainable()
+        .iter()
+        .map(|p| (p.name().to_string(), p.var().clone()))
+        .collect();
+    let mut sgd = Sgd::new(
+        named,
+        SgdConfig {
+            lr: 1e-3,
+            momentum: 0.0,
+            ..SgdConfig::default()
+        },
+    );
     let mut times = Vec::new();
     for i in 0..=iters {
         let start = Instant::now();
@@ -104,12 +121,7 @@ fn main() -> anyhow::Result<()> {
         } else {
             let logits = model.logits(&batch, &Ctx::train(i as u64))?;
             let loss = candle_nn::loss::cross_entropy(&logits.to_dtype(DType::F32)?, &labels)?;
-            let grads = loss.backward()?;
-            for p in model.store.trainable() {
-                if let Some(g) = grads.get(p.var().as_tensor()) {
-                    p.var().set(&(p.var().as_tensor() - (g * 1e-3)?)?)?;
-                }
-            }
+            sgd.step(&loss.backward()?)?;
         }
         dev.synchronize()?;
         if i > 0 {
