@@ -19,6 +19,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::pointwise::{f32_slice, read_f32, uninit, DropoutOp};
+use super::vmath;
 
 /// Attention over `q`, `k`, `v` [batch, seq, hidden] (contiguous f32), `heads` heads of width
 /// hidden / heads; output [batch, seq, hidden] with the heads merged.
@@ -412,29 +413,63 @@ impl CustomOp3 for AttentionOp {
     }
 }
 
-/// `row := softmax(scale · row + mask)`, as candle's softmax: subtract the maximum, exponentiate,
-/// divide by the sum.
+/// `row := softmax(scale · row + mask)`, as candle's softmax: subtract the maximum, exponentiate
+/// (the vectorisable [`vmath::exp`]), divide by the sum; compiled for the CPU's SIMD
+/// instructions ([`SoftmaxRow`]).
 fn softmax_row(row: &mut [f32], scale: f32, mask: Option<&[f32]>) {
-    match mask {
-        Some(m) => {
-            for (x, &mi) in row.iter_mut().zip(m) {
-                *x = *x * scale + mi;
-            }
-        }
-        None => {
-            for x in row.iter_mut() {
-                *x *= scale;
-            }
+    pulp::Arch::new().dispatch(SoftmaxRow { row, scale, mask })
+}
+
+/// `values` reduced with `op` in 16 lanes (lane j takes the values at j, j + 16, …; the lanes
+/// are then combined in order, then the remainder): a fixed order, so the result does not
+/// depend on the instruction set, and one the compiler turns into whole-register operations
+/// (a running scalar sum waits on every addition).
+#[inline(always)]
+fn lanes(values: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 16];
+    let chunks = values.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = op(*a, v);
         }
     }
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f32;
-    for x in row.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    for x in row.iter_mut() {
-        *x /= sum;
+    acc.into_iter().chain(rest.iter().copied()).fold(init, op)
+}
+
+/// [`softmax_row`]'s work as a `pulp` kernel (see [`vmath`]).
+struct SoftmaxRow<'a> {
+    row: &'a mut [f32],
+    scale: f32,
+    mask: Option<&'a [f32]>,
+}
+
+impl pulp::WithSimd for SoftmaxRow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let SoftmaxRow { row, scale, mask } = self;
+        match mask {
+            Some(m) => {
+                for (x, &mi) in row.iter_mut().zip(m) {
+                    *x = *x * scale + mi;
+                }
+            }
+            None => {
+                for x in row.iter_mut() {
+                    *x *= scale;
+                }
+            }
+        }
+        let max = lanes(row, f32::NEG_INFINITY, f32::max);
+        for x in row.iter_mut() {
+            *x = vmath::exp(*x - max);
+        }
+        let sum = lanes(row, 0.0, |a, b| a + b);
+        for x in row.iter_mut() {
+            *x /= sum;
+        }
     }
 }
 

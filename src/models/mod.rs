@@ -23,6 +23,7 @@ pub mod params;
 pub mod pointwise;
 pub mod preprocess;
 pub mod tokenize;
+pub mod vmath;
 
 /// Helpers shared by the models' unit tests.
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub enum Smooth {
 /// Floating-point math the kernels run in: f32 for f32 and half-precision storage, f64 for f64.
 trait Math: Copy + Send + Sync {
     fn error_function(self) -> Self;
+    fn exponential(self) -> Self;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn value(act: Smooth, x: Self) -> Self;
@@ -39,10 +40,15 @@ trait Math: Copy + Send + Sync {
 }
 
 macro_rules! impl_math {
-    ($t:ty, $erf:path, $sqrt_2_over_pi:expr, $frac_1_sqrt_2:expr, $inv_sqrt_2pi:expr) => {
+    ($t:ty, $erf:path, $exp:path, $sqrt_2_over_pi:expr, $frac_1_sqrt_2:expr, $inv_sqrt_2pi:expr) => {
         impl Math for $t {
+            #[inline(always)]
             fn error_function(self) -> Self {
                 $erf(self)
+            }
+            #[inline(always)]
+            fn exponential(self) -> Self {
+                $exp(self)
             }
             fn from_f64(v: f64) -> Self {
                 v as $t
@@ -50,6 +56,7 @@ macro_rules! impl_math {
             fn to_f64(self) -> f64 {
                 self as f64
             }
+            #[inline(always)]
             fn value(act: Smooth, x: Self) -> Self {
                 match act {
                     Smooth::GeluErf => 0.5 * x * (1.0 + (x * $frac_1_sqrt_2).error_function()),
@@ -57,14 +64,15 @@ macro_rules! impl_math {
                         let u = $sqrt_2_over_pi * (x + 0.044715 * x * x * x);
                         0.5 * x * (1.0 + u.tanh())
                     }
-                    Smooth::QuickGelu => x / (1.0 + (-1.702 * x).exp()),
+                    Smooth::QuickGelu => x / (1.0 + (-1.702 * x).exponential()),
                 }
             }
+            #[inline(always)]
             fn derivative(act: Smooth, x: Self) -> Self {
                 match act {
                     Smooth::GeluErf => {
                         0.5 * (1.0 + (x * $frac_1_sqrt_2).error_function())
-                            + x * $inv_sqrt_2pi * (-0.5 * x * x).exp()
+                            + x * $inv_sqrt_2pi * (-0.5 * x * x).exponential()
                     }
                     Smooth::GeluTanh => {
                         let u = $sqrt_2_over_pi * (x + 0.044715 * x * x * x);
@@ -73,7 +81,7 @@ macro_rules! impl_math {
                         0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du
                     }
                     Smooth::QuickGelu => {
-                        let s = 1.0 / (1.0 + (-1.702 * x).exp());
+                        let s = 1.0 / (1.0 + (-1.702 * x).exponential());
                         s + 1.702 * x * s * (1.0 - s)
                     }
                 }
@@ -82,9 +90,12 @@ macro_rules! impl_math {
     };
 }
 
+// f32 (and the half types, computed in f32) through the vectorisable exp and erf; f64 through
+// libm.
 impl_math!(
     f32,
-    candle_core::cpu::erf::erf_f32,
+    super::vmath::erf,
+    super::vmath::exp,
     0.797_884_6_f32,
     std::f32::consts::FRAC_1_SQRT_2,
     0.398_942_3_f32
@@ -92,6 +103,7 @@ impl_math!(
 impl_math!(
     f64,
     candle_core::cpu::erf::erf_f64,
+    f64::exp,
     0.797_884_560_802_865_4_f64,
     std::f64::consts::FRAC_1_SQRT_2,
     0.398_942_280_401_432_7_f64
@@ -123,10 +135,10 @@ pub(crate) fn f32_slice<'a>(
 
 /// A vector of `len` values the caller overwrites completely before reading (an output buffer
 /// a gemm or a row loop fills), without the zero fill.
-pub(crate) fn uninit(len: usize) -> Vec<f32> {
+pub(crate) fn uninit<T: WithDType>(len: usize) -> Vec<T> {
     let mut v = Vec::with_capacity(len);
-    // SAFETY: f32 has no invalid bit patterns, and every caller writes all `len` values before
-    // any is read.
+    // SAFETY: candle's element types are plain numbers without invalid bit patterns, and every
+    // caller writes all `len` values before any is read.
     #[allow(clippy::uninit_vec)]
     unsafe {
         v.set_len(len)
@@ -148,7 +160,7 @@ pub(crate) fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Re
 
 /// `f` applied to each value, converted through the math type `M`, over rayon's threads.
 fn par_map<T: WithDType, M: Math>(src: &[T], f: impl Fn(M) -> M + Sync) -> Vec<T> {
-    let mut out = vec![T::zero(); src.len()];
+    let mut out = uninit::<T>(src.len());
     out.par_chunks_mut(CHUNK)
         .zip(src.par_chunks(CHUNK))
         .for_each(|(o, s)| {
@@ -161,7 +173,7 @@ fn par_map<T: WithDType, M: Math>(src: &[T], f: impl Fn(M) -> M + Sync) -> Vec<T
 
 /// `f(a, b)` for each pair of values, over rayon's threads.
 fn par_zip<T: WithDType, M: Math>(a: &[T], b: &[T], f: impl Fn(M, M) -> M + Sync) -> Vec<T> {
-    let mut out = vec![T::zero(); a.len()];
+    let mut out = uninit::<T>(a.len());
     out.par_chunks_mut(CHUNK)
         .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
         .for_each(|(o, (a, b))| {
@@ -170,6 +182,61 @@ fn par_zip<T: WithDType, M: Math>(a: &[T], b: &[T], f: impl Fn(M, M) -> M + Sync
                 *o = T::from_f64(v.to_f64());
             }
         });
+    out
+}
+
+/// One chunk of an f32 activation (`grad` = None) or of its backward `grad ⊙ act'(x)`, as a
+/// `pulp` kernel: `with_simd` is inlined into a function compiled for the CPU's widest SIMD
+/// instructions, so each loop below (one per activation, the `match` outside) is vectorised
+/// through [`super::vmath`]'s branch-free `exp` and `erf`. Same bits on every instruction set.
+struct SmoothF32<'a> {
+    act: Smooth,
+    x: &'a [f32],
+    grad: Option<&'a [f32]>,
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for SmoothF32<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        macro_rules! each {
+            ($act:expr) => {
+                match self.grad {
+                    None => {
+                        for (o, &x) in self.out.iter_mut().zip(self.x) {
+                            *o = <f32 as Math>::value($act, x);
+                        }
+                    }
+                    Some(g) => {
+                        for ((o, &x), &g) in self.out.iter_mut().zip(self.x).zip(g) {
+                            *o = g * <f32 as Math>::derivative($act, x);
+                        }
+                    }
+                }
+            };
+        }
+        match self.act {
+            Smooth::GeluErf => each!(Smooth::GeluErf),
+            Smooth::GeluTanh => each!(Smooth::GeluTanh),
+            Smooth::QuickGelu => each!(Smooth::QuickGelu),
+        }
+    }
+}
+
+/// `act(x)` (or `grad ⊙ act'(x)`) over f32 values, in parallel chunks of SIMD code.
+fn smooth_f32(act: Smooth, x: &[f32], grad: Option<&[f32]>) -> Vec<f32> {
+    let mut out = uninit::<f32>(x.len());
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(i, out)| {
+        let range = i * CHUNK..i * CHUNK + out.len();
+        pulp::Arch::new().dispatch(SmoothF32 {
+            act,
+            x: &x[range.clone()],
+            grad: grad.map(|g| &g[range]),
+            out,
+        })
+    });
     out
 }
 
@@ -212,9 +279,14 @@ impl CustomOp1 for SmoothOp {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let act = self.0;
-        let out = dispatch1!(s, l, "activation", |v, M| par_map::<_, M>(v, |x| {
-            M::value(act, x)
-        }));
+        let out = match s {
+            CpuStorage::F32(v) => {
+                CpuStorage::F32(smooth_f32(act, contiguous(v, l, "activation")?, None))
+            }
+            _ => dispatch1!(s, l, "activation", |v, M| par_map::<_, M>(v, |x| {
+                M::value(act, x)
+            })),
+        };
         Ok((out, l.shape().clone()))
     }
 
@@ -248,7 +320,11 @@ impl CustomOp2 for SmoothGrad {
             }};
         }
         let out = match (s1, s2) {
-            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(grad!(x, g, f32)),
+            (CpuStorage::F32(x), CpuStorage::F32(g)) => CpuStorage::F32(smooth_f32(
+                act,
+                contiguous(x, l1, "activation backward")?,
+                Some(contiguous(g, l2, "activation backward")?),
+            )),
             (CpuStorage::F64(x), CpuStorage::F64(g)) => CpuStorage::F64(grad!(x, g, f64)),
             (CpuStorage::BF16(x), CpuStorage::BF16(g)) => CpuStorage::BF16(grad!(x, g, f32)),
             (CpuStorage::F16(x), CpuStorage::F16(g)) => CpuStorage::F16(grad!(x, g, f32)),
