@@ -17,17 +17,22 @@ pub fn exp(x: f32) -> f32 {
     const LO: f32 = -86.9; // keeps n ≥ -125, so 2^(n-1) below is a normal number
     const HI: f32 = 88.722_83; // ln of the largest f32
     let c = x.clamp(LO, HI);
-    // n = round(c / ln 2), by the 1.5 · 2^23 trick (the sum's last bit is the rounded value).
+    // n = round(c / ln 2) by adding 1.5 · 2^23: the sum t is an integer-valued float whose
+    // low mantissa bits hold n, so n is also read off its bits below (no float-to-int cast:
+    // Rust's saturating `as i32` compiles to one scalar conversion per lane).
     const ROUND: f32 = 12_582_912.0;
-    let n = (c * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let t = c * std::f32::consts::LOG2_E + ROUND;
+    let n = t - ROUND;
     let r = c - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
         + 0.5; // Cephes: 5.0000001201e-1, which rounds to 0.5 in f32
     let er = p * (r * r) + r + 1.0;
-    // 2^n as 2^(n-1) · 2 (both exact), so n = 128 at the top of the range fits the exponent.
-    let half_two_n = f32::from_bits(((n as i32 + 126) as u32) << 23);
+    // 2^n as 2^(n-1) · 2 (both exact), so n = 128 at the top of the range fits the exponent;
+    // n - 1 + 127 ∈ [1, 254] for n ∈ [-125, 128].
+    let n_bits = t.to_bits().wrapping_sub(ROUND.to_bits());
+    let half_two_n = f32::from_bits(n_bits.wrapping_add(126) << 23);
     let y = er * half_two_n * 2.0;
     if x < LO {
         0.0
