@@ -19,6 +19,13 @@ use crate::error::{Error, Result};
 
 static BACKBONE_EXAMPLES: AtomicU64 = AtomicU64::new(0);
 
+/// Examples per backbone pass when the trainer fills the cache. Fixed rather than the training
+/// batch size so that a file's contents depend only on its key — a batch's shape (its rows and
+/// its padded length) can move a feature's last bits through the gemm's blocking — whichever
+/// cell fills it first; and larger than the usual training batch (8 in the paper's language
+/// runs), since an inference pass keeps no activations for a backward pass.
+pub const FEATURE_BATCH: usize = 64;
+
 /// One lock per cache file, shared by this process's workers: when two cells that need the same
 /// features start at once, the second waits for the first and then reads its file instead of
 /// pushing the split through the backbone again.

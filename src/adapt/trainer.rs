@@ -26,7 +26,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::cache::{CacheKey, FeatureCache};
+use super::cache::{CacheKey, FeatureCache, FEATURE_BATCH};
 use super::cell::{CellOutcome, RunOptions, TrainSpec};
 use super::checkpoint::{self, CheckpointState};
 use super::clip::{clip_coefficient, grad_norm};
@@ -467,8 +467,9 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                     Input::Image(i) => key.part("image", i.describe().as_bytes()),
                 };
             }
+            key.part("feature_batch", FEATURE_BATCH.to_string().as_bytes());
             let ctx = Ctx::eval();
-            let f = cache.features(&key.finish(), ex.len(), spec.batch_size, |s, n| {
+            let f = cache.features(&key.finish(), ex.len(), FEATURE_BATCH, |s, n| {
                 let b = pipeline.batch(&ex[s..s + n], None)?;
                 model.features(&b, &ctx).map_err(tensor_error)
             })?;
