@@ -98,14 +98,8 @@ fn main() -> anyhow::Result<()> {
         .set_trainable(|n| selection.is_some_and(|s| s.selects(n)));
     let labels: Vec<u32> = (0..batch_size as u32).map(|i| i % 2).collect();
     let labels = Tensor::new(labels, &dev)?;
-    let named = model
-        .store
-        .trainable()
-        .iter()
-        .map(|p| (p.name().to_string(), p.var().clone()))
-        .collect();
     let mut sgd = Sgd::new(
-        named,
+        model.store.trainable_vars(),
         SgdConfig {
             lr: 1e-3,
             momentum: 0.0,

@@ -424,12 +424,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     } else {
         snapshot_backbone(&model)?
     };
-    let params: NamedVars = model
-        .store
-        .trainable()
-        .iter()
-        .map(|p| (p.name().to_string(), p.var().clone()))
-        .collect();
+    let params: NamedVars = model.store.trainable_vars();
     let mut opt = spec.optimizer_config()?.build(params.clone());
     let base_lr = spec.optimizer_config()?.base_lr();
     if !opts.quiet {
@@ -467,7 +462,6 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                     Input::Image(i) => key.part("image", i.describe().as_bytes()),
                 };
             }
-            key.part("feature_batch", FEATURE_BATCH.to_string().as_bytes());
             let ctx = Ctx::eval();
             let f = cache.features(&key.finish(), ex.len(), FEATURE_BATCH, |s, n| {
                 let b = pipeline.batch(&ex[s..s + n], None)?;
@@ -642,7 +636,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
 }
 
 /// The cache key part shared by every split: the model's files, the spec's revision, dtype and
-/// device, and the preprocessing.
+/// device, the preprocessing, and the batch the features are computed in.
 fn model_key(files: &ModelFiles, spec: &TrainSpec, pipeline: &Pipeline) -> Result<CacheKey> {
     let mut key = CacheKey::new();
     key.file("config", &files.config)?;
@@ -669,6 +663,7 @@ fn model_key(files: &ModelFiles, spec: &TrainSpec, pipeline: &Pipeline) -> Resul
     key.part("dtype", spec.dtype.as_bytes());
     key.part("device", spec.device.as_bytes());
     key.part("preprocess", pipeline.describe().as_bytes());
+    key.part("feature_batch", FEATURE_BATCH.to_string().as_bytes());
     Ok(key)
 }
 

@@ -163,6 +163,16 @@ impl ParamStore {
             .collect()
     }
 
+    /// The trainable parameters as `(name, variable)` pairs, in name order: what an optimiser
+    /// takes (`adapt::NamedVars`).
+    pub fn trainable_vars(&self) -> Vec<(String, Var)> {
+        self.params
+            .iter()
+            .filter(|(_, p)| p.is_trainable())
+            .map(|(name, p)| (name.clone(), p.var.clone()))
+            .collect()
+    }
+
     /// Number of scalar values in the trainable parameters.
     pub fn trainable_count(&self) -> usize {
         self.trainable().iter().map(|p| p.var.elem_count()).sum()
