@@ -163,6 +163,13 @@ fn bert_matches_transformers_ids_features_and_hidden_states() {
         &refs["bert.hidden_states"],
         "bert",
     );
+    // Without hidden states the last layer computes the first token alone: same features.
+    let features = model.features(&Batch::Text(input), &Ctx::eval()).unwrap();
+    assert_close(
+        &features,
+        &refs["bert.features"],
+        "bert first-token-only features",
+    );
 }
 
 #[test]
@@ -195,6 +202,18 @@ fn clip_vision_tower_matches_transformers_pooled_output_and_hidden_states() {
         )
         .unwrap();
     assert_close(&out.features, &refs["clip.features"], "clip pooled output");
+    // Without hidden states the last layer computes the class token alone: same pooled output.
+    let pooled = model
+        .features(
+            &Batch::Pixels(refs["clip.pixel_values"].to_device(&device()).unwrap()),
+            &Ctx::eval(),
+        )
+        .unwrap();
+    assert_close(
+        &pooled,
+        &refs["clip.features"],
+        "clip class-token-only pooled output",
+    );
     check_hidden(
         out.hidden_states.as_ref().unwrap(),
         &refs["clip.hidden_states"],

@@ -21,8 +21,10 @@ use rayon::prelude::*;
 use super::pointwise::{f32_slice, read_f32, uninit, DropoutOp};
 use super::vmath;
 
-/// Attention over `q`, `k`, `v` [batch, seq, hidden] (contiguous f32), `heads` heads of width
-/// hidden / heads; output [batch, seq, hidden] with the heads merged.
+/// Attention of queries `q` [batch, queries, hidden] over keys `k` and values `v` [batch, seq,
+/// hidden] (contiguous f32), `heads` heads of width hidden / heads; output [batch, queries,
+/// hidden] with the heads merged. The queries are usually the whole sequence; a last layer
+/// whose only read output is the first token's passes that token's query alone.
 pub struct AttentionOp {
     /// Number of heads.
     pub heads: usize,
@@ -32,7 +34,7 @@ pub struct AttentionOp {
     pub mask: Option<Vec<f32>>,
     /// Dropout on the probabilities, when training.
     pub dropout: Option<DropoutOp>,
-    /// The probabilities before dropout, `[batch, heads, seq, seq]`, kept by the forward pass
+    /// The probabilities before dropout, `[batch, heads, queries, seq]`, kept by the forward pass
     /// for the backward.
     probs: OnceLock<Vec<f32>>,
 }
@@ -42,10 +44,11 @@ pub fn attention_supported(q: &Tensor) -> bool {
     q.device().is_cpu() && q.dtype() == DType::F32
 }
 
-/// Sizes of one call: batch, sequence, hidden width, heads and head width.
+/// Sizes of one call: batch, queries, keys (sequence), hidden width, heads and head width.
 #[derive(Clone, Copy)]
 struct Dims {
     b: usize,
+    sq: usize,
     s: usize,
     hidden: usize,
     heads: usize,
@@ -154,8 +157,14 @@ impl AttentionOp {
         }
     }
 
-    fn dims(&self, shape: &Shape) -> Result<Dims> {
-        let (b, s, hidden) = shape.dims3()?;
+    fn dims(&self, q: &Shape, k: &Shape, v: &Shape) -> Result<Dims> {
+        let (b, sq, hidden) = q.dims3()?;
+        let (bk, s, hk) = k.dims3()?;
+        if (bk, hk) != (b, hidden) || v != k {
+            candle_core::bail!(
+                "attention: queries {q:?}, keys {k:?} and values {v:?} do not fit together"
+            )
+        }
         if self.heads == 0 || hidden % self.heads != 0 {
             candle_core::bail!(
                 "attention: hidden size {hidden} does not split into {} heads",
@@ -172,6 +181,7 @@ impl AttentionOp {
         }
         Ok(Dims {
             b,
+            sq,
             s,
             hidden,
             heads: self.heads,
@@ -180,7 +190,7 @@ impl AttentionOp {
     }
 
     /// One (sequence, head) block of probabilities `p`, starting at flat index `first` of
-    /// [batch, heads, seq, seq], after dropout (`P'`); `None` without dropout (`P' = P`).
+    /// [batch, heads, queries, seq], after dropout (`P'`); `None` without dropout (`P' = P`).
     fn dropped(&self, p: &[f32], first: u64) -> Option<Vec<f32>> {
         let op = self.dropout.as_ref()?;
         let (threshold, scale) = (op.threshold(), op.scale());
@@ -199,11 +209,11 @@ impl AttentionOp {
     }
 }
 
-/// The view of head `h` of sequence `i` in a [batch, seq, hidden] buffer: seq × d.
-fn head_view(base: *const f32, dims: Dims, i: usize, h: usize) -> View {
+/// The view of head `h` of sequence `i` in a [batch, `len`, hidden] buffer: `len` × d.
+fn head_view(base: *const f32, dims: Dims, len: usize, i: usize, h: usize) -> View {
     // SAFETY (for users): offsets stay inside the buffer for i < b, h < heads.
     View {
-        ptr: base.wrapping_add(i * dims.s * dims.hidden + h * dims.d),
+        ptr: base.wrapping_add(i * len * dims.hidden + h * dims.d),
         rs: dims.hidden as isize,
         cs: 1,
     }
@@ -223,10 +233,7 @@ impl CustomOp3 for AttentionOp {
         sv: &CpuStorage,
         lv: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let dims = self.dims(lq.shape())?;
-        if lk.shape() != lq.shape() || lv.shape() != lq.shape() {
-            candle_core::bail!("attention: q, k and v must have one shape")
-        }
+        let dims = self.dims(lq.shape(), lk.shape(), lv.shape())?;
         let (q, k, v) = (
             f32_slice(sq, lq, "attention", "q")?,
             f32_slice(sk, lk, "attention", "k")?,
@@ -234,34 +241,35 @@ impl CustomOp3 for AttentionOp {
         );
         let Dims {
             b,
+            sq,
             s,
             hidden,
             heads,
             d,
         } = dims;
-        let mut probs = uninit(b * heads * s * s);
-        let mut out = uninit(b * s * hidden);
+        let mut probs = uninit(b * heads * sq * s);
+        let mut out = uninit(b * sq * hidden);
         let out_ptr = SharedMut(out.as_mut_ptr());
         let (qp, kp, vp) = (Shared(q.as_ptr()), Shared(k.as_ptr()), Shared(v.as_ptr()));
         probs
-            .par_chunks_mut((s * s).max(1))
+            .par_chunks_mut((sq * s).max(1))
             .enumerate()
             .for_each(|(task, p)| {
                 let (i, h) = (task / heads, task % heads);
                 let (qh, kh, vh) = (
-                    head_view(qp.get(), dims, i, h),
-                    head_view(kp.get(), dims, i, h),
-                    head_view(vp.get(), dims, i, h),
+                    head_view(qp.get(), dims, sq, i, h),
+                    head_view(kp.get(), dims, s, i, h),
+                    head_view(vp.get(), dims, s, i, h),
                 );
                 // S = Q Kᵀ, then softmax(scale · S + mask) row by row, in place.
-                // SAFETY: p holds s×s values; the head views stay inside q and k.
-                unsafe { gemm_to(s, s, d, p.as_mut_ptr(), s as isize, qh, kh.t()) };
+                // SAFETY: p holds sq×s values; the head views stay inside q and k.
+                unsafe { gemm_to(sq, s, d, p.as_mut_ptr(), s as isize, qh, kh.t()) };
                 let mask = self.mask.as_ref().map(|m| &m[i * s..(i + 1) * s]);
                 for row in p.chunks_exact_mut(s.max(1)) {
                     softmax_row(row, self.scale, mask);
                 }
                 // O = P' V, P' = P after dropout (a copy only when dropout is on).
-                let first = (task * s * s) as u64;
+                let first = (task * sq * s) as u64;
                 let dropped = self.dropped(p, first);
                 let pd = dropped.as_deref().unwrap_or(p);
                 let pv = View {
@@ -269,9 +277,9 @@ impl CustomOp3 for AttentionOp {
                     rs: s as isize,
                     cs: 1,
                 };
-                let dst = out_ptr.get().wrapping_add(i * s * hidden + h * d);
+                let dst = out_ptr.get().wrapping_add(i * sq * hidden + h * d);
                 // SAFETY: this task alone writes head h of sequence i of `out`.
-                unsafe { gemm_to(s, d, s, dst, hidden as isize, pv, vh) };
+                unsafe { gemm_to(sq, d, s, dst, hidden as isize, pv, vh) };
             });
         let _ = self.probs.set(probs);
         Ok((CpuStorage::F32(out), lq.shape().clone()))
@@ -285,9 +293,10 @@ impl CustomOp3 for AttentionOp {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dims = self.dims(q.shape())?;
+        let dims = self.dims(q.shape(), k.shape(), v.shape())?;
         let Dims {
             b,
+            sq,
             s,
             hidden,
             heads,
@@ -296,8 +305,8 @@ impl CustomOp3 for AttentionOp {
         let Some(probs) = self.probs.get() else {
             candle_core::bail!("attention: backward before forward")
         };
-        let n = b * s * hidden;
-        let (mut dq, mut dk, mut dv) = (uninit(n), uninit(n), uninit(n));
+        let (nq, n) = (b * sq * hidden, b * s * hidden);
+        let (mut dq, mut dk, mut dv) = (uninit(nq), uninit(n), uninit(n));
         let (dqp, dkp, dvp) = (
             SharedMut(dq.as_mut_ptr()),
             SharedMut(dk.as_mut_ptr()),
@@ -315,14 +324,14 @@ impl CustomOp3 for AttentionOp {
                         );
                         (0..b * heads).into_par_iter().for_each(|task| {
                             let (i, h) = (task / heads, task % heads);
-                            let p = &probs[task * s * s..(task + 1) * s * s];
+                            let p = &probs[task * sq * s..(task + 1) * sq * s];
                             let (qh, kh, vh, gh) = (
-                                head_view(qp.get(), dims, i, h),
-                                head_view(kp.get(), dims, i, h),
-                                head_view(vp.get(), dims, i, h),
-                                head_view(gp.get(), dims, i, h),
+                                head_view(qp.get(), dims, sq, i, h),
+                                head_view(kp.get(), dims, s, i, h),
+                                head_view(vp.get(), dims, s, i, h),
+                                head_view(gp.get(), dims, sq, i, h),
                             );
-                            let first = (task * s * s) as u64;
+                            let first = (task * sq * s) as u64;
                             let dropped = self.dropped(p, first);
                             let pd = dropped.as_deref().unwrap_or(p);
                             let pdv = View {
@@ -330,6 +339,7 @@ impl CustomOp3 for AttentionOp {
                                 rs: s as isize,
                                 cs: 1,
                             };
+                            let q_offset = i * sq * hidden + h * d;
                             let offset = i * s * hidden + h * d;
                             // SAFETY (all gemms): views stay inside their buffers; this task
                             // alone writes head h of sequence i of dq, dk and dv.
@@ -338,7 +348,7 @@ impl CustomOp3 for AttentionOp {
                                 gemm_to(
                                     s,
                                     d,
-                                    s,
+                                    sq,
                                     dvp.get().wrapping_add(offset),
                                     hidden as isize,
                                     pdv.t(),
@@ -346,8 +356,8 @@ impl CustomOp3 for AttentionOp {
                                 )
                             };
                             // dP' = dO Vᵀ, then through dropout and the softmax: dS.
-                            let mut ds = uninit(s * s);
-                            unsafe { gemm_to(s, s, d, ds.as_mut_ptr(), s as isize, gh, vh.t()) };
+                            let mut ds = uninit(sq * s);
+                            unsafe { gemm_to(sq, s, d, ds.as_mut_ptr(), s as isize, gh, vh.t()) };
                             // dP = dP' through the dropout mask (kept: × 1/(1−p), else 0).
                             if let Some(op) = &self.dropout {
                                 let (threshold, scale) = (op.threshold(), op.scale());
@@ -375,10 +385,10 @@ impl CustomOp3 for AttentionOp {
                             // dQ = dS K, dK = dSᵀ Q
                             unsafe {
                                 gemm_to(
-                                    s,
+                                    sq,
                                     d,
                                     s,
-                                    dqp.get().wrapping_add(offset),
+                                    dqp.get().wrapping_add(q_offset),
                                     hidden as isize,
                                     dsv,
                                     kh,
@@ -388,7 +398,7 @@ impl CustomOp3 for AttentionOp {
                                 gemm_to(
                                     s,
                                     d,
-                                    s,
+                                    sq,
                                     dkp.get().wrapping_add(offset),
                                     hidden as isize,
                                     dsv.t(),
@@ -482,16 +492,15 @@ mod tests {
 
     /// The fused op gives the composed path's output and q/k/v gradients, with a padding mask,
     /// in evaluation and in training with dropout (the same seed draws the same mask), for a
-    /// random upstream gradient.
+    /// random upstream gradient; for queries over the whole sequence and for the first one or
+    /// two positions only (a last layer whose other outputs nobody reads).
     #[test]
     fn fused_attention_equals_the_composed_ops_with_mask_and_dropout() {
         let dev = Device::Cpu;
         let (b, s, heads, d) = (3, 7, 4, 5);
         let shape = (b, s, heads * d);
-        let q = Var::randn(0f32, 1.0, shape, &dev).unwrap();
         let k = Var::randn(0f32, 1.0, shape, &dev).unwrap();
         let v = Var::randn(0f32, 1.0, shape, &dev).unwrap();
-        let r = Tensor::randn(0f32, 1.0, shape, &dev).unwrap();
         let keep = Tensor::new(
             &[
                 [1u32, 1, 1, 1, 1, 1, 1],
@@ -502,20 +511,53 @@ mod tests {
         )
         .unwrap();
         let mask = additive_mask(&keep, DType::F32).unwrap();
-        let (qt, kt, vt) = (q.as_tensor(), k.as_tensor(), v.as_tensor());
-        for train in [false, true] {
-            let ctx = || if train { Ctx::train(11) } else { Ctx::eval() };
-            let fused = attention(qt, kt, vt, Some(&mask), heads, &ctx(), 0.3).unwrap();
-            let composed = attention_composed(qt, kt, vt, Some(&mask), heads, &ctx(), 0.3).unwrap();
-            assert!(max_diff(&fused, &composed) < 1e-5, "train {train}: values");
-            let grads = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            let (gf, gc) = (grads(&fused), grads(&composed));
-            assert_same_grads(&gf, &gc, &[("q", qt), ("k", kt), ("v", vt)], 1e-5, 1e-2);
+        let (kt, vt) = (k.as_tensor(), v.as_tensor());
+        for queries in [s, 2, 1] {
+            let q = Var::randn(0f32, 1.0, (b, queries, heads * d), &dev).unwrap();
+            let r = Tensor::randn(0f32, 1.0, (b, queries, heads * d), &dev).unwrap();
+            let qt = q.as_tensor();
+            for train in [false, true] {
+                let ctx = || if train { Ctx::train(11) } else { Ctx::eval() };
+                let fused = attention(qt, kt, vt, Some(&mask), heads, &ctx(), 0.3).unwrap();
+                let composed =
+                    attention_composed(qt, kt, vt, Some(&mask), heads, &ctx(), 0.3).unwrap();
+                assert_eq!(fused.dims(), &[b, queries, heads * d]);
+                let what = format!("{queries} queries, train {train}");
+                assert!(max_diff(&fused, &composed) < 1e-5, "{what}: values");
+                let grads = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let (gf, gc) = (grads(&fused), grads(&composed));
+                assert_same_grads(&gf, &gc, &[("q", qt), ("k", kt), ("v", vt)], 1e-5, 1e-2);
+            }
+            // Dropout is on in training: the output differs from evaluation's.
+            let eval = attention(qt, kt, vt, Some(&mask), heads, &Ctx::eval(), 0.3).unwrap();
+            let train = attention(qt, kt, vt, Some(&mask), heads, &Ctx::train(11), 0.3).unwrap();
+            assert!(max_diff(&eval, &train) > 1e-2);
         }
-        // Dropout is on in training: the output differs from evaluation's.
-        let eval = attention(qt, kt, vt, Some(&mask), heads, &Ctx::eval(), 0.3).unwrap();
-        let train = attention(qt, kt, vt, Some(&mask), heads, &Ctx::train(11), 0.3).unwrap();
-        assert!(max_diff(&eval, &train) > 1e-2);
+    }
+
+    /// Fewer queries give exactly those positions' rows of the whole sequence's attention (in
+    /// evaluation: what a first-token-only last layer relies on).
+    #[test]
+    fn first_query_alone_gives_the_first_row_of_full_attention() {
+        let dev = Device::Cpu;
+        let shape = (2, 9, 12);
+        let q = Tensor::randn(0f32, 1.0, shape, &dev).unwrap();
+        let k = Tensor::randn(0f32, 1.0, shape, &dev).unwrap();
+        let v = Tensor::randn(0f32, 1.0, shape, &dev).unwrap();
+        let keep = Tensor::new(&[[1u32; 9], [1, 1, 1, 1, 1, 0, 0, 0, 0]], &dev).unwrap();
+        let mask = additive_mask(&keep, DType::F32).unwrap();
+        let full = attention(&q, &k, &v, Some(&mask), 3, &Ctx::eval(), 0.1).unwrap();
+        let first = attention(
+            &q.narrow(1, 0, 1).unwrap(),
+            &k,
+            &v,
+            Some(&mask),
+            3,
+            &Ctx::eval(),
+            0.1,
+        )
+        .unwrap();
+        assert!(max_diff(&first, &full.narrow(1, 0, 1).unwrap()) < 1e-6);
     }
 
     /// Without a mask (CLIP) and with one thread or three: the same bits.

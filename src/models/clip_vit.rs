@@ -111,7 +111,10 @@ impl ClipVision {
         &self.cfg
     }
 
-    /// Runs the tower on preprocessed pixels [batch, channels, size, size].
+    /// Runs the tower on preprocessed pixels [batch, channels, size, size]. `all_hidden` also
+    /// returns every layer's output; without it the last layer computes the class token's
+    /// output alone (keys and values still from every token), the only one the pooled output
+    /// reads.
     pub fn forward(&self, pixels: &Tensor, ctx: &Ctx, all_hidden: bool) -> Result<VisionOutput> {
         let (b, c, hgt, wid) = pixels.dims4()?;
         let p = self.cfg.patch_size;
@@ -140,10 +143,16 @@ impl ClipVision {
             .broadcast_add(&self.position.tensor()?.unsqueeze(0)?)?;
         let mut x = self.pre_norm.forward(&emb)?;
         let mut hidden = all_hidden.then(|| vec![x.clone()]);
-        for block in &self.blocks {
+        let last = self.blocks.len().saturating_sub(1);
+        for (i, block) in self.blocks.iter().enumerate() {
             let y = block.norm1.forward(&x)?;
+            let (x_res, y_q) = if i == last && !all_hidden {
+                (x.narrow(1, 0, 1)?, y.narrow(1, 0, 1)?)
+            } else {
+                (x.clone(), y.clone())
+            };
             let att = attention(
-                &block.q.forward(&y)?,
+                &block.q.forward(&y_q)?,
                 &block.k.forward(&y)?,
                 &block.v.forward(&y)?,
                 None,
@@ -151,7 +160,7 @@ impl ClipVision {
                 ctx,
                 self.cfg.attention_dropout,
             )?;
-            x = (x + block.out.forward(&att)?)?;
+            x = (x_res + block.out.forward(&att)?)?;
             let y = block.norm2.forward(&x)?;
             let y = block
                 .fc2

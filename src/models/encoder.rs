@@ -157,7 +157,10 @@ impl Encoder {
         }
     }
 
-    /// Runs the encoder. `all_hidden` also returns every layer's hidden states.
+    /// Runs the encoder. `all_hidden` also returns every layer's hidden states; without it the
+    /// last layer computes the first token's output alone (its keys and values still come from
+    /// every token), since nothing reads the others: the features are the same, for about a
+    /// twelfth less work on a 12-layer model.
     pub fn forward(
         &self,
         input: &EncoderInput,
@@ -175,8 +178,9 @@ impl Encoder {
         let mut x = ctx.dropout(&self.emb_norm.forward(&emb)?, self.cfg.hidden_dropout_prob)?;
         let mask = additive_mask(&input.attention_mask, x.dtype())?;
         let mut hidden = all_hidden.then(|| vec![x.clone()]);
-        for block in &self.blocks {
-            x = self.block(block, &x, &mask, ctx)?;
+        let last = self.blocks.len().saturating_sub(1);
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = self.block(block, &x, &mask, ctx, i == last && !all_hidden)?;
             if let Some(h) = hidden.as_mut() {
                 h.push(x.clone());
             }
@@ -187,10 +191,24 @@ impl Encoder {
         })
     }
 
-    fn block(&self, b: &Block, x: &Tensor, mask: &Tensor, ctx: &Ctx) -> Result<Tensor> {
+    /// One post-layer-norm block; `first_only` computes the first token's output alone
+    /// ([batch, 1, hidden]).
+    fn block(
+        &self,
+        b: &Block,
+        x: &Tensor,
+        mask: &Tensor,
+        ctx: &Ctx,
+        first_only: bool,
+    ) -> Result<Tensor> {
         let drop = self.cfg.hidden_dropout_prob;
+        let xq = if first_only {
+            x.narrow(1, 0, 1)?
+        } else {
+            x.clone()
+        };
         let att = attention(
-            &b.query.forward(x)?,
+            &b.query.forward(&xq)?,
             &b.key.forward(x)?,
             &b.value.forward(x)?,
             Some(mask),
@@ -199,7 +217,7 @@ impl Encoder {
             self.cfg.attention_probs_dropout_prob,
         )?;
         let att = ctx.dropout(&b.attn_out.forward(&att)?, drop)?;
-        let x = b.attn_norm.forward(&(att + x)?)?;
+        let x = b.attn_norm.forward(&(att + xq)?)?;
         let inner = self.act.forward(&b.intermediate.forward(&x)?)?;
         let out = ctx.dropout(&b.output.forward(&inner)?, drop)?;
         b.out_norm.forward(&(out + x)?)

@@ -438,9 +438,10 @@ pub fn scaled_masked_softmax(x: &Tensor, scale: f64, mask: Option<&Tensor>) -> R
     }
 }
 
-/// Scaled dot-product multi-head attention. `q`, `k`, `v`: [batch, seq, hidden]; `mask`: an
-/// additive mask broadcastable to [batch, heads, seq, seq] (0 keep, large negative drop).
-/// Returns [batch, seq, hidden] before the output projection.
+/// Scaled dot-product multi-head attention. `q`: [batch, queries, hidden] (the whole sequence, or
+/// fewer positions when only their outputs are read); `k`, `v`: [batch, seq, hidden]; `mask`: an
+/// additive mask broadcastable to [batch, heads, queries, seq] (0 keep, large negative drop).
+/// Returns [batch, queries, hidden] before the output projection.
 /// On the CPU in f32 with a key mask ([batch, 1, 1, seq]) or none, one [`AttentionOp`] node;
 /// otherwise [`attention_composed`].
 pub fn attention(
@@ -452,7 +453,8 @@ pub fn attention(
     ctx: &Ctx,
     dropout: f64,
 ) -> Result<Tensor> {
-    let (b, s, hidden) = q.dims3()?;
+    let (b, _, hidden) = q.dims3()?;
+    let s = k.dim(1)?;
     let key_mask = mask.is_none_or(|m| m.elem_count() == b * s);
     if !attention_supported(q) || !key_mask {
         return attention_composed(q, k, v, mask, heads, ctx, dropout);
@@ -474,7 +476,7 @@ pub fn attention(
 
 /// [`attention`] from candle ops (any device and dtype): heads split by copies, the scores
 /// matmul, the scaled and masked softmax node, dropout, the second matmul and the head merge.
-/// `mask` is broadcastable to [batch, heads, seq, seq].
+/// `mask` is broadcastable to [batch, heads, queries, seq].
 pub fn attention_composed(
     q: &Tensor,
     k: &Tensor,
@@ -484,10 +486,11 @@ pub fn attention_composed(
     ctx: &Ctx,
     dropout: f64,
 ) -> Result<Tensor> {
-    let (b, s, hidden) = q.dims3()?;
+    let (b, sq, hidden) = q.dims3()?;
     let d = hidden / heads;
     let split = |t: &Tensor| -> Result<Tensor> {
-        t.reshape((b, s, heads, d))?.transpose(1, 2)?.contiguous()
+        let len = t.dim(1)?;
+        t.reshape((b, len, heads, d))?.transpose(1, 2)?.contiguous()
     };
     let (q, k, v) = (split(q)?, split(k)?, split(v)?);
     // Scores, mask and softmax in f32 under half-precision compute (as autocast does); the
@@ -498,7 +501,7 @@ pub fn attention_composed(
     let probs = scaled_masked_softmax(&scores, 1.0 / (d as f64).sqrt(), mask.as_ref())?;
     let probs = probs.to_dtype(dtype)?;
     let probs = ctx.dropout(&probs, dropout)?;
-    probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, hidden))
+    probs.matmul(&v)?.transpose(1, 2)?.reshape((b, sq, hidden))
 }
 
 /// Additive attention mask [batch, 1, 1, seq] from a 0/1 mask [batch, seq]: 0 where attended,
