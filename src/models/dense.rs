@@ -15,6 +15,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, D};
 use gemm::Parallelism;
+use rayon::prelude::*;
 
 use super::pointwise::{f32_slice, read_f32, uninit};
 
@@ -74,30 +75,80 @@ fn gemm_into(dst: &mut [f32], accumulate: bool, a: Mat, a_t: bool, b: Mat, b_t: 
     };
     let (a_rs, a_cs) = strides(a, a_t);
     let (b_rs, b_cs) = strides(b, b_t);
-    // SAFETY: the shapes and strides above address only elements inside the three slices
-    // (checked by the callers' shape checks and the debug assertions).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a_cs,
-            a_rs,
-            b.data.as_ptr(),
-            b_cs,
-            b_rs,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            parallelism(),
-        )
+    let (dst_ptr, a_ptr, b_ptr) = (
+        SendPtr(dst.as_mut_ptr()),
+        SendPtr(a.data.as_ptr() as *mut f32),
+        SendPtr(b.data.as_ptr() as *mut f32),
+    );
+    // Columns [c0, c0 + width) of the product, with the given parallelism.
+    let block = |c0: usize, width: usize, par: Parallelism| {
+        // SAFETY: the shapes and strides above address only elements inside the three slices
+        // (checked by the callers' shape checks and the debug assertions); a block writes only
+        // its own columns of `dst`.
+        unsafe {
+            gemm::gemm(
+                m,
+                width,
+                k,
+                dst_ptr.get().add(c0),
+                1,
+                n as isize,
+                accumulate,
+                a_ptr.get(),
+                a_cs,
+                a_rs,
+                b_ptr.get().offset(c0 as isize * b_cs),
+                b_cs,
+                b_rs,
+                if accumulate { 1.0 } else { 0.0 },
+                1.0,
+                false,
+                false,
+                false,
+                par,
+            )
+        }
+    };
+    match column_blocks(m, n, k, a_t) {
+        Some(width) => (0..n.div_ceil(width))
+            .into_par_iter()
+            .for_each(|i| block(i * width, width.min(n - i * width), Parallelism::None)),
+        None => block(0, n, parallelism()),
+    }
+}
+
+/// Column blocks are multiples of this many columns (a whole number of the AVX-512 kernel's
+/// 16-wide and 6-wide tiles).
+const COLUMN_ALIGN: usize = 48;
+
+/// The width of the column blocks that a product of `m × k` (transposed storage when `a_t`)
+/// by `k × n` splits into, one single-threaded gemm per thread, or `None` to let the gemm
+/// crate share the whole product among the threads. The gemm crate's own split is the slower
+/// one when the product is no wider than deep (n ≤ k: the dense layers' forward into 768 wide
+/// outputs and their input gradients from 3072 wide ones, 3–11% slower on 2 threads in
+/// isolation, `examples/bench_gemm_split.rs`), but not for weight gradients (`a_t`: up to 6%
+/// faster). Each element is still summed over k in the same blocks (the gemm crate's k
+/// blocking depends on k alone), so the result has the same bits either way.
+fn column_blocks(m: usize, n: usize, k: usize, a_t: bool) -> Option<usize> {
+    let threads = rayon::current_num_threads();
+    if threads < 2 || a_t || m < 64 || n > k || n < 2 * COLUMN_ALIGN {
+        return None;
+    }
+    Some(n.div_ceil(threads).div_ceil(COLUMN_ALIGN) * COLUMN_ALIGN)
+}
+
+/// A raw pointer that the column blocks of one product share: each writes only its own columns
+/// of the destination and reads the inputs.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: see the type's doc: disjoint writes, shared reads, all within one call.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    fn get(self) -> *mut f32 {
+        self.0
     }
 }
 
@@ -227,6 +278,70 @@ mod tests {
     use super::*;
     use crate::models::test_util::{assert_same_grads, max_diff};
     use candle_core::Var;
+
+    /// Products split into column blocks (2 or 3 threads, n ≤ k) have the bits of the unsplit
+    /// product (1 thread) and equal an f64 reference to rounding, for a plain, a transposed
+    /// and an accumulating product.
+    #[test]
+    fn column_blocks_give_the_bits_of_one_product() {
+        let (m, k, n) = (70, 200, 150);
+        assert!(column_blocks(m, n, k, true).is_none());
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 53) % 97) as f32 / 48.0 - 1.0)
+            .collect();
+        let am = Mat {
+            data: &a,
+            rows: m,
+            cols: k,
+        };
+        // b as k × n, and the same values as n × k to be read transposed.
+        let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        let (bm, btm) = (
+            Mat {
+                data: &b,
+                rows: k,
+                cols: n,
+            },
+            Mat {
+                data: &bt,
+                rows: n,
+                cols: k,
+            },
+        );
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                assert_eq!(column_blocks(m, n, k, false).is_some(), threads > 1);
+                let mut plain = vec![0f32; m * n];
+                gemm_into(&mut plain, false, am, false, bm, false);
+                let mut transposed = vec![0f32; m * n];
+                gemm_into(&mut transposed, false, am, false, btm, true);
+                let mut acc = vec![0.5f32; m * n];
+                gemm_into(&mut acc, true, am, false, bm, false);
+                (plain, transposed, acc)
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(3));
+        for i in 0..m {
+            for j in 0..n {
+                let exact: f64 = (0..k)
+                    .map(|l| a[i * k + l] as f64 * b[l * n + j] as f64)
+                    .sum();
+                let idx = i * n + j;
+                assert!((one.0[idx] as f64 - exact).abs() < 1e-3, "({i}, {j})");
+                assert_eq!(one.0[idx], one.1[idx]);
+                assert!((one.2[idx] as f64 - exact - 0.5).abs() < 1e-3, "({i}, {j})");
+            }
+        }
+    }
 
     /// Values and gradients (x, W, b) equal those of candle's transpose + matmul + broadcast
     /// add for a random upstream gradient; a detached (frozen) weight gets no gradient while x
