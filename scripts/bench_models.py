@@ -8,7 +8,11 @@ forward (eval, no grad), finetune step (all parameters, dropout on, plain SGD) a
 resident memory is per case. Prints a Markdown table for BENCHMARKS.md.
 
 Run (after `cargo build --release --example bench_models`):
-  RAYON_NUM_THREADS=2 /work/venv/bin/python scripts/bench_models.py [--iters 3]
+  RAYON_NUM_THREADS=2 /work/venv/bin/python scripts/bench_models.py [--iters 3] [--rounds 3]
+With --rounds R each case runs R times, candle and PyTorch alternating (which goes first swaps
+every round), so that drift in the machine's speed over minutes falls on both sides; the table
+gives the median over rounds of each side's median step and of the per-round ratio, with the
+ratio's range.
 On a GPU (both sides on cuda:0; bf16 = mixed precision, f32 master weights, autocast in PyTorch):
   python3 scripts/bench_models.py --device cuda --dtype bf16 --batch 32 --iters 10 --bin PATH
 """
@@ -91,6 +95,8 @@ def main():
     ap.add_argument("--device", default="cpu", help="cpu or cuda (cuda:0 on both sides)")
     ap.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat each case, alternating candle and PyTorch")
     ap.add_argument("--modes", default="forward,finetune,bitfit,bitfit-plain",
                     help="comma-separated steps to time")
     args = ap.parse_args()
@@ -99,25 +105,38 @@ def main():
     # The candle side keeps freed memory in-process itself (homogen::alloc::keep_freed_memory).
     env = dict(os.environ, RAYON_NUM_THREADS="2", OMP_NUM_THREADS="2", MKL_NUM_THREADS="2")
     rows = []
+    median = lambda xs: sorted(xs)[len(xs) // 2]
     for which in ["roberta", "clip"]:
         for mode in args.modes.split(","):
-            ours = run([args.bin, which, mode] + case, env)
-            ref = None
-            if mode != "bitfit-plain":
-                ref = run([sys.executable, "-c", TORCH_CASE, which, mode] + case, env)
-            rows.append((which, mode, ours, ref))
-            print(json.dumps(ours), json.dumps(ref), file=sys.stderr)
-    print(f"{device}, {args.dtype}, batch {args.batch}, median of {args.iters} iterations")
+            ours, refs = [], []
+            for r in range(args.rounds):
+                sides = ["ours", "ref"] if r % 2 == 0 else ["ref", "ours"]
+                for side in sides:
+                    if side == "ours":
+                        ours.append(run([args.bin, which, mode] + case, env))
+                        print(json.dumps(ours[-1]), file=sys.stderr)
+                    elif mode != "bitfit-plain":
+                        refs.append(run([sys.executable, "-c", TORCH_CASE, which, mode] + case, env))
+                        print(json.dumps(refs[-1]), file=sys.stderr)
+            rows.append((which, mode, ours, refs))
+    print(f"{device}, {args.dtype}, batch {args.batch}, median of {args.iters} iterations"
+          + (f", {args.rounds} alternating rounds (medians over rounds; ratio range)" if args.rounds > 1 else ""))
     print("| model | step | candle s | PyTorch s | ratio | candle peak MB | PyTorch peak MB |")
     print("|---|---|---|---|---|---|---|")
-    for which, mode, ours, ref in rows:
-        if ref:
-            ratio = ours["median_s"] / ref["median_s"]
-            print(f"| {which} | {mode} | {ours['median_s']:.3f} | {ref['median_s']:.3f} | {ratio:.2f} | "
-                  f"{ours['peak_rss_mb']:.0f} | {ref['peak_rss_mb']:.0f} |")
+    for which, mode, ours, refs in rows:
+        ours_s = median([o["median_s"] for o in ours])
+        ours_mb = max(o["peak_rss_mb"] for o in ours)
+        if refs:
+            ref_s = median([r["median_s"] for r in refs])
+            ratios = [o["median_s"] / r["median_s"] for o, r in zip(ours, refs)]
+            ratio = f"{median(ratios):.2f}"
+            if len(ratios) > 1:
+                ratio += f" ({min(ratios):.2f}–{max(ratios):.2f})"
+            ref_mb = max(r["peak_rss_mb"] for r in refs)
+            print(f"| {which} | {mode} | {ours_s:.3f} | {ref_s:.3f} | {ratio} | "
+                  f"{ours_mb:.0f} | {ref_mb:.0f} |")
         else:
-            print(f"| {which} | {mode} | {ours['median_s']:.3f} | – | – | {ours['peak_rss_mb']:.0f} | – |")
-
+            print(f"| {which} | {mode} | {ours_s:.3f} | – | – | {ours_mb:.0f} | – |")
 
 if __name__ == "__main__":
     main()

@@ -265,9 +265,7 @@ impl CustomOp3 for AttentionOp {
                 // SAFETY: p holds sq×s values; the head views stay inside q and k.
                 unsafe { gemm_to(sq, s, d, p.as_mut_ptr(), s as isize, qh, kh.t()) };
                 let mask = self.mask.as_ref().map(|m| &m[i * s..(i + 1) * s]);
-                for row in p.chunks_exact_mut(s.max(1)) {
-                    softmax_row(row, self.scale, mask);
-                }
+                softmax_rows(p, s, self.scale, mask);
                 // O = P' V, P' = P after dropout (a copy only when dropout is on).
                 let first = (task * sq * s) as u64;
                 let dropped = self.dropped(p, first);
@@ -423,11 +421,16 @@ impl CustomOp3 for AttentionOp {
     }
 }
 
-/// `row := softmax(scale · row + mask)`, as candle's softmax: subtract the maximum, exponentiate
-/// (the vectorisable [`vmath::exp`]), divide by the sum; compiled for the CPU's SIMD
-/// instructions ([`SoftmaxRow`]).
-fn softmax_row(row: &mut [f32], scale: f32, mask: Option<&[f32]>) {
-    pulp::Arch::new().dispatch(SoftmaxRow { row, scale, mask })
+/// Each row (of `len` values) of `rows` := softmax(scale · row + mask), as candle's softmax:
+/// subtract the maximum, exponentiate (the vectorisable [`vmath::exp`]), divide by the sum;
+/// compiled for the CPU's SIMD instructions ([`SoftmaxRows`]), chosen once per block of rows.
+fn softmax_rows(rows: &mut [f32], len: usize, scale: f32, mask: Option<&[f32]>) {
+    pulp::Arch::new().dispatch(SoftmaxRows {
+        rows,
+        len,
+        scale,
+        mask,
+    })
 }
 
 /// `values` reduced with `op` in 16 lanes (lane j takes the values at j, j + 16, …; the lanes
@@ -447,39 +450,53 @@ fn lanes(values: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
     acc.into_iter().chain(rest.iter().copied()).fold(init, op)
 }
 
-/// [`softmax_row`]'s work as a `pulp` kernel (see [`vmath`]).
-struct SoftmaxRow<'a> {
-    row: &'a mut [f32],
+/// [`softmax_rows`]'s work as a `pulp` kernel (see [`vmath`]).
+struct SoftmaxRows<'a> {
+    rows: &'a mut [f32],
+    len: usize,
     scale: f32,
     mask: Option<&'a [f32]>,
 }
 
-impl pulp::WithSimd for SoftmaxRow<'_> {
+impl pulp::WithSimd for SoftmaxRows<'_> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        let SoftmaxRow { row, scale, mask } = self;
-        match mask {
-            Some(m) => {
-                for (x, &mi) in row.iter_mut().zip(m) {
-                    *x = *x * scale + mi;
-                }
+        let SoftmaxRows {
+            rows,
+            len,
+            scale,
+            mask,
+        } = self;
+        for row in rows.chunks_exact_mut(len.max(1)) {
+            softmax_row(row, scale, mask);
+        }
+    }
+}
+
+/// One row of [`softmax_rows`], inlined into its kernel.
+#[inline(always)]
+fn softmax_row(row: &mut [f32], scale: f32, mask: Option<&[f32]>) {
+    match mask {
+        Some(m) => {
+            for (x, &mi) in row.iter_mut().zip(m) {
+                *x = *x * scale + mi;
             }
-            None => {
-                for x in row.iter_mut() {
-                    *x *= scale;
-                }
+        }
+        None => {
+            for x in row.iter_mut() {
+                *x *= scale;
             }
         }
-        let max = lanes(row, f32::NEG_INFINITY, f32::max);
-        for x in row.iter_mut() {
-            *x = vmath::exp(*x - max);
-        }
-        let sum = lanes(row, 0.0, |a, b| a + b);
-        for x in row.iter_mut() {
-            *x /= sum;
-        }
+    }
+    let max = lanes(row, f32::NEG_INFINITY, f32::max);
+    for x in row.iter_mut() {
+        *x = vmath::exp(*x - max);
+    }
+    let sum = lanes(row, 0.0, |a, b| a + b);
+    for x in row.iter_mut() {
+        *x /= sum;
     }
 }
 
