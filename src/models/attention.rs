@@ -189,6 +189,29 @@ impl AttentionOp {
         })
     }
 
+    /// Which of `n` values from flat index `first` of [batch, heads, queries, seq] dropout
+    /// keeps; `None` without dropout.
+    fn kept(&self, n: usize, first: u64) -> Option<Vec<bool>> {
+        let op = self.dropout.as_ref()?;
+        let threshold = op.threshold();
+        Some(
+            (0..n)
+                .map(|j| op.keeps(threshold, first + j as u64))
+                .collect(),
+        )
+    }
+
+    /// `values` through the dropout mask `kept`: × 1/(1−p) where kept, else 0 (call only with
+    /// dropout on).
+    fn apply_mask(&self, values: &[f32], kept: &[bool]) -> Vec<f32> {
+        let scale = self.dropout.as_ref().map_or(1.0, DropoutOp::scale);
+        values
+            .iter()
+            .zip(kept)
+            .map(|(&x, &k)| if k { x * scale } else { 0.0 })
+            .collect()
+    }
+
     /// One (sequence, head) block of probabilities `p`, starting at flat index `first` of
     /// [batch, heads, queries, seq], after dropout (`P'`); `None` without dropout (`P' = P`).
     fn dropped(&self, p: &[f32], first: u64) -> Option<Vec<f32>> {
@@ -330,7 +353,9 @@ impl CustomOp3 for AttentionOp {
                                 head_view(gp.get(), dims, sq, i, h),
                             );
                             let first = (task * sq * s) as u64;
-                            let dropped = self.dropped(p, first);
+                            // The block's dropout mask, drawn once for P' and for dP.
+                            let kept = self.kept(p.len(), first);
+                            let dropped = kept.as_ref().map(|k| self.apply_mask(p, k));
                             let pd = dropped.as_deref().unwrap_or(p);
                             let pdv = View {
                                 ptr: pd.as_ptr(),
@@ -357,14 +382,10 @@ impl CustomOp3 for AttentionOp {
                             let mut ds = uninit(sq * s);
                             unsafe { gemm_to(sq, s, d, ds.as_mut_ptr(), s as isize, gh, vh.t()) };
                             // dP = dP' through the dropout mask (kept: × 1/(1−p), else 0).
-                            if let Some(op) = &self.dropout {
-                                let (threshold, scale) = (op.threshold(), op.scale());
-                                for (j, x) in ds.iter_mut().enumerate() {
-                                    if op.keeps(threshold, first + j as u64) {
-                                        *x *= scale;
-                                    } else {
-                                        *x = 0.0;
-                                    }
+                            if let Some(k) = &kept {
+                                let scale = self.dropout.as_ref().map_or(1.0, DropoutOp::scale);
+                                for (x, &keep) in ds.iter_mut().zip(k) {
+                                    *x = if keep { *x * scale } else { 0.0 };
                                 }
                             }
                             for (dr, pr) in
