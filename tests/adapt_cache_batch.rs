@@ -71,3 +71,80 @@ fn cached_features_are_the_same_whatever_the_training_batch() {
         );
     }
 }
+
+/// The cache is filled shortest text first (each pass pads little) but keeps one row per example
+/// in the split's order: every cached row equals that example's features computed alone (no
+/// padding at all), within rounding, and the texts' lengths really differ.
+#[test]
+fn cached_rows_follow_the_split_order_and_match_unpadded_features() {
+    use candle_core::{DType, Device};
+    use homogen::models::config::ModelConfig;
+    use homogen::models::encoder::{ids_tensor, EncoderInput};
+    use homogen::models::hub::from_folder;
+    use homogen::models::layers::Ctx;
+    use homogen::models::tokenize::TextTokenizer;
+    use homogen::models::{Batch, Model};
+
+    let data = tempfile::tempdir().unwrap();
+    write_split(data.path(), "train", 40);
+    write_split(data.path(), "test", 10);
+    let work = tempfile::tempdir().unwrap();
+    let files = cache_after_cell(data.path(), work.path(), 8);
+    let (_, train_bytes) = files
+        .iter()
+        .find(|(_, bytes)| {
+            let t = candle_core::safetensors::load_buffer(bytes, &Device::Cpu).unwrap();
+            t["features"].dim(0).unwrap() == 40
+        })
+        .expect("the train split's feature file");
+    let cached = candle_core::safetensors::load_buffer(train_bytes, &Device::Cpu).unwrap()
+        ["features"]
+        .clone();
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/roberta");
+    let model_files = from_folder(&dir, false, None).unwrap();
+    let (model, _) = Model::load(&model_files, None, &Device::Cpu, DType::F32, 0).unwrap();
+    let ModelConfig::Text(cfg) = ModelConfig::from_file(&model_files.config).unwrap() else {
+        panic!("a text model")
+    };
+    let tok = TextTokenizer::from_files(
+        model_files.tokenizer.as_deref().unwrap(),
+        model_files.tokenizer_config.as_deref(),
+        cfg.max_tokens(),
+        cfg.pad_id() as u32,
+    )
+    .unwrap();
+    let csv = std::fs::read_to_string(data.path().join("train.csv")).unwrap();
+    let texts: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit_once(',').unwrap().0)
+        .collect();
+    let lengths = tok.lengths(&texts).unwrap();
+    assert!(
+        lengths.iter().min() < lengths.iter().max(),
+        "lengths {lengths:?}"
+    );
+    for (i, text) in texts.iter().enumerate() {
+        let b = tok.encode(&[text]).unwrap();
+        let input = EncoderInput {
+            input_ids: ids_tensor(&b.input_ids, &Device::Cpu).unwrap(),
+            attention_mask: ids_tensor(&b.attention_mask, &Device::Cpu).unwrap(),
+            token_type_ids: Some(ids_tensor(&b.token_type_ids, &Device::Cpu).unwrap()),
+        };
+        let alone = model
+            .features(&Batch::Text(input), &Ctx::eval())
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let row = cached.get(i).unwrap().to_vec1::<f32>().unwrap();
+        let diff = alone
+            .iter()
+            .zip(&row)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-5, "example {i}: cached row differs by {diff}");
+    }
+}

@@ -11,32 +11,37 @@ fn concurrent_requests_for_one_key_compute_once() {
     let dir = tempfile::tempdir().unwrap();
     let cache = FeatureCache::new(dir.path().join("cache"));
     let calls = Arc::new(AtomicUsize::new(0));
-    let workers: Vec<_> =
-        (0..4)
-            .map(|_| {
-                let cache = cache.clone();
-                let calls = calls.clone();
-                std::thread::spawn(move || {
-                    cache
-                        .features("samekey", 6, 4, |start, len| {
-                            calls.fetch_add(len, Ordering::SeqCst);
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let cache = cache.clone();
+            let calls = calls.clone();
+            std::thread::spawn(move || {
+                cache
+                    .features(
+                        "samekey",
+                        6,
+                        4,
+                        || Ok((0..6).collect()),
+                        |idx| {
+                            calls.fetch_add(idx.len(), Ordering::SeqCst);
                             std::thread::sleep(std::time::Duration::from_millis(50));
-                            let rows: Vec<f32> = (start..start + len).map(|i| i as f32).collect();
+                            let rows: Vec<f32> = idx.iter().map(|&i| i as f32).collect();
                             Ok(candle_core::Tensor::from_vec(
                                 rows,
-                                (len, 1),
+                                (idx.len(), 1),
                                 &candle_core::Device::Cpu,
                             )
                             .unwrap())
-                        })
-                        .unwrap()
-                        .flatten_all()
-                        .unwrap()
-                        .to_vec1::<f32>()
-                        .unwrap()
-                })
+                        },
+                    )
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
             })
-            .collect();
+        })
+        .collect();
     for w in workers {
         assert_eq!(w.join().unwrap(), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
     }

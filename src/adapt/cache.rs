@@ -92,15 +92,18 @@ impl FeatureCache {
         self.dir.join(format!("{key}.safetensors"))
     }
 
-    /// The features [n, hidden] for `key`: read from the cache, or computed batch by batch with
-    /// `compute(start, len)` (which must return [len, hidden]) over `n` examples in `batch`
-    /// steps, then written atomically.
+    /// The features [n, hidden] for `key`, one row per example in example order: read from the
+    /// cache, or computed and then written atomically. Computing visits the examples in the
+    /// order `order()` gives (a permutation of 0..n, asked for only on a miss: e.g. by token
+    /// length, so that a batch pads little), `batch` at a time: `compute(indices)` must return
+    /// [indices.len(), hidden] for those examples.
     pub fn features(
         &self,
         key: &str,
         n: usize,
         batch: usize,
-        mut compute: impl FnMut(usize, usize) -> Result<Tensor>,
+        order: impl FnOnce() -> Result<Vec<usize>>,
+        mut compute: impl FnMut(&[usize]) -> Result<Tensor>,
     ) -> Result<Tensor> {
         if n == 0 {
             return Tensor::zeros((0, 0), DType::F32, &Device::Cpu).map_err(tensor_error);
@@ -118,23 +121,25 @@ impl FeatureCache {
                 }
             }
         }
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        while start < n {
-            let len = batch.min(n - start);
-            let f = compute(start, len)?
-                .to_dtype(DType::F32)
-                .and_then(|f| f.to_device(&Device::Cpu))
-                .map_err(tensor_error)?;
-            BACKBONE_EXAMPLES.fetch_add(len as u64, Ordering::Relaxed);
-            chunks.push(f);
-            start += len;
+        let order = order()?;
+        if order.len() != n {
+            return Err(Error::Runtime(format!(
+                "feature cache: the computation order has {} indices for {n} examples",
+                order.len()
+            )));
         }
-        // `cat` of a single chunk returns it as is, which can be a strided view (the first
-        // token of each sequence); later row gathers need contiguous storage.
-        let features = Tensor::cat(&chunks, 0)
-            .and_then(|f| f.contiguous())
-            .map_err(tensor_error)?;
+        let mut chunks = Vec::new();
+        for indices in order.chunks(batch.max(1)) {
+            // Kept as values: a chunk that still tracked its graph would keep every activation
+            // of its pass alive until the fill ends.
+            let f = crate::models::features_to_host(&compute(indices)?).map_err(tensor_error)?;
+            BACKBONE_EXAMPLES.fetch_add(indices.len() as u64, Ordering::Relaxed);
+            chunks.push(f);
+        }
+        // Rows back in example order (`cat` of a single chunk returns it as is, which can be a
+        // strided view; the gather makes contiguous storage, which later row gathers need).
+        let features = Tensor::cat(&chunks, 0).map_err(tensor_error)?;
+        let features = crate::models::rows_in_input_order(&features, &order)?;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
         save_atomically(&[("features", &features)], &path)?;
@@ -145,4 +150,90 @@ impl FeatureCache {
 /// Writes named tensors to a safetensors file through a temporary name and a rename.
 pub fn save_atomically(tensors: &[(&str, &Tensor)], path: &Path) -> Result<()> {
     crate::failures::write_safetensors(tensors, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Row i of the result holds example i's features whatever order computed them, and the
+    /// computation saw the examples in that order, `batch` at a time.
+    #[test]
+    fn features_come_back_in_example_order_from_any_computation_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FeatureCache::new(dir.path());
+        let mut seen = Vec::new();
+        let f = cache
+            .features(
+                "k",
+                5,
+                2,
+                || Ok(vec![3, 0, 4, 1, 2]),
+                |idx| {
+                    seen.push(idx.to_vec());
+                    let rows: Vec<f32> = idx.iter().map(|&i| 10.0 * i as f32).collect();
+                    Tensor::from_vec(rows, (idx.len(), 1), &Device::Cpu).map_err(tensor_error)
+                },
+            )
+            .unwrap();
+        assert_eq!(seen, vec![vec![3, 0], vec![4, 1], vec![2]]);
+        let rows = f.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(rows, vec![0.0, 10.0, 20.0, 30.0, 40.0]);
+        // Read back from the file: the same rows, and the order is not asked for.
+        let again = cache
+            .features(
+                "k",
+                5,
+                2,
+                || panic!("order asked for on a hit"),
+                |_| panic!("computed on a hit"),
+            )
+            .unwrap();
+        assert_eq!(again.flatten_all().unwrap().to_vec1::<f32>().unwrap(), rows);
+    }
+
+    /// Features computed from trainable variables come back cut from their graph: the cache
+    /// keeps values, not every activation of the passes that computed them.
+    #[test]
+    fn cached_features_do_not_keep_the_graph_that_computed_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FeatureCache::new(dir.path());
+        let w = candle_core::Var::new(&[2f32], &Device::Cpu).unwrap();
+        let f = cache
+            .features(
+                "graph",
+                3,
+                2,
+                || Ok(vec![0, 1, 2]),
+                |idx| {
+                    let x: Vec<f32> = idx.iter().map(|&i| i as f32).collect();
+                    let x = Tensor::from_vec(x, (idx.len(), 1), &Device::Cpu).unwrap();
+                    let y = x.broadcast_mul(w.as_tensor()).map_err(tensor_error)?;
+                    assert!(y.track_op());
+                    Ok(y)
+                },
+            )
+            .unwrap();
+        assert!(!f.track_op());
+        assert_eq!(
+            f.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![0.0, 2.0, 4.0]
+        );
+    }
+
+    #[test]
+    fn an_order_that_is_not_a_permutation_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FeatureCache::new(dir.path());
+        for bad in [vec![0, 0, 1], vec![0, 1], vec![0, 1, 3], vec![0, 1, 2, 2]] {
+            let r = cache.features(
+                "bad",
+                3,
+                2,
+                || Ok(bad.clone()),
+                |idx| Tensor::zeros((idx.len(), 1), DType::F32, &Device::Cpu).map_err(tensor_error),
+            );
+            assert!(r.is_err(), "{bad:?}");
+        }
+    }
 }

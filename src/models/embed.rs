@@ -12,7 +12,7 @@ use super::hub::{resolve, ResolveOptions};
 use super::layers::Ctx;
 use super::params::candle_err;
 use super::preprocess::{load_image, preprocess, to_tensor, Resize};
-use super::tokenize::TextTokenizer;
+use super::tokenize::{length_order, TextTokenizer};
 use super::{Backbone, Batch, Model};
 use crate::error::{Error, InputError, Result};
 
@@ -65,6 +65,8 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
         },
     )?;
     let (model, report) = Model::load(&files, None, &opts.device, opts.dtype, 0)?;
+    // Nothing trains here: frozen parameters build no graph in the forward pass.
+    model.store.set_trainable(|_| false);
     if !opts.quiet && !report.unexpected.is_empty() {
         eprintln!(
             "note: {} checkpoint tensors not used by the backbone (e.g. `{}`)",
@@ -74,13 +76,10 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
     }
     let ctx = Ctx::eval();
     let mut chunks: Vec<Tensor> = Vec::new();
+    // The order the inputs were computed in, when not their own.
+    let mut computed_in: Option<Vec<usize>> = None;
     let mut run = |batch: Batch| -> Result<()> {
-        let f = model.features(&batch, &ctx).map_err(candle_err)?;
-        chunks.push(
-            f.to_dtype(DType::F32)
-                .and_then(|f| f.to_device(&Device::Cpu))
-                .map_err(candle_err)?,
-        );
+        chunks.push(model.host_features(&batch, &ctx).map_err(candle_err)?);
         Ok(())
     };
     match (&opts.input, &model.backbone) {
@@ -96,9 +95,12 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
                 cfg.max_tokens(),
                 cfg.pad_id() as u32,
             )?;
+            let all: Vec<&str> = texts.iter().map(String::as_str).collect();
+            // Shortest first, so that each batch pads little; rows go back in input order below.
+            let order = length_order(&tok.lengths(&all)?);
             let bar = progress(texts.len(), opts.quiet);
-            for chunk in texts.chunks(opts.batch_size) {
-                let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            for chunk in order.chunks(opts.batch_size) {
+                let refs: Vec<&str> = chunk.iter().map(|&i| all[i]).collect();
                 let b = tok.encode(&refs)?;
                 let input = EncoderInput {
                     input_ids: ids_tensor(&b.input_ids, &opts.device).map_err(candle_err)?,
@@ -112,6 +114,7 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
                 bar.inc(chunk.len() as u64);
             }
             bar.finish_and_clear();
+            computed_in = Some(order);
         }
         (EmbedInput::Images(dir), Backbone::Vision(v)) => {
             let paths = image_files(dir)?;
@@ -168,6 +171,10 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
         Tensor::cat(&chunks, 0)
     }
     .map_err(candle_err)?;
+    let features = match &computed_in {
+        Some(order) if !order.is_empty() => super::rows_in_input_order(&features, order)?,
+        _ => features,
+    };
     let n = features.dim(0).map_err(candle_err)?;
     write_features(&features, &opts.out)?;
     Ok((n, hidden))

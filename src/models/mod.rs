@@ -248,6 +248,14 @@ impl Model {
         }
     }
 
+    /// [`features`](Self::features) as kept values: f32 on the CPU, cut from the graph that
+    /// computed them. What collects features over many batches (the feature cache, `embed`)
+    /// must keep these: a tensor that still tracks its graph keeps every activation of its
+    /// forward pass alive, attention probabilities included (gigabytes per batch of long texts).
+    pub fn host_features(&self, batch: &Batch, ctx: &Ctx) -> candle_core::Result<Tensor> {
+        features_to_host(&self.features(batch, ctx)?)
+    }
+
     /// Logits [batch, classes] through the head (features when there is no head).
     pub fn logits(&self, batch: &Batch, ctx: &Ctx) -> candle_core::Result<Tensor> {
         let features = self.features(batch, ctx)?;
@@ -256,4 +264,34 @@ impl Model {
             None => Ok(features),
         }
     }
+}
+
+/// `features` detached from its graph, as f32 on the CPU (see [`Model::host_features`]).
+pub fn features_to_host(features: &Tensor) -> candle_core::Result<Tensor> {
+    features
+        .detach()
+        .to_dtype(candle_core::DType::F32)?
+        .to_device(&candle_core::Device::Cpu)
+}
+
+/// `rows` [n, ...] computed in `order` (row j is input `order[j]`), put back in input order:
+/// row i of the result is input i's. An error unless `order` is a permutation of 0..n.
+pub fn rows_in_input_order(rows: &Tensor, order: &[usize]) -> crate::error::Result<Tensor> {
+    let n = order.len();
+    let mut position = vec![u32::MAX; n];
+    for (place, &i) in order.iter().enumerate() {
+        match position.get_mut(i) {
+            Some(p) if *p == u32::MAX => *p = place as u32,
+            _ => {
+                return Err(crate::error::Error::Runtime(format!(
+                    "the computation order is not a permutation of 0..{n} (index {i} at place \
+                     {place})"
+                )))
+            }
+        }
+    }
+    let position = Tensor::from_vec(position, n, rows.device())
+        .and_then(|p| rows.contiguous()?.index_select(&p, 0))
+        .map_err(|e| crate::error::Error::Runtime(e.to_string()))?;
+    Ok(position)
 }

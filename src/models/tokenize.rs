@@ -7,6 +7,14 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use crate::error::{Error, InputError, Result};
 
+/// The order that visits texts of the given lengths shortest first (ties in input order), so
+/// that batches taken in turn hold texts of similar length and pad little.
+pub fn length_order(lengths: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    order
+}
+
 /// A tokenized batch as plain ids, all rows padded to the same length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenBatch {
@@ -84,6 +92,22 @@ impl TextTokenizer {
         self.max_len
     }
 
+    /// Each text's length in tokens after truncation, special tokens included (what its row
+    /// of an [`encode`](Self::encode)d batch holds before padding).
+    pub fn lengths(&self, texts: &[&str]) -> Result<Vec<usize>> {
+        let mut lengths = Vec::with_capacity(texts.len());
+        // Chunks bound the padded batch that the configured tokenizer builds.
+        for chunk in texts.chunks(1024) {
+            let b = self.encode(chunk)?;
+            lengths.extend(
+                b.attention_mask
+                    .iter()
+                    .map(|m| m.iter().filter(|&&x| x != 0).count()),
+            );
+        }
+        Ok(lengths)
+    }
+
     /// Tokenizes a batch of texts.
     pub fn encode(&self, texts: &[&str]) -> Result<TokenBatch> {
         let encodings = self
@@ -101,5 +125,16 @@ impl TextTokenizer {
             batch.token_type_ids.push(e.get_type_ids().to_vec());
         }
         Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::length_order;
+
+    #[test]
+    fn length_order_visits_shortest_first_keeping_ties_in_input_order() {
+        assert_eq!(length_order(&[5, 2, 9, 2, 5, 1]), vec![5, 1, 3, 0, 4, 2]);
+        assert!(length_order(&[]).is_empty());
     }
 }

@@ -1,0 +1,100 @@
+//! How much the order of a feature-cache fill matters for texts of mixed lengths: the
+//! product's fill (`FeatureCache::features`, batches of `FEATURE_BATCH`, texts shortest first as
+//! the trainer orders them) against the same fill in input order, on a model folder and a file
+//! of texts (one per line). Prints one JSON line: seconds and padded-token share per order, and
+//! the largest difference between the two orders' features.
+//!
+//! Usage: `cargo run --release --example bench_fill_order -- MODEL_DIR TEXTS_FILE`;
+//! `scripts/bench_fill_order.py` makes the model and texts and times PyTorch on the same work.
+
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{DType, Device};
+use homogen::adapt::cache::{FeatureCache, FEATURE_BATCH};
+use homogen::models::config::ModelConfig;
+use homogen::models::encoder::{ids_tensor, EncoderInput};
+use homogen::models::hub::from_folder;
+use homogen::models::layers::Ctx;
+use homogen::models::tokenize::{length_order, TextTokenizer};
+use homogen::models::{Batch, Model};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    homogen::alloc::keep_freed_memory();
+    let args: Vec<String> = std::env::args().collect();
+    let (model_dir, texts_file) = match (args.get(1), args.get(2)) {
+        (Some(m), Some(t)) => (Path::new(m), Path::new(t)),
+        _ => anyhow::bail!("usage: bench_fill_order MODEL_DIR TEXTS_FILE"),
+    };
+    let files = from_folder(model_dir, false, None)?;
+    let (model, _) = Model::load(&files, None, &Device::Cpu, DType::F32, 0)?;
+    // Frozen, as the trainer freezes a probe's backbone before filling the cache.
+    model.store.set_trainable(|_| false);
+    let ModelConfig::Text(cfg) = ModelConfig::from_file(&files.config)? else {
+        anyhow::bail!("a text encoder is needed")
+    };
+    let tok = TextTokenizer::from_files(
+        files
+            .tokenizer
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("no tokenizer.json"))?,
+        files.tokenizer_config.as_deref(),
+        cfg.max_tokens(),
+        cfg.pad_id() as u32,
+    )?;
+    let text = std::fs::read_to_string(texts_file)?;
+    let texts: Vec<&str> = text.lines().collect();
+    let lengths = tok.lengths(&texts)?;
+    let tokens: usize = lengths.iter().sum();
+    let work = tempfile::tempdir()?;
+    let mut out = serde_json::json!({
+        "texts": texts.len(), "tokens": tokens, "batch": FEATURE_BATCH,
+    });
+    let mut features = Vec::new();
+    for (name, order) in [
+        ("input_order", (0..texts.len()).collect::<Vec<_>>()),
+        ("shortest_first", length_order(&lengths)),
+    ] {
+        let cache = FeatureCache::new(work.path().join(name));
+        let ctx = Ctx::eval();
+        let mut padded = 0usize;
+        let started = Instant::now();
+        let f = cache.features(
+            name,
+            texts.len(),
+            FEATURE_BATCH,
+            || Ok(order.clone()),
+            |idx| {
+                let batch: Vec<&str> = idx.iter().map(|&i| texts[i]).collect();
+                let b = tok.encode(&batch)?;
+                padded += b.input_ids.iter().map(Vec::len).sum::<usize>();
+                let input = EncoderInput {
+                    input_ids: ids_tensor(&b.input_ids, &Device::Cpu).map_err(err)?,
+                    attention_mask: ids_tensor(&b.attention_mask, &Device::Cpu).map_err(err)?,
+                    token_type_ids: Some(ids_tensor(&b.token_type_ids, &Device::Cpu).map_err(err)?),
+                };
+                model.host_features(&Batch::Text(input), &ctx).map_err(err)
+            },
+        )?;
+        out[name] = serde_json::json!({
+            "seconds": started.elapsed().as_secs_f64(),
+            "padding_share": 1.0 - tokens as f64 / padded as f64,
+        });
+        features.push(f);
+    }
+    let diff = (&features[0] - &features[1])?
+        .abs()?
+        .flatten_all()?
+        .max(0)?
+        .to_scalar::<f32>()?;
+    out["max_feature_difference"] = serde_json::json!(diff);
+    println!("{out}");
+    Ok(())
+}
+
+fn err(e: candle_core::Error) -> homogen::error::Error {
+    homogen::error::Error::Runtime(e.to_string())
+}
