@@ -148,3 +148,50 @@ fn cached_rows_follow_the_split_order_and_match_unpadded_features() {
         assert!(diff < 1e-5, "example {i}: cached row differs by {diff}");
     }
 }
+
+/// Predictions through the whole model run texts shortest first, and each still lands on its
+/// own example: a probe that cannot move (learning rate 1e-30) predicts the same from cached
+/// features (split order) as from the model (length order), row by row.
+#[test]
+fn predictions_through_the_model_land_on_their_own_examples() {
+    use homogen::failures::read_table;
+    let data = tempfile::tempdir().unwrap();
+    write_split(data.path(), "train", 20);
+    write_split(data.path(), "test", 45);
+    let work = tempfile::tempdir().unwrap();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/roberta");
+    let table = |no_feature_cache: bool| {
+        let mut d = DatasetSpec::named("imdb");
+        d.root = Some(data.path().to_path_buf());
+        let cell = work.path().join(format!("cell-{no_feature_cache}"));
+        let mut s = TrainSpec::new(&model.display().to_string(), "probe", d, cell);
+        s.epochs = 1;
+        s.batch_size = 4;
+        s.lr = 1e-30;
+        let o = train_cell(
+            &s,
+            &RunOptions {
+                quiet: true,
+                cache_dir: Some(work.path().join("cache")),
+                no_feature_cache,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        read_table(&o.failures).unwrap()
+    };
+    let (cached, direct) = (table(false), table(true));
+    let (lc, ld) = (cached.loss.as_ref().unwrap(), direct.loss.as_ref().unwrap());
+    assert_eq!(lc.len(), 45);
+    assert_eq!(cached.prediction, direct.prediction);
+    for r in 0..45 {
+        assert!(
+            (lc[r] - ld[r]).abs() < 1e-5,
+            "row {r}: {} vs {}",
+            lc[r],
+            ld[r]
+        );
+    }
+    // The rows differ from one another, so a shuffled placement could not pass.
+    assert!(lc.iter().any(|&l| (l - lc[0]).abs() > 1e-4));
+}

@@ -107,10 +107,11 @@ impl Pipeline {
         }
     }
 
-    /// The order in which to fill the feature cache for `examples`: texts shortest first, so
-    /// that each pass pads little (a split of reviews from 20 to 512 tokens otherwise pads
-    /// most batches to nearly the longest); images as they come (all one size).
-    fn fill_order(&self, examples: &[&Example]) -> Result<Vec<usize>> {
+    /// The order in which to run `examples` through the model where the order does not
+    /// matter (filling the feature cache, predictions): texts shortest first, so that each
+    /// pass pads little (a split of reviews from 20 to 512 tokens otherwise pads most batches
+    /// to nearly the longest); images as they come (all one size).
+    fn pass_order(&self, examples: &[&Example]) -> Result<Vec<usize>> {
         let Some(tok) = &self.tokenizer else {
             return Ok((0..examples.len()).collect());
         };
@@ -230,27 +231,34 @@ fn predict(
     batch: usize,
 ) -> Result<Predictions> {
     let ctx = Ctx::eval();
+    let n = examples.len();
     let mut p = Predictions {
-        prediction: Vec::new(),
-        prob: Vec::new(),
-        loss: Vec::new(),
+        prediction: vec![0; n],
+        prob: vec![0.0; n],
+        loss: vec![0.0; n],
     };
-    let rows: Vec<usize> = (0..examples.len()).collect();
-    for (chunk, rows) in examples.chunks(batch).zip(rows.chunks(batch)) {
-        let lp = logits(model, source, chunk, rows, &ctx, None)?;
+    // Texts through the model shortest first (each batch pads little); cached features in
+    // order. Every result goes to its example's place.
+    let order = match source {
+        Source::Model(pipeline) => pipeline.pass_order(examples)?,
+        Source::Cached(_) => (0..n).collect(),
+    };
+    for rows in order.chunks(batch.max(1)) {
+        let chunk: Vec<&Example> = rows.iter().map(|&i| examples[i]).collect();
+        let lp = logits(model, source, &chunk, rows, &ctx, None)?;
         let lp = candle_nn::ops::log_softmax(&lp, D::Minus1)
             .and_then(|l| l.to_device(&Device::Cpu))
             .and_then(|l| l.to_vec2::<f32>())
             .map_err(tensor_error)?;
-        for (row, e) in lp.iter().zip(chunk) {
+        for ((row, e), &i) in lp.iter().zip(&chunk).zip(rows) {
             let (best, &lbest) =
                 row.iter().enumerate().fold(
                     (0, &f32::NEG_INFINITY),
                     |a, b| if b.1 > a.1 { b } else { a },
                 );
-            p.prediction.push(best as i64);
-            p.prob.push(f64::from(lbest).exp());
-            p.loss.push(-f64::from(row[e.labels[task] as usize]));
+            p.prediction[i] = best as i64;
+            p.prob[i] = f64::from(lbest).exp();
+            p.loss[i] = -f64::from(row[e.labels[task] as usize]);
         }
     }
     Ok(p)
@@ -481,7 +489,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                 &key.finish(),
                 ex.len(),
                 FEATURE_BATCH,
-                || pipeline.fill_order(ex),
+                || pipeline.pass_order(ex),
                 |indices| {
                     let picked: Vec<&Example> = indices.iter().map(|&i| ex[i]).collect();
                     let b = pipeline.batch(&picked, None)?;
