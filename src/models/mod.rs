@@ -290,8 +290,7 @@ pub fn rows_in_input_order(rows: &Tensor, order: &[usize]) -> crate::error::Resu
             }
         }
     }
-    let position = Tensor::from_vec(position, n, rows.device())
+    Tensor::from_vec(position, n, rows.device())
         .and_then(|p| rows.contiguous()?.index_select(&p, 0))
-        .map_err(|e| crate::error::Error::Runtime(e.to_string()))?;
-    Ok(position)
+        .map_err(|e| crate::error::Error::Runtime(e.to_string()))
 }
