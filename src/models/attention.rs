@@ -18,7 +18,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, T
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::pointwise::{f32_slice, read_f32, uninit, DropoutOp};
+use super::pointwise::{f32_slice, read_f32, uninit, DropoutOp, Shared, SharedMut};
 use super::vmath;
 
 /// Attention of queries `q` [batch, queries, hidden] over keys `k` and values `v` [batch, seq,
@@ -112,34 +112,6 @@ unsafe fn gemm_to(m: usize, n: usize, k: usize, dst: *mut f32, dst_rs: isize, a:
     )
 }
 
-/// A raw pointer that tasks writing disjoint parts of one buffer may share.
-#[derive(Clone, Copy)]
-struct SharedMut(*mut f32);
-// SAFETY: every task writes a disjoint set of elements (its own sequence and head).
-unsafe impl Send for SharedMut {}
-unsafe impl Sync for SharedMut {}
-
-impl SharedMut {
-    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
-}
-
-/// A raw pointer to input data that tasks read in parallel.
-#[derive(Clone, Copy)]
-struct Shared(*const f32);
-// SAFETY: read-only while the tasks run.
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
-impl Shared {
-    /// The pointer (see [`SharedMut::get`]).
-    fn get(self) -> *const f32 {
-        self.0
-    }
-}
-
 impl AttentionOp {
     /// An op for `heads` heads with score scale `scale`, key mask and dropout as given.
     pub fn new(
@@ -201,34 +173,22 @@ impl AttentionOp {
         )
     }
 
-    /// `values` through the dropout mask `kept`: × 1/(1−p) where kept, else 0 (call only with
-    /// dropout on).
-    fn apply_mask(&self, values: &[f32], kept: &[bool]) -> Vec<f32> {
+    /// `values` := `values` through the dropout mask `kept`: × 1/(1−p) where kept, else 0.
+    fn mask_in_place(&self, values: &mut [f32], kept: &[bool]) {
         let scale = self.dropout.as_ref().map_or(1.0, DropoutOp::scale);
-        values
-            .iter()
-            .zip(kept)
-            .map(|(&x, &k)| if k { x * scale } else { 0.0 })
-            .collect()
+        for (x, &keep) in values.iter_mut().zip(kept) {
+            *x = if keep { *x * scale } else { 0.0 };
+        }
     }
 
-    /// One (sequence, head) block of probabilities `p`, starting at flat index `first` of
-    /// [batch, heads, queries, seq], after dropout (`P'`); `None` without dropout (`P' = P`).
-    fn dropped(&self, p: &[f32], first: u64) -> Option<Vec<f32>> {
-        let op = self.dropout.as_ref()?;
-        let (threshold, scale) = (op.threshold(), op.scale());
-        Some(
-            p.iter()
-                .enumerate()
-                .map(|(j, &x)| {
-                    if op.keeps(threshold, first + j as u64) {
-                        x * scale
-                    } else {
-                        0.0
-                    }
-                })
-                .collect(),
-        )
+    /// One (sequence, head) block of probabilities `p` after dropout (`P'`), with the block's
+    /// mask (drawn from flat index `first` of [batch, heads, queries, seq]); `None` without
+    /// dropout (`P' = P`).
+    fn dropped(&self, p: &[f32], first: u64) -> Option<(Vec<f32>, Vec<bool>)> {
+        let kept = self.kept(p.len(), first)?;
+        let mut pd = p.to_vec();
+        self.mask_in_place(&mut pd, &kept);
+        Some((pd, kept))
     }
 }
 
@@ -292,7 +252,7 @@ impl CustomOp3 for AttentionOp {
                 // O = P' V, P' = P after dropout (a copy only when dropout is on).
                 let first = (task * sq * s) as u64;
                 let dropped = self.dropped(p, first);
-                let pd = dropped.as_deref().unwrap_or(p);
+                let pd = dropped.as_ref().map_or(&p[..], |(pd, _)| pd);
                 let pv = View {
                     ptr: pd.as_ptr(),
                     rs: s as isize,
@@ -354,9 +314,8 @@ impl CustomOp3 for AttentionOp {
                             );
                             let first = (task * sq * s) as u64;
                             // The block's dropout mask, drawn once for P' and for dP.
-                            let kept = self.kept(p.len(), first);
-                            let dropped = kept.as_ref().map(|k| self.apply_mask(p, k));
-                            let pd = dropped.as_deref().unwrap_or(p);
+                            let dropped = self.dropped(p, first);
+                            let pd = dropped.as_ref().map_or(p, |(pd, _)| pd);
                             let pdv = View {
                                 ptr: pd.as_ptr(),
                                 rs: s as isize,
@@ -382,11 +341,8 @@ impl CustomOp3 for AttentionOp {
                             let mut ds = uninit(sq * s);
                             unsafe { gemm_to(sq, s, d, ds.as_mut_ptr(), s as isize, gh, vh.t()) };
                             // dP = dP' through the dropout mask (kept: × 1/(1−p), else 0).
-                            if let Some(k) = &kept {
-                                let scale = self.dropout.as_ref().map_or(1.0, DropoutOp::scale);
-                                for (x, &keep) in ds.iter_mut().zip(k) {
-                                    *x = if keep { *x * scale } else { 0.0 };
-                                }
+                            if let Some((_, kept)) = &dropped {
+                                self.mask_in_place(&mut ds, kept);
                             }
                             for (dr, pr) in
                                 ds.chunks_exact_mut(s.max(1)).zip(p.chunks_exact(s.max(1)))
@@ -607,11 +563,7 @@ mod tests {
         let k = Var::randn(0f32, 1.0, shape, &dev).unwrap();
         let v = Var::randn(0f32, 1.0, shape, &dev).unwrap();
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::models::test_util::with_threads(threads, || {
                 let y = attention(
                     q.as_tensor(),
                     k.as_tensor(),

@@ -17,7 +17,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, T
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::pointwise::{f32_slice, read_f32, uninit};
+use super::pointwise::{f32_slice, read_f32, uninit, Shared, SharedMut};
 
 /// The dense-layer op: inputs `x` [..., in], `w` [out, in] and `b` [out], all contiguous f32;
 /// output [..., out]. Taking `x` of any rank saves the two reshape nodes (each a zero-filled
@@ -76,9 +76,9 @@ fn gemm_into(dst: &mut [f32], accumulate: bool, a: Mat, a_t: bool, b: Mat, b_t: 
     let (a_rs, a_cs) = strides(a, a_t);
     let (b_rs, b_cs) = strides(b, b_t);
     let (dst_ptr, a_ptr, b_ptr) = (
-        SendPtr(dst.as_mut_ptr()),
-        SendPtr(a.data.as_ptr() as *mut f32),
-        SendPtr(b.data.as_ptr() as *mut f32),
+        SharedMut(dst.as_mut_ptr()),
+        Shared(a.data.as_ptr()),
+        Shared(b.data.as_ptr()),
     );
     // Columns [c0, c0 + width) of the product, with the given parallelism.
     let block = |c0: usize, width: usize, par: Parallelism| {
@@ -135,21 +135,6 @@ fn column_blocks(m: usize, n: usize, k: usize, a_t: bool) -> Option<usize> {
         return None;
     }
     Some(n.div_ceil(threads).div_ceil(COLUMN_ALIGN) * COLUMN_ALIGN)
-}
-
-/// A raw pointer that the column blocks of one product share: each writes only its own columns
-/// of the destination and reads the inputs.
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: see the type's doc: disjoint writes, shared reads, all within one call.
-unsafe impl Send for SendPtr {}
-unsafe impl Sync for SendPtr {}
-
-impl SendPtr {
-    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 impl CustomOp3 for Dense {
@@ -312,11 +297,7 @@ mod tests {
             },
         );
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::models::test_util::with_threads(threads, || {
                 assert_eq!(column_blocks(m, n, k, false).is_some(), threads > 1);
                 let mut plain = vec![0f32; m * n];
                 gemm_into(&mut plain, false, am, false, bm, false);

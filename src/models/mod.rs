@@ -31,6 +31,16 @@ pub(crate) mod test_util {
     use candle_core::backprop::GradStore;
     use candle_core::Tensor;
 
+    /// Runs `f` inside a rayon pool of `threads` threads (the thread-count tests: parallel
+    /// kernels must give the same bits on any number of threads).
+    pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
     /// Asserts that `ours` and `reference` hold the same gradient, within `tol`, for each named
     /// tensor, and that the reference's is not trivially small (its largest value above
     /// `min_scale`), so that the comparison can fail.

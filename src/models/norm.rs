@@ -258,11 +258,7 @@ mod tests {
         let b = Var::randn(0f32, 0.5, 16, &dev).unwrap();
         let r = Tensor::randn(0f32, 1.0, (7 * BLOCK_ROWS + 5, 16), &dev).unwrap();
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::models::test_util::with_threads(threads, || {
                 let y = x
                     .as_tensor()
                     .apply_op3(w.as_tensor(), b.as_tensor(), LayerNormOp { eps: 1e-5 })

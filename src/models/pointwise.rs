@@ -146,6 +146,35 @@ pub(crate) fn uninit<T: WithDType>(len: usize) -> Vec<T> {
     v
 }
 
+/// A raw pointer that parallel tasks writing disjoint parts of one buffer share (attention's
+/// (sequence, head) tasks, a dense product's column blocks).
+#[derive(Clone, Copy)]
+pub(crate) struct SharedMut(pub(crate) *mut f32);
+// SAFETY: every task writes a disjoint set of elements (its users guarantee it).
+unsafe impl Send for SharedMut {}
+unsafe impl Sync for SharedMut {}
+
+impl SharedMut {
+    /// The pointer (a method, so that closures capture the whole `Sync` wrapper).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// A raw pointer to input data that tasks read in parallel.
+#[derive(Clone, Copy)]
+pub(crate) struct Shared(pub(crate) *const f32);
+// SAFETY: read-only while the tasks run.
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// The pointer (see [`SharedMut::get`]).
+    pub(crate) fn get(self) -> *const f32 {
+        self.0
+    }
+}
+
 /// Runs `f` on the values of an f32 CPU tensor in row-major order: in place when contiguous,
 /// on a copy otherwise (what custom ops' backward passes read their inputs with).
 pub(crate) fn read_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
@@ -770,11 +799,9 @@ mod tests {
         let x = Var::new(vec![2f32; n], &Device::Cpu).unwrap();
         let op = || DropoutOp { seed: 9, p: 0.1 };
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| values(&x.as_tensor().apply_op1(op()).unwrap()))
+            crate::models::test_util::with_threads(threads, || {
+                values(&x.as_tensor().apply_op1(op()).unwrap())
+            })
         };
         let (one, three) = (run(1), run(3));
         assert_eq!(one, three);
