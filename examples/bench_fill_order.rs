@@ -2,12 +2,14 @@
 //! product's fill (`FeatureCache::features`, batches of `FEATURE_BATCH`, texts shortest first as
 //! the trainer orders them) against the same fill in input order, on a model folder and a file
 //! of texts (one per line). Prints one JSON line: seconds and padded-token share per order, and
-//! the largest difference between the two orders' features.
+//! the largest difference between the two orders' features; then shortest first with concurrent
+//! batches (what the trainer does on the CPU), and whether its features have the same bits.
 //!
 //! Usage: `cargo run --release --example bench_fill_order -- MODEL_DIR TEXTS_FILE`;
 //! `scripts/bench_fill_order.py` makes the model and texts and times PyTorch on the same work.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use candle_core::{DType, Device};
@@ -54,13 +56,15 @@ fn main() -> anyhow::Result<()> {
         "texts": texts.len(), "tokens": tokens, "batch": FEATURE_BATCH,
     });
     let mut features = Vec::new();
-    for (name, order) in [
-        ("input_order", (0..texts.len()).collect::<Vec<_>>()),
-        ("shortest_first", length_order(&lengths)),
+    // The two orders one batch at a time, then shortest first with concurrent batches (what
+    // the trainer does on the CPU).
+    for (name, order, concurrent) in [
+        ("input_order", (0..texts.len()).collect::<Vec<_>>(), false),
+        ("shortest_first", length_order(&lengths), false),
+        ("shortest_first_concurrent", length_order(&lengths), true),
     ] {
-        let cache = FeatureCache::new(work.path().join(name));
-        let ctx = Ctx::eval();
-        let mut padded = 0usize;
+        let cache = FeatureCache::new(work.path().join(name)).with_concurrent_batches(concurrent);
+        let padded = AtomicUsize::new(0);
         let started = Instant::now();
         let f = cache.features(
             name,
@@ -70,27 +74,32 @@ fn main() -> anyhow::Result<()> {
             |idx| {
                 let batch: Vec<&str> = idx.iter().map(|&i| texts[i]).collect();
                 let b = tok.encode(&batch)?;
-                padded += b.input_ids.iter().map(Vec::len).sum::<usize>();
+                let n: usize = b.input_ids.iter().map(Vec::len).sum();
+                padded.fetch_add(n, Ordering::Relaxed);
                 let input = EncoderInput {
                     input_ids: ids_tensor(&b.input_ids, &Device::Cpu).map_err(err)?,
                     attention_mask: ids_tensor(&b.attention_mask, &Device::Cpu).map_err(err)?,
                     token_type_ids: Some(ids_tensor(&b.token_type_ids, &Device::Cpu).map_err(err)?),
                 };
-                model.host_features(&Batch::Text(input), &ctx).map_err(err)
+                model
+                    .host_features(&Batch::Text(input), &Ctx::eval())
+                    .map_err(err)
             },
         )?;
         out[name] = serde_json::json!({
             "seconds": started.elapsed().as_secs_f64(),
-            "padding_share": 1.0 - tokens as f64 / padded as f64,
+            "padding_share": 1.0 - tokens as f64 / padded.into_inner() as f64,
         });
         features.push(f);
     }
-    let diff = (&features[0] - &features[1])?
-        .abs()?
-        .flatten_all()?
-        .max(0)?
-        .to_scalar::<f32>()?;
-    out["max_feature_difference"] = serde_json::json!(diff);
+    let max_diff = |a: &candle_core::Tensor, b: &candle_core::Tensor| -> anyhow::Result<f32> {
+        Ok((a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?)
+    };
+    out["max_feature_difference"] = serde_json::json!(max_diff(&features[0], &features[1])?);
+    out["concurrent_same_bits"] = serde_json::json!(
+        features[1].flatten_all()?.to_vec1::<f32>()?
+            == features[2].flatten_all()?.to_vec1::<f32>()?
+    );
     println!("{out}");
     Ok(())
 }

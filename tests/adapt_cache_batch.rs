@@ -4,8 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
+use candle_core::{DType, Device, Tensor};
+use homogen::adapt::cache::FeatureCache;
 use homogen::adapt::{train_cell, RunOptions, TrainSpec};
 use homogen::data::DatasetSpec;
+use homogen::models::config::ModelConfig;
+use homogen::models::encoder::{ids_tensor, EncoderInput};
+use homogen::models::hub::from_folder;
+use homogen::models::layers::Ctx;
+use homogen::models::tokenize::{length_order, TextTokenizer};
+use homogen::models::{Batch, Model};
 
 /// Texts of different lengths, so that how examples are grouped into batches changes the padded
 /// length of each batch.
@@ -20,6 +28,46 @@ fn write_split(dir: &Path, name: &str, n: usize) {
         text.push_str(&format!("{},{}\n", t.join(" "), i % 2));
     }
     std::fs::write(dir.join(format!("{name}.csv")), text).unwrap();
+}
+
+/// The texts of a split written by [`write_split`] (its CSV's contents), in order.
+fn texts_of(csv: &str) -> Vec<&str> {
+    csv.lines()
+        .skip(1)
+        .map(|l| l.rsplit_once(',').unwrap().0)
+        .collect()
+}
+
+/// The tiny RoBERTa fixture, frozen, and its tokenizer.
+fn fixture_model() -> (Model, TextTokenizer) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/roberta");
+    let model_files = from_folder(&dir, false, None).unwrap();
+    let (model, _) = Model::load(&model_files, None, &Device::Cpu, DType::F32, 0).unwrap();
+    model.store.set_trainable(|_| false);
+    let ModelConfig::Text(cfg) = ModelConfig::from_file(&model_files.config).unwrap() else {
+        panic!("a text model")
+    };
+    let tok = TextTokenizer::from_files(
+        model_files.tokenizer.as_deref().unwrap(),
+        model_files.tokenizer_config.as_deref(),
+        cfg.max_tokens(),
+        cfg.pad_id() as u32,
+    )
+    .unwrap();
+    (model, tok)
+}
+
+/// The features of `texts` (one batch of them) through `model`.
+fn features_of(model: &Model, tok: &TextTokenizer, texts: &[&str]) -> Tensor {
+    let b = tok.encode(texts).unwrap();
+    let input = EncoderInput {
+        input_ids: ids_tensor(&b.input_ids, &Device::Cpu).unwrap(),
+        attention_mask: ids_tensor(&b.attention_mask, &Device::Cpu).unwrap(),
+        token_type_ids: Some(ids_tensor(&b.token_type_ids, &Device::Cpu).unwrap()),
+    };
+    model
+        .host_features(&Batch::Text(input), &Ctx::eval())
+        .unwrap()
 }
 
 /// Trains one probe cell with `batch_size` and returns its cache folder's files, sorted.
@@ -77,14 +125,6 @@ fn cached_features_are_the_same_whatever_the_training_batch() {
 /// padding at all), within rounding, and the texts' lengths really differ.
 #[test]
 fn cached_rows_follow_the_split_order_and_match_unpadded_features() {
-    use candle_core::{DType, Device};
-    use homogen::models::config::ModelConfig;
-    use homogen::models::encoder::{ids_tensor, EncoderInput};
-    use homogen::models::hub::from_folder;
-    use homogen::models::layers::Ctx;
-    use homogen::models::tokenize::TextTokenizer;
-    use homogen::models::{Batch, Model};
-
     let data = tempfile::tempdir().unwrap();
     write_split(data.path(), "train", 40);
     write_split(data.path(), "test", 10);
@@ -101,40 +141,16 @@ fn cached_rows_follow_the_split_order_and_match_unpadded_features() {
         ["features"]
         .clone();
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/roberta");
-    let model_files = from_folder(&dir, false, None).unwrap();
-    let (model, _) = Model::load(&model_files, None, &Device::Cpu, DType::F32, 0).unwrap();
-    let ModelConfig::Text(cfg) = ModelConfig::from_file(&model_files.config).unwrap() else {
-        panic!("a text model")
-    };
-    let tok = TextTokenizer::from_files(
-        model_files.tokenizer.as_deref().unwrap(),
-        model_files.tokenizer_config.as_deref(),
-        cfg.max_tokens(),
-        cfg.pad_id() as u32,
-    )
-    .unwrap();
+    let (model, tok) = fixture_model();
     let csv = std::fs::read_to_string(data.path().join("train.csv")).unwrap();
-    let texts: Vec<&str> = csv
-        .lines()
-        .skip(1)
-        .map(|l| l.rsplit_once(',').unwrap().0)
-        .collect();
+    let texts = texts_of(&csv);
     let lengths = tok.lengths(&texts).unwrap();
     assert!(
         lengths.iter().min() < lengths.iter().max(),
         "lengths {lengths:?}"
     );
     for (i, text) in texts.iter().enumerate() {
-        let b = tok.encode(&[text]).unwrap();
-        let input = EncoderInput {
-            input_ids: ids_tensor(&b.input_ids, &Device::Cpu).unwrap(),
-            attention_mask: ids_tensor(&b.attention_mask, &Device::Cpu).unwrap(),
-            token_type_ids: Some(ids_tensor(&b.token_type_ids, &Device::Cpu).unwrap()),
-        };
-        let alone = model
-            .features(&Batch::Text(input), &Ctx::eval())
-            .unwrap()
+        let alone = features_of(&model, &tok, &[text])
             .flatten_all()
             .unwrap()
             .to_vec1::<f32>()
@@ -147,6 +163,44 @@ fn cached_rows_follow_the_split_order_and_match_unpadded_features() {
             .fold(0f32, f32::max);
         assert!(diff < 1e-5, "example {i}: cached row differs by {diff}");
     }
+}
+
+/// A fill whose batches run concurrently (what the trainer does on the CPU; here on three
+/// threads, batches of 4 texts of different lengths) gives the bits of a fill one batch at a
+/// time, row for row.
+#[test]
+fn concurrent_batches_fill_the_cache_with_the_same_bits() {
+    let data = tempfile::tempdir().unwrap();
+    write_split(data.path(), "train", 60);
+    let csv = std::fs::read_to_string(data.path().join("train.csv")).unwrap();
+    let texts = texts_of(&csv);
+    let (model, tok) = fixture_model();
+    let order = length_order(&tok.lengths(&texts).unwrap());
+    let fill = |concurrent: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FeatureCache::new(dir.path()).with_concurrent_batches(concurrent);
+        let f = cache
+            .features(
+                "k",
+                texts.len(),
+                4,
+                || Ok(order.clone()),
+                |idx| {
+                    let batch: Vec<&str> = idx.iter().map(|&i| texts[i]).collect();
+                    Ok(features_of(&model, &tok, &batch))
+                },
+            )
+            .unwrap();
+        f.to_vec2::<f32>().unwrap()
+    };
+    let one_at_a_time = fill(false);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let concurrent = pool.install(|| fill(true));
+    assert_eq!(one_at_a_time.len(), texts.len());
+    assert_eq!(one_at_a_time, concurrent);
 }
 
 /// Predictions through the whole model run texts shortest first, and each still lands on its

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::tensor_error;
@@ -79,12 +80,27 @@ impl CacheKey {
 #[derive(Debug, Clone)]
 pub struct FeatureCache {
     dir: PathBuf,
+    concurrent: bool,
 }
 
 impl FeatureCache {
-    /// A cache in `dir` (created on first write).
+    /// A cache in `dir` (created on first write) that fills one batch at a time.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        FeatureCache { dir: dir.into() }
+        FeatureCache {
+            dir: dir.into(),
+            concurrent: false,
+        }
+    }
+
+    /// Whether a fill runs its batches concurrently on rayon's threads (each batch's own
+    /// operations still split their work over the threads, the same way as when run alone, so
+    /// the features have the same bits). Meant for a backbone on the CPU, where a small model
+    /// leaves threads waiting at every operation's hand-off: two concurrent batches filled
+    /// a 4-layer, 128-wide BERT's cache 15–25% faster on 2 cores. Costs the memory of as many
+    /// batches' activations as there are threads. Not for a GPU, whose work one stream orders.
+    pub fn with_concurrent_batches(mut self, concurrent: bool) -> Self {
+        self.concurrent = concurrent;
+        self
     }
 
     /// The file for `key`.
@@ -96,14 +112,15 @@ impl FeatureCache {
     /// cache, or computed and then written atomically. Computing visits the examples in the
     /// order `order()` gives (a permutation of 0..n, asked for only on a miss: e.g. by token
     /// length, so that a batch pads little), `batch` at a time: `compute(indices)` must return
-    /// [indices.len(), hidden] for those examples.
+    /// [indices.len(), hidden] for those examples, and may be called from several threads at
+    /// once (see [`with_concurrent_batches`](Self::with_concurrent_batches)).
     pub fn features(
         &self,
         key: &str,
         n: usize,
         batch: usize,
         order: impl FnOnce() -> Result<Vec<usize>>,
-        mut compute: impl FnMut(&[usize]) -> Result<Tensor>,
+        compute: impl Fn(&[usize]) -> Result<Tensor> + Sync,
     ) -> Result<Tensor> {
         if n == 0 {
             return Tensor::zeros((0, 0), DType::F32, &Device::Cpu).map_err(tensor_error);
@@ -128,14 +145,25 @@ impl FeatureCache {
                 order.len()
             )));
         }
-        let mut chunks = Vec::new();
-        for indices in order.chunks(batch.max(1)) {
+        let pass = |indices: &[usize]| -> Result<Tensor> {
             // Kept as values: a chunk that still tracked its graph would keep every activation
             // of its pass alive until the fill ends.
             let f = crate::models::features_to_host(&compute(indices)?).map_err(tensor_error)?;
             BACKBONE_EXAMPLES.fetch_add(indices.len() as u64, Ordering::Relaxed);
-            chunks.push(f);
-        }
+            Ok(f)
+        };
+        // In order either way: rayon's collect keeps the chunks' order.
+        let chunks: Vec<Tensor> = if self.concurrent {
+            order
+                .par_chunks(batch.max(1))
+                .map(pass)
+                .collect::<Result<_>>()?
+        } else {
+            order
+                .chunks(batch.max(1))
+                .map(pass)
+                .collect::<Result<_>>()?
+        };
         // Rows back in example order (`cat` of a single chunk returns it as is, which can be a
         // strided view; the gather makes contiguous storage, which later row gathers need).
         let features = Tensor::cat(&chunks, 0).map_err(tensor_error)?;
@@ -157,39 +185,48 @@ mod tests {
     use super::*;
 
     /// Row i of the result holds example i's features whatever order computed them, and the
-    /// computation saw the examples in that order, `batch` at a time.
+    /// computation saw the examples in that order, `batch` at a time; with concurrent batches
+    /// too (the chunks are the same, whichever finishes first).
     #[test]
     fn features_come_back_in_example_order_from_any_computation_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = FeatureCache::new(dir.path());
-        let mut seen = Vec::new();
-        let f = cache
-            .features(
-                "k",
-                5,
-                2,
-                || Ok(vec![3, 0, 4, 1, 2]),
-                |idx| {
-                    seen.push(idx.to_vec());
-                    let rows: Vec<f32> = idx.iter().map(|&i| 10.0 * i as f32).collect();
-                    Tensor::from_vec(rows, (idx.len(), 1), &Device::Cpu).map_err(tensor_error)
-                },
-            )
-            .unwrap();
-        assert_eq!(seen, vec![vec![3, 0], vec![4, 1], vec![2]]);
-        let rows = f.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        assert_eq!(rows, vec![0.0, 10.0, 20.0, 30.0, 40.0]);
-        // Read back from the file: the same rows, and the order is not asked for.
-        let again = cache
-            .features(
-                "k",
-                5,
-                2,
-                || panic!("order asked for on a hit"),
-                |_| panic!("computed on a hit"),
-            )
-            .unwrap();
-        assert_eq!(again.flatten_all().unwrap().to_vec1::<f32>().unwrap(), rows);
+        for concurrent in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let cache = FeatureCache::new(dir.path()).with_concurrent_batches(concurrent);
+            let seen = Mutex::new(Vec::new());
+            let f = cache
+                .features(
+                    "k",
+                    5,
+                    2,
+                    || Ok(vec![3, 0, 4, 1, 2]),
+                    |idx| {
+                        seen.lock().unwrap().push(idx.to_vec());
+                        let rows: Vec<f32> = idx.iter().map(|&i| 10.0 * i as f32).collect();
+                        Tensor::from_vec(rows, (idx.len(), 1), &Device::Cpu).map_err(tensor_error)
+                    },
+                )
+                .unwrap();
+            let mut seen = seen.into_inner().unwrap();
+            if concurrent {
+                seen.sort();
+                assert_eq!(seen, vec![vec![2], vec![3, 0], vec![4, 1]]);
+            } else {
+                assert_eq!(seen, vec![vec![3, 0], vec![4, 1], vec![2]]);
+            }
+            let rows = f.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(rows, vec![0.0, 10.0, 20.0, 30.0, 40.0]);
+            // Read back from the file: the same rows, and the order is not asked for.
+            let again = cache
+                .features(
+                    "k",
+                    5,
+                    2,
+                    || panic!("order asked for on a hit"),
+                    |_| panic!("computed on a hit"),
+                )
+                .unwrap();
+            assert_eq!(again.flatten_all().unwrap().to_vec1::<f32>().unwrap(), rows);
+        }
     }
 
     /// Features computed from trainable variables come back cut from their graph: the cache

@@ -467,7 +467,8 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             out.parent()
                 .unwrap_or(Path::new("."))
                 .join(".feature-cache")
-        }));
+        }))
+        .with_concurrent_batches(device.is_cpu());
         let base = model_key(&files, spec, &pipeline)?;
         let mut feats = Vec::new();
         for (split, ex) in [
@@ -484,7 +485,6 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                     Input::Image(i) => key.part("image", i.describe().as_bytes()),
                 };
             }
-            let ctx = Ctx::eval();
             let f = cache.features(
                 &key.finish(),
                 ex.len(),
@@ -493,7 +493,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                 |indices| {
                     let picked: Vec<&Example> = indices.iter().map(|&i| ex[i]).collect();
                     let b = pipeline.batch(&picked, None)?;
-                    model.host_features(&b, &ctx).map_err(tensor_error)
+                    model.host_features(&b, &Ctx::eval()).map_err(tensor_error)
                 },
             )?;
             feats.push(f);
