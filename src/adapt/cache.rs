@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{DType, Device, Tensor};
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::tensor_error;
@@ -92,12 +91,10 @@ impl FeatureCache {
         }
     }
 
-    /// Whether a fill runs its batches concurrently on rayon's threads (each batch's own
-    /// operations still split their work over the threads, the same way as when run alone, so
-    /// the features have the same bits). Meant for a backbone on the CPU, where a small model
-    /// leaves threads waiting at every operation's hand-off: two concurrent batches filled
-    /// a 4-layer, 128-wide BERT's cache 15–25% faster on 2 cores. Costs the memory of as many
-    /// batches' activations as there are threads. Not for a GPU, whose work one stream orders.
+    /// Whether a fill runs its batches concurrently on rayon's threads
+    /// ([`crate::models::map_batches`]: the same bits). For a backbone on the CPU: two
+    /// concurrent batches filled a 4-layer, 128-wide BERT's cache 15–25% faster on 2 cores and
+    /// left larger models' fills as fast as before.
     pub fn with_concurrent_batches(mut self, concurrent: bool) -> Self {
         self.concurrent = concurrent;
         self
@@ -152,18 +149,7 @@ impl FeatureCache {
             BACKBONE_EXAMPLES.fetch_add(indices.len() as u64, Ordering::Relaxed);
             Ok(f)
         };
-        // In order either way: rayon's collect keeps the chunks' order.
-        let chunks: Vec<Tensor> = if self.concurrent {
-            order
-                .par_chunks(batch.max(1))
-                .map(pass)
-                .collect::<Result<_>>()?
-        } else {
-            order
-                .chunks(batch.max(1))
-                .map(pass)
-                .collect::<Result<_>>()?
-        };
+        let chunks = crate::models::map_batches(&order, batch, self.concurrent, pass)?;
         // Rows back in example order (`cat` of a single chunk returns it as is, which can be a
         // strided view; the gather makes contiguous storage, which later row gathers need).
         let features = Tensor::cat(&chunks, 0).map_err(tensor_error)?;

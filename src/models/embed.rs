@@ -13,7 +13,7 @@ use super::layers::Ctx;
 use super::params::candle_err;
 use super::preprocess::{load_image, preprocess, to_tensor, Resize};
 use super::tokenize::{length_order, TextTokenizer};
-use super::{Backbone, Batch, Model};
+use super::{map_batches, Backbone, Batch, Model};
 use crate::error::{Error, InputError, Result};
 
 /// What to embed.
@@ -74,15 +74,16 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
             report.unexpected[0]
         );
     }
-    let ctx = Ctx::eval();
-    let mut chunks: Vec<Tensor> = Vec::new();
+    // On the CPU the batches run concurrently (the same bits, see `map_batches`).
+    let concurrent = opts.device.is_cpu();
+    let features_of = |batch: Batch| {
+        model
+            .host_features(&batch, &Ctx::eval())
+            .map_err(candle_err)
+    };
     // The order the inputs were computed in, when not their own.
     let mut computed_in: Option<Vec<usize>> = None;
-    let mut run = |batch: Batch| -> Result<()> {
-        chunks.push(model.host_features(&batch, &ctx).map_err(candle_err)?);
-        Ok(())
-    };
-    match (&opts.input, &model.backbone) {
+    let chunks: Vec<Tensor> = match (&opts.input, &model.backbone) {
         (EmbedInput::Texts(path), Backbone::Text(enc)) => {
             let texts = read_texts(path)?;
             let tok_file = files.tokenizer.as_deref().ok_or_else(|| {
@@ -99,7 +100,7 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
             // Shortest first, so that each batch pads little; rows go back in input order below.
             let order = length_order(&tok.lengths(&all)?);
             let bar = progress(texts.len(), opts.quiet);
-            for chunk in order.chunks(opts.batch_size) {
+            let chunks = map_batches(&order, opts.batch_size, concurrent, |chunk| {
                 let refs: Vec<&str> = chunk.iter().map(|&i| all[i]).collect();
                 let b = tok.encode(&refs)?;
                 let input = EncoderInput {
@@ -110,44 +111,48 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
                         ids_tensor(&b.token_type_ids, &opts.device).map_err(candle_err)?,
                     ),
                 };
-                run(Batch::Text(input))?;
+                let f = features_of(Batch::Text(input))?;
                 bar.inc(chunk.len() as u64);
-            }
+                Ok(f)
+            })?;
             bar.finish_and_clear();
             computed_in = Some(order);
+            chunks
         }
         (EmbedInput::Images(dir), Backbone::Vision(v)) => {
             let paths = image_files(dir)?;
             let size = v.config().image_size;
             let bar = progress(paths.len(), opts.quiet);
-            for chunk in paths.chunks(opts.batch_size) {
+            let chunks = map_batches(&paths, opts.batch_size, concurrent, |chunk| {
                 let mut pixels = Vec::with_capacity(chunk.len());
                 for p in chunk {
                     pixels.push(preprocess(&load_image(p)?, Resize::Clip, size as u32));
                 }
-                run(Batch::Pixels(
+                let f = features_of(Batch::Pixels(
                     to_tensor(&pixels, size, &opts.device).map_err(candle_err)?,
                 ))?;
                 bar.inc(chunk.len() as u64);
-            }
+                Ok(f)
+            })?;
             bar.finish_and_clear();
+            chunks
         }
         (EmbedInput::Pixels(path), Backbone::Vision(v)) => {
             let pixels = read_pixels(path, v.config().image_size)?;
             let n = pixels.dim(0).map_err(candle_err)?;
             let bar = progress(n, opts.quiet);
-            let mut start = 0;
-            while start < n {
-                let len = opts.batch_size.min(n - start);
+            let rows: Vec<usize> = (0..n).collect();
+            let chunks = map_batches(&rows, opts.batch_size, concurrent, |chunk| {
                 let px = pixels
-                    .narrow(0, start, len)
+                    .narrow(0, chunk[0], chunk.len())
                     .and_then(|p| p.to_device(&opts.device))
                     .map_err(candle_err)?;
-                run(Batch::Pixels(px))?;
-                bar.inc(len as u64);
-                start += len;
-            }
+                let f = features_of(Batch::Pixels(px))?;
+                bar.inc(chunk.len() as u64);
+                Ok(f)
+            })?;
             bar.finish_and_clear();
+            chunks
         }
         (input, _) => {
             let kind = match model.config {
@@ -163,7 +168,7 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
                     .into(),
             );
         }
-    }
+    };
     let hidden = model.config.hidden_size();
     let features = if chunks.is_empty() {
         Tensor::zeros((0, hidden), DType::F32, &Device::Cpu)
