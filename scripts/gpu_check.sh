@@ -7,12 +7,14 @@
 #   optim.txt            adapt_optim on cuda:0: the CUDA optimiser kernels against PyTorch
 #                        and, bit for bit, against the CPU kernels
 #   bench_models_*.md    candle vs PyTorch on cuda:0, f32 and bf16 mixed precision
-#   trainer_*.csv        trainer examples/s per method, ours and the PyTorch loop (bf16, batch 32)
+#   trainer_*.csv        trainer examples/s per method, ours and the PyTorch loop (bf16, batch 32;
+#                        RoBERTa-base, and CLIP ViT-B/16 with the optional step trainer-clip)
 #   smoke-*/             the smoke configs run with --devices cuda:0, and their logs
 # Steps have their own time limits so that one hang costs only its own step.
 #
 # Usage (device tool): bash scripts/gpu_check.sh [STEP...]  steps: parity grad optim bench-f32
-#   bench-bf16 trainer smoke (default: all, in that order)
+#   bench-bf16 trainer smoke (default: all, in that order); trainer-clip (only when named: the
+#   PyTorch side needs PIL)
 set -u
 out="${OUT:?set OUT to the folder to write results to}"
 dist=target/gpu-dist
@@ -69,6 +71,10 @@ for s in "${steps[@]}"; do
     trainer)
         step trainer-candle 150 trainer_candle.csv "$bin/bench_trainer" 20 cuda:0 bf16 32
         step trainer-pytorch 150 trainer_pytorch.csv python3 scripts/bench_trainer_torch.py 20 cuda bf16 32
+        ;;
+    trainer-clip)
+        step trainer-clip-candle 150 trainer_clip_candle.csv "$bin/bench_trainer" 20 cuda:0 bf16 32 clip
+        step trainer-clip-pytorch 150 trainer_clip_pytorch.csv python3 scripts/bench_trainer_torch.py 20 cuda bf16 32 clip
         ;;
     smoke)
         for c in language vision; do
