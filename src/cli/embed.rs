@@ -31,7 +31,7 @@ pub struct EmbedArgs {
     /// `cpu` or `cuda:N`.
     #[arg(long, default_value = "cpu")]
     pub device: String,
-    /// Inputs per forward pass.
+    /// Inputs per forward pass (on the CPU, one batch per thread runs at once).
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
     /// `f32` or `bf16`.

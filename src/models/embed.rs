@@ -44,7 +44,7 @@ pub struct EmbedOptions {
     pub device: Device,
     /// Compute dtype (features are written as f32).
     pub dtype: DType,
-    /// Inputs per forward pass.
+    /// Inputs per forward pass (on the CPU, one batch per thread runs at once).
     pub batch_size: usize,
     /// Hide the progress bar.
     pub quiet: bool,
