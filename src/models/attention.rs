@@ -410,23 +410,6 @@ fn softmax_rows(rows: &mut [f32], len: usize, scale: f32, mask: Option<&[f32]>) 
     })
 }
 
-/// `values` reduced with `op` in 16 lanes (lane j takes the values at j, j + 16, …; the lanes
-/// are then combined in order, then the remainder): a fixed order, so the result does not
-/// depend on the instruction set, and one the compiler turns into whole-register operations
-/// (a running scalar sum waits on every addition).
-#[inline(always)]
-fn lanes(values: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [init; 16];
-    let chunks = values.chunks_exact(16);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a = op(*a, v);
-        }
-    }
-    acc.into_iter().chain(rest.iter().copied()).fold(init, op)
-}
-
 /// [`softmax_rows`]'s work as a `pulp` kernel (see [`vmath`]).
 struct SoftmaxRows<'a> {
     rows: &'a mut [f32],
@@ -467,11 +450,11 @@ fn softmax_row(row: &mut [f32], scale: f32, mask: Option<&[f32]>) {
             }
         }
     }
-    let max = lanes(row, f32::NEG_INFINITY, f32::max);
+    let max = vmath::lanes(row, f32::NEG_INFINITY, f32::max);
     for x in row.iter_mut() {
         *x = vmath::exp(*x - max);
     }
-    let sum = lanes(row, 0.0, |a, b| a + b);
+    let sum = vmath::lanes(row, 0.0, |a, b| a + b);
     for x in row.iter_mut() {
         *x /= sum;
     }

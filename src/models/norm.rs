@@ -16,6 +16,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, T
 use rayon::prelude::*;
 
 use super::pointwise::{f32_slice, read_f32, uninit};
+use super::vmath;
 
 /// Rows per parallel block (and per partial sum of the weight and bias gradients).
 const BLOCK_ROWS: usize = 32;
@@ -32,12 +33,13 @@ pub fn layer_norm_supported(x: &Tensor, w: &Tensor) -> bool {
     x.device().is_cpu() && x.dtype() == DType::F32 && w.dtype() == DType::F32
 }
 
-/// Mean and 1/sqrt(var + eps) of one row, two passes (centred variance).
+/// Mean and 1/sqrt(var + eps) of one row, two passes (centred variance), each summed in 16
+/// lanes ([`vmath::lane_sum_by`]; a single running sum waits on every addition).
 #[inline]
 fn moments(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
-    let mean = row.iter().sum::<f32>() / n;
-    let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / n;
+    let mean = vmath::lanes(row, 0.0, |a, b| a + b) / n;
+    let var = vmath::lane_sum_by(row.len(), |i| (row[i] - mean) * (row[i] - mean)) / n;
     (mean, 1.0 / (var + eps).sqrt())
 }
 
@@ -186,12 +188,8 @@ fn block_backward(
             }
         }
         if let Some(dxb) = dxb.as_deref_mut() {
-            let (mut s1, mut s2) = (0f32, 0f32);
-            for ((&v, &gi), &wi) in xr.iter().zip(gr).zip(w) {
-                let gh = gi * wi;
-                s1 += gh;
-                s2 += gh * ((v - mean) * rstd);
-            }
+            let s1 = vmath::lane_sum_by(h, |i| gr[i] * w[i]);
+            let s2 = vmath::lane_sum_by(h, |i| gr[i] * w[i] * ((xr[i] - mean) * rstd));
             let (m1, m2) = (s1 / h as f32, s2 / h as f32);
             let out = &mut dxb[r * h..(r + 1) * h];
             for (((o, &v), &gi), &wi) in out.iter_mut().zip(xr).zip(gr).zip(w) {

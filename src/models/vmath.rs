@@ -71,6 +71,41 @@ pub fn erf(x: f32) -> f32 {
     }
 }
 
+/// `values` reduced with `op` in 16 lanes (lane j takes the values at j, j + 16, …; the lanes
+/// are then combined in order, then the remainder): a fixed order, so the result does not
+/// depend on the instruction set, and one the compiler turns into whole-register operations
+/// (a running scalar sum waits on every addition).
+#[inline(always)]
+pub(crate) fn lanes(values: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; 16];
+    let chunks = values.chunks_exact(16);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = op(*a, v);
+        }
+    }
+    acc.into_iter().chain(rest.iter().copied()).fold(init, op)
+}
+
+/// The sum of `term(i)` for i in 0..len in [`lanes`]' fixed order (lane j takes the terms at
+/// j, j + 16, …; the lanes are added in order, then the remainder): sixteen independent running
+/// sums instead of one that waits on every addition, with a result that does not depend on the
+/// instruction set.
+#[inline(always)]
+pub(crate) fn lane_sum_by(len: usize, term: impl Fn(usize) -> f32) -> f32 {
+    let mut acc = [0f32; 16];
+    let full = len / 16 * 16;
+    for base in (0..full).step_by(16) {
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a += term(base + j);
+        }
+    }
+    acc.into_iter()
+        .chain((full..len).map(&term))
+        .fold(0.0, |s, t| s + t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
