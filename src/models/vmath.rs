@@ -91,7 +91,9 @@ pub(crate) fn lanes(values: &[f32], init: f32, op: impl Fn(f32, f32) -> f32) -> 
 /// The sum of `term(i)` for i in 0..len in [`lanes`]' fixed order (lane j takes the terms at
 /// j, j + 16, …; the lanes are added in order, then the remainder): sixteen independent running
 /// sums instead of one that waits on every addition, with a result that does not depend on the
-/// instruction set.
+/// instruction set. For terms drawn from several slices at once; [`lanes`] stays separate for a
+/// single slice, which it walks in chunks without bounds checks (written through this function
+/// it took 1.5× as long on softmax-sized rows).
 #[inline(always)]
 pub(crate) fn lane_sum_by(len: usize, term: impl Fn(usize) -> f32) -> f32 {
     let mut acc = [0f32; 16];
