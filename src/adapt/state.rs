@@ -54,7 +54,7 @@ impl Buffer {
     }
 }
 
-/// A step count as the i64 tensor of shape [1] a checkpoint stores.
+/// A step count as the i64 tensor of shape `[1]` a checkpoint stores.
 pub(crate) fn step_tensor(step: u64) -> Result<Tensor> {
     let step = i64::try_from(step)
         .map_err(|_| Error::Runtime(format!("step count {step} does not fit in i64")))?;

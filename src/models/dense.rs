@@ -19,7 +19,7 @@ use rayon::prelude::*;
 
 use super::pointwise::{f32_slice, read_f32, uninit, Shared, SharedMut};
 
-/// The dense-layer op: inputs `x` [..., in], `w` [out, in] and `b` [out], all contiguous f32;
+/// The dense-layer op: inputs `x` `[..., in]`, `w` `[out, in]` and `b` `[out]`, all contiguous f32;
 /// output [..., out]. Taking `x` of any rank saves the two reshape nodes (each a zero-filled
 /// gradient buffer and an addition in the backward) that flattening it around the op would add.
 pub struct Dense;

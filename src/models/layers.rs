@@ -1,7 +1,7 @@
 //! Differentiable building blocks shared by the text encoder and the CLIP vision tower.
 //!
 //! candle's fused layer norm and `softmax_last_dim` have no backward pass (DESIGN.md §6): here
-//! they always run, and when a gradient is needed a custom op ([`Attach`]) links their
+//! they always run, and when a gradient is needed a custom op (`Attach`) links their
 //! output to their input with the analytic backward. A [`Linear`] whose weight is frozen uses
 //! the same custom op with a backward that returns only the input gradient, so BitFit and
 //! probing do not pay for weight gradients they throw away.
@@ -190,7 +190,7 @@ impl candle_core::CustomOp2 for Attach {
     }
 }
 
-/// `y + b` for `y` [rows, n] and a bias `b` [n]: through [`BiasAdd`] on the CPU when the bias
+/// `y + b` for `y` `[rows, n]` and a bias `b` `[n]`: through [`BiasAdd`] on the CPU when the bias
 /// trains; candle's `broadcast_add` otherwise (on a GPU its row sum is a reduction kernel).
 fn add_bias(y: &Tensor, b: &Tensor) -> Result<Tensor> {
     if !b.track_op() || !y.device().is_cpu() {
@@ -199,7 +199,7 @@ fn add_bias(y: &Tensor, b: &Tensor) -> Result<Tensor> {
     y.contiguous()?.apply_op2(&b.contiguous()?, BiasAdd)
 }
 
-/// A dense layer `y = x Wᵀ + b` with transformers' `weight` [out, in] and `bias` [out].
+/// A dense layer `y = x Wᵀ + b` with transformers' `weight` `[out, in]` and `bias` `[out]`.
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: Param,
@@ -313,7 +313,7 @@ impl LayerNorm {
 }
 
 /// Differentiable layer norm: candle's fused normalisation kernel with the backward of
-/// [`Fused::Normalize`] attached, then the affine part as tensor ops (so `w` and `b` get their
+/// `Fused::Normalize` attached, then the affine part as tensor ops (so `w` and `b` get their
 /// gradients from candle). Normalised in f32 for half-precision inputs.
 pub fn layer_norm_differentiable(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result<Tensor> {
     let dtype = x.dtype();
@@ -358,7 +358,7 @@ impl Embedding {
         })
     }
 
-    /// Rows of the table for integer ids of any shape; output shape = ids' shape + [dim].
+    /// Rows of the table for integer ids of any shape; output shape = ids' shape + `[dim]`.
     pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
         let w = self.weight.tensor()?;
         let mut dims = ids.dims().to_vec();
@@ -413,14 +413,14 @@ impl Activation {
 }
 
 /// Softmax over the last dimension: candle's fused kernel, with the backward of
-/// [`Fused::Softmax`] attached when a gradient is needed.
+/// `Fused::Softmax` attached when a gradient is needed.
 pub fn softmax_last(x: &Tensor) -> Result<Tensor> {
     scaled_masked_softmax(x, 1.0, None)
 }
 
 /// `softmax(scale · x + mask)` over the last dimension, `mask` (a constant, broadcast to `x`)
 /// optional. The scaling and the mask are applied outside the graph, so the backward is one
-/// node ([`Fused::Softmax`]) and no gradient is computed for the mask.
+/// node (`Fused::Softmax`) and no gradient is computed for the mask.
 pub fn scaled_masked_softmax(x: &Tensor, scale: f64, mask: Option<&Tensor>) -> Result<Tensor> {
     let x = x.contiguous()?;
     let mut z = x.detach();

@@ -22,7 +22,7 @@ use super::vmath;
 const BLOCK_ROWS: usize = 32;
 
 /// `y = (x − mean) / sqrt(var + eps) · w + b` over the last dimension; inputs `x` [..., h],
-/// `w` [h], `b` [h], contiguous f32. The variance is the biased one, as PyTorch's.
+/// `w` `[h]`, `b` `[h]`, contiguous f32. The variance is the biased one, as PyTorch's.
 pub struct LayerNormOp {
     /// Added to the variance.
     pub eps: f32,

@@ -298,7 +298,7 @@ macro_rules! dispatch1 {
     };
 }
 
-/// `y = act(x)` in one parallel pass; backward `dx = dy ⊙ act'(x)` in one more ([`SmoothGrad`]).
+/// `y = act(x)` in one parallel pass; backward `dx = dy ⊙ act'(x)` in one more (`SmoothGrad`).
 pub struct SmoothOp(pub Smooth);
 
 impl CustomOp1 for SmoothOp {
@@ -363,7 +363,7 @@ impl CustomOp2 for SmoothGrad {
     }
 }
 
-/// Custom op `(y, b) -> y + b` for a bias `b` [n] broadcast over the rows of `y` [rows, n], in
+/// Custom op `(y, b) -> y + b` for a bias `b` `[n]` broadcast over the rows of `y` `[rows, n]`, in
 /// one parallel pass; backward passes the gradient through to `y` and sums its rows for `b`
 /// with a matrix product (ones [1, rows] · grad), where candle's own `broadcast_add` backward
 /// reduces over rows with a single-threaded strided sum. What BitFit trains.

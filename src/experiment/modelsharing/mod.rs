@@ -2,7 +2,7 @@
 //! tasks over several seeds; each (method, seed) is a system whose deployments are the tasks.
 //! [`prepare`] expands the grid into the run folder, [`run`] trains every cell through a
 //! [`runner::CellExecutor`] and reports, [`run_task`] trains one cell (a Slurm array task),
-//! [`report`] measures and writes the report of a run folder.
+//! [`report()`] measures and writes the report of a run folder.
 
 pub mod config;
 pub mod execute;
@@ -124,7 +124,7 @@ pub fn run_task(
     }
 }
 
-/// What [`report`] wrote.
+/// What [`report()`] wrote.
 #[derive(Debug, Clone)]
 pub struct ReportSummary {
     /// `report.md`.
