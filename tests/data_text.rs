@@ -341,3 +341,21 @@ fn hate_speech_zip_with_a_top_folder_and_a_missing_text() {
     assert!(e.message.contains("all_files/12834219_3.txt"), "{e}");
     assert!(e.file.unwrap().ends_with("data.zip"));
 }
+
+#[test]
+fn csv_errors_count_rows_as_records_not_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = fixtures().join("imdb/csv");
+    std::fs::copy(src.join("test.csv"), dir.path().join("test.csv")).unwrap();
+    // Row 1's review spans three lines; row 2 has a field too many.
+    std::fs::write(
+        dir.path().join("train.csv"),
+        "text,label\n\"a review\nover three\nlines\",0\nshort,1,extra\n",
+    )
+    .unwrap();
+    let mut s = DatasetSpec::named("imdb");
+    s.root = Some(dir.path().to_path_buf());
+    let e = input_error(data::load(&s, true));
+    assert!(e.file.as_ref().unwrap().ends_with("train.csv"));
+    assert_eq!(e.row, Some(2), "{e}");
+}

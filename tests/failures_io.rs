@@ -220,9 +220,18 @@ fn csv_validation_names_file_row_and_column() {
 
     let e = csv_error(b"deployment,example_id,failure\na,p1,1,extra\n");
     assert!(
-        e.contains("the row has 4 fields but the header has 3"),
+        e.contains("row 1: the row has 4 fields but the header has 3"),
         "{e}"
     );
+
+    // Rows are records, not lines: a quoted field spanning two lines is still one row.
+    let e = csv_error(b"deployment,example_id,failure\n\"a\nb\",p1,1\na,p2,1,extra\n");
+    assert!(
+        e.contains("row 2: the row has 4 fields but the header has 3"),
+        "{e}"
+    );
+    let e = csv_error(b"deployment,example_id,failure\n\"a\nb\",p1,1\na,p\xff2,1\n");
+    assert!(e.contains("row 2") && e.contains("not valid UTF-8"), "{e}");
 }
 
 #[test]

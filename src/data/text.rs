@@ -309,8 +309,10 @@ fn read_csv(
     let mut reader = csv::Reader::from_reader(std::io::BufReader::new(file));
     let csv_err = |e: csv::Error| -> Error {
         let mut err = InputError::new(format!("cannot read as CSV: {e}")).in_file(&f.path);
-        if let Some(p) = e.position() {
-            err = err.at_row(p.line().saturating_sub(1) as usize);
+        // The record index, not the line (texts often hold quoted line breaks); the header is
+        // record 0, data row n is record n.
+        if let Some(r) = e.position().map(|p| p.record() as usize).filter(|&r| r > 0) {
+            err = err.at_row(r);
         }
         err.into()
     };

@@ -289,7 +289,9 @@ fn read_csv(path: &Path) -> Result<FailureTable> {
         .has_headers(true)
         .from_reader(std::io::BufReader::new(file));
     let csv_error = |e: csv::Error| -> Error {
-        let row = e.position().map(|p| p.line().saturating_sub(1) as usize);
+        // The record index, not the line: a quoted field may span lines. The header is
+        // record 0, so data row n (1-based, as elsewhere) is record n.
+        let row = e.position().map(|p| p.record() as usize);
         let message = match e.kind() {
             csv::ErrorKind::Utf8 { err, .. } => format!(
                 "text is not valid UTF-8 (field {}); expected UTF-8 encoded text",
