@@ -27,7 +27,7 @@ fn device_error(name: &str) -> Error {
     InputError::new(format!(
         "unknown device `{name}`: expected `cpu` or `cuda:N`"
     ))
-    .in_column("--device")
+    .at_key("--device")
     .into()
 }
 
@@ -48,7 +48,7 @@ fn cuda_device(ordinal: usize) -> Result<Device> {
     Err(InputError::new(format!(
         "cuda:{ordinal} requested but this build has no CUDA support; rebuild with `--features cuda`"
     ))
-    .in_column("--device")
+    .at_key("--device")
     .into())
 }
 
@@ -92,7 +92,7 @@ pub fn parse_dtype(name: &str) -> Result<DType> {
         "bf16" => Ok(DType::BF16),
         other => Err(
             InputError::new(format!("unknown dtype `{other}`: expected `f32` or `bf16`"))
-                .in_column("--dtype")
+                .at_key("--dtype")
                 .into(),
         ),
     }

@@ -14,9 +14,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Every error the library returns.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The input or the usage is wrong; the user must change something. Exit code 2.
+    /// The input or the usage is wrong; the user must change something. Exit code 2. (Boxed:
+    /// the place fields would otherwise make every `Result` of the library wide.)
     #[error(transparent)]
-    Input(#[from] InputError),
+    Input(Box<InputError>),
     /// Reading or writing a file failed for a reason outside the file's content. Exit code 1.
     #[error("{context}: {source}")]
     Io {
@@ -30,6 +31,12 @@ pub enum Error {
     Runtime(String),
 }
 
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        Error::Input(Box::new(e))
+    }
+}
+
 impl Error {
     /// The process exit code for this error: 2 for bad input or usage, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
@@ -41,7 +48,7 @@ impl Error {
 
     /// A bad-input error with only a message; add the place with [`InputError`]'s builders.
     pub fn input(message: impl Into<String>) -> Self {
-        Error::Input(InputError::new(message))
+        InputError::new(message).into()
     }
 
     /// An I/O error with the action and path that failed.
@@ -53,16 +60,22 @@ impl Error {
     }
 }
 
-/// Bad input, located as precisely as we know: file, row (1-based data row, header excluded),
-/// column, and what was expected.
+/// Bad input, located as precisely as we know: file, line (of a text file such as a config),
+/// row (1-based data row, header excluded), column, key (of a config or a command-line option),
+/// and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputError {
     /// The file the problem is in, when it comes from a file.
     pub file: Option<PathBuf>,
+    /// The 1-based line of a text file such as a TOML config.
+    pub line: Option<usize>,
     /// The 1-based data row (the header is not counted).
     pub row: Option<usize>,
-    /// The column or config key.
+    /// The table column.
     pub column: Option<String>,
+    /// The key path in a config file (`train.lr`, `tasks[2].dataset.name`) or the
+    /// command-line option (`--device`).
+    pub key: Option<String>,
     /// What is wrong and what was expected.
     pub message: String,
 }
@@ -72,8 +85,10 @@ impl InputError {
     pub fn new(message: impl Into<String>) -> Self {
         InputError {
             file: None,
+            line: None,
             row: None,
             column: None,
+            key: None,
             message: message.into(),
         }
     }
@@ -84,15 +99,27 @@ impl InputError {
         self
     }
 
+    /// Sets the 1-based line of a text file.
+    pub fn at_line(mut self, line: usize) -> Self {
+        self.line = Some(line);
+        self
+    }
+
     /// Sets the 1-based data row.
     pub fn at_row(mut self, row: usize) -> Self {
         self.row = Some(row);
         self
     }
 
-    /// Sets the column (or config key).
+    /// Sets the table column.
     pub fn in_column(mut self, column: impl Into<String>) -> Self {
         self.column = Some(column.into());
+        self
+    }
+
+    /// Sets the config key path or the command-line option (an option starts with `--`).
+    pub fn at_key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
         self
     }
 }
@@ -103,11 +130,19 @@ impl fmt::Display for InputError {
         if let Some(file) = &self.file {
             place.push(file.display().to_string());
         }
+        if let Some(line) = self.line {
+            place.push(format!("line {line}"));
+        }
         if let Some(row) = self.row {
             place.push(format!("row {row}"));
         }
         if let Some(column) = &self.column {
             place.push(format!("column `{column}`"));
+        }
+        match &self.key {
+            Some(option) if option.starts_with("--") => place.push(format!("option `{option}`")),
+            Some(key) => place.push(format!("key `{key}`")),
+            None => {}
         }
         if place.is_empty() {
             write!(f, "{}", self.message)
@@ -135,5 +170,19 @@ mod tests {
         );
         assert_eq!(Error::from(e).exit_code(), 2);
         assert_eq!(Error::Runtime("x".into()).exit_code(), 1);
+    }
+
+    #[test]
+    fn input_error_names_line_key_and_option() {
+        let e = InputError::new("invalid type: string \"8\", expected usize")
+            .in_file("c.toml")
+            .at_line(12)
+            .at_key("train.batch_size");
+        assert_eq!(
+            e.to_string(),
+            "c.toml, line 12, key `train.batch_size`: invalid type: string \"8\", expected usize"
+        );
+        let e = InputError::new("expected cpu or cuda:N").at_key("--device");
+        assert_eq!(e.to_string(), "option `--device`: expected cpu or cuda:N");
     }
 }

@@ -16,3 +16,4 @@ pub mod models;
 #[cfg(feature = "cuda")]
 pub(crate) mod nvrtc;
 pub mod report;
+pub mod tomlfile;

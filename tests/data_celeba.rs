@@ -204,7 +204,7 @@ fn copy_official(dir: &Path) {
 
 fn input_error(r: Result<Dataset, Error>) -> homogen::error::InputError {
     match r {
-        Err(Error::Input(e)) => e,
+        Err(Error::Input(e)) => *e,
         Err(other) => panic!("expected an input error, got {other}"),
         Ok(_) => panic!("expected an input error, got a dataset"),
     }
@@ -276,5 +276,5 @@ fn text_options_are_refused_for_celeba() {
     spec.root = Some(fixtures().join("official"));
     spec.text_field = Some("question_title".into());
     let e = input_error(homogen::data::load(&spec, false));
-    assert_eq!(e.column.as_deref(), Some("text_field"));
+    assert_eq!(e.key.as_deref(), Some("text_field"));
 }

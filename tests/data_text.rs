@@ -269,7 +269,7 @@ fn length_bins_are_configurable() {
 
 fn input_error(r: Result<Dataset, Error>) -> homogen::error::InputError {
     match r {
-        Err(Error::Input(e)) => e,
+        Err(Error::Input(e)) => *e,
         Err(other) => panic!("expected an input error, got {other}"),
         Ok(_) => panic!("expected an input error, got a dataset"),
     }

@@ -247,7 +247,7 @@ impl TrainSpec {
 }
 
 fn bad(key: &str, message: String) -> crate::error::Error {
-    InputError::new(message).in_column(key).into()
+    InputError::new(message).at_key(key).into()
 }
 
 /// Options that do not change a run's result.

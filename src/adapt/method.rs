@@ -193,7 +193,7 @@ impl FromStr for Method {
                     "unknown adaptation method `{other}`, expected one of {}",
                     METHOD_NAMES.join(", ")
                 ))
-                .in_column("method")
+                .at_key("method")
                 .into())
             }
         })

@@ -345,7 +345,7 @@ fn split_of(ds: &Dataset, split: Split, required: bool) -> Result<Vec<&Example>>
             "dataset `{}` has no {split} examples; training needs train and test splits",
             ds.name
         ))
-        .in_column("dataset")
+        .at_key("dataset")
         .into());
     }
     Ok(v)
@@ -383,7 +383,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                 ds.name,
                 names.join(", ")
             ))
-            .in_column("task")
+            .at_key("task")
         })?,
         None if ds.tasks.is_empty() => {
             return Err(Error::input(format!("dataset `{}` has no task", ds.name)))
@@ -400,7 +400,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                 "the head has {n} outputs but task `{task_name}` of `{}` has {classes} classes",
                 ds.name
             ))
-            .in_column("num_labels")
+            .at_key("num_labels")
             .into());
         }
     }

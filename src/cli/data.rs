@@ -103,9 +103,7 @@ fn specs(args: &DescribeArgs) -> anyhow::Result<Vec<DatasetSpec>> {
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::from(InputError::new(format!("cannot read: {e}")).in_file(path)))?;
-    let config: ConfigFile = toml::from_str(&text).map_err(|e| {
-        Error::from(InputError::new(format!("not a dataset config: {e}")).in_file(path))
-    })?;
+    let config: ConfigFile = homogen::tomlfile::parse(&text, path, "not a dataset config")?;
     let mut all: Vec<DatasetSpec> = config.dataset.into_iter().collect();
     all.extend(config.datasets);
     if all.is_empty() {

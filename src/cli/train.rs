@@ -114,15 +114,15 @@ fn spec_from(args: &TrainArgs) -> Result<TrainSpec, Error> {
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let mut spec = toml::from_str::<ConfigFile>(&text)
-            .map_err(|e| InputError::new(format!("not a valid [train] config: {e}")).in_file(path))?
-            .train;
+        let mut spec =
+            homogen::tomlfile::parse::<ConfigFile>(&text, path, "not a valid [train] config")?
+                .train;
         if let Some(out) = &args.out {
             spec.out = out.clone();
         }
         return Ok(spec);
     }
-    let missing = |flag: &str| InputError::new("is required").in_column(flag);
+    let missing = |flag: &str| InputError::new("is required").at_key(flag);
     let mut dataset = DatasetSpec::named(
         args.dataset
             .as_deref()

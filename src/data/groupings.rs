@@ -86,12 +86,11 @@ impl GenderWords {
         let text = std::fs::read_to_string(path).map_err(|e| {
             InputError::new(format!("cannot read the word-list file: {e}")).in_file(path)
         })?;
-        let parsed: WordListFile = toml::from_str(&text).map_err(|e| {
-            InputError::new(format!(
-                "expected a TOML file with `male = [..]` and `female = [..]`: {e}"
-            ))
-            .in_file(path)
-        })?;
+        let parsed: WordListFile = crate::tomlfile::parse(
+            &text,
+            path,
+            "expected a TOML file with `male = [..]` and `female = [..]`",
+        )?;
         let lower = |v: Vec<String>| -> HashSet<String> {
             v.into_iter().map(|w| w.trim().to_lowercase()).collect()
         };

@@ -149,7 +149,7 @@ fn load_celeba(spec: &DatasetSpec, root: &Path, load_images: bool) -> Result<Dat
     if let Some((key, _)) = text_only.iter().find(|(_, set)| *set) {
         return Err(
             InputError::new(format!("`{key}` applies to the text sets, not to celeba"))
-                .in_column(*key)
+                .at_key(*key)
                 .into(),
         );
     }
@@ -240,7 +240,7 @@ fn load_text(spec: &DatasetSpec, set: TextSet, root: &Path) -> Result<Dataset> {
                     "unknown text grouping `{other}`; expected one of: {}",
                     TEXT_GROUPINGS.join(", ")
                 ))
-                .in_column("groupings")
+                .at_key("groupings")
                 .into())
             }
         }

@@ -100,14 +100,7 @@ impl Config {
     /// Parses a config's text; `origin` names the file in errors. Relative data paths are
     /// resolved against `origin`'s folder.
     pub fn parse(text: &str, origin: &Path) -> Result<Config> {
-        let mut config: Config = toml::from_str(text).map_err(|e| {
-            let mut err =
-                InputError::new(format!("invalid config: {}", e.message())).in_file(origin);
-            if let Some(span) = e.span() {
-                err = err.at_row(text[..span.start].lines().count().max(1));
-            }
-            Error::from(err)
-        })?;
+        let mut config: Config = crate::tomlfile::parse(text, origin, "invalid config")?;
         if let (Some(p), Some(dir)) = (config.data.path.as_mut(), origin.parent()) {
             if p.is_relative() && !dir.as_os_str().is_empty() {
                 *p = dir.join(&*p);
@@ -143,10 +136,10 @@ impl Config {
         check_kind(origin, &self.experiment.kind, "datasharing")?;
         for name in &self.protocol.learners {
             learners::by_name(name).map_err(|e| match e {
-                Error::Input(i) => Error::Input(InputError {
+                Error::Input(i) => Error::from(InputError {
                     file: Some(origin.to_path_buf()),
-                    column: Some("protocol.learners".to_string()),
-                    ..i
+                    key: Some("protocol.learners".to_string()),
+                    ..*i
                 }),
                 other => other,
             })?;
@@ -173,10 +166,7 @@ impl Config {
 
 /// An input error at `key` of the config file `origin` (exit 2, file and key named).
 pub(crate) fn key_error(origin: &Path, key: &str, message: String) -> Error {
-    InputError::new(message)
-        .in_file(origin)
-        .in_column(key)
-        .into()
+    InputError::new(message).in_file(origin).at_key(key).into()
 }
 
 /// Checks that `experiment.kind` names the runner reading the config (`expected`).

@@ -100,7 +100,7 @@ pub fn training_sets(
         return Err(InputError::new(format!(
             "scale {scale} cuts {n} training people into empty blocks; use 1 <= scale <= {n}"
         ))
-        .in_column("scales")
+        .at_key("scales")
         .into());
     }
     if setting == Setting::Disjoint && scale < k {
@@ -108,7 +108,7 @@ pub fn training_sets(
             "disjoint training sets for {k} tasks need at least {k} blocks; scale {scale} is too \
              small"
         ))
-        .in_column("scales")
+        .at_key("scales")
         .into());
     }
     let len = n / scale;

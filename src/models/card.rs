@@ -29,15 +29,14 @@ impl ModelCard {
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-        let card: ModelCard = toml::from_str(&text)
-            .map_err(|e| InputError::new(format!("invalid model card: {e}")).in_file(path))?;
+        let card: ModelCard = crate::tomlfile::parse(&text, path, "invalid model card")?;
         if !matches!(card.architecture.as_str(), "roberta" | "bert" | "clip") {
             return Err(InputError::new(format!(
                 "unknown architecture `{}`: expected roberta, bert or clip",
                 card.architecture
             ))
             .in_file(path)
-            .in_column("architecture")
+            .at_key("architecture")
             .into());
         }
         Ok(card)

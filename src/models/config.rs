@@ -111,7 +111,7 @@ impl EncoderConfig {
                 "unsupported hidden_act `{}`: expected gelu, gelu_new, quick_gelu or relu",
                 self.hidden_act
             ))
-            .in_column("hidden_act")
+            .at_key("hidden_act")
             .into()
         })
     }
@@ -173,7 +173,7 @@ impl ClipVisionConfig {
     pub fn activation(&self) -> Result<Activation> {
         Activation::parse(&self.hidden_act).ok_or_else(|| {
             InputError::new(format!("unsupported hidden_act `{}`", self.hidden_act))
-                .in_column("vision_config.hidden_act")
+                .at_key("vision_config.hidden_act")
                 .into()
         })
     }
@@ -194,7 +194,7 @@ impl ModelConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
         Self::from_json(&text).map_err(|e| match e {
-            Error::Input(ie) if ie.file.is_none() => Error::Input(ie.in_file(path)),
+            Error::Input(ie) if ie.file.is_none() => Error::from(ie.in_file(path)),
             other => other,
         })
     }
@@ -206,7 +206,7 @@ impl ModelConfig {
         let model_type = value
             .get("model_type")
             .and_then(|v| v.as_str())
-            .ok_or_else(|| InputError::new("missing `model_type`").in_column("model_type"))?
+            .ok_or_else(|| InputError::new("missing `model_type`").at_key("model_type"))?
             .to_string();
         let model_type = model_type.as_str();
         let bad = |e: serde_json::Error| -> Error {
@@ -219,7 +219,7 @@ impl ModelConfig {
             "clip" => {
                 let vision = value.get("vision_config").cloned().ok_or_else(|| {
                     InputError::new("a `clip` config needs `vision_config`")
-                        .in_column("vision_config")
+                        .at_key("vision_config")
                 })?;
                 ModelConfig::Vision(serde_json::from_value(vision).map_err(bad)?)
             }
@@ -228,7 +228,7 @@ impl ModelConfig {
                 return Err(InputError::new(format!(
                     "unknown model_type `{other}`: expected roberta, xlm-roberta, bert, clip or clip_vision_model"
                 ))
-                .in_column("model_type")
+                .at_key("model_type")
                 .into())
             }
         };
@@ -247,7 +247,7 @@ impl ModelConfig {
                 if c.patch_size == 0 || c.image_size % c.patch_size != 0 {
                     return Err(
                         InputError::new("image_size must be a multiple of patch_size")
-                            .in_column("patch_size")
+                            .at_key("patch_size")
                             .into(),
                     );
                 }
@@ -258,7 +258,7 @@ impl ModelConfig {
             return Err(InputError::new(format!(
                 "hidden_size {hidden} is not divisible by num_attention_heads {heads}"
             ))
-            .in_column("num_attention_heads")
+            .at_key("num_attention_heads")
             .into());
         }
         Ok(())

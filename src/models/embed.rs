@@ -54,7 +54,7 @@ pub struct EmbedOptions {
 pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
     if opts.batch_size == 0 {
         return Err(InputError::new("must be at least 1")
-            .in_column("--batch-size")
+            .at_key("--batch-size")
             .into());
     }
     let files = resolve(

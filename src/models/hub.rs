@@ -213,7 +213,7 @@ fn shard_names(index: &Path) -> Result<Vec<String>> {
         .ok_or_else(|| {
             InputError::new("missing `weight_map`")
                 .in_file(index)
-                .in_column("weight_map")
+                .at_key("weight_map")
         })?;
     let mut seen = BTreeSet::new();
     let mut names = Vec::new();

@@ -193,7 +193,7 @@ pub fn run(
                     .collect::<Vec<_>>()
                     .join(", ")
             ))
-            .in_column("protocol.groupings")
+            .at_key("protocol.groupings")
             .into());
         }
     }

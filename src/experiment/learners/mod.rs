@@ -77,7 +77,7 @@ pub fn by_name(name: &str) -> Result<Box<dyn Learner>> {
                 "unknown learner `{other}`; expected one of {}",
                 LEARNERS.join(", ")
             ))
-            .in_column("learners")
+            .at_key("learners")
             .into())
         }
     })

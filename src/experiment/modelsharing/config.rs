@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, InputError, Result};
+use crate::error::Result;
 use crate::experiment::config::{check_kind, key_error, Config};
 
 /// The adaptation methods the trainer knows.
@@ -202,14 +202,8 @@ impl ModelSharingConfig {
     /// Parses a config's text; `origin` names the file in errors. Relative `model.id` and
     /// `dataset.root` paths that exist next to the config are resolved against its folder.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
-        let mut config: ModelSharingConfig = toml::from_str(text).map_err(|e| {
-            let mut err =
-                InputError::new(format!("invalid config: {}", e.message())).in_file(origin);
-            if let Some(span) = e.span() {
-                err = err.at_row(text[..span.start].lines().count().max(1));
-            }
-            Error::from(err)
-        })?;
+        let mut config: ModelSharingConfig =
+            crate::tomlfile::parse(text, origin, "invalid config")?;
         let dir = origin.parent().unwrap_or(Path::new(""));
         config.model.id = resolve(dir, &config.model.id);
         for t in &mut config.tasks {

@@ -112,7 +112,7 @@ pub fn run_task(
             cells.len(),
             cells.len().saturating_sub(1)
         ))
-        .in_column("--task-index")
+        .at_key("--task-index")
         .into());
     };
     match runner::run_cell(exec, cell, device) {
@@ -151,11 +151,7 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
                 .in_file(&saved),
         )
     })?;
-    let config: ModelSharingConfig = toml::from_str(&text).map_err(|e| {
-        Error::from(
-            InputError::new(format!("invalid saved config: {}", e.message())).in_file(&saved),
-        )
-    })?;
+    let config: ModelSharingConfig = crate::tomlfile::parse(&text, &saved, "invalid saved config")?;
     let cells = runner::read_jobs(&run_dir.join(JOBS))?;
     let failed: Vec<_> = cells
         .iter()
