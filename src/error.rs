@@ -19,12 +19,14 @@ pub enum Error {
     #[error(transparent)]
     Input(Box<InputError>),
     /// Reading or writing a file failed for a reason outside the file's content. Exit code 1.
-    #[error("{context}: {source}")]
+    /// (The OS error is in the message and deliberately not the error's `source`, so that a
+    /// printed chain does not repeat it.)
+    #[error("{context}: {os_error}")]
     Io {
         /// What we were doing, with the path.
         context: String,
         /// The operating system's error.
-        source: std::io::Error,
+        os_error: std::io::Error,
     },
     /// Any other failure while running. Exit code 1.
     #[error("{0}")]
@@ -51,11 +53,23 @@ impl Error {
         InputError::new(message).into()
     }
 
+    /// Reading a file the user named failed: a missing path, or a folder where a file was
+    /// expected, is bad input (exit 2) naming the path; any other failure is an I/O error.
+    pub fn reading(path: &Path, e: std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::NotFound => InputError::new("no such file").in_file(path).into(),
+            std::io::ErrorKind::IsADirectory => InputError::new("is a folder; expected a file")
+                .in_file(path)
+                .into(),
+            _ => Error::io(format!("reading {}", path.display()), e),
+        }
+    }
+
     /// An I/O error with the action and path that failed.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io {
             context: context.into(),
-            source,
+            os_error: source,
         }
     }
 }
@@ -170,6 +184,39 @@ mod tests {
         );
         assert_eq!(Error::from(e).exit_code(), 2);
         assert_eq!(Error::Runtime("x".into()).exit_code(), 1);
+    }
+
+    #[test]
+    fn a_missing_input_or_a_folder_is_bad_input_other_failures_are_io() {
+        let dir = std::env::temp_dir();
+        let missing = dir.join("homogen-error-test-no-such-file");
+        let e = Error::reading(&missing, std::fs::read(&missing).unwrap_err());
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .ends_with("homogen-error-test-no-such-file: no such file"),
+            "{e}"
+        );
+        let e = Error::reading(&dir, std::fs::read(&dir).unwrap_err());
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string().ends_with(": is a folder; expected a file"),
+            "{e}"
+        );
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(Error::reading(&missing, denied).exit_code(), 1);
+    }
+
+    /// The OS error is printed once: in the message, not again as the error's source (a
+    /// printed chain, as the CLI prints it, repeated it).
+    #[test]
+    fn an_io_error_says_its_os_error_once() {
+        let e = Error::io(
+            "listing /x",
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(e.to_string(), "listing /x: entity not found");
     }
 
     #[test]

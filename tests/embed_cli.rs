@@ -172,6 +172,33 @@ fn bad_input_exits_with_code_2_and_names_the_problem() {
             ],
             "not-cached",
         ),
+        (
+            vec![
+                "--model",
+                clip.to_str().unwrap(),
+                "--images",
+                "./no/such/folder",
+            ],
+            "./no/such/folder: no such folder",
+        ),
+        (
+            vec![
+                "--model",
+                clip.to_str().unwrap(),
+                "--pixels",
+                "./no/such/pixels.safetensors",
+            ],
+            "pixels.safetensors: no such file",
+        ),
+        (
+            vec![
+                "--model",
+                roberta.to_str().unwrap(),
+                "--texts",
+                tmp.path().to_str().unwrap(),
+            ],
+            "is a folder; expected a file",
+        ),
     ];
     for (args, needle) in cases {
         let mut all = vec!["embed", "--out", out.to_str().unwrap(), "--quiet"];

@@ -255,6 +255,22 @@ fn unknown_model_type_is_an_input_error_naming_file_and_key() {
     )
     .unwrap_err();
     assert_eq!(bad_heads.exit_code(), 2);
+    // A wrongly typed value is named by its key path, in the vision tower's table too.
+    let wrong = ModelConfig::from_json(r#"{"model_type": "bert", "hidden_size": "x"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        wrong.starts_with("key `hidden_size`: invalid bert config: invalid type"),
+        "{wrong}"
+    );
+    let wrong =
+        ModelConfig::from_json(r#"{"model_type": "clip", "vision_config": {"patch_size": -16}}"#)
+            .unwrap_err()
+            .to_string();
+    assert!(
+        wrong.starts_with("key `vision_config.patch_size`"),
+        "{wrong}"
+    );
 }
 
 #[test]

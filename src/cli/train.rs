@@ -112,8 +112,7 @@ struct ConfigFile {
 
 fn spec_from(args: &TrainArgs) -> Result<TrainSpec, Error> {
     if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::reading(path, e))?;
         let mut spec =
             homogen::tomlfile::parse::<ConfigFile>(&text, path, "not a valid [train] config")?
                 .train;

@@ -40,10 +40,8 @@ impl Format {
             _ => {
                 use std::io::Read;
                 let mut magic = [0u8; 4];
-                let mut f = File::open(path).map_err(|e| open_error(path, e))?;
-                let n = f
-                    .read(&mut magic)
-                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                let mut f = File::open(path).map_err(|e| Error::reading(path, e))?;
+                let n = f.read(&mut magic).map_err(|e| Error::reading(path, e))?;
                 Ok(if n == 4 && &magic == b"PAR1" {
                     Format::Parquet
                 } else {
@@ -51,14 +49,6 @@ impl Format {
                 })
             }
         }
-    }
-}
-
-fn open_error(path: &Path, e: std::io::Error) -> Error {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        InputError::new("no such file").in_file(path).into()
-    } else {
-        Error::io(format!("opening {}", path.display()), e)
     }
 }
 
@@ -277,7 +267,7 @@ pub fn parse_int(text: &str) -> Option<i64> {
 }
 
 fn read_csv(path: &Path) -> Result<FailureTable> {
-    let file = File::open(path).map_err(|e| open_error(path, e))?;
+    let file = File::open(path).map_err(|e| Error::reading(path, e))?;
     if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
         return Err(
             InputError::new("the file is empty; expected a header row and data rows")
@@ -386,7 +376,7 @@ fn read_csv(path: &Path) -> Result<FailureTable> {
 }
 
 fn read_parquet(path: &Path) -> Result<FailureTable> {
-    let file = File::open(path).map_err(|e| open_error(path, e))?;
+    let file = File::open(path).map_err(|e| Error::reading(path, e))?;
     if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
         return Err(
             InputError::new("the file is empty; expected a Parquet file")

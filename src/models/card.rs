@@ -27,8 +27,7 @@ pub struct ModelCard {
 impl ModelCard {
     /// Reads and checks a card.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::reading(path, e))?;
         let card: ModelCard = crate::tomlfile::parse(&text, path, "invalid model card")?;
         if !matches!(card.architecture.as_str(), "roberta" | "bert" | "clip") {
             return Err(InputError::new(format!(

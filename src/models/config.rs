@@ -188,6 +188,22 @@ pub enum ModelConfig {
     Vision(ClipVisionConfig),
 }
 
+/// `value` (the object at `prefix` in the file) as a `T`; an error names the key path.
+fn typed<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+    prefix: &str,
+    model_type: &str,
+) -> Result<T> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let mut err = InputError::new(format!("invalid {model_type} config: {}", e.inner()));
+        if path != "." {
+            err = err.at_key(format!("{prefix}{path}"));
+        }
+        err.into()
+    })
+}
+
 impl ModelConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
@@ -209,21 +225,18 @@ impl ModelConfig {
             .ok_or_else(|| InputError::new("missing `model_type`").at_key("model_type"))?
             .to_string();
         let model_type = model_type.as_str();
-        let bad = |e: serde_json::Error| -> Error {
-            InputError::new(format!("invalid {model_type} config: {e}")).into()
-        };
         let config = match model_type {
             "roberta" | "xlm-roberta" | "camembert" | "bert" => {
-                ModelConfig::Text(serde_json::from_value(value.clone()).map_err(bad)?)
+                ModelConfig::Text(typed(value.clone(), "", model_type)?)
             }
             "clip" => {
                 let vision = value.get("vision_config").cloned().ok_or_else(|| {
                     InputError::new("a `clip` config needs `vision_config`")
                         .at_key("vision_config")
                 })?;
-                ModelConfig::Vision(serde_json::from_value(vision).map_err(bad)?)
+                ModelConfig::Vision(typed(vision, "vision_config.", model_type)?)
             }
-            "clip_vision_model" => ModelConfig::Vision(serde_json::from_value(value).map_err(bad)?),
+            "clip_vision_model" => ModelConfig::Vision(typed(value, "", model_type)?),
             other => {
                 return Err(InputError::new(format!(
                     "unknown model_type `{other}`: expected roberta, xlm-roberta, bert, clip or clip_vision_model"

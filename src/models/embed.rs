@@ -199,8 +199,7 @@ fn progress(n: usize, quiet: bool) -> ProgressBar {
 }
 
 fn read_texts(path: &Path) -> Result<Vec<String>> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::reading(path, e))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let row = e.as_bytes()[..e.utf8_error().valid_up_to()]
             .iter()
@@ -216,8 +215,15 @@ fn read_texts(path: &Path) -> Result<Vec<String>> {
 }
 
 fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => InputError::new("no such folder").in_file(dir).into(),
+        std::io::ErrorKind::NotADirectory => {
+            InputError::new("not a folder; --images takes a folder of images")
+                .in_file(dir)
+                .into()
+        }
+        _ => Error::io(format!("listing {}", dir.display()), e),
+    })?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
@@ -236,8 +242,7 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 fn read_pixels(path: &Path, size: usize) -> Result<Tensor> {
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::reading(path, e))?;
     let mut tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
         .map_err(|e| InputError::new(format!("not a valid safetensors file: {e}")).in_file(path))?;
     let px = tensors
