@@ -367,7 +367,13 @@ fn bad_input_exits_with_code_2() {
     let cache = work.path().join("cache");
     let run = |extra: &[&str], data: &Path, method: &str| {
         let mut args = train_args(data, &work.path().join("bad"), &cache, method);
-        args.extend(extra.iter().map(|s| s.to_string()));
+        // A flag that train_args already gives takes the new value in place.
+        for pair in extra.chunks(2) {
+            match args.iter().position(|a| a == pair[0]) {
+                Some(i) if pair.len() == 2 => args[i + 1] = pair[1].to_string(),
+                _ => args.extend(pair.iter().map(|s| s.to_string())),
+            }
+        }
         let out = homogen().args(args).output().unwrap();
         (
             out.status.code(),
@@ -381,9 +387,29 @@ fn bad_input_exits_with_code_2() {
     let (code, err) = run(&["--num-labels", "3"], data.path(), "bitfit");
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("3 outputs") && err.contains("2 classes"),
+        err.contains("option `--num-labels`: the head has 3 outputs") && err.contains("2 classes"),
         "{err}"
     );
+
+    // Negative numbers reach the checks (not clap's "unexpected argument"); the flag is named.
+    for (flag, value, says) in [
+        ("--lr", "-1", "must be a positive number"),
+        ("--weight-decay", "-0.5", "must be 0 or more"),
+        ("--momentum", "-0.9", "must be 0 or more"),
+        ("--clip-norm", "-1", "must be positive"),
+        (
+            "--max-length",
+            "2",
+            "a maximum of 2 tokens leaves no room for text",
+        ),
+    ] {
+        let (code, err) = run(&[flag, value], data.path(), "bitfit");
+        assert_eq!(code, Some(2), "{flag} {value}: {err}");
+        assert!(
+            err.contains(&format!("option `{flag}`: {says}")),
+            "{flag} {value}: {err}"
+        );
+    }
 
     let (code, err) = run(&["--task", "stars"], data.path(), "bitfit");
     assert_eq!(code, Some(2), "{err}");

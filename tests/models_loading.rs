@@ -317,3 +317,29 @@ fn model_cards_parse_and_name_their_hub_models() {
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains("bad.toml") && e.to_string().contains("gpt2"));
 }
+
+/// A maximum length must leave room for text past the special tokens: the tokenizers crate
+/// subtracts them unchecked (a panic in debug builds, no truncation in release ones).
+#[test]
+fn a_max_length_without_room_for_text_is_refused_and_the_smallest_one_truncates() {
+    use homogen::models::tokenize::TextTokenizer;
+    for name in ["roberta", "bert"] {
+        let tok = fixtures().join(name).join("tokenizer.json");
+        for max in [0, 1, 2] {
+            let e = TextTokenizer::from_files(&tok, None, max, 0).unwrap_err();
+            assert_eq!(e.exit_code(), 2);
+            let msg = e.to_string();
+            assert!(
+                msg.contains("key `max_length`") && msg.contains("give at least 3"),
+                "{name} {max}: {msg}"
+            );
+        }
+        let tok = TextTokenizer::from_files(&tok, None, 3, 0).unwrap();
+        let batch = tok.encode(&["a long text of several words"]).unwrap();
+        assert_eq!(
+            batch.input_ids[0].len(),
+            3,
+            "{name}: special, one word, special"
+        );
+    }
+}

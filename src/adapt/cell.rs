@@ -202,6 +202,19 @@ impl TrainSpec {
                 return Err(bad("clip_norm", format!("must be positive, got {c}")));
             }
         }
+        // PyTorch's optimisers refuse these too.
+        if !(self.momentum.is_finite() && self.momentum >= 0.0) {
+            return Err(bad(
+                "momentum",
+                format!("must be 0 or more, got {}", self.momentum),
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(bad(
+                "weight_decay",
+                format!("must be 0 or more, got {}", self.weight_decay),
+            ));
+        }
         self.optimizer_config()?;
         self.schedule(1)?;
         Ok(())
@@ -324,6 +337,9 @@ mod tests {
             ("grad_accum", |s| s.grad_accum = 0),
             ("lr", |s| s.lr = -1.0),
             ("clip_norm", |s| s.clip_norm = Some(0.0)),
+            ("momentum", |s| s.momentum = -0.9),
+            ("weight_decay", |s| s.weight_decay = -0.01),
+            ("weight_decay", |s| s.weight_decay = f64::NAN),
         ] {
             let mut s = spec();
             edit(&mut s);

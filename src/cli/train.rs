@@ -56,13 +56,13 @@ pub struct TrainArgs {
     #[arg(long, default_value = "adamw")]
     pub optimizer: String,
     /// Base learning rate.
-    #[arg(long, default_value_t = 2e-5)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 2e-5)]
     pub lr: f64,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.9)]
     pub momentum: f64,
     /// Weight decay.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
     pub weight_decay: f64,
     /// linear, cosine or constant.
     #[arg(long, default_value = "linear")]
@@ -80,7 +80,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1)]
     pub grad_accum: usize,
     /// Gradient-norm clipping (0 turns it off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
     pub clip_norm: f64,
     /// Maximum tokens per text.
     #[arg(long)]
@@ -150,7 +150,7 @@ fn spec_from(args: &TrainArgs) -> Result<TrainSpec, Error> {
     spec.epochs = args.epochs;
     spec.batch_size = args.batch_size;
     spec.grad_accum = args.grad_accum;
-    spec.clip_norm = (args.clip_norm > 0.0).then_some(args.clip_norm);
+    spec.clip_norm = (args.clip_norm != 0.0).then_some(args.clip_norm);
     spec.max_length = args.max_length;
     spec.dtype = args.dtype.clone();
     spec.device = args.device.clone();
@@ -159,7 +159,8 @@ fn spec_from(args: &TrainArgs) -> Result<TrainSpec, Error> {
 
 /// Builds the spec and trains the cell.
 pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
-    let spec = spec_from(&args)?;
+    let from_flags = args.config.is_none();
+    let spec = spec_from(&args).map_err(|e| name_the_flag(e, from_flags))?;
     let opts = RunOptions {
         quiet,
         cache_dir: args.cache_dir.clone(),
@@ -167,7 +168,7 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
         no_feature_cache: args.no_feature_cache,
         progress: None,
     };
-    let outcome = train_cell(&spec, &opts)?;
+    let outcome = train_cell(&spec, &opts).map_err(|e| name_the_flag(e, from_flags))?;
     if !quiet {
         if outcome.skipped {
             eprintln!("already finished: {}", spec.out.display());
@@ -179,4 +180,23 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// An input error about a spec built from flags names the flag (`--batch-size`) where it
+/// names a key that is one (`batch_size`); with `--config` the key stays.
+fn name_the_flag(e: Error, from_flags: bool) -> Error {
+    let Error::Input(mut input) = e else {
+        return e;
+    };
+    if let Some(key) = input.key.as_mut().filter(|_| from_flags) {
+        let flag = key.replace('_', "-");
+        let command = TrainArgs::augment_args(clap::Command::new("train"));
+        if command
+            .get_arguments()
+            .any(|a| a.get_long() == Some(flag.as_str()))
+        {
+            *key = format!("--{flag}");
+        }
+    }
+    Error::Input(input)
 }

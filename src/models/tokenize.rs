@@ -3,7 +3,7 @@
 //! padding to the longest text of each batch, attention mask and token types.
 
 use std::path::Path;
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{PaddingParams, PaddingStrategy, PostProcessor, Tokenizer, TruncationParams};
 
 use crate::error::{Error, InputError, Result};
 
@@ -72,6 +72,20 @@ impl TextTokenizer {
                     None => (pad_id, inner.id_to_token(pad_id).unwrap_or_default()),
                 },
             };
+        // The tokenizers crate subtracts the special tokens from the maximum unchecked (a
+        // panic in debug builds, no truncation at all in release ones): refuse that here.
+        let special = inner
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(false));
+        if max_len <= special {
+            return Err(InputError::new(format!(
+                "a maximum of {max_len} tokens leaves no room for text: the tokenizer adds \
+                 {special} special tokens to each; give at least {}",
+                special + 1
+            ))
+            .at_key("max_length")
+            .into());
+        }
         inner
             .with_truncation(Some(TruncationParams {
                 max_length: max_len,
