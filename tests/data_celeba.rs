@@ -221,7 +221,7 @@ fn missing_attribute_file_is_an_input_error() {
 }
 
 #[test]
-fn a_row_with_39_values_names_file_and_row() {
+fn a_row_with_39_values_names_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     copy_official(dir.path());
     let path = dir.path().join("list_attr_celeba.txt");
@@ -233,8 +233,52 @@ fn a_row_with_39_values_names_file_and_row() {
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let e = input_error(celeba::load_official(dir.path(), &Default::default()));
     assert_eq!(e.file.as_deref(), Some(path.as_path()));
-    assert_eq!(e.row, Some(3));
+    assert_eq!(e.line, Some(5));
     assert!(e.message.contains("found 39 values"), "{e}");
+}
+
+#[test]
+fn a_wrong_attribute_name_is_named_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_official(dir.path());
+    let path = dir.path().join("list_attr_celeba.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("Wearing_Necklace", "Wearing_Necktie", 1)).unwrap();
+    let e = input_error(celeba::load_official(dir.path(), &Default::default()));
+    assert_eq!(e.line, Some(2), "{e}");
+    assert!(
+        e.message
+            .ends_with("name 38 is `Wearing_Necktie` where CelebA has `Wearing_Necklace`"),
+        "{e}"
+    );
+    std::fs::write(&path, text.replacen(" Young", "", 1)).unwrap();
+    let e = input_error(celeba::load_official(dir.path(), &Default::default()));
+    assert!(e.message.ends_with("found 39 names"), "{e}");
+}
+
+#[test]
+fn an_image_listed_twice_names_both_lines() {
+    for (name, header_lines) in [("list_attr_celeba.txt", 2), ("list_eval_partition.txt", 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_official(dir.path());
+        let path = dir.path().join(name);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        // The second image's line again, right after the third's.
+        let copy = lines[header_lines + 1].clone();
+        lines.insert(header_lines + 3, copy);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let e = input_error(celeba::load_official(dir.path(), &Default::default()));
+        assert_eq!(e.file.as_deref(), Some(path.as_path()), "{e}");
+        assert_eq!(e.line, Some(header_lines + 4), "{e}");
+        assert!(
+            e.message.contains(&format!(
+                "is listed twice (first at line {})",
+                header_lines + 2
+            )),
+            "{e}"
+        );
+    }
 }
 
 #[test]

@@ -215,14 +215,19 @@ pub fn load_official(root: &Path, options: &CelebaOptions) -> Result<Dataset> {
     let partition = read_partition(&part_path)?;
     let rows = read_attributes(&attr_path)?;
     let mut examples = Vec::with_capacity(rows.len());
-    for (row, (file, present)) in rows.into_iter().enumerate() {
+    for AttributeRow {
+        file,
+        present,
+        line,
+    } in rows
+    {
         let split = *partition.get(&file).ok_or_else(|| {
             InputError::new(format!(
                 "image `{file}` is in the attribute file but not in {}",
                 part_path.display()
             ))
             .in_file(&attr_path)
-            .at_row(row + 1)
+            .at_line(line)
         })?;
         let input = Input::Image(ImageRef::File(image_dir.join(&file)));
         examples.push(example(options, &task_idx, file, split, &present, input));
@@ -242,6 +247,7 @@ fn read_text(path: &Path) -> Result<String> {
 fn read_partition(path: &Path) -> Result<std::collections::HashMap<String, Split>> {
     let text = read_text(path)?;
     let mut out = std::collections::HashMap::new();
+    let mut first_line = std::collections::HashMap::new();
     for (i, line) in text
         .lines()
         .enumerate()
@@ -258,51 +264,86 @@ fn read_partition(path: &Path) -> Result<std::collections::HashMap<String, Split
                     line.trim()
                 ))
                 .in_file(path)
-                .at_row(i + 1)
+                .at_line(i + 1)
                 .into())
             }
         };
+        if let Some(first) = first_line.insert(fields[0], i + 1) {
+            return Err(listed_twice(path, fields[0], i + 1, first));
+        }
         out.insert(fields[0].to_string(), split);
     }
     Ok(out)
 }
 
-/// `(filename, 40 flags)` per data row of `list_attr_celeba.txt`. Data row `r` (1-based) is
-/// line `r + 2`.
-fn read_attributes(path: &Path) -> Result<Vec<(String, [bool; 40])>> {
+fn listed_twice(path: &Path, file: &str, line: usize, first: usize) -> Error {
+    InputError::new(format!(
+        "image `{file}` is listed twice (first at line {first})"
+    ))
+    .in_file(path)
+    .at_line(line)
+    .into()
+}
+
+/// One image's line of `list_attr_celeba.txt`.
+struct AttributeRow {
+    file: String,
+    present: [bool; 40],
+    /// The 1-based line in the file, for errors.
+    line: usize,
+}
+
+/// The images of `list_attr_celeba.txt` with their 40 flags; the first two lines are the count
+/// and the attribute names.
+fn read_attributes(path: &Path) -> Result<Vec<AttributeRow>> {
     let text = read_text(path)?;
     let mut lines = text.lines();
-    let bad = |msg: String| -> Error { InputError::new(msg).in_file(path).into() };
+    let bad = |line: usize, msg: String| -> Error {
+        InputError::new(msg).in_file(path).at_line(line).into()
+    };
     let count: usize = lines
         .next()
         .and_then(|l| l.trim().parse().ok())
-        .ok_or_else(|| bad("line 1: expected the number of images".into()))?;
+        .ok_or_else(|| bad(1, "expected the number of images".into()))?;
     let names: Vec<&str> = lines
         .next()
-        .ok_or_else(|| bad("line 2: expected the 40 attribute names".into()))?
+        .ok_or_else(|| bad(2, "expected the 40 attribute names".into()))?
         .split_whitespace()
         .collect();
     if names != ATTRIBUTES {
-        return Err(bad(format!(
-            "line 2: expected the 40 CelebA attribute names ({} ...), found {} names: {}",
-            ATTRIBUTES[..3].join(" "),
-            names.len(),
-            names.join(" ")
-        )));
+        let first_difference = match names.iter().zip(ATTRIBUTES).position(|(a, b)| *a != b) {
+            Some(j) => format!(
+                "name {} is `{}` where CelebA has `{}`",
+                j + 1,
+                names[j],
+                ATTRIBUTES[j]
+            ),
+            None => format!("found {} names", names.len()),
+        };
+        return Err(bad(
+            2,
+            format!(
+                "expected the 40 CelebA attribute names ({} ...): {first_difference}",
+                ATTRIBUTES[..3].join(" "),
+            ),
+        ));
     }
-    let mut rows = Vec::with_capacity(count);
-    for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let row = i + 1;
-        let fields: Vec<&str> = line.split_whitespace().collect();
+    let mut rows: Vec<AttributeRow> = Vec::with_capacity(count);
+    let mut first_line = std::collections::HashMap::new();
+    for (i, text_line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let line = i + 3;
+        let fields: Vec<&str> = text_line.split_whitespace().collect();
         if fields.len() != 41 {
-            return Err(InputError::new(format!(
-                "line {}: expected a file name and 40 values, found {} values",
-                row + 2,
-                fields.len().saturating_sub(1)
-            ))
-            .in_file(path)
-            .at_row(row)
-            .into());
+            return Err(bad(
+                line,
+                format!(
+                    "expected a file name and 40 values, found {} values",
+                    fields.len().saturating_sub(1)
+                ),
+            ));
+        }
+        if let Some(first) = first_line.insert(fields[0], line) {
+            return Err(listed_twice(path, fields[0], line, first));
         }
         let mut present = [false; 40];
         for (j, v) in fields[1..].iter().enumerate() {
@@ -310,24 +351,27 @@ fn read_attributes(path: &Path) -> Result<Vec<(String, [bool; 40])>> {
                 "1" => true,
                 "-1" | "0" => false,
                 other => {
-                    return Err(InputError::new(format!(
-                        "line {}: expected -1 or 1, found `{other}`",
-                        row + 2
-                    ))
-                    .in_file(path)
-                    .at_row(row)
-                    .in_column(ATTRIBUTES[j])
-                    .into())
+                    return Err(
+                        InputError::new(format!("expected -1 or 1, found `{other}`"))
+                            .in_file(path)
+                            .at_line(line)
+                            .in_column(ATTRIBUTES[j])
+                            .into(),
+                    )
                 }
             };
         }
-        rows.push((fields[0].to_string(), present));
+        rows.push(AttributeRow {
+            file: fields[0].to_string(),
+            present,
+            line,
+        });
     }
     if rows.len() != count {
-        return Err(bad(format!(
-            "line 1 announces {count} images but the file lists {}",
-            rows.len()
-        )));
+        return Err(bad(
+            1,
+            format!("the file announces {count} images but lists {}", rows.len()),
+        ));
     }
     Ok(rows)
 }
