@@ -243,7 +243,11 @@ fn a_wrong_attribute_name_is_named_with_its_place() {
     copy_official(dir.path());
     let path = dir.path().join("list_attr_celeba.txt");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replacen("Wearing_Necklace", "Wearing_Necktie", 1)).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen("Wearing_Necklace", "Wearing_Necktie", 1),
+    )
+    .unwrap();
     let e = input_error(celeba::load_official(dir.path(), &Default::default()));
     assert_eq!(e.line, Some(2), "{e}");
     assert!(

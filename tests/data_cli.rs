@@ -183,9 +183,24 @@ fn loaders_find_fetched_data_offline_in_the_hub_cache() {
     // A dataset that is not cached: exit 2 telling the user to fetch it.
     let g = homogen(&["data", "describe", "--dataset", "ag_news"], &env);
     assert_eq!(g.status.code(), Some(2));
-    assert!(stderr(&g).contains("homogen fetch"), "{}", stderr(&g));
-    let h = homogen(&["fetch", "model", "roberta-base"], &env);
+    assert!(
+        stderr(&g).contains(
+            "download it with `homogen fetch dataset fancyzhx/ag_news` where the Hub is \
+             reachable (HF_HUB_OFFLINE is set: unset it for that)"
+        ),
+        "{}",
+        stderr(&g)
+    );
+    let h = homogen(
+        &["fetch", "model", "roberta-base", "--revision", "v2"],
+        &env,
+    );
     assert_eq!(h.status.code(), Some(2), "{}", stderr(&h));
+    assert!(
+        stderr(&h).contains("`homogen fetch model roberta-base --revision v2`"),
+        "{}",
+        stderr(&h)
+    );
 }
 
 fn fails_with_2(args: &[&str], needles: &[&str]) {

@@ -116,20 +116,37 @@ pub fn cached_snapshot(
         let r = base.join("refs").join(revision);
         std::fs::read_to_string(&r)
             .map(|s| s.trim().to_string())
-            .map_err(|_| not_cached(repo, revision, &base))?
+            .map_err(|_| not_cached(kind, repo, revision, &base))?
     };
     let snap = base.join("snapshots").join(&commit);
     if snap.is_dir() {
         Ok(snap)
     } else {
-        Err(not_cached(repo, revision, &base))
+        Err(not_cached(kind, repo, revision, &base))
     }
 }
 
-fn not_cached(repo: &str, revision: &str, base: &Path) -> Error {
+/// The error for a repository (`kind`: model or dataset) missing from the cache at `base`: it
+/// says how to download it (and that `HF_HUB_OFFLINE` must be unset for that, when it is set).
+pub(crate) fn not_cached(kind: RepoType, repo: &str, revision: &str, base: &Path) -> Error {
+    let what = match kind {
+        RepoType::Model => "model",
+        _ => "dataset",
+    };
+    let unset = if offline() {
+        " (HF_HUB_OFFLINE is set: unset it for that)"
+    } else {
+        ""
+    };
+    let revision_flag = if revision == "main" {
+        String::new()
+    } else {
+        format!(" --revision {revision}")
+    };
     InputError::new(format!(
-        "`{repo}` at revision `{revision}` is not in the Hugging Face cache; run \
-         `homogen fetch dataset|model {repo}` while online, or point to a local copy"
+        "`{repo}` at revision `{revision}` is not in the Hugging Face cache; download it with \
+         `homogen fetch {what} {repo}{revision_flag}` where the Hub is reachable{unset}, or \
+         point to a local copy"
     ))
     .in_file(base)
     .into()

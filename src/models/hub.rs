@@ -66,17 +66,11 @@ pub fn resolve(model: &str, opts: &ResolveOptions) -> Result<ModelFiles> {
         );
     }
     let revision = opts.revision.clone().unwrap_or_else(|| "main".to_string());
-    if offline() {
+    if crate::data::hub::offline() {
         from_cache(&Cache::from_env(), model, &revision, opts.allow_pickle)
     } else {
         from_hub(model, &revision, opts.allow_pickle)
     }
-}
-
-fn offline() -> bool {
-    std::env::var("HF_HUB_OFFLINE")
-        .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
-        .unwrap_or(false)
 }
 
 /// Resolves `model_id` at `revision` inside a Hub-layout cache folder, without network.
@@ -95,11 +89,12 @@ pub fn from_cache(
             revision.to_string()
         }
         Err(_) => {
-            return Err(InputError::new(format!(
-                "model `{model_id}` at revision `{revision}` is not in the Hugging Face cache (offline mode)"
+            return Err(crate::data::hub::not_cached(
+                RepoType::Model,
+                model_id,
+                revision,
+                &root,
             ))
-            .in_file(&ref_file)
-            .into())
         }
     };
     let snapshot = root.join("snapshots").join(&commit);
