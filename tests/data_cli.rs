@@ -281,7 +281,7 @@ fn bad_input_exits_2_naming_file_and_row() {
         std::fs::read_to_string(fixtures().join("celeba/official/list_attr_celeba.txt")).unwrap();
     let mut lines: Vec<&str> = attr.lines().collect();
     let short = lines[6].trim_end().rsplit_once(' ').unwrap().0.to_string();
-    lines[6] = &short; // data row 5 now has 39 values
+    lines[6] = &short; // line 7 (data row 5) now has 39 values
     let path = dir.path().join("list_attr_celeba.txt");
     std::fs::write(&path, lines.join("\n")).unwrap();
     fails_with_2(
@@ -293,6 +293,6 @@ fn bad_input_exits_2_naming_file_and_row() {
             "--root",
             dir.path().to_str().unwrap(),
         ],
-        &["list_attr_celeba.txt, row 5", "found 39 values"],
+        &["list_attr_celeba.txt, line 7", "found 39 values"],
     );
 }
