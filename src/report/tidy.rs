@@ -59,8 +59,11 @@ impl TidyRow {
     }
 }
 
-fn cell(x: Option<f64>) -> String {
-    x.map_or_else(String::new, |v| format!("{v}"))
+/// A number cell of a CSV: empty when absent, else Rust's shortest round-trip form of the
+/// f64, with zero always unsigned (a sum of no terms is -0.0 in Rust; "-0" means nothing in a
+/// report).
+pub fn number(x: Option<f64>) -> String {
+    x.map_or_else(String::new, |v| format!("{}", v + 0.0))
 }
 
 /// Writes the rows as CSV with [`HEADER`].
@@ -73,10 +76,10 @@ pub fn write_csv<W: Write>(rows: &[TidyRow], out: W) -> Result<()> {
             r.system.as_str(),
             &r.grouping,
             &r.metric,
-            &cell(r.value),
-            &cell(r.ci_lo),
-            &cell(r.ci_hi),
-            &cell(r.p_value),
+            &number(r.value),
+            &number(r.ci_lo),
+            &number(r.ci_hi),
+            &number(r.p_value),
             &r.note,
         ])
         .map_err(err)?;
@@ -88,8 +91,20 @@ pub fn write_csv<W: Write>(rows: &[TidyRow], out: W) -> Result<()> {
 
 /// The rows as a JSON array of objects with the CSV's fields (`null` for absent numbers).
 pub fn to_json(rows: &[TidyRow]) -> String {
+    // Zero unsigned, as in the CSV.
+    let unsigned = |x: Option<f64>| x.map(|v| v + 0.0);
+    let rows: Vec<TidyRow> = rows
+        .iter()
+        .map(|r| TidyRow {
+            value: unsigned(r.value),
+            ci_lo: unsigned(r.ci_lo),
+            ci_hi: unsigned(r.ci_hi),
+            p_value: unsigned(r.p_value),
+            ..r.clone()
+        })
+        .collect();
     // Serialising plain strings and finite floats cannot fail.
-    serde_json::to_string_pretty(rows).unwrap_or_else(|_| "[]".to_string())
+    serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_string())
 }
 
 /// `x` rounded to 3 significant digits for reading (integers printed whole).
@@ -173,5 +188,35 @@ mod tests {
         assert_eq!(short(-0.0), "0");
         assert_eq!(short(123.456), "123");
         assert_eq!(short(2.5e-7), "2.50e-7");
+    }
+
+    /// Rust sums no terms to -0.0 (an observed systemic failure of nobody was printed `-0`).
+    #[test]
+    fn zero_is_written_unsigned_in_csv_and_json() {
+        let empty: f64 = std::iter::empty::<f64>().sum();
+        assert!(empty.is_sign_negative(), "the case this guards against");
+        assert_eq!(number(Some(empty)), "0");
+        assert_eq!(number(Some(0.25)), "0.25");
+        assert_eq!(number(None), "");
+        let row = TidyRow {
+            system: "all".into(),
+            grouping: "individual".into(),
+            metric: "systemic_failure_observed".into(),
+            value: Some(empty),
+            ci_lo: Some(-0.0),
+            ci_hi: Some(0.0),
+            p_value: None,
+            note: String::new(),
+        };
+        let mut csv = Vec::new();
+        write_csv(std::slice::from_ref(&row), &mut csv).unwrap();
+        let csv = String::from_utf8(csv).unwrap();
+        assert!(
+            csv.ends_with("all,individual,systemic_failure_observed,0,0,0,,\n"),
+            "{csv}"
+        );
+        let json = to_json(&[row]);
+        assert!(!json.contains("-0"), "{json}");
+        assert!(json.contains("\"value\": 0.0"), "{json}");
     }
 }

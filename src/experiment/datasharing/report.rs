@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::experiment::config::Config;
 use crate::experiment::protocol::{Setting, Trial};
 use crate::failures::write_atomically;
+use crate::report::tidy::number;
 
 /// The headline metric the report compares between settings.
 pub const HEADLINE: &str = "h_individual";
@@ -88,10 +89,6 @@ pub fn aggregate(measurements: &[(Trial, Vec<MetricRow>)]) -> Vec<ResultRow> {
         .collect()
 }
 
-fn fmt_opt(v: Option<f64>) -> String {
-    v.map_or_else(String::new, |v| format!("{v}"))
-}
-
 fn csv_err(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
     move |e| Error::Runtime(format!("writing {}: {e}", path.display()))
 }
@@ -131,7 +128,7 @@ pub fn write_measurements(
                     &t.model_seed.to_string(),
                     &r.grouping,
                     &r.metric,
-                    &fmt_opt(r.value),
+                    &number(r.value),
                     &r.note,
                 ])
                 .map_err(&fail)?;
@@ -168,8 +165,8 @@ pub fn write_results(path: &Path, dataset: &str, results: &[ResultRow]) -> Resul
                 &r.scale.to_string(),
                 &r.grouping,
                 &r.metric,
-                &fmt_opt(r.mean),
-                &fmt_opt(r.sd),
+                &number(r.mean),
+                &number(r.sd),
                 &r.n.to_string(),
                 &r.n_undefined.to_string(),
             ])

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::failures::write_atomically;
 use crate::metrics::{Measurement, SystemResult, INDIVIDUAL};
-use crate::report::tidy::{short, TidyRow, HEADER};
+use crate::report::tidy::{number, short, TidyRow, HEADER};
 
 /// Everything the report shows.
 pub struct ReportInput<'a> {
@@ -71,10 +71,6 @@ pub fn result_rows(input: &ReportInput<'_>) -> Vec<(String, TidyRow)> {
     rows
 }
 
-fn num(x: Option<f64>) -> String {
-    x.map_or_else(String::new, |v| format!("{v}"))
-}
-
 /// Writes `results.csv` (header `method,` + DESIGN.md §4's columns).
 pub fn write_results(path: &Path, rows: &[(String, TidyRow)]) -> Result<()> {
     write_atomically(path, |w| {
@@ -89,10 +85,10 @@ pub fn write_results(path: &Path, rows: &[(String, TidyRow)]) -> Result<()> {
                 &r.system,
                 &r.grouping,
                 &r.metric,
-                &num(r.value),
-                &num(r.ci_lo),
-                &num(r.ci_hi),
-                &num(r.p_value),
+                &number(r.value),
+                &number(r.ci_lo),
+                &number(r.ci_hi),
+                &number(r.p_value),
                 &r.note,
             ])
             .map_err(err)?;
