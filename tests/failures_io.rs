@@ -369,3 +369,21 @@ fn concurrent_atomic_writes_to_one_path_all_succeed() {
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 }
+
+/// An output path that is a folder is bad input, refused before anything is written (it was a
+/// temporary file in the folder's parent, then a failed rename).
+#[test]
+fn writing_onto_a_folder_is_refused_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out");
+    std::fs::create_dir(&target).unwrap();
+    let e = failures::write_atomically(&target, |_| Ok(())).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        e.to_string()
+            .ends_with("out: is a folder; expected the name of a file to write"),
+        "{e}"
+    );
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(entries.len(), 1, "only the folder itself");
+}

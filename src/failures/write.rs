@@ -15,7 +15,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::table::{columns, Categorical, FailureTable};
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 
 /// A fresh temporary path in `dir` for a file that will be renamed to `name`: hidden, and unique
 /// per process *and* per call, so threads of one run (several workers) and processes of a Slurm
@@ -32,6 +32,13 @@ pub fn write_atomically(
     path: &Path,
     contents: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
 ) -> Result<()> {
+    if path.is_dir() {
+        return Err(
+            InputError::new("is a folder; expected the name of a file to write")
+                .in_file(path)
+                .into(),
+        );
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
