@@ -360,6 +360,38 @@ fn killed_run_resumes_to_identical_bytes() {
     );
 }
 
+/// A damaged checkpoint stops the cell with the way out (delete the folder), and once it is
+/// deleted the cell trains from the start.
+#[test]
+fn a_damaged_checkpoint_says_how_to_start_over() {
+    let data = task_dir();
+    let work = tempfile::tempdir().unwrap();
+    let cache = work.path().join("cache");
+    let cell = work.path().join("cell");
+    let args = train_args(data.path(), &cell, &cache, "bitfit");
+    let st = homogen()
+        .args(&args)
+        .env("HOMOGEN_TEST_ABORT_AFTER_STEPS", "9")
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(137));
+    let params = cell.join("checkpoint/epoch-1/params.safetensors");
+    let bytes = std::fs::read(&params).unwrap();
+    std::fs::write(&params, &bytes[..100]).unwrap();
+    let out = homogen().args(&args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot resume from the checkpoint in")
+            && err.contains("params.safetensors")
+            && err.contains("delete that folder to train this cell from the start"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(cell.join("checkpoint")).unwrap();
+    assert!(homogen().args(&args).status().unwrap().success());
+    assert!(cell.join("failures.parquet").is_file());
+}
+
 #[test]
 fn bad_input_exits_with_code_2() {
     let data = task_dir();

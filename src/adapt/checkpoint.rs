@@ -36,6 +36,16 @@ pub fn dir(cell: &Path) -> PathBuf {
     cell.join("checkpoint")
 }
 
+/// The error for a checkpoint that cannot be read back (`e`), with the way out: the cell can
+/// start over once the checkpoint folder is gone.
+pub fn damaged(cell: &Path, e: Error) -> Error {
+    Error::Runtime(format!(
+        "cannot resume from the checkpoint in {}: {e}; delete that folder to train this cell \
+         from the start",
+        dir(cell).display()
+    ))
+}
+
 /// Reads the last checkpoint's state, when there is one for this spec hash.
 pub fn latest(cell: &Path, spec_hash: &str) -> Result<Option<CheckpointState>> {
     let path = dir(cell).join("state.json");
