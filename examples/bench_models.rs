@@ -3,9 +3,12 @@
 //! head). `scripts/bench_models.py` runs it next to the same steps in PyTorch.
 //!
 //! Usage: `cargo run --release --example bench_models -- <roberta|clip>
-//! <forward|finetune|bitfit|bitfit-plain> [iterations] [cpu|cuda:N] [f32|bf16] [batch]`.
+//! <forward|finetune|bitfit|bitfit-plain|eval-tracked> [iterations] [cpu|cuda:N] [f32|bf16]
+//! [batch]`.
 //! `bitfit-plain` is BitFit without the frozen-linear custom op (weight gradients computed and
-//! thrown away); bf16 trains in mixed precision (f32 master weights). Prints one JSON line:
+//! thrown away); `eval-tracked` is an evaluation forward of a model whose parameters all train,
+//! recording the graph as the trainer's evaluation did before `ParamStore::without_gradients`
+//! (`forward` is the same pass without it); bf16 trains in mixed precision (f32 master weights). Prints one JSON line:
 //! per-iteration seconds (the device synchronised before each clock read), their median, and
 //! the process's peak resident memory. A training step is forward, cross-entropy, backward and
 //! the product's own SGD update (`adapt::Sgd`, lr 1e-3, no momentum — what the PyTorch side's
@@ -85,7 +88,7 @@ fn main() -> anyhow::Result<()> {
     )?;
     let selection = match mode {
         "forward" => None,
-        "finetune" => Some(Selection::All),
+        "finetune" | "eval-tracked" => Some(Selection::All),
         "bitfit" => Some(Selection::BitFit),
         "bitfit-plain" => {
             set_frozen_linear_op(false);
@@ -109,7 +112,7 @@ fn main() -> anyhow::Result<()> {
     let mut times = Vec::new();
     for i in 0..=iters {
         let start = Instant::now();
-        if selection.is_none() {
+        if selection.is_none() || mode == "eval-tracked" {
             let f = model.logits(&batch, &Ctx::eval())?;
             f.sum_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()?;
         } else {

@@ -385,3 +385,33 @@ fn dropout_on_the_test_device_equals_the_cpu_bit_for_bit() {
         );
     }
 }
+
+/// Evaluation of a model being finetuned records no graph inside `without_gradients` (what
+/// the trainer's evaluation uses), gives the tracked pass's logits, leaves the trainable flags
+/// alone, and the switch comes back even when the closure panics.
+#[test]
+fn without_gradients_records_no_graph_and_changes_no_result() {
+    for (model, batch) in [
+        (
+            text_model(HeadKind::Mlp),
+            text_batch(&["a short one", "and a longer text here"]),
+        ),
+        (clip_model(), clip_batch()),
+    ] {
+        model.store.set_trainable(|n| Selection::All.selects(n));
+        let trainable = model.store.trainable_count();
+        let tracked = model.logits(&batch, &Ctx::eval()).unwrap();
+        assert!(tracked.track_op(), "a trainable model's pass is recorded");
+        let plain = model
+            .store
+            .without_gradients(|| model.logits(&batch, &Ctx::eval()).unwrap());
+        assert!(!plain.track_op(), "no graph inside without_gradients");
+        assert!(max_abs_diff(&tracked, &plain) <= 1e-6);
+        assert_eq!(model.store.trainable_count(), trainable);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            model.store.without_gradients(|| panic!("inside"))
+        }));
+        assert!(caught.is_err());
+        assert!(model.logits(&batch, &Ctx::eval()).unwrap().track_op());
+    }
+}

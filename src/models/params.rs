@@ -34,6 +34,9 @@ pub struct Param {
     name: Arc<str>,
     var: Var,
     trainable: Arc<AtomicBool>,
+    /// Shared by every parameter of the store: false inside
+    /// [`ParamStore::without_gradients`].
+    gradients: Arc<AtomicBool>,
     init: Init,
     compute: DType,
 }
@@ -44,12 +47,12 @@ impl Param {
         &self.name
     }
 
-    /// The tensor to use in a forward pass: the tracked variable when trainable, a detached view
-    /// of the same storage otherwise; cast to the compute dtype when it differs from the
-    /// storage dtype (mixed precision: the cast is part of the graph, so the gradient reaches
-    /// the f32 variable in f32).
+    /// The tensor to use in a forward pass: the tracked variable when trainable (outside
+    /// [`ParamStore::without_gradients`]), a detached view of the same storage otherwise; cast
+    /// to the compute dtype when it differs from the storage dtype (mixed precision: the cast is
+    /// part of the graph, so the gradient reaches the f32 variable in f32).
     pub fn tensor(&self) -> candle_core::Result<Tensor> {
-        let t = if self.is_trainable() {
+        let t = if self.is_trainable() && self.gradients.load(Ordering::Relaxed) {
             self.var.as_tensor().clone()
         } else {
             self.var.as_detached_tensor()
@@ -84,6 +87,19 @@ pub struct ParamStore {
     params: BTreeMap<String, Param>,
     device: Device,
     precision: Precision,
+    gradients: Arc<AtomicBool>,
+}
+
+/// Puts the store's gradient switch back as it was when dropped (also on an early return).
+struct RestoreGradients {
+    switch: Arc<AtomicBool>,
+    was: bool,
+}
+
+impl Drop for RestoreGradients {
+    fn drop(&mut self) {
+        self.switch.store(self.was, Ordering::Relaxed);
+    }
 }
 
 impl ParamStore {
@@ -94,7 +110,21 @@ impl ParamStore {
             params: BTreeMap::new(),
             device,
             precision: precision.into(),
+            gradients: Arc::new(AtomicBool::new(true)),
         }
+    }
+
+    /// Runs `f` with every parameter entering forward passes detached, as PyTorch's
+    /// `torch.no_grad()` does: evaluation of a model being trained then records no graph (no
+    /// activations kept for a backward pass that never comes) and takes the layers' inference
+    /// kernels. Trainable flags are unchanged. Not for use while another thread trains the
+    /// same model.
+    pub fn without_gradients<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _restore = RestoreGradients {
+            switch: self.gradients.clone(),
+            was: self.gradients.swap(false, Ordering::Relaxed),
+        };
+        f()
     }
 
     /// The device parameters live on.
@@ -125,6 +155,7 @@ impl ParamStore {
             name: Arc::from(name),
             var,
             trainable: Arc::new(AtomicBool::new(true)),
+            gradients: self.gradients.clone(),
             init,
             compute: self.precision.compute,
         };
