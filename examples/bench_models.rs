@@ -8,8 +8,8 @@
 //! `bitfit-plain` is BitFit without the frozen-linear custom op (weight gradients computed and
 //! thrown away); `eval-tracked` is an evaluation forward of a model whose parameters all train,
 //! recording the graph as the trainer's evaluation did before `ParamStore::without_gradients`
-//! (`forward` is the same pass without it); bf16 trains in mixed precision (f32 master weights). Prints one JSON line:
-//! per-iteration seconds (the device synchronised before each clock read), their median, and
+//! (`forward` is the same pass without it); bf16 trains in mixed precision (f32 master
+//! weights). Prints one JSON line: per-iteration seconds (the device synchronised before each clock read), their median, and
 //! the process's peak resident memory. A training step is forward, cross-entropy, backward and
 //! the product's own SGD update (`adapt::Sgd`, lr 1e-3, no momentum — what the PyTorch side's
 //! `torch.optim.SGD(lr=1e-3)` does).

@@ -7,9 +7,9 @@
 //! operation (compiled without fused multiply-add contraction, with IEEE division and square
 //! root), so a GPU step gives the CPU kernel's values.
 //!
-//! The kernels are CUDA C compiled once per process by NVRTC (`crate::nvrtc`, built with the `cuda` feature). In a build
-//! without the `cuda` feature the op exists but refuses to run; the optimisers never choose it
-//! there.
+//! The kernels are CUDA C compiled once per process by NVRTC (`crate::nvrtc`, built with the
+//! `cuda` feature). In a build without the `cuda` feature the op exists but refuses to run; the
+//! optimisers never choose it there.
 
 use candle_core::{CpuStorage, InplaceOp2, Layout, Tensor};
 

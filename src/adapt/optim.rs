@@ -101,9 +101,9 @@ pub trait Optimizer {
     fn load_state_tensors(&mut self, tensors: HashMap<String, Tensor>, origin: &Path)
         -> Result<()>;
 
-    /// Writes the state to a safetensors file, atomically: per parameter `NAME.step` (i64, shape `[1]`)
-    /// and `NAME.exp_avg`/`NAME.exp_avg_sq` (AdamW) or `NAME.momentum_buffer` (SGD), for the
-    /// parameters that have been stepped.
+    /// Writes the state to a safetensors file, atomically: per parameter `NAME.step` (i64,
+    /// shape `[1]`) and `NAME.exp_avg`/`NAME.exp_avg_sq` (AdamW) or `NAME.momentum_buffer`
+    /// (SGD), for the parameters that have been stepped.
     fn save_state(&self, path: &Path) -> Result<()> {
         state::save(&self.state_tensors()?, path)
     }

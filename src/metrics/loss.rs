@@ -1,6 +1,6 @@
 //! Loss-based alternatives (paper appendix A.4), when the table has comparable per-example
-//! losses `l^i_j`: `loss-H = E_j[prod_i l] / prod_i E_j[l]`, `MinExp = E_j[min_i l] / min_i E_j[l]`,
-//! `ExpExp = E_j[min_i l] / mean_i E_j[l]`.
+//! losses `l^i_j`: `loss-H = E_j[prod_i l] / prod_i E_j[l]`,
+//! `MinExp = E_j[min_i l] / min_i E_j[l]`, `ExpExp = E_j[min_i l] / mean_i E_j[l]`.
 //!
 //! They are computed over the people with a finite loss under every deployment (complete
 //! cases); the rows' note says how many people were left out. Their bootstrap resamples these
