@@ -301,7 +301,11 @@ fn shipped_configs_parse() {
     assert_eq!(acs.data.dataset, DatasetKind::Acs);
     // The authors' ACS scales, 25000 down to 10; the path is relative to the config.
     assert_eq!(acs.protocol.scales.first(), Some(&25000));
-    assert!(acs.data.path.unwrap().starts_with(&dir));
+    let acs_path = acs.data.path.unwrap();
+    assert!(acs_path.starts_with(&dir));
+    // ... and it is where `homogen fetch dataset acs --state CA` writes (default root data/acs).
+    let fetched = homogen::data::tabular::fetch::person_file_path(Path::new("data/acs"), "ca");
+    assert!(acs_path.ends_with(&fetched), "{}", acs_path.display());
     let lsac = Config::load(&dir.join("datasharing-lsac.toml")).unwrap();
     // range(30, 5, -1): 30 down to 6, 25 scales.
     assert_eq!(lsac.protocol.scales.len(), 25);

@@ -68,6 +68,48 @@ fn bad_configs_exit_2_naming_the_key() {
     }
 }
 
+/// Slurm resources are checked before anything is written; a flag is named as such, a config
+/// value by its key and file.
+#[test]
+fn plan_refuses_bad_slurm_resources_naming_flag_or_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let c = config(dir.path(), |t| t);
+    for (flag, value, says) in [
+        (
+            "--time",
+            "ten minutes",
+            "option `--time`: `ten minutes` is not a Slurm time limit",
+        ),
+        (
+            "--partition",
+            "gpu\n#SBATCH --mem=1",
+            "option `--partition`: `gpu",
+        ),
+        (
+            "--max-parallel",
+            "0",
+            "option `--max-parallel`: must be at least 1",
+        ),
+    ] {
+        let (code, _, err) = homogen(&[
+            "plan",
+            c.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            flag,
+            value,
+        ]);
+        assert_eq!(code, 2, "{flag}: {err}");
+        assert!(err.contains(says), "{flag}: {err}");
+        assert!(!out.exists(), "{flag}: nothing written");
+    }
+    let c = config(dir.path(), |t| t.replace("00:10:00", "10 min"));
+    let (code, _, err) = homogen(&["plan", c.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("c.toml, key `slurm.time`: `10 min`"), "{err}");
+}
+
 #[test]
 fn plan_writes_hashed_jobs_and_an_array_script_and_task_index_runs_one_cell() {
     let dir = tempfile::tempdir().unwrap();

@@ -151,6 +151,23 @@ fn acs_fixture_builds_folktables_tasks_on_the_same_people() {
     );
 }
 
+/// A data file that is not there is bad input that says how to get it.
+#[test]
+fn missing_acs_and_lsac_files_say_how_to_get_them() {
+    for path in ["no/such/csv_pca.zip", "no/such/psam_p06.csv"] {
+        let e = acs::load(Path::new(path)).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{path}: no such file; `homogen fetch dataset acs")),
+            "{e}"
+        );
+    }
+    let e = lsac::load(Path::new("no/such/law_data.csv")).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("no such file; put the LSAC"), "{e}");
+}
+
 #[test]
 fn acs_file_missing_a_feature_column_is_bad_input() {
     let e = acs::load(&fixture("acs/psam_p06_missing_schl.csv")).unwrap_err();

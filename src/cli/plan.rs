@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use homogen::error::InputError;
 use homogen::experiment::modelsharing::{self, config::ModelSharingConfig, slurm};
 
 /// Arguments of `homogen plan`.
@@ -35,7 +36,6 @@ pub struct PlanArgs {
 pub fn run(args: PlanArgs) -> anyhow::Result<()> {
     let config = ModelSharingConfig::load(&args.config)?;
     let out = args.out.clone().unwrap_or(config.experiment.out.clone());
-    let cells = modelsharing::prepare(&config, &out)?;
     let mut req = slurm::SlurmRequest::from_config(&config.slurm);
     if args.partition.is_some() {
         req.partition = args.partition.clone();
@@ -52,6 +52,25 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
     if args.cpus.is_some() {
         req.cpus = args.cpus;
     }
+    // Checked before anything is written; the error names the flag or the config key.
+    if let Err((field, message)) = req.check() {
+        let from_flag = match field {
+            "time" => args.time.is_some(),
+            "partition" => args.partition.is_some(),
+            _ => args.max_parallel.is_some(),
+        };
+        let key = if from_flag {
+            format!("--{}", field.replace('_', "-"))
+        } else {
+            format!("slurm.{field}")
+        };
+        let mut e = InputError::new(message).at_key(key);
+        if !from_flag {
+            e = e.in_file(&args.config);
+        }
+        return Err(homogen::error::Error::from(e).into());
+    }
+    let cells = modelsharing::prepare(&config, &out)?;
     let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or(p.to_path_buf());
     let exe = std::env::current_exe()?;
     let name = args
@@ -68,7 +87,10 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
     );
     std::fs::create_dir_all(out.join("slurm"))?;
     let path = out.join("submit.sbatch");
-    std::fs::write(&path, script)?;
+    homogen::failures::write_atomically(&path, |w| {
+        std::io::Write::write_all(w, script.as_bytes())
+            .map_err(|e| homogen::error::Error::io(format!("writing {}", path.display()), e))
+    })?;
     println!(
         "{} cells: {} and {}; submit with `sbatch {}`",
         cells.len(),

@@ -79,6 +79,21 @@ const TASKS: [AcsTask; 3] = [
     },
 ];
 
+/// The error for a person file that cannot be opened; a missing one says how to download it.
+fn open_error(path: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        InputError::new(
+            "no such file; `homogen fetch dataset acs --state CA` downloads California's 2018 \
+             person file to data/acs/2018/1-Year/csv_pca.zip (other states: --state XX, and \
+             `data.path` in the config)",
+        )
+        .in_file(path)
+        .into()
+    } else {
+        Error::io(format!("opening {}", path.display()), e)
+    }
+}
+
 /// Loads one ACS person file: a `.csv` (`psam_pXX.csv`) or a `.zip` holding one (`csv_pxx.zip`).
 pub fn load(path: &Path) -> Result<TabularDataset> {
     let is_zip = path
@@ -86,8 +101,7 @@ pub fn load(path: &Path) -> Result<TabularDataset> {
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("zip"));
     if is_zip {
-        let file = std::fs::File::open(path)
-            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let file = std::fs::File::open(path).map_err(|e| open_error(path, e))?;
         let mut archive = zip::ZipArchive::new(file).map_err(|e| {
             InputError::new(format!("not a readable zip archive: {e}")).in_file(path)
         })?;
@@ -116,8 +130,7 @@ pub fn load(path: &Path) -> Result<TabularDataset> {
             .map_err(|e| Error::io(format!("reading {name} in {}", path.display()), e))?;
         parse(text.as_bytes(), &path.join(&name))
     } else {
-        let file = std::fs::File::open(path)
-            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let file = std::fs::File::open(path).map_err(|e| open_error(path, e))?;
         parse(std::io::BufReader::new(file), path)
     }
 }

@@ -34,6 +34,56 @@ impl SlurmRequest {
     }
 }
 
+impl SlurmRequest {
+    /// Checks what goes into the script's `#SBATCH` lines: a time limit in one of Slurm's
+    /// formats, a partition name (list) without spaces or line breaks, at least one task at a
+    /// time. An error names the field (`time`, `partition`, `max_parallel`) and what was expected.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if let Some(t) = self.time.as_deref().filter(|t| !is_slurm_time(t)) {
+            return Err((
+                "time",
+                format!(
+                    "`{t}` is not a Slurm time limit: expected minutes, MM:SS, HH:MM:SS, D-HH, \
+                     D-HH:MM, D-HH:MM:SS or UNLIMITED"
+                ),
+            ));
+        }
+        if let Some(p) = self.partition.as_deref().filter(|p| {
+            p.is_empty()
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ','))
+        }) {
+            return Err((
+                "partition",
+                format!(
+                    "`{p}` is not a partition name: expected letters, digits, `_`, `-`, `.` \
+                     (several separated by `,`)"
+                ),
+            ));
+        }
+        if self.max_parallel == Some(0) {
+            return Err(("max_parallel", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `t` is a time limit `sbatch --time` accepts: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`,
+/// `D-H:M:S` (all parts digits) or `UNLIMITED`/`INFINITE`.
+pub fn is_slurm_time(t: &str) -> bool {
+    if t.eq_ignore_ascii_case("unlimited") || t.eq_ignore_ascii_case("infinite") {
+        return true;
+    }
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (days, rest) = match t.split_once('-') {
+        Some((d, rest)) => (Some(d), rest),
+        None => (None, t),
+    };
+    let parts: Vec<&str> = rest.split(':').collect();
+    days.is_none_or(digits) && parts.iter().all(|p| digits(p)) && (1..=3).contains(&parts.len())
+}
+
 fn quote(p: &Path) -> String {
     format!("'{}'", p.to_string_lossy().replace('\'', r"'\''"))
 }
@@ -79,4 +129,39 @@ pub fn script(
         quote(out)
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The formats of `sbatch --time` (Slurm's documentation of the option).
+    #[test]
+    fn slurm_time_limits() {
+        for ok in [
+            "30",
+            "30:00",
+            "01:30:00",
+            "2-0",
+            "2-12",
+            "2-12:30",
+            "2-12:30:00",
+            "UNLIMITED",
+        ] {
+            assert!(is_slurm_time(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "abc",
+            "1h",
+            "1:2:3:4",
+            "-1",
+            "2-",
+            "1.5",
+            "2-1:2:3:4",
+            "01:30 ",
+        ] {
+            assert!(!is_slurm_time(bad), "{bad}");
+        }
+    }
 }
