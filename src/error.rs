@@ -56,8 +56,20 @@ impl Error {
     /// Reading a file the user named failed: a missing path, or a folder where a file was
     /// expected, is bad input (exit 2) naming the path; any other failure is an I/O error.
     pub fn reading(path: &Path, e: std::io::Error) -> Self {
+        Error::reading_or_fetch(path, e, None)
+    }
+
+    /// [`Error::reading`] for a data file the user must obtain: a missing one's message adds
+    /// `how_to_get` (`no such file; HOW_TO_GET`).
+    pub fn reading_or_fetch(path: &Path, e: std::io::Error, how_to_get: Option<&str>) -> Self {
         match e.kind() {
-            std::io::ErrorKind::NotFound => InputError::new("no such file").in_file(path).into(),
+            std::io::ErrorKind::NotFound => {
+                let message = match how_to_get {
+                    Some(how) => format!("no such file; {how}"),
+                    None => "no such file".to_string(),
+                };
+                InputError::new(message).in_file(path).into()
+            }
             std::io::ErrorKind::IsADirectory => InputError::new("is a folder; expected a file")
                 .in_file(path)
                 .into(),

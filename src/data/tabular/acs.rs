@@ -81,17 +81,15 @@ const TASKS: [AcsTask; 3] = [
 
 /// The error for a person file that cannot be opened; a missing one says how to download it.
 fn open_error(path: &Path, e: std::io::Error) -> Error {
-    if e.kind() == std::io::ErrorKind::NotFound {
-        InputError::new(
-            "no such file; `homogen fetch dataset acs --state CA` downloads California's 2018 \
-             person file to data/acs/2018/1-Year/csv_pca.zip (other states: --state XX, and \
-             `data.path` in the config)",
-        )
-        .in_file(path)
-        .into()
-    } else {
-        Error::io(format!("opening {}", path.display()), e)
-    }
+    Error::reading_or_fetch(
+        path,
+        e,
+        Some(
+            "`homogen fetch dataset acs --state CA` downloads California's 2018 person file to \
+             data/acs/2018/1-Year/csv_pca.zip (other states: --state XX, and `data.path` in the \
+             config)",
+        ),
+    )
 }
 
 /// Loads one ACS person file: a `.csv` (`psam_pXX.csv`) or a `.zip` holding one (`csv_pxx.zip`).

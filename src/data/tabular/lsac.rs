@@ -35,15 +35,15 @@ pub struct LsacCounts {
 
 /// Loads an LSAC CSV file.
 pub fn load(path: &Path) -> Result<(TabularDataset, LsacCounts)> {
-    let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => InputError::new(
-            "no such file; put the LSAC bar-passage CSV there (`law_data.csv` as commonly \
-             distributed, with columns LSAT, UGPA, ZFYA, race, sex, pass_bar) or point \
-             `data.path` at it",
+    let file = std::fs::File::open(path).map_err(|e| {
+        Error::reading_or_fetch(
+            path,
+            e,
+            Some(
+                "put the LSAC bar-passage CSV there (`law_data.csv` as commonly distributed, \
+                 with columns LSAT, UGPA, ZFYA, race, sex, pass_bar) or point `data.path` at it",
+            ),
         )
-        .in_file(path)
-        .into(),
-        _ => Error::io(format!("opening {}", path.display()), e),
     })?;
     parse(std::io::BufReader::new(file), path)
 }
