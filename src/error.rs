@@ -86,6 +86,15 @@ impl Error {
     }
 }
 
+/// The 1-based line of `text` that holds byte offset `at` (an offset past the end: the last
+/// line), for errors that know a byte position.
+pub fn line_at(text: &[u8], at: usize) -> usize {
+    1 + text[..at.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+}
+
 /// Bad input, located as precisely as we know: file, line (of a text file such as a config),
 /// row (1-based data row, header excluded), column, key (of a config or a command-line option),
 /// and what was expected.
@@ -196,6 +205,17 @@ mod tests {
         );
         assert_eq!(Error::from(e).exit_code(), 2);
         assert_eq!(Error::Runtime("x".into()).exit_code(), 1);
+    }
+
+    #[test]
+    fn lines_count_from_one_and_a_line_start_is_its_own_line() {
+        let text = b"a\nbc\n\nd";
+        assert_eq!(line_at(text, 0), 1);
+        assert_eq!(line_at(text, 1), 1); // the newline ends line 1
+        assert_eq!(line_at(text, 2), 2); // `b`, the first byte of line 2
+        assert_eq!(line_at(text, 5), 3);
+        assert_eq!(line_at(text, 6), 4);
+        assert_eq!(line_at(text, 99), 4);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, InputError, Result};
+use crate::error::{line_at, Error, InputError, Result};
 
 /// Parses `text` (read from `origin`) into a `T`. `what` opens the message
 /// (`invalid config`, `invalid model card`, ...). Syntax errors and type or field errors are
@@ -40,20 +40,12 @@ fn located(
     }
     let mut err = InputError::new(format!("{what}: {message}")).in_file(origin);
     if let Some(s) = span {
-        err = err.at_line(line_of(text, s.start));
+        err = err.at_line(line_at(text.as_bytes(), s.start));
     }
     if let Some(k) = key {
         err = err.at_key(k);
     }
     err.into()
-}
-
-/// The 1-based line of `text` that holds byte offset `at`.
-pub fn line_of(text: &str, at: usize) -> usize {
-    1 + text.as_bytes()[..at.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
 }
 
 #[cfg(test)]
@@ -90,17 +82,6 @@ mod tests {
             Error::Input(e) => *e,
             other => panic!("expected an input error, got {other}"),
         }
-    }
-
-    #[test]
-    fn lines_count_from_one_and_a_line_start_is_its_own_line() {
-        let text = "a\nbc\n\nd";
-        assert_eq!(line_of(text, 0), 1);
-        assert_eq!(line_of(text, 1), 1); // the newline ends line 1
-        assert_eq!(line_of(text, 2), 2); // `b`, the first byte of line 2
-        assert_eq!(line_of(text, 5), 3);
-        assert_eq!(line_of(text, 6), 4);
-        assert_eq!(line_of(text, 99), 4);
     }
 
     #[test]

@@ -119,6 +119,8 @@ fn bad_input_exits_with_code_2_and_names_the_problem() {
     let tmp = tempfile::tempdir().unwrap();
     let texts = tmp.path().join("texts.txt");
     std::fs::write(&texts, "hello\n").unwrap();
+    let latin1 = tmp.path().join("latin1.txt");
+    std::fs::write(&latin1, b"fine\ncaf\xe9\n").unwrap();
     let out = tmp.path().join("f.safetensors");
     let clip = fixtures().join("clip");
     let roberta = fixtures().join("roberta");
@@ -198,6 +200,15 @@ fn bad_input_exits_with_code_2_and_names_the_problem() {
                 tmp.path().to_str().unwrap(),
             ],
             "is a folder; expected a file",
+        ),
+        (
+            vec![
+                "--model",
+                roberta.to_str().unwrap(),
+                "--texts",
+                latin1.to_str().unwrap(),
+            ],
+            "latin1.txt, row 2: not valid UTF-8",
         ),
     ];
     for (args, needle) in cases {

@@ -201,11 +201,7 @@ fn progress(n: usize, quiet: bool) -> ProgressBar {
 fn read_texts(path: &Path) -> Result<Vec<String>> {
     let bytes = std::fs::read(path).map_err(|e| Error::reading(path, e))?;
     let text = String::from_utf8(bytes).map_err(|e| {
-        let row = e.as_bytes()[..e.utf8_error().valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1;
+        let row = crate::error::line_at(e.as_bytes(), e.utf8_error().valid_up_to());
         InputError::new("not valid UTF-8").in_file(path).at_row(row)
     })?;
     Ok(text

@@ -63,7 +63,12 @@ impl TidyRow {
 /// f64, with zero always unsigned (a sum of no terms is -0.0 in Rust; "-0" means nothing in a
 /// report).
 pub fn number(x: Option<f64>) -> String {
-    x.map_or_else(String::new, |v| format!("{}", v + 0.0))
+    unsigned(x).map_or_else(String::new, |v| format!("{v}"))
+}
+
+/// `x` with -0.0 made 0.0 (adding +0.0 does exactly that and leaves every other value alone).
+fn unsigned(x: Option<f64>) -> Option<f64> {
+    x.map(|v| v + 0.0)
 }
 
 /// Writes the rows as CSV with [`HEADER`].
@@ -92,7 +97,6 @@ pub fn write_csv<W: Write>(rows: &[TidyRow], out: W) -> Result<()> {
 /// The rows as a JSON array of objects with the CSV's fields (`null` for absent numbers).
 pub fn to_json(rows: &[TidyRow]) -> String {
     // Zero unsigned, as in the CSV.
-    let unsigned = |x: Option<f64>| x.map(|v| v + 0.0);
     let rows: Vec<TidyRow> = rows
         .iter()
         .map(|r| TidyRow {
