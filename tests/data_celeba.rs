@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use homogen::data::celeba::{self, CelebaOptions};
 use homogen::data::groupings::hair_group;
 use homogen::data::{Dataset, ImageRef, Input, Split};
-use homogen::error::Error;
+use homogen::error::{Error, InputError};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data/celeba")
@@ -202,7 +202,7 @@ fn copy_official(dir: &Path) {
     }
 }
 
-fn input_error(r: Result<Dataset, Error>) -> homogen::error::InputError {
+fn input_error(r: Result<Dataset, Error>) -> InputError {
     match r {
         Err(Error::Input(e)) => *e,
         Err(other) => panic!("expected an input error, got {other}"),
@@ -220,18 +220,29 @@ fn missing_attribute_file_is_an_input_error() {
     assert_eq!(e.file.as_deref(), Some(dir.path()));
 }
 
-#[test]
-fn a_row_with_39_values_names_file_and_line() {
+/// The error of loading the official fixture with `edit` applied to the lines of its file
+/// `name`, and that file's path.
+fn load_edited(name: &str, edit: impl FnOnce(&mut Vec<String>)) -> (InputError, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     copy_official(dir.path());
-    let path = dir.path().join("list_attr_celeba.txt");
+    let path = dir.path().join(name);
     let text = std::fs::read_to_string(&path).unwrap();
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
-    // Data row 3 is line 5; drop its last value.
-    let cut = lines[4].trim_end().rfind(' ').unwrap();
-    lines[4].truncate(cut);
+    edit(&mut lines);
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    let e = input_error(celeba::load_official(dir.path(), &Default::default()));
+    (
+        input_error(celeba::load_official(dir.path(), &Default::default())),
+        path,
+    )
+}
+
+#[test]
+fn a_row_with_39_values_names_file_and_line() {
+    // Data row 3 is line 5; drop its last value.
+    let (e, path) = load_edited("list_attr_celeba.txt", |lines| {
+        let cut = lines[4].trim_end().rfind(' ').unwrap();
+        lines[4].truncate(cut);
+    });
     assert_eq!(e.file.as_deref(), Some(path.as_path()));
     assert_eq!(e.line, Some(5));
     assert!(e.message.contains("found 39 values"), "{e}");
@@ -239,40 +250,29 @@ fn a_row_with_39_values_names_file_and_line() {
 
 #[test]
 fn a_wrong_attribute_name_is_named_with_its_place() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_official(dir.path());
-    let path = dir.path().join("list_attr_celeba.txt");
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replacen("Wearing_Necklace", "Wearing_Necktie", 1),
-    )
-    .unwrap();
-    let e = input_error(celeba::load_official(dir.path(), &Default::default()));
+    let (e, _) = load_edited("list_attr_celeba.txt", |lines| {
+        lines[1] = lines[1].replacen("Wearing_Necklace", "Wearing_Necktie", 1);
+    });
     assert_eq!(e.line, Some(2), "{e}");
     assert!(
         e.message
             .ends_with("name 38 is `Wearing_Necktie` where CelebA has `Wearing_Necklace`"),
         "{e}"
     );
-    std::fs::write(&path, text.replacen(" Young", "", 1)).unwrap();
-    let e = input_error(celeba::load_official(dir.path(), &Default::default()));
+    let (e, _) = load_edited("list_attr_celeba.txt", |lines| {
+        lines[1] = lines[1].replacen(" Young", "", 1);
+    });
     assert!(e.message.ends_with("found 39 names"), "{e}");
 }
 
 #[test]
 fn an_image_listed_twice_names_both_lines() {
     for (name, header_lines) in [("list_attr_celeba.txt", 2), ("list_eval_partition.txt", 0)] {
-        let dir = tempfile::tempdir().unwrap();
-        copy_official(dir.path());
-        let path = dir.path().join(name);
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut lines: Vec<String> = text.lines().map(String::from).collect();
         // The second image's line again, right after the third's.
-        let copy = lines[header_lines + 1].clone();
-        lines.insert(header_lines + 3, copy);
-        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-        let e = input_error(celeba::load_official(dir.path(), &Default::default()));
+        let (e, path) = load_edited(name, |lines| {
+            let copy = lines[header_lines + 1].clone();
+            lines.insert(header_lines + 3, copy);
+        });
         assert_eq!(e.file.as_deref(), Some(path.as_path()), "{e}");
         assert_eq!(e.line, Some(header_lines + 4), "{e}");
         assert!(

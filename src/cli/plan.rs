@@ -57,7 +57,8 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
         let from_flag = match field {
             "time" => args.time.is_some(),
             "partition" => args.partition.is_some(),
-            _ => args.max_parallel.is_some(),
+            "max_parallel" => args.max_parallel.is_some(),
+            _ => false,
         };
         let key = if from_flag {
             format!("--{}", field.replace('_', "-"))
