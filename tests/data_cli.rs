@@ -215,6 +215,14 @@ fn fails_with_2(args: &[&str], needles: &[&str]) {
 #[test]
 fn bad_input_exits_2_naming_file_and_row() {
     fails_with_2(
+        &["data", "describe", "no/such/datasets.toml"],
+        &["no/such/datasets.toml: no such file"],
+    );
+    fails_with_2(
+        &["data", "describe", &root("celeba")],
+        &["is a folder; expected a file"],
+    );
+    fails_with_2(
         &[
             "data",
             "describe",

@@ -200,6 +200,12 @@ fn missing_config_file_exits_2() {
         err.contains("no/such/config.toml: no such config file"),
         "{err}"
     );
+    // A folder where the config file should be is a wrong path too (was exit 1).
+    let dir = tempfile::tempdir().unwrap();
+    let out = homogen(&["run", dir.path().to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a folder; expected a file"), "{err}");
 }
 
 #[test]

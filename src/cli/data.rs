@@ -101,8 +101,7 @@ fn specs(args: &DescribeArgs) -> anyhow::Result<Vec<DatasetSpec>> {
     let Some(path) = &args.config else {
         return Err(Error::input("give --dataset NAME (with --root DIR) or a CONFIG file").into());
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::from(InputError::new(format!("cannot read: {e}")).in_file(path)))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::reading(path, e))?;
     let config: ConfigFile = homogen::tomlfile::parse(&text, path, "not a dataset config")?;
     let mut all: Vec<DatasetSpec> = config.dataset.into_iter().collect();
     all.extend(config.datasets);

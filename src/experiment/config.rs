@@ -115,14 +115,14 @@ impl Config {
         Config::parse(&Config::read_text(path)?, path)
     }
 
-    /// Reads a config file's text; a file that does not exist is bad input (a wrong path).
+    /// Reads a config file's text; a file that does not exist, or a folder, is bad input (a
+    /// wrong path).
     pub fn read_text(path: &Path) -> Result<String> {
-        std::fs::read_to_string(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
+        std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
                 InputError::new("no such config file").in_file(path).into()
-            } else {
-                Error::io(format!("reading config {}", path.display()), e)
             }
+            _ => Error::reading(path, e),
         })
     }
 
