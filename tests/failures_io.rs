@@ -177,7 +177,7 @@ fn csv_validation_names_file_row_and_column() {
 
     let e = csv_error(b"deployment,example_id,label\na,p1,1\n");
     assert!(
-        e.contains("no `failure` column and `prediction` is absent"),
+        e.contains("no failure column (`failure`) and `prediction` is absent"),
         "{e}"
     );
 
@@ -187,9 +187,9 @@ fn csv_validation_names_file_row_and_column() {
         "{e}"
     );
 
-    let e = csv_error(b"deployment,example_id,label,prediction\na,p1,1,x\n");
+    let e = csv_error(b"deployment,example_id,label,prediction\na,p1,1,x\na,p2,0, \n");
     assert!(
-        e.contains("row 1, column `prediction`: expected an integer prediction"),
+        e.contains("row 2, column `prediction`: empty value; expected a class"),
         "{e}"
     );
 
@@ -305,7 +305,7 @@ fn parquet_nulls_and_fractional_labels_are_located() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("frac.parquet, row 2, column `label`: expected an integer, found 0.5"),
+        e.contains("frac.parquet, row 2, column `label`: expected an integer class, found 0.5"),
         "{e}"
     );
 }

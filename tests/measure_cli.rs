@@ -14,6 +14,7 @@ fn homogen(args: &[&str]) -> Output {
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, bytes).unwrap();
     path
 }
@@ -366,4 +367,79 @@ fn several_files_are_concatenated() {
         String::from_utf8_lossy(&b.stderr)
     );
     assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn predictions_as_others_write_them_measure_as_the_schema_does() {
+    // Scenario 2 as one file of predictions per model, with the model's own column names and
+    // class names for labels (1 = approve, 0 = deny): the same metrics as the schema's file
+    // (whose values are checked by hand in csv_output_is_the_tidy_contract_exactly).
+    let dir = tempfile::tempdir().unwrap();
+    let canonical = write(dir.path(), "s2.csv", SCENARIO_2.as_bytes());
+    let name = |v: &str| if v == "1" { "approve" } else { "deny" };
+    for model in ["h1", "h2"] {
+        let mut text = "applicant,truth,decision,group\n".to_string();
+        for line in SCENARIO_2.lines().skip(1).filter(|l| l.starts_with(model)) {
+            let f: Vec<&str> = line.split(',').collect();
+            text.push_str(&format!(
+                "{},{},{},{}\n",
+                f[1],
+                name(f[2]),
+                name(f[3]),
+                f[4]
+            ));
+        }
+        write(
+            dir.path(),
+            &format!("{model}/predictions.csv"),
+            text.as_bytes(),
+        );
+    }
+    let want = homogen(&[
+        "measure",
+        canonical.to_str().unwrap(),
+        "--group",
+        "group",
+        "--format",
+        "csv",
+    ]);
+    let path = |m: &str| dir.path().join(m).join("predictions.csv");
+    let (h1, h2) = (path("h1"), path("h2"));
+    let got = homogen(&[
+        "measure",
+        h1.to_str().unwrap(),
+        h2.to_str().unwrap(),
+        "--deployment-per-file",
+        "--column",
+        "example_id=applicant",
+        "--column",
+        "label=truth",
+        "--column",
+        "prediction=decision",
+        "--group",
+        "group",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        got.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    // Deployments are named after the files' folders (their stems are the same).
+    let got = String::from_utf8(got.stdout)
+        .unwrap()
+        .replace("h1/predictions", "h1")
+        .replace("h2/predictions", "h2");
+    assert_eq!(got, String::from_utf8(want.stdout).unwrap());
+    assert!(got.contains("all,individual,h_individual,2,"));
+
+    let out = homogen(&["measure", h1.to_str().unwrap(), "--column", "person"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("option `--column`: `person`: expected ROLE=NAME"),
+        "{stderr}"
+    );
 }

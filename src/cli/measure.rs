@@ -76,11 +76,26 @@ pub struct MeasureArgs {
     /// Pearson R² and Spearman rho between metrics across systems.
     #[arg(long)]
     pub correlations: bool,
+    /// Read a schema column from another column of the files: ROLE is one of system,
+    /// deployment, example_id, label, prediction, failure, loss; repeatable (`--column
+    /// example_id=person --column label=y_true`). A column that carries a renamed role's schema
+    /// name is then ignored.
+    #[arg(long = "column", value_name = "ROLE=NAME")]
+    pub columns: Vec<String>,
+    /// Each file is one deployment, named after the file: its name without extension, or as
+    /// much of its path as tells the files apart (`x/preds`, `y/preds`). For files holding one
+    /// model's predictions each, without a deployment column.
+    #[arg(long)]
+    pub deployment_per_file: bool,
 }
 
 /// Reads the tables, measures every system and writes the report.
 pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
-    let table = failures::read_tables(&args.files)?;
+    let read = failures::ReadOptions {
+        columns: failures::ColumnMap::parse(&args.columns)?,
+        deployment_per_file: args.deployment_per_file,
+    };
+    let table = failures::read_tables_with(&args.files, &read)?;
     let systems = failures::systems(&table, &args.groups)?;
     let opts = Options {
         bootstrap: args.bootstrap,

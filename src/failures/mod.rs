@@ -1,13 +1,15 @@
 //! The failure table (DESIGN.md §3): the long per-example record of every decision, its
 //! validation, reading and writing, and the person × deployment view the metrics use.
 
+pub mod mapping;
 pub mod matrix;
 pub mod read;
 pub mod table;
 pub mod write;
 
+pub use mapping::{ColumnMap, ReadOptions, Role};
 pub use matrix::{systems, Grouping, SystemMatrix, ABSENT, FAILED, OK};
-pub use read::{read_table, read_tables, Format};
+pub use read::{read_table, read_tables, read_tables_with, Format};
 pub use table::{columns, Categorical, FailureTable, RowOrigin};
 pub use write::{
     temporary_sibling, write_atomically, write_csv, write_parquet, write_safetensors, write_table,

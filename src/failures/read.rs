@@ -3,7 +3,9 @@
 //!
 //! Accepted values: `failure` as 0/1/true/false (any case) or a Parquet boolean; `label` and
 //! `prediction` as integers (integral floats such as `1.0` too, since pandas writes them when a
-//! column once held a missing value); `loss` as a float; every other column as text.
+//! column once held a missing value) or as class names (`positive`, `World`; then compared as
+//! names, an integer-looking value by its integer); `loss` as a float; every other column as
+//! text. Columns are found by their schema names or as [`ReadOptions`] renames them.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use super::mapping::{deployment_names, ColumnMap, ReadOptions, Role};
 use super::table::{columns, Categorical, FailureTable, RowOrigin};
 use crate::error::{Error, InputError, Result};
 
@@ -52,30 +55,46 @@ impl Format {
     }
 }
 
-/// Reads one or more failure tables and concatenates them.
+/// Reads one or more failure tables and concatenates them, with the schema's column names.
 ///
 /// Columns: `deployment` and `example_id` are required; `failure` or both `label` and
 /// `prediction` must be present. Optional columns (`system`, `label`, `prediction`, `loss`, and
 /// group or attribute columns) are kept when every file has them.
 pub fn read_tables(paths: &[PathBuf]) -> Result<FailureTable> {
+    read_tables_with(paths, &ReadOptions::default())
+}
+
+/// Reads one or more failure tables and concatenates them, with columns renamed and
+/// deployments taken from the files as `options` say.
+pub fn read_tables_with(paths: &[PathBuf], options: &ReadOptions) -> Result<FailureTable> {
     if paths.is_empty() {
         return Err(Error::input("no failure-table file given"));
     }
+    let deployments = match options.deployment_per_file {
+        true => Some(deployment_names(paths)?),
+        false => None,
+    };
+    let read = |i: usize| read_one(&paths[i], options, deployments.as_ref().map(|d| &*d[i]));
     // The first table is kept as read (appending it to an empty table would re-intern every
     // level); the others are appended.
-    let mut table = read_table(&paths[0])?;
-    for path in &paths[1..] {
-        let part = read_table(path)?;
-        table.append(part);
+    let mut table = read(0)?;
+    for i in 1..paths.len() {
+        table.append(read(i)?);
     }
     Ok(table)
 }
 
-/// Reads one failure table from CSV or Parquet (see [`Format::of_path`]).
+/// Reads one failure table from CSV or Parquet (see [`Format::of_path`]), with the schema's
+/// column names.
 pub fn read_table(path: &Path) -> Result<FailureTable> {
+    read_one(path, &ReadOptions::default(), None)
+}
+
+/// Reads one file; `deployment` names its single deployment when the file has no column for it.
+fn read_one(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Result<FailureTable> {
     let mut table = match Format::of_path(path)? {
-        Format::Csv => read_csv(path)?,
-        Format::Parquet => read_parquet(path)?,
+        Format::Csv => read_csv(path, options, deployment)?,
+        Format::Parquet => read_parquet(path, options, deployment)?,
     };
     if table.is_empty() {
         return Err(InputError::new(
@@ -91,24 +110,41 @@ pub fn read_table(path: &Path) -> Result<FailureTable> {
     Ok(table)
 }
 
-/// Which columns a file has, by position, and the builder that receives its rows.
+/// Receives one file's rows into a table, checking each value.
 struct Builder {
     file: PathBuf,
+    columns: ColumnMap,
     table: FailureTable,
     has_failure: bool,
+    /// The class names once a label or prediction was not an integer (see [`Builder::class`]).
+    class_names: Option<Categorical>,
 }
 
 impl Builder {
-    /// Checks the header: required columns present and no name twice.
-    fn new(file: &Path, names: &[String]) -> Result<(Builder, Layout)> {
-        let find = |name: &str| names.iter().position(|n| n == name);
-        let missing = |name: &str| -> Error {
+    /// Checks the header: required columns present and no name twice; `deployment` is the
+    /// file's one deployment when it has no deployment column.
+    fn new(
+        file: &Path,
+        names: &[String],
+        options: &ReadOptions,
+        deployment: Option<&str>,
+    ) -> Result<(Builder, Layout)> {
+        let map = &options.columns;
+        let find = |role: Role| names.iter().position(|n| n == map.name(role));
+        let missing = |role: Role| -> Error {
+            let per_file = match role {
+                Role::Deployment => ", or --deployment-per-file to make each file one deployment",
+                _ => "",
+            };
             InputError::new(format!(
-                "missing required column `{name}` (columns found: {})",
-                names.join(", ")
+                "missing required column {} (columns found: {}); name the column that holds it \
+                 with --column {}=NAME{per_file}",
+                map.describe(role),
+                names.join(", "),
+                role.schema_name(),
             ))
             .in_file(file)
-            .in_column(name)
+            .in_column(map.name(role))
             .into()
         };
         for (i, n) in names.iter().enumerate() {
@@ -121,34 +157,54 @@ impl Builder {
                 );
             }
         }
+        let deployment = match (find(Role::Deployment), deployment) {
+            (Some(i), None) => Source::Column(i),
+            (None, Some(name)) => Source::Constant(name.to_string()),
+            (None, None) => return Err(missing(Role::Deployment)),
+            (Some(_), Some(_)) => {
+                return Err(InputError::new(format!(
+                    "the file has a deployment column ({}) and --deployment-per-file names the                      deployment after the file; give one of the two",
+                    map.describe(Role::Deployment)
+                ))
+                .in_file(file)
+                .in_column(map.name(Role::Deployment))
+                .into())
+            }
+        };
         let layout = Layout {
-            system: find(columns::SYSTEM),
-            deployment: find(columns::DEPLOYMENT).ok_or_else(|| missing(columns::DEPLOYMENT))?,
-            example_id: find(columns::EXAMPLE_ID).ok_or_else(|| missing(columns::EXAMPLE_ID))?,
-            label: find(columns::LABEL),
-            prediction: find(columns::PREDICTION),
-            failure: find(columns::FAILURE),
-            loss: find(columns::LOSS),
+            system: find(Role::System),
+            deployment,
+            example_id: find(Role::ExampleId).ok_or_else(|| missing(Role::ExampleId))?,
+            label: find(Role::Label),
+            prediction: find(Role::Prediction),
+            failure: find(Role::Failure),
+            loss: find(Role::Loss),
             extra: names
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| !columns::CORE.contains(&n.as_str()))
+                .filter(|(_, n)| map.role_of(n).is_none() && !map.is_displaced(n))
                 .map(|(i, _)| i)
                 .collect(),
         };
         if layout.failure.is_none() && (layout.label.is_none() || layout.prediction.is_none()) {
             let absent = match (layout.label, layout.prediction) {
-                (None, None) => "`label` and `prediction` are both absent",
-                (None, Some(_)) => "`label` is absent",
-                _ => "`prediction` is absent",
+                (None, None) => format!(
+                    "{} and {} are both absent",
+                    map.describe(Role::Label),
+                    map.describe(Role::Prediction)
+                ),
+                (None, Some(_)) => format!("{} is absent", map.describe(Role::Label)),
+                _ => format!("{} is absent", map.describe(Role::Prediction)),
             };
             return Err(InputError::new(format!(
-                "no `failure` column and {absent}: give `failure` (0/1/true/false) or both \
-                 `label` and `prediction` (columns found: {})",
+                "no failure column ({}) and {absent}: give the failure (0/1/true/false) or both \
+                 the label and the prediction, or name their columns with --column ROLE=NAME \
+                 (columns found: {})",
+                map.describe(Role::Failure),
                 names.join(", ")
             ))
             .in_file(file)
-            .in_column(columns::FAILURE)
+            .in_column(map.name(Role::Failure))
             .into());
         }
         let mut table = FailureTable::new();
@@ -171,51 +227,106 @@ impl Builder {
             .collect();
         let builder = Builder {
             file: file.to_path_buf(),
+            columns: map.clone(),
             table,
             has_failure: layout.failure.is_some(),
+            class_names: None,
         };
         Ok((builder, layout))
     }
 
-    fn error(&self, row: usize, column: &str, message: impl Into<String>) -> Error {
+    /// An error at data row `row` (1-based) in the column of `role`.
+    fn error(&self, row: usize, role: Role, message: impl Into<String>) -> Error {
         InputError::new(message)
             .in_file(&self.file)
             .at_row(row)
-            .in_column(column)
+            .in_column(self.columns.name(role))
             .into()
+    }
+
+    /// The code of a label or prediction. While every value read is an integer the code is the
+    /// integer; from the first value that is not, every value is coded as an index into the
+    /// class names, a value that reads as an integer named by that integer (`1.0` is class
+    /// `1`), so two values get one code exactly when they are the same class.
+    fn class(&mut self, value: Class<'_>, row: usize, role: Role) -> Result<i64> {
+        let name = match value {
+            Class::Int(v) => match &mut self.class_names {
+                None => return Ok(v),
+                Some(names) => return Ok(names.intern(&v.to_string()) as i64),
+            },
+            Class::Text(text) => {
+                if let Some(v) = parse_int(text) {
+                    return self.class(Class::Int(v), row, role);
+                }
+                text.trim()
+            }
+        };
+        if name.is_empty() {
+            return Err(self.error(
+                row,
+                role,
+                "empty value; expected a class (an integer or a name)",
+            ));
+        }
+        let names = self.class_names.get_or_insert_with(|| {
+            // Switching to names: the integers read so far become the names of themselves.
+            let mut names = Categorical::new("class");
+            let t = &mut self.table;
+            for v in t.label.iter_mut().chain(t.prediction.iter_mut()).flatten() {
+                *v = names.intern(&v.to_string()) as i64;
+            }
+            names
+        });
+        Ok(names.intern(name) as i64)
     }
 
     /// Appends one row; `row` is the 1-based data row, for errors.
     fn push(&mut self, row: usize, values: RowValues<'_>) -> Result<()> {
-        let t = &mut self.table;
-        for (name, value) in [
-            (columns::DEPLOYMENT, values.deployment),
-            (columns::EXAMPLE_ID, values.example_id),
+        for (role, value) in [
+            (Role::Deployment, values.deployment),
+            (Role::ExampleId, values.example_id),
         ] {
             if value.is_empty() {
-                return Err(self.error(row, name, "empty value; expected a non-empty name"));
+                return Err(self.error(row, role, "empty value; expected a non-empty name"));
             }
         }
+        if let Some(value) = values.system {
+            if value.is_empty() {
+                return Err(self.error(row, Role::System, "empty value; expected a system name"));
+            }
+        }
+        // The label is stored before the prediction is coded: coding it may switch the codes
+        // to class names, which recodes the stored values, this row's label included.
+        if let Some(l) = values.label {
+            let code = self.class(l, row, Role::Label)?;
+            self.table
+                .label
+                .as_mut()
+                .expect("a label column")
+                .push(code);
+        }
+        if let Some(p) = values.prediction {
+            let code = self.class(p, row, Role::Prediction)?;
+            self.table
+                .prediction
+                .as_mut()
+                .expect("a prediction column")
+                .push(code);
+        }
+        let t = &mut self.table;
         if let Some(s) = t.system.as_mut() {
             s.push(values.system.unwrap_or_default());
         }
         t.deployment.push(values.deployment);
         t.example_id.push(values.example_id);
-        if let Some(l) = t.label.as_mut() {
-            l.push(values.label.unwrap_or_default());
-        }
-        if let Some(p) = t.prediction.as_mut() {
-            p.push(values.prediction.unwrap_or_default());
-        }
-        let failure = match (
-            self.has_failure,
-            values.failure,
-            values.label,
-            values.prediction,
-        ) {
-            (true, Some(f), _, _) => f,
-            (_, _, Some(l), Some(p)) => l != p,
-            _ => unreachable!("the header check guarantees failure or label + prediction"),
+        let failure = match (self.has_failure, values.failure) {
+            (true, Some(f)) => f,
+            _ => {
+                let (Some(l), Some(p)) = (&t.label, &t.prediction) else {
+                    unreachable!("the header check guarantees failure or label + prediction")
+                };
+                l.last() != p.last()
+            }
         };
         t.failure.push(failure);
         if let Some(l) = t.loss.as_mut() {
@@ -223,12 +334,26 @@ impl Builder {
         }
         Ok(())
     }
+
+    /// The table read, with its class names when the labels were names.
+    fn finish(mut self) -> FailureTable {
+        self.table.class_names = self.class_names.map(|c| c.levels);
+        self.table
+    }
+}
+
+/// Where a file's deployment comes from.
+enum Source {
+    /// The column at this position.
+    Column(usize),
+    /// One name for every row (the file's, with `--deployment-per-file`).
+    Constant(String),
 }
 
 /// Column positions of one file.
 struct Layout {
     system: Option<usize>,
-    deployment: usize,
+    deployment: Source,
     example_id: usize,
     label: Option<usize>,
     prediction: Option<usize>,
@@ -237,13 +362,20 @@ struct Layout {
     extra: Vec<usize>,
 }
 
+/// A label or prediction as read: an integer column's value or a text value.
+#[derive(Clone, Copy)]
+enum Class<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
 /// The parsed values of one row's fixed columns.
 struct RowValues<'a> {
     system: Option<&'a str>,
     deployment: &'a str,
     example_id: &'a str,
-    label: Option<i64>,
-    prediction: Option<i64>,
+    label: Option<Class<'a>>,
+    prediction: Option<Class<'a>>,
     failure: Option<bool>,
     loss: Option<f64>,
 }
@@ -266,7 +398,7 @@ pub fn parse_int(text: &str) -> Option<i64> {
     })
 }
 
-fn read_csv(path: &Path) -> Result<FailureTable> {
+fn read_csv(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Result<FailureTable> {
     let file = File::open(path).map_err(|e| Error::reading(path, e))?;
     if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
         return Err(
@@ -312,70 +444,49 @@ fn read_csv(path: &Path) -> Result<FailureTable> {
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
-    let (mut builder, layout) = Builder::new(path, &header)?;
+    let (mut builder, layout) = Builder::new(path, &header, options, deployment)?;
     let mut record = csv::StringRecord::new();
     let mut row = 0usize;
     while reader.read_record(&mut record).map_err(csv_error)? {
         row += 1;
         let field = |i: usize| record.get(i).unwrap_or("");
-        let parse =
-            |i: Option<usize>, name: &str, what: &str, f: &dyn Fn(&str) -> bool| -> Result<()> {
-                if let Some(i) = i {
-                    if !f(field(i)) {
-                        return Err(builder.error(
-                            row,
-                            name,
-                            format!("expected {what}, found `{}`", field(i)),
-                        ));
-                    }
-                }
-                Ok(())
-            };
-        parse(
-            layout.failure,
-            columns::FAILURE,
-            "0, 1, true or false",
-            &|s| parse_failure(s).is_some(),
-        )?;
-        parse(layout.label, columns::LABEL, "an integer label", &|s| {
-            parse_int(s).is_some()
+        let parse = |i: Option<usize>, role: Role, what: &str, ok: &dyn Fn(&str) -> bool| match i {
+            Some(i) if !ok(field(i)) => {
+                Err(builder.error(row, role, format!("expected {what}, found `{}`", field(i))))
+            }
+            _ => Ok(()),
+        };
+        parse(layout.failure, Role::Failure, "0, 1, true or false", &|s| {
+            parse_failure(s).is_some()
         })?;
-        parse(
-            layout.prediction,
-            columns::PREDICTION,
-            "an integer prediction",
-            &|s| parse_int(s).is_some(),
-        )?;
-        parse(layout.loss, columns::LOSS, "a number", &|s| {
+        parse(layout.loss, Role::Loss, "a number", &|s| {
             s.trim().parse::<f64>().is_ok()
         })?;
         let values = RowValues {
             system: layout.system.map(field),
-            deployment: field(layout.deployment),
+            deployment: match &layout.deployment {
+                Source::Column(i) => field(*i),
+                Source::Constant(name) => name,
+            },
             example_id: field(layout.example_id),
-            label: layout.label.and_then(|i| parse_int(field(i))),
-            prediction: layout.prediction.and_then(|i| parse_int(field(i))),
+            label: layout.label.map(|i| Class::Text(field(i))),
+            prediction: layout.prediction.map(|i| Class::Text(field(i))),
             failure: layout.failure.and_then(|i| parse_failure(field(i))),
             loss: layout.loss.and_then(|i| field(i).trim().parse().ok()),
         };
-        if let (Some(s), Some(_)) = (values.system, layout.system) {
-            if s.is_empty() {
-                return Err(builder.error(
-                    row,
-                    columns::SYSTEM,
-                    "empty value; expected a system name",
-                ));
-            }
-        }
         builder.push(row, values)?;
         for (col, &i) in builder.table.extra.iter_mut().zip(&layout.extra) {
             col.push(field(i));
         }
     }
-    Ok(builder.table)
+    Ok(builder.finish())
 }
 
-fn read_parquet(path: &Path) -> Result<FailureTable> {
+fn read_parquet(
+    path: &Path,
+    options: &ReadOptions,
+    deployment: Option<&str>,
+) -> Result<FailureTable> {
     let file = File::open(path).map_err(|e| Error::reading(path, e))?;
     if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
         return Err(
@@ -396,7 +507,7 @@ fn read_parquet(path: &Path) -> Result<FailureTable> {
         .iter()
         .map(|f| f.name().clone())
         .collect();
-    let (mut out, layout) = Builder::new(path, &names)?;
+    let (mut out, layout) = Builder::new(path, &names, options, deployment)?;
     let reader = builder
         .with_batch_size(64 * 1024)
         .build()
@@ -408,19 +519,22 @@ fn read_parquet(path: &Path) -> Result<FailureTable> {
         })?;
         let text = |i: usize| text_column(path, &names[i], batch.column(i), row0);
         let system = layout.system.map(text).transpose()?;
-        let deployment = text(layout.deployment)?;
+        let deployment = match &layout.deployment {
+            Source::Column(i) => Some(text(*i)?),
+            Source::Constant(_) => None,
+        };
         let example_id = text(layout.example_id)?;
         let extras: Vec<ArrayRef> = layout
             .extra
             .iter()
             .map(|&i| text(i))
             .collect::<Result<_>>()?;
-        let ints = |i: Option<usize>| {
-            i.map(|i| int_column(path, &names[i], batch.column(i), row0))
+        let classes = |i: Option<usize>| {
+            i.map(|i| class_column(path, &names[i], batch.column(i), row0))
                 .transpose()
         };
-        let label = ints(layout.label)?;
-        let prediction = ints(layout.prediction)?;
+        let label = classes(layout.label)?;
+        let prediction = classes(layout.prediction)?;
         let failure = layout
             .failure
             .map(|i| bool_column(path, &names[i], batch.column(i), row0))
@@ -435,10 +549,14 @@ fn read_parquet(path: &Path) -> Result<FailureTable> {
         for r in 0..batch.num_rows() {
             let values = RowValues {
                 system: system.as_ref().map(|a| s(a, r)),
-                deployment: s(&deployment, r),
+                deployment: match (&deployment, &layout.deployment) {
+                    (Some(a), _) => s(a, r),
+                    (None, Source::Constant(name)) => name,
+                    (None, Source::Column(_)) => unreachable!("read above"),
+                },
                 example_id: s(&example_id, r),
-                label: label.as_ref().map(|v| v[r]),
-                prediction: prediction.as_ref().map(|v| v[r]),
+                label: label.as_ref().map(|c| c.value(r)),
+                prediction: prediction.as_ref().map(|c| c.value(r)),
                 failure: failure.as_ref().map(|v| v[r]),
                 loss: loss.as_ref().map(|v| v[r]),
             };
@@ -449,7 +567,7 @@ fn read_parquet(path: &Path) -> Result<FailureTable> {
         }
         row0 += batch.num_rows();
     }
-    Ok(out.table)
+    Ok(out.finish())
 }
 
 fn first_null(array: &dyn Array) -> Option<usize> {
@@ -506,13 +624,34 @@ fn text_column(path: &Path, column: &str, array: &ArrayRef, row0: usize) -> Resu
     })
 }
 
-fn int_column(path: &Path, column: &str, array: &ArrayRef, row0: usize) -> Result<Vec<i64>> {
+/// A label or prediction column of one batch: integers, or text (class names, or integers
+/// written as text).
+enum ClassColumn {
+    Ints(Vec<i64>),
+    Text(ArrayRef),
+}
+
+impl ClassColumn {
+    fn value(&self, row: usize) -> Class<'_> {
+        match self {
+            ClassColumn::Ints(v) => Class::Int(v[row]),
+            ClassColumn::Text(a) => Class::Text(a.as_string::<i32>().value(row)),
+        }
+    }
+}
+
+/// Reads a label or prediction column: integer and boolean columns as integers, float columns
+/// when every value is integral (pandas writes `1.0` once a column held a missing value), any
+/// other type as text.
+fn class_column(path: &Path, column: &str, array: &ArrayRef, row0: usize) -> Result<ClassColumn> {
     null_check(path, column, array.as_ref(), row0)?;
     let dt = array.data_type();
     if dt.is_integer() || *dt == DataType::Boolean {
         let a = arrow_cast::cast(array, &DataType::Int64)
             .map_err(|e| column_error(path, column, None, e.to_string()))?;
-        return Ok(a.as_primitive::<Int64Type>().values().to_vec());
+        return Ok(ClassColumn::Ints(
+            a.as_primitive::<Int64Type>().values().to_vec(),
+        ));
     }
     if dt.is_floating() {
         let a = arrow_cast::cast(array, &DataType::Float64)
@@ -530,26 +669,14 @@ fn int_column(path: &Path, column: &str, array: &ArrayRef, row0: usize) -> Resul
                             path,
                             column,
                             Some(row0 + i + 1),
-                            format!("expected an integer, found {f}"),
+                            format!("expected an integer class, found {f}"),
                         )
                     })
             })
-            .collect();
+            .collect::<Result<_>>()
+            .map(ClassColumn::Ints);
     }
-    let text = text_column(path, column, array, row0)?;
-    let text = text.as_string::<i32>();
-    (0..text.len())
-        .map(|i| {
-            parse_int(text.value(i)).ok_or_else(|| {
-                column_error(
-                    path,
-                    column,
-                    Some(row0 + i + 1),
-                    format!("expected an integer, found `{}`", text.value(i)),
-                )
-            })
-        })
-        .collect()
+    text_column(path, column, array, row0).map(ClassColumn::Text)
 }
 
 fn bool_column(path: &Path, column: &str, array: &ArrayRef, row0: usize) -> Result<Vec<bool>> {

@@ -124,10 +124,13 @@ pub struct FailureTable {
     pub deployment: Categorical,
     /// The `example_id` column.
     pub example_id: Categorical,
-    /// The true labels, when known.
+    /// The true labels, when known: the integer labels, or with `class_names` indexes into it.
     pub label: Option<Vec<i64>>,
-    /// The predictions, when known.
+    /// The predictions, when known, coded as `label` is.
     pub prediction: Option<Vec<i64>>,
+    /// The class names, when the labels were read as names (`positive`, `World`) rather than
+    /// integers; `label` and `prediction` then index into it. `None`: they are the integers.
+    pub class_names: Option<Vec<String>>,
     /// Whether each row is a failure (a bad outcome for the person).
     pub failure: Vec<bool>,
     /// Per-example loss, when known.
@@ -183,9 +186,18 @@ impl FailureTable {
         Some((o.file.as_path(), row - o.first_row + 1))
     }
 
+    /// The class a label or prediction value stands for: its name when the labels are names,
+    /// else the integer itself.
+    pub fn class_name(&self, value: i64) -> String {
+        match &self.class_names {
+            Some(names) => names[value as usize].clone(),
+            None => value.to_string(),
+        }
+    }
+
     /// Appends the rows of `other`; its string columns are re-interned into this table's.
     /// Both tables must have the same optional columns (checked by the caller).
-    pub fn append(&mut self, other: FailureTable) {
+    pub fn append(&mut self, mut other: FailureTable) {
         let offset = self.len();
         fn extend(into: &mut Categorical, from: &Categorical) {
             let map: Vec<u32> = from.levels.iter().map(|l| into.intern(l)).collect();
@@ -226,9 +238,25 @@ impl FailureTable {
         if first {
             self.label = other.label;
             self.prediction = other.prediction;
+            self.class_names = other.class_names;
             self.loss = other.loss;
             self.float_extra = other.float_extra;
         } else {
+            if self.class_names.is_some() || other.class_names.is_some() {
+                // One codebook for both: integer labels become the names of their integers.
+                let mut names = Categorical::new("class");
+                for t in [&mut *self, &mut other] {
+                    let old = t.class_names.take();
+                    for v in t.label.iter_mut().chain(t.prediction.iter_mut()).flatten() {
+                        let name = match &old {
+                            Some(levels) => levels[*v as usize].clone(),
+                            None => v.to_string(),
+                        };
+                        *v = names.intern(&name) as i64;
+                    }
+                }
+                self.class_names = Some(names.levels);
+            }
             extend_opt(&mut self.label, other.label);
             extend_opt(&mut self.prediction, other.prediction);
             extend_opt(&mut self.loss, other.loss);

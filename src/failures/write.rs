@@ -109,19 +109,26 @@ pub fn to_record_batch(table: &FailureTable) -> Result<RecordBatch> {
         DataType::Utf8,
         strings(&table.example_id),
     );
-    if let Some(l) = &table.label {
-        push(
-            columns::LABEL,
-            DataType::Int64,
-            Arc::new(Int64Array::from(l.clone())),
-        );
-    }
-    if let Some(p) = &table.prediction {
-        push(
-            columns::PREDICTION,
-            DataType::Int64,
-            Arc::new(Int64Array::from(p.clone())),
-        );
+    // Labels read as class names are written as those names, integer labels as integers.
+    for (name, values) in [
+        (columns::LABEL, &table.label),
+        (columns::PREDICTION, &table.prediction),
+    ] {
+        let Some(values) = values else { continue };
+        match &table.class_names {
+            Some(classes) => push(
+                name,
+                DataType::Utf8,
+                Arc::new(StringArray::from_iter_values(
+                    values.iter().map(|&v| classes[v as usize].as_str()),
+                )),
+            ),
+            None => push(
+                name,
+                DataType::Int64,
+                Arc::new(Int64Array::from(values.clone())),
+            ),
+        }
     }
     push(
         columns::FAILURE,
@@ -189,10 +196,10 @@ pub fn write_csv(path: &Path, table: &FailureTable) -> Result<()> {
             record.push(table.deployment.value(row).to_string());
             record.push(table.example_id.value(row).to_string());
             if let Some(l) = &table.label {
-                record.push(l[row].to_string());
+                record.push(table.class_name(l[row]));
             }
             if let Some(p) = &table.prediction {
-                record.push(p[row].to_string());
+                record.push(table.class_name(p[row]));
             }
             record.push(if table.failure[row] { "1" } else { "0" }.to_string());
             if let Some(l) = &table.loss {

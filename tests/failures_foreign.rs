@@ -1,0 +1,297 @@
+//! Failure tables as other people write them: class names instead of integer labels, columns
+//! under other names (`--column ROLE=NAME`), one file per deployment (`--deployment-per-file`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, DictionaryArray, Int64Array, RecordBatch, StringArray};
+use homogen::failures::{
+    read_table, read_tables, read_tables_with, write_table, ColumnMap, FailureTable, ReadOptions,
+};
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn write_parquet(dir: &Path, name: &str, columns: Vec<(&str, ArrayRef)>) -> PathBuf {
+    let path = dir.join(name);
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(&path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    path
+}
+
+/// Each row's (label, prediction) as class names.
+fn classes(t: &FailureTable) -> Vec<(String, String)> {
+    let (l, p) = (t.label.as_ref().unwrap(), t.prediction.as_ref().unwrap());
+    (0..t.len())
+        .map(|r| (t.class_name(l[r]), t.class_name(p[r])))
+        .collect()
+}
+
+fn options(settings: &[&str], per_file: bool) -> ReadOptions {
+    let settings: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
+    ReadOptions {
+        columns: ColumnMap::parse(&settings).unwrap(),
+        deployment_per_file: per_file,
+    }
+}
+
+#[test]
+fn class_names_are_compared_as_names_and_integers_as_integers() {
+    let dir = tempfile::tempdir().unwrap();
+    // Integers first, then a name (in row 3's prediction, after its label was read as an
+    // integer): the integers read so far become classes `1` and `0`, and `1.0` (pandas' float)
+    // is the class `1`, not a class of its own.
+    let path = write(
+        dir.path(),
+        "t.csv",
+        "deployment,example_id,label,prediction\n\
+         a,p1,1,1.0\n\
+         a,p2,0,1\n\
+         a,p3,1,World\n\
+         a,p4,World,World\n\
+         a,p5,Sports,World\n\
+         a,p6, Sports ,Sports\n",
+    );
+    let t = read_table(&path).unwrap();
+    assert_eq!(t.failure, [false, true, true, false, true, false]);
+    let names = t.class_names.as_ref().unwrap();
+    assert_eq!(names, &["1", "0", "World", "Sports"]);
+    let want: Vec<(String, String)> = [
+        ("1", "1"),
+        ("0", "1"),
+        ("1", "World"),
+        ("World", "World"),
+        ("Sports", "World"),
+        ("Sports", "Sports"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(classes(&t), want);
+
+    // Only integers: no class names, the integers themselves (as before).
+    let path = write(
+        dir.path(),
+        "ints.csv",
+        "deployment,example_id,label,prediction\na,p1,3,3.0\na,p2,2,1\n",
+    );
+    let t = read_table(&path).unwrap();
+    assert_eq!(t.class_names, None);
+    assert_eq!(t.label.as_deref(), Some(&[3, 2][..]));
+    assert_eq!(t.prediction.as_deref(), Some(&[3, 1][..]));
+    assert_eq!(t.failure, [false, true]);
+}
+
+#[test]
+fn parquet_text_and_dictionary_class_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pandas categorical is a dictionary column; the prediction a plain string column.
+    let label: DictionaryArray<Int32Type> =
+        vec!["spam", "ham", "ham", "spam"].into_iter().collect();
+    let path = write_parquet(
+        dir.path(),
+        "t.parquet",
+        vec![
+            ("deployment", Arc::new(StringArray::from(vec!["a"; 4])) as _),
+            (
+                "example_id",
+                Arc::new(StringArray::from(vec!["p1", "p2", "p3", "p4"])) as _,
+            ),
+            ("label", Arc::new(label) as _),
+            (
+                "prediction",
+                Arc::new(StringArray::from(vec!["spam", "spam", "ham", "ham"])) as _,
+            ),
+        ],
+    );
+    let t = read_table(&path).unwrap();
+    assert_eq!(t.failure, [false, true, false, true]);
+    assert_eq!(t.class_name(t.label.as_ref().unwrap()[1]), "ham");
+
+    // An integer label column with a text prediction column holding integers: integers.
+    let path = write_parquet(
+        dir.path(),
+        "mixed.parquet",
+        vec![
+            ("deployment", Arc::new(StringArray::from(vec!["a"; 2])) as _),
+            (
+                "example_id",
+                Arc::new(StringArray::from(vec!["p1", "p2"])) as _,
+            ),
+            ("label", Arc::new(Int64Array::from(vec![4, 5])) as _),
+            (
+                "prediction",
+                Arc::new(StringArray::from(vec!["4", "4"])) as _,
+            ),
+        ],
+    );
+    let t = read_table(&path).unwrap();
+    assert_eq!(t.class_names, None);
+    assert_eq!(t.failure, [false, true]);
+}
+
+#[test]
+fn files_with_integer_and_named_classes_concatenate_into_one_codebook() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.csv",
+        "deployment,example_id,label,prediction\na,p1,1,0\na,p2,0,0\n",
+    );
+    let b = write(
+        dir.path(),
+        "b.csv",
+        "deployment,example_id,label,prediction\nb,p1,yes,no\nb,p2,no,no\n",
+    );
+    let c = write(
+        dir.path(),
+        "c.csv",
+        "deployment,example_id,label,prediction\nc,p1,no,yes\nc,p2,0,1\n",
+    );
+    let t = read_tables(&[a, b, c]).unwrap();
+    assert_eq!(t.failure, [true, false, true, false, true, true]);
+    let named: Vec<String> = classes(&t).into_iter().map(|(l, _)| l).collect();
+    assert_eq!(named, ["1", "0", "yes", "no", "no", "0"]);
+    assert_eq!(t.class_names.as_ref().unwrap().len(), 4);
+}
+
+#[test]
+fn class_names_round_trip_through_parquet_and_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "t.csv",
+        "deployment,example_id,label,prediction,hair\n\
+         a,p1,cat,dog,dark\n\
+         a,p2,dog,dog,blond\n\
+         a,p3,7,cat,dark\n",
+    );
+    let t = read_table(&path).unwrap();
+    for name in ["back.parquet", "back.csv"] {
+        let out = dir.path().join(name);
+        write_table(&out, &t).unwrap();
+        let back = read_table(&out).unwrap();
+        assert_eq!(classes(&back), classes(&t), "{name}");
+        assert_eq!(back.failure, t.failure, "{name}");
+        assert_eq!(back.failure, [true, false, true], "{name}");
+    }
+}
+
+#[test]
+fn renamed_columns_read_as_the_schema_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let canonical = write(
+        dir.path(),
+        "canonical.csv",
+        "deployment,example_id,label,prediction,hair\n\
+         m1,p1,1,0,dark\nm1,p2,0,0,blond\nm2,p1,1,1,dark\nm2,p2,0,1,blond\n",
+    );
+    // Someone else's file: other names, a stale `label` column of names the renaming displaces,
+    // and a column named `prediction` that is really the model.
+    let foreign = write(
+        dir.path(),
+        "foreign.csv",
+        "prediction,person,truth,guess,hair,label\n\
+         m1,p1,1,0,dark,pos\nm1,p2,0,0,blond,neg\nm2,p1,1,1,dark,pos\nm2,p2,0,1,blond,neg\n",
+    );
+    let want = read_table(&canonical).unwrap();
+    let settings = [
+        "deployment=prediction",
+        "example_id=person",
+        "label=truth",
+        "prediction=guess",
+    ];
+    let got = read_tables_with(std::slice::from_ref(&foreign), &options(&settings, false)).unwrap();
+    assert_eq!(got.deployment, want.deployment);
+    assert_eq!(got.example_id, want.example_id);
+    assert_eq!(got.label, want.label);
+    assert_eq!(got.prediction, want.prediction);
+    assert_eq!(got.failure, want.failure);
+    // `label` is displaced by label=truth and left out; `hair` stays a group column.
+    let extra: Vec<&str> = got.extra.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(extra, ["hair"]);
+
+    // Errors name the file's column and the setting that pointed there.
+    let e = read_tables_with(
+        std::slice::from_ref(&foreign),
+        &options(
+            &["deployment=prediction", "example_id=id", "prediction=guess"],
+            false,
+        ),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("missing required column `id` (example_id, from --column example_id=id)"),
+        "{e}"
+    );
+    let e = read_tables_with(
+        &[foreign],
+        &options(
+            &[
+                "deployment=prediction",
+                "example_id=person",
+                "prediction=guess",
+                "failure=truth",
+                "loss=hair",
+            ],
+            false,
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        e.to_string()
+            .contains("row 1, column `hair`: expected a number, found `dark`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn one_deployment_per_file_named_by_the_shortest_separating_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = |fails: [u8; 3]| {
+        let mut s = "example_id,failure\n".to_string();
+        for (i, f) in fails.iter().enumerate() {
+            s.push_str(&format!("p{i},{f}\n"));
+        }
+        s
+    };
+    let x = write(dir.path(), "runs/x/preds.csv", &body([1, 1, 0]));
+    let y = write(dir.path(), "runs/y/preds.csv", &body([1, 0, 0]));
+    let z = write(dir.path(), "z.csv", &body([0, 1, 0]));
+    let t = read_tables_with(&[x.clone(), y, z], &options(&[], true)).unwrap();
+    assert_eq!(t.deployment.levels, ["x/preds", "y/preds", "z"]);
+    assert_eq!(
+        t.failure,
+        [true, true, false, true, false, false, false, true, false]
+    );
+
+    // Without the option the deployment column is required, and the message says how else.
+    let e = read_table(&x).unwrap_err().to_string();
+    assert!(
+        e.contains("missing required column `deployment`") && e.contains("--deployment-per-file"),
+        "{e}"
+    );
+    // A file that has a deployment column as well is a contradiction.
+    let w = write(
+        dir.path(),
+        "w.csv",
+        "deployment,example_id,failure\na,p0,1\n",
+    );
+    let e = read_tables_with(&[x, w], &options(&[], true))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("w.csv, column `deployment`: the file has a deployment column"),
+        "{e}"
+    );
+}
