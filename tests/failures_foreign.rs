@@ -7,7 +7,8 @@ use std::sync::Arc;
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, DictionaryArray, Int64Array, RecordBatch, StringArray};
 use homogen::failures::{
-    read_table, read_tables, read_tables_with, write_table, ColumnMap, FailureTable, ReadOptions,
+    read_table, read_tables, read_tables_with, systems, write_table, ColumnMap, FailureTable,
+    ReadOptions, Wide,
 };
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -40,6 +41,7 @@ fn options(settings: &[&str], per_file: bool) -> ReadOptions {
     ReadOptions {
         columns: ColumnMap::parse(&settings).unwrap(),
         deployment_per_file: per_file,
+        wide: None,
     }
 }
 
@@ -294,4 +296,149 @@ fn one_deployment_per_file_named_by_the_shortest_separating_path() {
         e.contains("w.csv, column `deployment`: the file has a deployment column"),
         "{e}"
     );
+}
+
+fn wide(setting: &str, renames: &[&str]) -> ReadOptions {
+    ReadOptions {
+        wide: Some(Wide::parse(setting).unwrap()),
+        ..options(renames, false)
+    }
+}
+
+/// The error reading `text` as a CSV with `options`.
+fn wide_error(text: &str, options: &ReadOptions) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "w.csv", text);
+    let e = read_tables_with(&[path], options)
+        .and_then(|t| systems(&t, &[]).map(|_| ()))
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    e.to_string()
+}
+
+#[test]
+fn a_wide_table_reads_as_its_long_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = write(
+        dir.path(),
+        "long.csv",
+        "deployment,example_id,label,prediction,hair\n\
+         m1,p1,yes,no,dark\nm2,p1,yes,yes,dark\nm1,p2,no,no,blond\nm2,p2,no,yes,blond\n",
+    );
+    let wide_csv = write(
+        dir.path(),
+        "wide.csv",
+        "person,label,m1,m2,hair\np1,yes,no,yes,dark\np2,no,no,yes,blond\n",
+    );
+    let want = read_table(&long).unwrap();
+    let got = read_tables_with(
+        std::slice::from_ref(&wide_csv),
+        &wide("prediction=m1, m2", &["example_id=person"]),
+    )
+    .unwrap();
+    assert_eq!(got.deployment, want.deployment);
+    assert_eq!(got.example_id, want.example_id);
+    assert_eq!(classes(&got), classes(&want));
+    assert_eq!(got.failure, [true, false, false, true]);
+    assert_eq!(got.extra, want.extra);
+
+    // The same as Parquet, with failure flags instead of predictions.
+    let path = write_parquet(
+        dir.path(),
+        "wide.parquet",
+        vec![
+            (
+                "example_id",
+                Arc::new(StringArray::from(vec!["p1", "p2"])) as _,
+            ),
+            (
+                "m1",
+                Arc::new(arrow_array::BooleanArray::from(vec![true, false])) as _,
+            ),
+            ("m2", Arc::new(StringArray::from(vec!["0", "1"])) as _),
+            (
+                "hair",
+                Arc::new(StringArray::from(vec!["dark", "blond"])) as _,
+            ),
+        ],
+    );
+    let got = read_tables_with(&[path], &wide("failure=m1,m2", &[])).unwrap();
+    assert_eq!(got.failure, [true, false, false, true]);
+    assert_eq!(got.deployment, want.deployment);
+    assert_eq!(got.extra, want.extra);
+    assert_eq!(got.label, None);
+
+    // Parquet with predictions: an integer column and a text one, against integer labels.
+    let path = write_parquet(
+        dir.path(),
+        "wide-predictions.parquet",
+        vec![
+            (
+                "example_id",
+                Arc::new(StringArray::from(vec!["p1", "p2"])) as _,
+            ),
+            ("label", Arc::new(Int64Array::from(vec![1, 0])) as _),
+            ("m1", Arc::new(Int64Array::from(vec![0, 0])) as _),
+            ("m2", Arc::new(StringArray::from(vec!["1", "1"])) as _),
+        ],
+    );
+    let got = read_tables_with(&[path], &wide("prediction=m1,m2", &[])).unwrap();
+    assert_eq!(got.failure, [true, false, false, true]);
+    assert_eq!(got.prediction.as_deref(), Some(&[0, 1, 0, 1][..]));
+    assert_eq!(got.label.as_deref(), Some(&[1, 1, 0, 0][..]));
+}
+
+#[test]
+fn wide_tables_refuse_contradictions_and_name_the_file_row() {
+    let opts = wide("prediction=a,b", &[]);
+    // A person listed twice is named by the file's row, not the table's.
+    let e = wide_error(
+        "example_id,label,a,b\np1,1,1,0\np2,0,0,0\np1,1,1,1\n",
+        &opts,
+    );
+    assert!(
+        e.contains("w.csv, row 3, column `example_id`: duplicate row"),
+        "{e}"
+    );
+    assert!(e.contains("row 1"), "{e}");
+    let e = wide_error("example_id,label,a\np1,1,1\n", &opts);
+    assert!(
+        e.contains("column `b`, option `--wide`: no such column"),
+        "{e}"
+    );
+    let e = wide_error("example_id,label,a,b\np1,1,1,\n", &opts);
+    assert!(
+        e.contains("row 1, column `b`: empty value; expected a class"),
+        "{e}"
+    );
+    let e = wide_error("example_id,label,a,b,failure\np1,1,1,1,0\n", &opts);
+    assert!(
+        e.contains("column `failure`: a failure column (`failure`) next to --wide prediction"),
+        "{e}"
+    );
+    let e = wide_error("deployment,example_id,label,a,b\nx,p1,1,1,1\n", &opts);
+    assert!(e.contains("has a deployment column"), "{e}");
+    let e = wide_error(
+        "example_id,label,a,b\np1,1,1,1\n",
+        &wide("prediction=a,label", &[]),
+    );
+    assert!(e.contains("`label` is the label column"), "{e}");
+    let e = wide_error("example_id,a,b\np1,1,1\n", &opts);
+    assert!(e.contains("`label` is absent"), "{e}");
+    let e = wide_error("example_id,a,b\np1,1,maybe\n", &wide("failure=a,b", &[]));
+    assert!(
+        e.contains("row 1, column `b`: expected 0, 1, true or false, found `maybe`"),
+        "{e}"
+    );
+
+    for (setting, message) in [
+        ("a,b", "expected prediction=COL,COL..."),
+        ("label=a,b", "hold `prediction` or `failure`, not `label`"),
+        ("failure=a,,b", "found an empty one"),
+        ("failure=a,b,a", "column `a` is listed twice"),
+    ] {
+        let e = Wide::parse(setting).unwrap_err().to_string();
+        assert!(e.starts_with("option `--wide`: "), "{e}");
+        assert!(e.contains(message), "{setting}: {e}");
+    }
 }

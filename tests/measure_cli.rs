@@ -432,8 +432,51 @@ fn predictions_as_others_write_them_measure_as_the_schema_does() {
         .unwrap()
         .replace("h1/predictions", "h1")
         .replace("h2/predictions", "h2");
-    assert_eq!(got, String::from_utf8(want.stdout).unwrap());
+    let want = String::from_utf8(want.stdout).unwrap();
+    assert_eq!(got, want);
     assert!(got.contains("all,individual,h_individual,2,"));
+
+    // The same predictions as one wide file: one row per applicant, one column per model.
+    let mut wide = "applicant,h1,h2,group\n".to_string();
+    for person in ["alice", "angelique", "bob", "bernardo"] {
+        let row = |model: &str| -> Vec<String> {
+            let line = SCENARIO_2
+                .lines()
+                .find(|l| l.starts_with(&format!("{model},{person},")))
+                .unwrap();
+            line.split(',').map(str::to_string).collect()
+        };
+        let (one, two) = (row("h1"), row("h2"));
+        // Scenario 2's labels differ between the two deployments (two tasks), which one wide
+        // file cannot hold; the failures are what matter, so give each its failure flag.
+        let fails = |f: &[String]| u8::from(f[2] != f[3]);
+        wide.push_str(&format!(
+            "{person},{},{},{}\n",
+            fails(&one),
+            fails(&two),
+            one[4]
+        ));
+    }
+    let wide = write(dir.path(), "wide.csv", wide.as_bytes());
+    let got = homogen(&[
+        "measure",
+        wide.to_str().unwrap(),
+        "--wide",
+        "failure=h1,h2",
+        "--column",
+        "example_id=applicant",
+        "--group",
+        "group",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        got.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(String::from_utf8(got.stdout).unwrap(), want);
 
     let out = homogen(&["measure", h1.to_str().unwrap(), "--column", "person"]);
     assert_eq!(out.status.code(), Some(2));

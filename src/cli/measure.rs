@@ -87,6 +87,12 @@ pub struct MeasureArgs {
     /// model's predictions each, without a deployment column.
     #[arg(long)]
     pub deployment_per_file: bool,
+    /// One row per person and one column per deployment: `prediction=COL,COL...` (each
+    /// column a deployment's predictions, compared with the label column) or
+    /// `failure=COL,COL...` (each a deployment's failure flags); deployments are named after
+    /// the columns, and every other column is read as usual.
+    #[arg(long, value_name = "ROLE=COLS", conflicts_with = "deployment_per_file")]
+    pub wide: Option<String>,
 }
 
 /// Reads the tables, measures every system and writes the report.
@@ -94,6 +100,11 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
     let read = failures::ReadOptions {
         columns: failures::ColumnMap::parse(&args.columns)?,
         deployment_per_file: args.deployment_per_file,
+        wide: args
+            .wide
+            .as_deref()
+            .map(failures::Wide::parse)
+            .transpose()?,
     };
     let table = failures::read_tables_with(&args.files, &read)?;
     let systems = failures::systems(&table, &args.groups)?;

@@ -177,6 +177,57 @@ pub struct ReadOptions {
     /// Each file is one deployment named after the file (see [`deployment_names`]); the files
     /// then have no deployment column.
     pub deployment_per_file: bool,
+    /// One row per person and one column per deployment (see [`Wide`]).
+    pub wide: Option<Wide>,
+}
+
+/// A wide layout: one row per person, one column per deployment holding that deployment's
+/// prediction (compared with the label column) or failure flag; the deployments are named
+/// after the columns. pandas' `DataFrame` of one prediction column per model is this layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wide {
+    /// What the deployment columns hold: [`Role::Prediction`] or [`Role::Failure`].
+    pub role: Role,
+    /// The deployment columns, in order.
+    pub columns: Vec<String>,
+}
+
+impl Wide {
+    /// The option that sets it, for errors.
+    pub const OPTION: &'static str = "--wide";
+
+    /// Parses `prediction=COL,COL...` or `failure=COL,COL...` (`--wide`).
+    pub fn parse(setting: &str) -> Result<Wide> {
+        let bad =
+            |message: String| -> Error { InputError::new(message).at_key(Wide::OPTION).into() };
+        let Some((role, list)) = setting.split_once('=') else {
+            return Err(bad(format!(
+                "`{setting}`: expected prediction=COL,COL... or failure=COL,COL..."
+            )));
+        };
+        let role = match role.trim() {
+            "prediction" => Role::Prediction,
+            "failure" => Role::Failure,
+            other => {
+                return Err(bad(format!(
+                    "`{setting}`: the deployment columns hold `prediction` or `failure`, not \
+                     `{other}`"
+                )))
+            }
+        };
+        let columns: Vec<String> = list.split(',').map(|c| c.trim().to_string()).collect();
+        if columns.iter().any(String::is_empty) {
+            return Err(bad(format!(
+                "`{setting}`: expected column names separated by commas, found an empty one"
+            )));
+        }
+        for (i, c) in columns.iter().enumerate() {
+            if columns[..i].contains(c) {
+                return Err(bad(format!("`{setting}`: column `{c}` is listed twice")));
+            }
+        }
+        Ok(Wide { role, columns })
+    }
 }
 
 /// A deployment name for each file: the shortest tail of its path (extension dropped) that no

@@ -7,7 +7,7 @@ pub mod read;
 pub mod table;
 pub mod write;
 
-pub use mapping::{ColumnMap, ReadOptions, Role};
+pub use mapping::{ColumnMap, ReadOptions, Role, Wide};
 pub use matrix::{systems, Grouping, SystemMatrix, ABSENT, FAILED, OK};
 pub use read::{read_table, read_tables, read_tables_with, Format};
 pub use table::{columns, Categorical, FailureTable, RowOrigin};

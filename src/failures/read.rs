@@ -16,7 +16,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::mapping::{deployment_names, ColumnMap, ReadOptions, Role};
+use super::mapping::{deployment_names, ColumnMap, ReadOptions, Role, Wide};
 use super::table::{columns, Categorical, FailureTable, RowOrigin};
 use crate::error::{Error, InputError, Result};
 
@@ -106,6 +106,7 @@ fn read_one(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Res
     table.origins = vec![RowOrigin {
         file: path.to_path_buf(),
         first_row: 0,
+        rows_per_record: options.wide.as_ref().map_or(1, |w| w.columns.len()),
     }];
     Ok(table)
 }
@@ -115,6 +116,8 @@ struct Builder {
     file: PathBuf,
     columns: ColumnMap,
     table: FailureTable,
+    /// Whether the failure is given (a failure column, or wide failure columns) rather than
+    /// derived from label and prediction.
     has_failure: bool,
     /// The class names once a label or prediction was not an integer (see [`Builder::class`]).
     class_names: Option<Categorical>,
@@ -131,49 +134,72 @@ impl Builder {
     ) -> Result<(Builder, Layout)> {
         let map = &options.columns;
         let find = |role: Role| names.iter().position(|n| n == map.name(role));
+        let refuse = |column: &str, message: String| -> Error {
+            InputError::new(message)
+                .in_file(file)
+                .in_column(column)
+                .into()
+        };
         let missing = |role: Role| -> Error {
             let per_file = match role {
-                Role::Deployment => ", or --deployment-per-file to make each file one deployment",
+                Role::Deployment => {
+                    ", or --deployment-per-file to make each file one deployment, or --wide \
+                     for one column per deployment"
+                }
                 _ => "",
             };
-            InputError::new(format!(
-                "missing required column {} (columns found: {}); name the column that holds it \
-                 with --column {}=NAME{per_file}",
-                map.describe(role),
-                names.join(", "),
-                role.schema_name(),
-            ))
-            .in_file(file)
-            .in_column(map.name(role))
-            .into()
+            refuse(
+                map.name(role),
+                format!(
+                    "missing required column {} (columns found: {}); name the column that \
+                     holds it with --column {}=NAME{per_file}",
+                    map.describe(role),
+                    names.join(", "),
+                    role.schema_name(),
+                ),
+            )
         };
         for (i, n) in names.iter().enumerate() {
             if names[..i].contains(n) {
-                return Err(
-                    InputError::new("the column name appears twice in the header")
-                        .in_file(file)
-                        .in_column(n.clone())
-                        .into(),
-                );
+                return Err(refuse(
+                    n,
+                    "the column name appears twice in the header".into(),
+                ));
             }
         }
-        let deployment = match (find(Role::Deployment), deployment) {
-            (Some(i), None) => Source::Column(i),
-            (None, Some(name)) => Source::Constant(name.to_string()),
-            (None, None) => return Err(missing(Role::Deployment)),
-            (Some(_), Some(_)) => {
-                return Err(InputError::new(format!(
-                    "the file has a deployment column ({}) and --deployment-per-file names the                      deployment after the file; give one of the two",
-                    map.describe(Role::Deployment)
+        let (has_deployment, has_wide) = (find(Role::Deployment), options.wide.as_ref());
+        let deployment = match (has_deployment, deployment, has_wide) {
+            (Some(i), None, None) => Source::Column(i),
+            (None, Some(name), None) => Source::Constant(name.to_string()),
+            (None, None, Some(wide)) => Source::Wide(wide_columns(file, names, map, wide)?),
+            (None, None, None) => return Err(missing(Role::Deployment)),
+            (Some(_), Some(_), _) => {
+                return Err(refuse(
+                    map.name(Role::Deployment),
+                    format!(
+                        "the file has a deployment column ({}) and --deployment-per-file names \
+                         the deployment after the file; give one of the two",
+                        map.describe(Role::Deployment)
+                    ),
                 ))
-                .in_file(file)
-                .in_column(map.name(Role::Deployment))
-                .into())
+            }
+            (Some(_), _, Some(_)) => {
+                return Err(refuse(
+                    map.name(Role::Deployment),
+                    format!(
+                        "the file has a deployment column ({}) and --wide takes the deployments \
+                         from columns; give one of the two",
+                        map.describe(Role::Deployment)
+                    ),
+                ))
+            }
+            (None, Some(_), Some(_)) => {
+                unreachable!("--wide and --deployment-per-file conflict on the command line")
             }
         };
+        let wide_role = has_wide.map(|w| w.role);
         let layout = Layout {
             system: find(Role::System),
-            deployment,
             example_id: find(Role::ExampleId).ok_or_else(|| missing(Role::ExampleId))?,
             label: find(Role::Label),
             prediction: find(Role::Prediction),
@@ -182,30 +208,61 @@ impl Builder {
             extra: names
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| map.role_of(n).is_none() && !map.is_displaced(n))
+                .filter(|(i, n)| {
+                    map.role_of(n).is_none()
+                        && !map.is_displaced(n)
+                        && !deployment.is_wide_column(*i)
+                })
                 .map(|(i, _)| i)
                 .collect(),
+            deployment,
         };
-        if layout.failure.is_none() && (layout.label.is_none() || layout.prediction.is_none()) {
-            let absent = match (layout.label, layout.prediction) {
-                (None, None) => format!(
+        // With one column per deployment, a per-person prediction or failure column would
+        // contradict the deployments' own.
+        if let Some(role) = wide_role {
+            for (other, position) in [
+                (Role::Prediction, layout.prediction),
+                (Role::Failure, layout.failure),
+            ] {
+                if let Some(i) = position {
+                    return Err(refuse(
+                        &names[i],
+                        format!(
+                            "a {} column ({}) next to --wide {}=...: with one column per \
+                             deployment the {} comes from those columns; drop it or give \
+                             --column {}=OTHER",
+                            other.schema_name(),
+                            map.describe(other),
+                            role.schema_name(),
+                            other.schema_name(),
+                            other.schema_name(),
+                        ),
+                    ));
+                }
+            }
+        }
+        let has_prediction = layout.prediction.is_some() || wide_role == Some(Role::Prediction);
+        let has_failure = layout.failure.is_some() || wide_role == Some(Role::Failure);
+        if !has_failure && (layout.label.is_none() || !has_prediction) {
+            let absent = match (layout.label, has_prediction) {
+                (None, false) => format!(
                     "{} and {} are both absent",
                     map.describe(Role::Label),
                     map.describe(Role::Prediction)
                 ),
-                (None, Some(_)) => format!("{} is absent", map.describe(Role::Label)),
+                (None, true) => format!("{} is absent", map.describe(Role::Label)),
                 _ => format!("{} is absent", map.describe(Role::Prediction)),
             };
-            return Err(InputError::new(format!(
-                "no failure column ({}) and {absent}: give the failure (0/1/true/false) or both \
-                 the label and the prediction, or name their columns with --column ROLE=NAME \
-                 (columns found: {})",
-                map.describe(Role::Failure),
-                names.join(", ")
-            ))
-            .in_file(file)
-            .in_column(map.name(Role::Failure))
-            .into());
+            return Err(refuse(
+                map.name(Role::Failure),
+                format!(
+                    "no failure column ({}) and {absent}: give the failure (0/1/true/false) or \
+                     both the label and the prediction, or name their columns with --column \
+                     ROLE=NAME (columns found: {})",
+                    map.describe(Role::Failure),
+                    names.join(", ")
+                ),
+            ));
         }
         let mut table = FailureTable::new();
         if layout.system.is_some() {
@@ -214,7 +271,7 @@ impl Builder {
         if layout.label.is_some() {
             table.label = Some(Vec::new());
         }
-        if layout.prediction.is_some() {
+        if has_prediction {
             table.prediction = Some(Vec::new());
         }
         if layout.loss.is_some() {
@@ -229,44 +286,41 @@ impl Builder {
             file: file.to_path_buf(),
             columns: map.clone(),
             table,
-            has_failure: layout.failure.is_some(),
+            has_failure,
             class_names: None,
         };
         Ok((builder, layout))
     }
 
-    /// An error at data row `row` (1-based) in the column of `role`.
-    fn error(&self, row: usize, role: Role, message: impl Into<String>) -> Error {
+    /// An error at data row `row` (1-based) in column `column`.
+    fn error(&self, row: usize, column: &str, message: impl Into<String>) -> Error {
         InputError::new(message)
             .in_file(&self.file)
             .at_row(row)
-            .in_column(self.columns.name(role))
+            .in_column(column)
             .into()
     }
 
-    /// The code of a label or prediction. While every value read is an integer the code is the
-    /// integer; from the first value that is not, every value is coded as an index into the
-    /// class names, a value that reads as an integer named by that integer (`1.0` is class
-    /// `1`), so two values get one code exactly when they are the same class.
-    fn class(&mut self, value: Class<'_>, row: usize, role: Role) -> Result<i64> {
+    /// The code of a label or prediction (`None`: an empty value). While every value read is
+    /// an integer the code is the integer; from the first value that is not, every value is
+    /// coded as an index into the class names, a value that reads as an integer named by that
+    /// integer (`1.0` is class `1`), so two values get one code exactly when they are the same
+    /// class.
+    fn class(&mut self, value: Class<'_>) -> Option<i64> {
         let name = match value {
             Class::Int(v) => match &mut self.class_names {
-                None => return Ok(v),
-                Some(names) => return Ok(names.intern(&v.to_string()) as i64),
+                None => return Some(v),
+                Some(names) => return Some(names.intern(&v.to_string()) as i64),
             },
             Class::Text(text) => {
                 if let Some(v) = parse_int(text) {
-                    return self.class(Class::Int(v), row, role);
+                    return self.class(Class::Int(v));
                 }
                 text.trim()
             }
         };
         if name.is_empty() {
-            return Err(self.error(
-                row,
-                role,
-                "empty value; expected a class (an integer or a name)",
-            ));
+            return None;
         }
         let names = self.class_names.get_or_insert_with(|| {
             // Switching to names: the integers read so far become the names of themselves.
@@ -277,7 +331,7 @@ impl Builder {
             }
             names
         });
-        Ok(names.intern(name) as i64)
+        Some(names.intern(name) as i64)
     }
 
     /// Appends one row; `row` is the 1-based data row, for errors.
@@ -287,18 +341,27 @@ impl Builder {
             (Role::ExampleId, values.example_id),
         ] {
             if value.is_empty() {
-                return Err(self.error(row, role, "empty value; expected a non-empty name"));
+                let column = self.columns.name(role);
+                return Err(self.error(row, column, "empty value; expected a non-empty name"));
             }
         }
-        if let Some(value) = values.system {
-            if value.is_empty() {
-                return Err(self.error(row, Role::System, "empty value; expected a system name"));
-            }
+        if values.system.is_some_and(str::is_empty) {
+            let column = self.columns.name(Role::System);
+            return Err(self.error(row, column, "empty value; expected a system name"));
         }
+        let empty_class = |b: &Self, column: &str| {
+            b.error(
+                row,
+                column,
+                "empty value; expected a class (an integer or a name)",
+            )
+        };
         // The label is stored before the prediction is coded: coding it may switch the codes
         // to class names, which recodes the stored values, this row's label included.
         if let Some(l) = values.label {
-            let code = self.class(l, row, Role::Label)?;
+            let Some(code) = self.class(l) else {
+                return Err(empty_class(self, self.columns.name(Role::Label)));
+            };
             self.table
                 .label
                 .as_mut()
@@ -306,12 +369,14 @@ impl Builder {
                 .push(code);
         }
         if let Some(p) = values.prediction {
-            let code = self.class(p, row, Role::Prediction)?;
-            self.table
-                .prediction
-                .as_mut()
-                .expect("a prediction column")
-                .push(code);
+            let Some(code) = self.class(p) else {
+                let column = values
+                    .wide_column
+                    .unwrap_or(self.columns.name(Role::Prediction));
+                return Err(empty_class(self, column));
+            };
+            let predictions = self.table.prediction.as_mut();
+            predictions.expect("a prediction column").push(code);
         }
         let t = &mut self.table;
         if let Some(s) = t.system.as_mut() {
@@ -342,12 +407,56 @@ impl Builder {
     }
 }
 
+/// The positions of `--wide`'s deployment columns, each with its name; every one must exist
+/// and none may be a column that plays a role.
+fn wide_columns(
+    file: &Path,
+    names: &[String],
+    map: &ColumnMap,
+    wide: &Wide,
+) -> Result<Vec<(usize, String)>> {
+    wide.columns
+        .iter()
+        .map(|c| {
+            let refuse = |message: String| -> Error {
+                InputError::new(message)
+                    .in_file(file)
+                    .in_column(c.clone())
+                    .at_key(Wide::OPTION)
+                    .into()
+            };
+            if let Some(role) = map.role_of(c) {
+                return Err(refuse(format!(
+                    "`{c}` is the {} column; list only the deployments' own columns",
+                    role.schema_name()
+                )));
+            }
+            match names.iter().position(|n| n == c) {
+                Some(i) => Ok((i, c.clone())),
+                None => Err(refuse(format!(
+                    "no such column (columns found: {})",
+                    names.join(", ")
+                ))),
+            }
+        })
+        .collect()
+}
+
 /// Where a file's deployment comes from.
 enum Source {
     /// The column at this position.
     Column(usize),
     /// One name for every row (the file's, with `--deployment-per-file`).
     Constant(String),
+    /// One column per deployment (`--wide`): positions and names.
+    Wide(Vec<(usize, String)>),
+}
+
+impl Source {
+    /// Whether column `i` is one of `--wide`'s deployment columns.
+    fn is_wide_column(&self, i: usize) -> bool {
+        matches!(self, Source::Wide(columns) if columns.iter().any(|(c, _)| *c == i))
+    }
 }
 
 /// Column positions of one file.
@@ -370,12 +479,15 @@ enum Class<'a> {
 }
 
 /// The parsed values of one row's fixed columns.
+#[derive(Clone, Copy)]
 struct RowValues<'a> {
     system: Option<&'a str>,
     deployment: &'a str,
     example_id: &'a str,
     label: Option<Class<'a>>,
     prediction: Option<Class<'a>>,
+    /// The `--wide` column the prediction came from, for errors.
+    wide_column: Option<&'a str>,
     failure: Option<bool>,
     loss: Option<f64>,
 }
@@ -450,16 +562,18 @@ fn read_csv(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Res
     while reader.read_record(&mut record).map_err(csv_error)? {
         row += 1;
         let field = |i: usize| record.get(i).unwrap_or("");
-        let parse = |i: Option<usize>, role: Role, what: &str, ok: &dyn Fn(&str) -> bool| match i {
-            Some(i) if !ok(field(i)) => {
-                Err(builder.error(row, role, format!("expected {what}, found `{}`", field(i))))
-            }
+        let check = |i: Option<usize>, what: &str, ok: &dyn Fn(&str) -> bool| match i {
+            Some(i) if !ok(field(i)) => Err(Error::from(
+                InputError::new(format!("expected {what}, found `{}`", field(i)))
+                    .in_file(path)
+                    .at_row(row)
+                    .in_column(&header[i]),
+            )),
             _ => Ok(()),
         };
-        parse(layout.failure, Role::Failure, "0, 1, true or false", &|s| {
-            parse_failure(s).is_some()
-        })?;
-        parse(layout.loss, Role::Loss, "a number", &|s| {
+        let is_failure = |s: &str| parse_failure(s).is_some();
+        check(layout.failure, "0, 1, true or false", &is_failure)?;
+        check(layout.loss, "a number", &|s| {
             s.trim().parse::<f64>().is_ok()
         })?;
         let values = RowValues {
@@ -467,16 +581,44 @@ fn read_csv(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Res
             deployment: match &layout.deployment {
                 Source::Column(i) => field(*i),
                 Source::Constant(name) => name,
+                Source::Wide(_) => "",
             },
             example_id: field(layout.example_id),
             label: layout.label.map(|i| Class::Text(field(i))),
             prediction: layout.prediction.map(|i| Class::Text(field(i))),
+            wide_column: None,
             failure: layout.failure.and_then(|i| parse_failure(field(i))),
             loss: layout.loss.and_then(|i| field(i).trim().parse().ok()),
         };
-        builder.push(row, values)?;
-        for (col, &i) in builder.table.extra.iter_mut().zip(&layout.extra) {
-            col.push(field(i));
+        let Source::Wide(columns) = &layout.deployment else {
+            builder.push(row, values)?;
+            for (col, &i) in builder.table.extra.iter_mut().zip(&layout.extra) {
+                col.push(field(i));
+            }
+            continue;
+        };
+        // One table row per deployment column.
+        for (i, name) in columns {
+            let values = match builder.has_failure {
+                true => {
+                    check(Some(*i), "0, 1, true or false", &is_failure)?;
+                    RowValues {
+                        deployment: name,
+                        failure: parse_failure(field(*i)),
+                        ..values
+                    }
+                }
+                false => RowValues {
+                    deployment: name,
+                    prediction: Some(Class::Text(field(*i))),
+                    wide_column: Some(name),
+                    ..values
+                },
+            };
+            builder.push(row, values)?;
+            for (col, &i) in builder.table.extra.iter_mut().zip(&layout.extra) {
+                col.push(field(i));
+            }
         }
     }
     Ok(builder.finish())
@@ -521,7 +663,7 @@ fn read_parquet(
         let system = layout.system.map(text).transpose()?;
         let deployment = match &layout.deployment {
             Source::Column(i) => Some(text(*i)?),
-            Source::Constant(_) => None,
+            Source::Constant(_) | Source::Wide(_) => None,
         };
         let example_id = text(layout.example_id)?;
         let extras: Vec<ArrayRef> = layout
@@ -533,16 +675,33 @@ fn read_parquet(
             i.map(|i| class_column(path, &names[i], batch.column(i), row0))
                 .transpose()
         };
+        let flags = |i: usize| bool_column(path, &names[i], batch.column(i), row0);
         let label = classes(layout.label)?;
         let prediction = classes(layout.prediction)?;
-        let failure = layout
-            .failure
-            .map(|i| bool_column(path, &names[i], batch.column(i), row0))
-            .transpose()?;
+        let failure = layout.failure.map(flags).transpose()?;
         let loss = layout
             .loss
             .map(|i| float_column(path, &names[i], batch.column(i), row0))
             .transpose()?;
+        // `--wide`: each deployment column's predictions or failure flags.
+        let wide: Vec<(&str, WideValues)> = match &layout.deployment {
+            Source::Wide(columns) => columns
+                .iter()
+                .map(|(i, name)| {
+                    let values = match out.has_failure {
+                        true => WideValues::Failures(flags(*i)?),
+                        false => WideValues::Predictions(class_column(
+                            path,
+                            name,
+                            batch.column(*i),
+                            row0,
+                        )?),
+                    };
+                    Ok((name.as_str(), values))
+                })
+                .collect::<Result<_>>()?,
+            _ => Vec::new(),
+        };
         fn s(a: &ArrayRef, r: usize) -> &str {
             a.as_string::<i32>().value(r)
         }
@@ -552,17 +711,41 @@ fn read_parquet(
                 deployment: match (&deployment, &layout.deployment) {
                     (Some(a), _) => s(a, r),
                     (None, Source::Constant(name)) => name,
-                    (None, Source::Column(_)) => unreachable!("read above"),
+                    (None, _) => "",
                 },
                 example_id: s(&example_id, r),
                 label: label.as_ref().map(|c| c.value(r)),
                 prediction: prediction.as_ref().map(|c| c.value(r)),
+                wide_column: None,
                 failure: failure.as_ref().map(|v| v[r]),
                 loss: loss.as_ref().map(|v| v[r]),
             };
-            out.push(row0 + r + 1, values)?;
-            for (col, a) in out.table.extra.iter_mut().zip(&extras) {
-                col.push(s(a, r));
+            if wide.is_empty() {
+                out.push(row0 + r + 1, values)?;
+                for (col, a) in out.table.extra.iter_mut().zip(&extras) {
+                    col.push(s(a, r));
+                }
+                continue;
+            }
+            // One table row per deployment column.
+            for (name, column) in &wide {
+                let values = match column {
+                    WideValues::Predictions(c) => RowValues {
+                        deployment: name,
+                        prediction: Some(c.value(r)),
+                        wide_column: Some(name),
+                        ..values
+                    },
+                    WideValues::Failures(f) => RowValues {
+                        deployment: name,
+                        failure: Some(f[r]),
+                        ..values
+                    },
+                };
+                out.push(row0 + r + 1, values)?;
+                for (col, a) in out.table.extra.iter_mut().zip(&extras) {
+                    col.push(s(a, r));
+                }
             }
         }
         row0 += batch.num_rows();
@@ -622,6 +805,14 @@ fn text_column(path: &Path, column: &str, array: &ArrayRef, row0: usize) -> Resu
             format!("cannot read {} values as text: {e}", array.data_type()),
         )
     })
+}
+
+/// One `--wide` deployment column of a batch.
+enum WideValues {
+    /// The deployment's predictions.
+    Predictions(ClassColumn),
+    /// The deployment's failure flags.
+    Failures(Vec<bool>),
 }
 
 /// A label or prediction column of one batch: integers, or text (class names, or integers

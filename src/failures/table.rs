@@ -109,6 +109,9 @@ pub struct RowOrigin {
     pub file: std::path::PathBuf,
     /// Index of the file's first row in the table.
     pub first_row: usize,
+    /// Table rows made from each row of the file: 1, or the number of deployment columns of a
+    /// wide file (one row per person, one column per deployment).
+    pub rows_per_record: usize,
 }
 
 /// A per-example failure table: one row per (system, deployment, example).
@@ -183,7 +186,10 @@ impl FailureTable {
             return None;
         }
         let o = &self.origins[idx - 1];
-        Some((o.file.as_path(), row - o.first_row + 1))
+        Some((
+            o.file.as_path(),
+            (row - o.first_row) / o.rows_per_record.max(1) + 1,
+        ))
     }
 
     /// The class a label or prediction value stands for: its name when the labels are names,
@@ -286,6 +292,7 @@ impl FailureTable {
             .extend(other.origins.into_iter().map(|o| RowOrigin {
                 file: o.file,
                 first_row: o.first_row + offset,
+                ..o
             }));
     }
 }
