@@ -12,6 +12,16 @@ fn homogen(args: &[&str]) -> Output {
         .expect("the homogen binary runs")
 }
 
+/// Checks that a run exited 0, showing its error output when not.
+fn succeeded(out: &Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -43,12 +53,7 @@ fn csv_output_is_the_tidy_contract_exactly() {
         "--format",
         "csv",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     // FAIL = 1/2 twice; observed 1/2, expected 1/4, H = 2. k-of-n: >=1 observed 1/2, expected
     // 1 - 1/4 = 3/4, ratio 2/3; >=2 observed 1/2, expected 1/4, ratio 2. Pair: P(both) 1/2,
     // cov 1/2 - 1/4 = 1/4, PMI ln 2, phi (1/4)/(1/4) = 1, kappa: agreement 1, chance 1/2 -> 1.
@@ -151,12 +156,7 @@ fn bootstrap_and_permutations_fill_the_interval_and_p_value_reproducibly() {
         "3",
     ];
     let a = homogen(&args);
-    assert_eq!(
-        a.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&a.stderr)
-    );
+    succeeded(&a);
     let b = homogen(&args);
     assert_eq!(a.stdout, b.stdout, "the same seed gives the same bytes");
     let text = String::from_utf8(a.stdout).unwrap();
@@ -222,12 +222,7 @@ fn by_and_correlations_add_their_rows() {
         "--format",
         "csv",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("\nmethod=probe,individual,mean:h_individual,"));
     assert!(text.contains("\nmethod=finetune,group,n:h_avg,3,"));
@@ -360,12 +355,7 @@ fn several_files_are_concatenated() {
         "--format",
         "csv",
     ]);
-    assert_eq!(
-        b.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&b.stderr)
-    );
+    succeeded(&b);
     assert_eq!(a.stdout, b.stdout);
 }
 
@@ -421,12 +411,7 @@ fn predictions_as_others_write_them_measure_as_the_schema_does() {
         "--format",
         "csv",
     ]);
-    assert_eq!(
-        got.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&got.stderr)
-    );
+    succeeded(&got);
     // Deployments are named after the files' folders (their stems are the same).
     let got = String::from_utf8(got.stdout)
         .unwrap()
@@ -470,12 +455,7 @@ fn predictions_as_others_write_them_measure_as_the_schema_does() {
         "--format",
         "csv",
     ]);
-    assert_eq!(
-        got.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&got.stderr)
-    );
+    succeeded(&got);
     assert_eq!(String::from_utf8(got.stdout).unwrap(), want);
 
     let out = homogen(&["measure", h1.to_str().unwrap(), "--column", "person"]);
