@@ -391,13 +391,14 @@ fn a_wide_table_reads_as_its_long_form() {
 #[test]
 fn wide_tables_refuse_contradictions_and_name_the_file_row() {
     let opts = wide("prediction=a,b", &[]);
-    // A person listed twice is named by the file's row, not the table's.
+    // A person listed twice is named by the file's row, not the table's, and by the file's
+    // column.
     let e = wide_error(
-        "example_id,label,a,b\np1,1,1,0\np2,0,0,0\np1,1,1,1\n",
-        &opts,
+        "person,label,a,b\np1,1,1,0\np2,0,0,0\np1,1,1,1\n",
+        &wide("prediction=a,b", &["example_id=person"]),
     );
     assert!(
-        e.contains("w.csv, row 3, column `example_id`: duplicate row"),
+        e.contains("w.csv, row 3, column `person`: duplicate row"),
         "{e}"
     );
     assert!(e.contains("row 1"), "{e}");

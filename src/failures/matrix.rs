@@ -74,7 +74,7 @@ impl SystemMatrix {
 }
 
 fn located(table: &FailureTable, row: usize, column: &str, message: String) -> InputError {
-    let mut e = InputError::new(message).in_column(column);
+    let mut e = InputError::new(message).in_column(table.column_in_file(row, column));
     if let Some((file, r)) = table.origin_of(row) {
         e = e.in_file(file).at_row(r);
     } else {

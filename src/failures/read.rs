@@ -107,6 +107,7 @@ fn read_one(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Res
         file: path.to_path_buf(),
         first_row: 0,
         rows_per_record: options.wide.as_ref().map_or(1, |w| w.columns.len()),
+        columns: options.columns.clone(),
     }];
     Ok(table)
 }

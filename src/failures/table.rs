@@ -112,6 +112,8 @@ pub struct RowOrigin {
     /// Table rows made from each row of the file: 1, or the number of deployment columns of a
     /// wide file (one row per person, one column per deployment).
     pub rows_per_record: usize,
+    /// The file's column of each schema role (renamed with `--column`), for errors.
+    pub columns: super::mapping::ColumnMap,
 }
 
 /// A per-example failure table: one row per (system, deployment, example).
@@ -190,6 +192,19 @@ impl FailureTable {
             o.file.as_path(),
             (row - o.first_row) / o.rows_per_record.max(1) + 1,
         ))
+    }
+
+    /// The name in its file of the column that table row `row`'s `column` came from: the
+    /// file's own name for a renamed schema column (`person` for `example_id`), else `column`.
+    pub fn column_in_file<'a>(&'a self, row: usize, column: &'a str) -> &'a str {
+        let idx = self.origins.partition_point(|o| o.first_row <= row);
+        match (
+            idx.checked_sub(1),
+            super::mapping::Role::from_schema_name(column),
+        ) {
+            (Some(i), Some(role)) => self.origins[i].columns.name(role),
+            _ => column,
+        }
     }
 
     /// The class a label or prediction value stands for: its name when the labels are names,
