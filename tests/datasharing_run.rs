@@ -110,35 +110,45 @@ fn small_run_writes_failure_tables_measurements_and_report() {
     assert!(results
         .lines()
         .any(|l| l.starts_with("gc,gbm,disjoint,2,sex,h_worst,")));
-    // The report answers fixed > disjoint at each scale, for each learner.
+    // With one data seed the report gives each scale's paired difference but no interval.
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
-    assert!(report.contains("| fixed > disjoint |"));
-    let answers = report
+    assert!(report.contains("| fixed − disjoint [95% CI] |"), "{report}");
+    let rows = report
         .lines()
         .filter(|l| l.starts_with("| 10 | 80 |") || l.starts_with("| 2 | 400 |"))
-        .filter(|l| l.contains("| yes |") || l.contains("| no |"))
+        .filter(|l| l.contains("(not testable: one data seed)"))
         .count();
-    assert_eq!(answers, 4, "{report}");
-    let count = |learner: &str| {
-        ["| 10 | 80 |", "| 2 | 400 |"]
-            .iter()
-            .filter(|row| {
-                // The learner's section, up to the next heading.
-                let section = report.split(&format!("## {learner}")).nth(1).unwrap();
-                let section = section.split("\n## ").next().unwrap();
-                section
-                    .lines()
-                    .any(|l| l.starts_with(*row) && l.contains("| yes |"))
-            })
-            .count()
-    };
+    assert_eq!(rows, 4, "{report}");
     for learner in ["logistic", "gbm"] {
-        let line = format!(
-            "- {learner}: fixed > disjoint at {} of 2 scales",
-            count(learner)
-        );
+        let line = format!("- {learner}: not testable at 2 of 2 scales");
         assert!(report.contains(&line), "{line}\n{report}");
     }
+    // comparison.csv: fixed − disjoint paired by model seed and averaged, recomputed here
+    // from measurements.csv.
+    let value = |setting: &str, model_seed: u64| -> f64 {
+        let system = format!("gc/gbm/{setting}/scale=2/d0/m{model_seed},");
+        let line = csv
+            .lines()
+            .find(|l| l.starts_with(&system) && l.contains(",sex,h_avg,"))
+            .unwrap();
+        line.split(',').nth(9).unwrap().parse().unwrap()
+    };
+    let want = ((value("fixed", 0) - value("disjoint", 0))
+        + (value("fixed", 1) - value("disjoint", 1)))
+        / 2.0;
+    let comparison = std::fs::read_to_string(dir.path().join("comparison.csv")).unwrap();
+    assert!(comparison.starts_with(
+        "dataset,learner,scale,grouping,metric,difference,ci_lo,ci_hi,n_data_seeds,verdict\n"
+    ));
+    let row: Vec<&str> = comparison
+        .lines()
+        .find(|l| l.starts_with("gc,gbm,2,sex,h_avg,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    let got: f64 = row[5].parse().unwrap();
+    assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+    assert_eq!(&row[6..], ["", "", "1", "not testable"]);
     for f in [
         "gc_logistic.svg",
         "gc_logistic.png",
@@ -319,7 +329,8 @@ fn shipped_configs_parse() {
 }
 
 /// The default run, exactly as `homogen run` with no argument does it (2,200 trials), offline:
-/// it finishes, and its report answers "fixed > disjoint?" at every scale for every learner.
+/// it finishes, and its report gives the paired difference fixed − disjoint with a verdict at
+/// every scale for every learner.
 /// Slow in debug (minutes), so it runs the real binary once and checks everything on that run.
 #[test]
 fn the_default_run_completes_offline_and_reports_every_scale() {
@@ -337,11 +348,13 @@ fn the_default_run_completes_offline_and_reports_every_scale() {
     );
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     let scales = [20, 16, 10, 9, 8, 7, 6, 5, 4, 3, 2];
+    let verdicts = ["higher", "lower", "no clear difference"];
     for learner in ["logistic", "svm", "gbm", "mlp"] {
-        assert!(
-            report.contains(&format!("{learner}: fixed > disjoint at ")),
-            "no verdict for {learner}"
-        );
+        let summary = report
+            .lines()
+            .find(|l| l.starts_with(&format!("- {learner}: ")))
+            .unwrap_or_else(|| panic!("no verdict for {learner}"));
+        assert!(summary.ends_with(" of 11 scales"), "{summary}");
         let section = report
             .split(&format!("## {learner}\n"))
             .nth(1)
@@ -352,10 +365,46 @@ fn the_default_run_completes_offline_and_reports_every_scale() {
                 .find(|l| l.starts_with(&format!("| {scale} |")))
                 .unwrap_or_else(|| panic!("{learner}: no row for scale {scale}"));
             assert!(
-                row.contains("| yes |") || row.contains("| no |"),
+                verdicts.iter().any(|v| row.contains(&format!("] {v} |"))),
                 "{learner} scale {scale}: {row}"
             );
         }
+    }
+    // One comparison recomputed from measurements.csv: per data seed the mean over model
+    // seeds of fixed − disjoint, then the mean over the 5 data seeds and its t interval
+    // (t(0.975, 4 df) = 2.7764451051977987).
+    let measurements = std::fs::read_to_string(out.join("measurements.csv")).unwrap();
+    let h = |setting: &str, d: u64, m: u64| -> f64 {
+        let system = format!("gc/mlp/{setting}/scale=4/d{d}/m{m},");
+        let line = measurements
+            .lines()
+            .find(|l| l.starts_with(&system) && l.contains(",individual,h_individual,"))
+            .unwrap();
+        line.split(',').nth(9).unwrap().parse().unwrap()
+    };
+    let per_seed: Vec<f64> = (0..5)
+        .map(|d| {
+            (0..5)
+                .map(|m| h("fixed", d, m) - h("disjoint", d, m))
+                .sum::<f64>()
+                / 5.0
+        })
+        .collect();
+    let mean = per_seed.iter().sum::<f64>() / 5.0;
+    let sd = (per_seed.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 4.0).sqrt();
+    let half = 2.7764451051977987 * sd / 5f64.sqrt();
+    let comparison = std::fs::read_to_string(out.join("comparison.csv")).unwrap();
+    let row: Vec<f64> = comparison
+        .lines()
+        .find(|l| l.starts_with("gc,mlp,4,individual,h_individual,"))
+        .unwrap()
+        .split(',')
+        .skip(5)
+        .take(3)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    for (got, want) in row.iter().zip([mean, mean - half, mean + half]) {
+        assert!((got - want).abs() < 1e-9, "{row:?} vs {mean} ± {half}");
     }
     for learner in ["logistic", "svm", "gbm", "mlp"] {
         let table = read_table(&out.join(format!("failures/{learner}.parquet"))).unwrap();

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use homogen::experiment::config::{Config, DEFAULT_CONFIG};
-use homogen::experiment::datasharing::{self, report, RunOptions};
+use homogen::experiment::datasharing::{self, compare, report, RunOptions};
 use homogen::experiment::modelsharing::{
     self, config::ModelSharingConfig, execute::TrainerExecutor, runner::CellStatus,
 };
@@ -73,7 +73,7 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
         summary.report.display()
     );
     println!(
-        "{:<9} {:>5}  {:>22}  {:>22}  fixed > disjoint",
+        "{:<9} {:>5}  {:>22}  {:>22}  fixed − disjoint [95% CI over data seeds]",
         "learner",
         "scale",
         report::HEADLINE.to_string() + " fixed",
@@ -97,19 +97,25 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
                     Some((m, None)) => format!("{m:.3}"),
                     None => "not measured".to_string(),
                 };
-            let (f, d) = (get(Setting::Fixed), get(Setting::Disjoint));
+            let difference = compare::find(
+                &summary.comparisons,
+                learner,
+                scale,
+                "individual",
+                report::HEADLINE,
+            );
             println!(
                 "{learner:<9} {scale:>5}  {:>22}  {:>22}  {}",
-                show(f),
-                show(d),
-                report::fixed_above(f, d)
+                show(get(Setting::Fixed)),
+                show(get(Setting::Disjoint)),
+                report::difference_cell(difference)
             );
         }
     }
     for learner in &config.protocol.learners {
-        let (above, both) =
-            report::fixed_above_count(&summary.results, learner, &config.protocol.scales);
-        println!("{learner}: fixed > disjoint at {above} of {both} scales");
+        let summary =
+            report::verdict_summary(&summary.comparisons, learner, &config.protocol.scales);
+        println!("{learner}, fixed − disjoint: {summary}");
     }
     Ok(())
 }

@@ -9,8 +9,11 @@
 //!   `data_seed`, `model_seed`;
 //! - `measurements.csv` — one row per trial, grouping and metric;
 //! - `results.csv` — mean, sd and n over seeds per learner, setting, scale, grouping, metric;
+//! - `comparison.csv` — the paired difference fixed − disjoint per learner, scale, grouping and
+//!   metric, with its 95% interval over data seeds and a verdict ([`compare`]);
 //! - `report.md`, `figures/*.svg|png`, `manifest.json`.
 
+pub mod compare;
 pub mod measure;
 pub mod plot;
 pub mod report;
@@ -55,6 +58,8 @@ pub struct RunSummary {
     pub n_trials: usize,
     /// Aggregated results (what `results.csv` holds).
     pub results: Vec<report::ResultRow>,
+    /// Paired fixed − disjoint differences (what `comparison.csv` holds).
+    pub comparisons: Vec<compare::Comparison>,
     /// Wall time of the trials, in seconds.
     pub seconds: f64,
 }
@@ -280,8 +285,10 @@ pub fn run(
         .map_err(|_| Error::Runtime("a trial panicked".into()))?;
     measurements.sort_by(|a, b| a.0.cmp(&b.0));
     let results = report::aggregate(&measurements);
+    let comparisons = compare::compare(&measurements);
     report::write_measurements(&out.join("measurements.csv"), &ds.name, &measurements)?;
     report::write_results(&out.join("results.csv"), &ds.name, &results)?;
+    report::write_comparisons(&out.join("comparison.csv"), &ds.name, &comparisons)?;
     let n_train = splits[0].1.train.len();
     let figures = plot::figures(&out.join("figures"), &ds.name, n_train, &results)?;
     let report_path = out.join("report.md");
@@ -295,6 +302,7 @@ pub fn run(
             n_trials: trials.len(),
             seconds,
             results: &results,
+            comparisons: &comparisons,
             figures: &figures,
         },
     )?;
@@ -310,6 +318,7 @@ pub fn run(
         report: report_path,
         n_trials: trials.len(),
         results,
+        comparisons,
         seconds,
     })
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::compare::{self, Comparison, Verdict};
 use super::measure::MetricRow;
 use crate::data::tabular::TabularDataset;
 use crate::error::{Error, Result};
@@ -89,8 +90,18 @@ pub fn aggregate(measurements: &[(Trial, Vec<MetricRow>)]) -> Vec<ResultRow> {
         .collect()
 }
 
-fn csv_err(path: &Path) -> impl Fn(csv::Error) -> Error + '_ {
-    move |e| Error::Runtime(format!("writing {}: {e}", path.display()))
+/// Writes a CSV file atomically: the header, then one record per row.
+fn write_csv(path: &Path, header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> Result<()> {
+    write_atomically(path, |w| {
+        let mut out = csv::Writer::from_writer(w);
+        let fail = |e: csv::Error| Error::Runtime(format!("writing {}: {e}", path.display()));
+        out.write_record(header).map_err(fail)?;
+        for row in rows {
+            out.write_record(&row).map_err(fail)?;
+        }
+        out.flush()
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    })
 }
 
 /// Writes one row per trial, grouping and metric.
@@ -99,82 +110,68 @@ pub fn write_measurements(
     dataset: &str,
     measurements: &[(Trial, Vec<MetricRow>)],
 ) -> Result<()> {
-    write_atomically(path, |w| {
-        let mut out = csv::Writer::from_writer(w);
-        let fail = csv_err(path);
-        out.write_record([
-            "system",
-            "dataset",
-            "learner",
-            "setting",
-            "scale",
-            "data_seed",
-            "model_seed",
-            "grouping",
-            "metric",
-            "value",
-            "note",
-        ])
-        .map_err(&fail)?;
-        for (t, rows) in measurements {
-            for r in rows {
-                out.write_record([
-                    t.system_name(dataset).as_str(),
-                    dataset,
-                    &t.learner,
-                    t.setting.as_str(),
-                    &t.scale.to_string(),
-                    &t.data_seed.to_string(),
-                    &t.model_seed.to_string(),
-                    &r.grouping,
-                    &r.metric,
-                    &number(r.value),
-                    &r.note,
-                ])
-                .map_err(&fail)?;
-            }
-        }
-        out.flush()
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
-    })
+    let header = [
+        "system",
+        "dataset",
+        "learner",
+        "setting",
+        "scale",
+        "data_seed",
+        "model_seed",
+        "grouping",
+        "metric",
+        "value",
+        "note",
+    ];
+    let rows = measurements.iter().flat_map(|(t, rows)| {
+        rows.iter().map(move |r| {
+            vec![
+                t.system_name(dataset),
+                dataset.to_string(),
+                t.learner.clone(),
+                t.setting.as_str().to_string(),
+                t.scale.to_string(),
+                t.data_seed.to_string(),
+                t.model_seed.to_string(),
+                r.grouping.clone(),
+                r.metric.clone(),
+                number(r.value),
+                r.note.clone(),
+            ]
+        })
+    });
+    write_csv(path, &header, rows)
 }
 
 /// Writes the aggregated results.
 pub fn write_results(path: &Path, dataset: &str, results: &[ResultRow]) -> Result<()> {
-    write_atomically(path, |w| {
-        let mut out = csv::Writer::from_writer(w);
-        let fail = csv_err(path);
-        out.write_record([
-            "dataset",
-            "learner",
-            "setting",
-            "scale",
-            "grouping",
-            "metric",
-            "mean",
-            "sd",
-            "n",
-            "n_undefined",
-        ])
-        .map_err(&fail)?;
-        for r in results {
-            out.write_record([
-                dataset,
-                &r.learner,
-                r.setting.as_str(),
-                &r.scale.to_string(),
-                &r.grouping,
-                &r.metric,
-                &number(r.mean),
-                &number(r.sd),
-                &r.n.to_string(),
-                &r.n_undefined.to_string(),
-            ])
-            .map_err(&fail)?;
-        }
-        out.flush()
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
-    })
+    let header = [
+        "dataset",
+        "learner",
+        "setting",
+        "scale",
+        "grouping",
+        "metric",
+        "mean",
+        "sd",
+        "n",
+        "n_undefined",
+    ];
+    let rows = results.iter().map(|r| {
+        vec![
+            dataset.to_string(),
+            r.learner.clone(),
+            r.setting.as_str().to_string(),
+            r.scale.to_string(),
+            r.grouping.clone(),
+            r.metric.clone(),
+            number(r.mean),
+            number(r.sd),
+            r.n.to_string(),
+            r.n_undefined.to_string(),
+        ]
+    });
+    write_csv(path, &header, rows)
 }
 
 /// The result row for a (learner, setting, scale, grouping, metric), if measured.
@@ -221,47 +218,85 @@ fn mean_sd(r: Option<&ResultRow>) -> String {
     }
 }
 
-/// Whether fixed's mean exceeds disjoint's, as a word for the report.
-pub fn fixed_above(fixed: Option<&ResultRow>, disjoint: Option<&ResultRow>) -> &'static str {
-    match (fixed.and_then(|r| r.mean), disjoint.and_then(|r| r.mean)) {
-        (Some(f), Some(d)) if f > d => "yes",
-        (Some(_), Some(_)) => "no",
-        _ => "n/a",
+/// The headline comparison of a (learner, scale) as a report cell: the mean paired difference
+/// fixed − disjoint, its 95% interval over data seeds, and the verdict.
+pub fn difference_cell(c: Option<&Comparison>) -> String {
+    match c {
+        Some(Comparison {
+            difference: Some(d),
+            interval,
+            ..
+        }) => {
+            let verdict = c.map_or(Verdict::NotTestable, Comparison::verdict).as_str();
+            match interval {
+                Some((lo, hi)) => format!("{d:+.3} [{lo:+.3}, {hi:+.3}] {verdict}"),
+                None => format!("{d:+.3} ({verdict}: one data seed)"),
+            }
+        }
+        _ => "n/a".to_string(),
     }
 }
 
-/// At how many of `scales` the mean headline metric is higher under `fixed` than `disjoint`,
-/// out of the scales where both are defined.
-pub fn fixed_above_count(results: &[ResultRow], learner: &str, scales: &[usize]) -> (usize, usize) {
-    let mut above = 0;
-    let mut both = 0;
+/// How many of `scales` give each verdict on the headline metric for `learner`, in the order
+/// higher, lower, no clear difference, not testable.
+pub fn verdict_counts(comparisons: &[Comparison], learner: &str, scales: &[usize]) -> [usize; 4] {
+    let mut counts = [0; 4];
     for &scale in scales {
-        let f = find(
-            results,
-            learner,
-            Setting::Fixed,
-            scale,
-            "individual",
-            HEADLINE,
-        );
-        let d = find(
-            results,
-            learner,
-            Setting::Disjoint,
-            scale,
-            "individual",
-            HEADLINE,
-        );
-        match fixed_above(f, d) {
-            "yes" => {
-                above += 1;
-                both += 1;
-            }
-            "no" => both += 1,
-            _ => {}
-        }
+        let verdict = compare::find(comparisons, learner, scale, "individual", HEADLINE)
+            .map_or(Verdict::NotTestable, Comparison::verdict);
+        counts[verdict as usize] += 1;
     }
-    (above, both)
+    counts
+}
+
+/// [`verdict_counts`] in words: "higher at 1, no clear difference at 10 of 11 scales".
+pub fn verdict_summary(comparisons: &[Comparison], learner: &str, scales: &[usize]) -> String {
+    let counts = verdict_counts(comparisons, learner, scales);
+    let verdicts = [
+        Verdict::Higher,
+        Verdict::Lower,
+        Verdict::NoClearDifference,
+        Verdict::NotTestable,
+    ];
+    let parts: Vec<String> = verdicts
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| *n > 0)
+        .map(|(v, n)| format!("{} at {n}", v.as_str()))
+        .collect();
+    format!("{} of {} scales", parts.join(", "), scales.len())
+}
+
+/// Writes `comparison.csv`: every metric's paired difference fixed − disjoint per (learner,
+/// scale, grouping), with its 95% t interval over data seeds and the verdict.
+pub fn write_comparisons(path: &Path, dataset: &str, comparisons: &[Comparison]) -> Result<()> {
+    let header = [
+        "dataset",
+        "learner",
+        "scale",
+        "grouping",
+        "metric",
+        "difference",
+        "ci_lo",
+        "ci_hi",
+        "n_data_seeds",
+        "verdict",
+    ];
+    let rows = comparisons.iter().map(|c| {
+        vec![
+            dataset.to_string(),
+            c.learner.clone(),
+            c.scale.to_string(),
+            c.grouping.clone(),
+            c.metric.clone(),
+            number(c.difference),
+            number(c.interval.map(|i| i.0)),
+            number(c.interval.map(|i| i.1)),
+            c.n_data_seeds.to_string(),
+            c.verdict().as_str().to_string(),
+        ]
+    });
+    write_csv(path, &header, rows)
 }
 
 /// Everything the report shows.
@@ -280,6 +315,8 @@ pub struct ReportInput<'a> {
     pub seconds: f64,
     /// Aggregated results.
     pub results: &'a [ResultRow],
+    /// Paired fixed − disjoint differences.
+    pub comparisons: &'a [Comparison],
     /// Figure files (relative to the run folder).
     pub figures: &'a [PathBuf],
 }
@@ -359,23 +396,34 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
     if has_headline {
         let _ = writeln!(
             w,
-            "Is `{HEADLINE}` higher when the tasks share their training data?\n"
+            "Is `{HEADLINE}` higher when the tasks share their training data? Each trial under \
+             `fixed` is paired with the `disjoint` trial of the same data and model seed; the \
+             differences are averaged over model seeds within each data seed (the seed that \
+             draws the split and the blocks), and a difference counts as higher or lower only \
+             when its 95% t interval over the {} data seeds excludes zero:\n",
+            p.data_seeds.len()
         );
         for learner in &p.learners {
-            let (above, both) = fixed_above_count(input.results, learner, &p.scales);
             let _ = writeln!(
                 w,
-                "- {learner}: fixed > disjoint at {above} of {both} scales"
+                "- {learner}: {}",
+                verdict_summary(input.comparisons, learner, &p.scales)
             );
         }
-        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "\nWith {} scales per learner, about one 95% interval in twenty excludes zero by \
+             chance alone. `comparison.csv` has the same paired difference for every metric and \
+             grouping.\n",
+            p.scales.len()
+        );
     }
     for learner in &p.learners {
         let _ = writeln!(w, "## {learner}\n");
         let _ = writeln!(
             w,
-            "| scale | train size | {HEADLINE} fixed | {HEADLINE} disjoint | fixed > disjoint | \
-             expected systemic failure fixed | expected disjoint |"
+            "| scale | train size | {HEADLINE} fixed | {HEADLINE} disjoint | fixed − disjoint \
+             [95% CI] | expected systemic failure fixed | expected disjoint |"
         );
         let _ = writeln!(w, "|---|---|---|---|---|---|---|");
         for &scale in &p.scales {
@@ -417,7 +465,13 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
                 input.n_train / scale,
                 mean_sd(f),
                 mean_sd(d),
-                fixed_above(f, d),
+                difference_cell(compare::find(
+                    input.comparisons,
+                    learner,
+                    scale,
+                    "individual",
+                    HEADLINE
+                )),
                 mean_sd(ef),
                 mean_sd(ed)
             );
