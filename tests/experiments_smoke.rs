@@ -176,6 +176,50 @@ fn smoke_vision_end_to_end_then_killed_run_resumes_identically() {
         .unwrap();
     assert!((mean - hs.iter().sum::<f64>() / hs.len() as f64).abs() < 1e-12);
 
+    // comparison.csv: scratch − probe on H_individual is the difference of the per-seed means
+    // (Welch's interval itself is checked against scipy in the metrics' unit tests).
+    let seeds = |method: &str| -> Vec<f64> {
+        (0..3)
+            .filter_map(|s| {
+                let key = (
+                    format!("{method}/seed-{s}"),
+                    "individual".to_string(),
+                    "h_individual".to_string(),
+                );
+                ours.get(&key).and_then(|v| v.parse().ok())
+            })
+            .collect()
+    };
+    let mean_of = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
+    let (scratch, probe) = (seeds("scratch"), seeds("probe"));
+    let comparison = std::fs::read_to_string(a.join("comparison.csv")).unwrap();
+    assert!(comparison
+        .starts_with("grouping,metric,method_a,method_b,difference,ci_lo,ci_hi,n_a,n_b,verdict\n"));
+    let row: Vec<&str> = comparison
+        .lines()
+        .find(|l| l.starts_with("individual,h_individual,scratch,probe,"))
+        .unwrap()
+        .split(',')
+        .collect();
+    let difference: f64 = row[4].parse().unwrap();
+    assert!((difference - (mean_of(&scratch) - mean_of(&probe))).abs() < 1e-12);
+    assert_eq!(
+        row[7..9],
+        [scratch.len().to_string(), probe.len().to_string()]
+    );
+    let (lo, hi): (f64, f64) = (row[5].parse().unwrap(), row[6].parse().unwrap());
+    assert!(lo <= difference && difference <= hi);
+    let verdict = if lo > 0.0 {
+        "higher"
+    } else if hi < 0.0 {
+        "lower"
+    } else {
+        "no clear difference"
+    };
+    assert_eq!(row[9], verdict);
+    assert!(report.contains("## Differences between methods"));
+    assert!(report.contains("| scratch − probe | "), "{report}");
+
     // Two workers (`--devices cpu,cpu`, one thread each) give the same results.
     let c = work.path().join("c");
     let stdout = run_ok(&[

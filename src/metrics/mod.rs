@@ -17,6 +17,7 @@
 
 pub mod across;
 pub mod bootstrap;
+pub mod difference;
 pub mod group;
 pub mod individual;
 pub mod kofn;
@@ -29,6 +30,7 @@ pub mod types;
 pub mod value;
 
 pub use across::{aggregate_by, correlations, SystemResult};
+pub use difference::{welch, Difference, Verdict};
 pub use measure::{failure_metrics, measure_system};
 pub use tally::Tally;
 pub use types::PersonTypes;

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use super::measure::MetricRow;
 use crate::experiment::protocol::{Setting, Trial};
 use crate::metrics::across::mean_sd_interval;
+pub use crate::metrics::Verdict;
 
 /// The fixed − disjoint difference of one metric at one (learner, scale, grouping).
 #[derive(Debug, Clone, PartialEq)]
@@ -35,40 +36,10 @@ pub struct Comparison {
     pub n_data_seeds: usize,
 }
 
-/// What a comparison says about fixed against disjoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// The whole interval is above zero.
-    Higher,
-    /// The whole interval is below zero.
-    Lower,
-    /// The interval contains zero.
-    NoClearDifference,
-    /// No interval (fewer than two data seeds, or nothing defined).
-    NotTestable,
-}
-
-impl Verdict {
-    /// The word the report and `comparison.csv` use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Higher => "higher",
-            Verdict::Lower => "lower",
-            Verdict::NoClearDifference => "no clear difference",
-            Verdict::NotTestable => "not testable",
-        }
-    }
-}
-
 impl Comparison {
     /// Higher or lower when the 95% interval excludes zero.
     pub fn verdict(&self) -> Verdict {
-        match self.interval {
-            Some((lo, _)) if lo > 0.0 => Verdict::Higher,
-            Some((_, hi)) if hi < 0.0 => Verdict::Lower,
-            Some(_) => Verdict::NoClearDifference,
-            None => Verdict::NotTestable,
-        }
+        Verdict::of(self.interval)
     }
 }
 
@@ -206,21 +177,7 @@ mod tests {
     }
 
     #[test]
-    fn verdicts_follow_the_interval() {
-        let at = |interval| Comparison {
-            learner: "x".into(),
-            scale: 2,
-            grouping: "individual".into(),
-            metric: "h_individual".into(),
-            difference: Some(0.0),
-            interval,
-            n_data_seeds: 2,
-        };
-        assert_eq!(at(Some((0.01, 0.3))).verdict(), Verdict::Higher);
-        assert_eq!(at(Some((-0.3, -0.01))).verdict(), Verdict::Lower);
-        assert_eq!(at(Some((-0.1, 0.1))).verdict(), Verdict::NoClearDifference);
-        assert_eq!(at(None).verdict(), Verdict::NotTestable);
-        // One data seed: a difference but no interval.
+    fn one_data_seed_gives_a_difference_but_no_interval() {
         let m = vec![
             (trial(Setting::Fixed, 0, 0), h(Some(1.2))),
             (trial(Setting::Disjoint, 0, 0), h(Some(1.0))),

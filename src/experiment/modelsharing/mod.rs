@@ -4,6 +4,7 @@
 //! [`runner::CellExecutor`] and reports, [`run_task`] trains one cell (a Slurm array task),
 //! [`report()`] measures and writes the report of a run folder.
 
+pub mod compare;
 pub mod config;
 pub mod execute;
 pub mod grid;
@@ -172,6 +173,8 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
     let correlations = crate::metrics::correlations(&systems);
     let baselines = measure::majority_baselines(&table);
     let methods = config.method_labels();
+    let differences = compare::method_differences(&systems, &methods);
+    compare::write_differences(&run_dir.join("comparison.csv"), &differences)?;
     let figures = plot::figures(
         &run_dir.join("figures"),
         &methods,
@@ -192,6 +195,7 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
         groupings,
         systems: &systems,
         per_method: &per_method,
+        differences: &differences,
         correlations: &correlations,
         baselines: &baselines,
         failed: &failed,

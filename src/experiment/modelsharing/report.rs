@@ -6,8 +6,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::compare::{self, MethodDifference};
 use crate::error::{Error, Result};
 use crate::failures::write_atomically;
+use crate::metrics::Verdict;
 use crate::metrics::{Measurement, SystemResult, INDIVIDUAL};
 use crate::report::tidy::{number, short, TidyRow, HEADER};
 
@@ -25,6 +27,8 @@ pub struct ReportInput<'a> {
     pub systems: &'a [SystemResult],
     /// Per-method aggregates (`method=<label>`, rows).
     pub per_method: &'a [(String, Vec<Measurement>)],
+    /// Differences between methods, every pair in config order.
+    pub differences: &'a [MethodDifference],
     /// Correlations between metrics across systems.
     pub correlations: &'a [Measurement],
     /// Majority-class accuracy per task.
@@ -125,6 +129,66 @@ fn show(ms: (Option<f64>, Option<f64>)) -> String {
     }
 }
 
+/// One difference as a report cell: `+0.12 [-0.05, +0.29]`, with the verdict when the interval
+/// excludes zero.
+fn difference_cell(d: Option<&MethodDifference>) -> String {
+    let Some(x) = d.and_then(|d| d.difference) else {
+        return "undefined".to_string();
+    };
+    let verdict = d.map_or(Verdict::NotTestable, MethodDifference::verdict);
+    match (x.interval, verdict) {
+        (Some((lo, hi)), Verdict::Higher | Verdict::Lower) => {
+            format!(
+                "{:+.3} [{lo:+.3}, {hi:+.3}] {}",
+                x.estimate,
+                verdict.as_str()
+            )
+        }
+        (Some((lo, hi)), _) => format!("{:+.3} [{lo:+.3}, {hi:+.3}]", x.estimate),
+        (None, _) => format!("{:+.3} (one seed: no interval)", x.estimate),
+    }
+}
+
+/// The report's section on differences between methods: a table per grouping with one row
+/// per pair of methods.
+fn write_differences(s: &mut String, input: &ReportInput<'_>) {
+    if input.methods.len() < 2 {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n## Differences between methods\n\nMean of the first method minus mean of the second \
+         over seeds, with Welch's 95% interval (each seed's system is one sample); called higher \
+         or lower only where the interval excludes zero. `comparison.csv` has every metric.\n"
+    );
+    let mut sections = vec![(
+        INDIVIDUAL,
+        vec![
+            "h_individual",
+            "systemic_failure_observed",
+            "systemic_failure_expected",
+        ],
+    )];
+    for g in input.groupings {
+        sections.push((g.as_str(), vec!["h_avg", "h_unif", "h_worst"]));
+    }
+    for (k, (grouping, metrics)) in sections.into_iter().enumerate() {
+        let gap = if k == 0 { "" } else { "\n" };
+        let _ = writeln!(s, "{gap}### {grouping}\n");
+        let _ = writeln!(s, "| methods | {} |", metrics.join(" | "));
+        let _ = writeln!(s, "|---|{}", "---|".repeat(metrics.len()));
+        for (i, a) in input.methods.iter().enumerate() {
+            for b in &input.methods[i + 1..] {
+                let cells: Vec<String> = metrics
+                    .iter()
+                    .map(|m| difference_cell(compare::find(input.differences, grouping, m, a, b)))
+                    .collect();
+                let _ = writeln!(s, "| {a} − {b} | {} |", cells.join(" | "));
+            }
+        }
+    }
+}
+
 /// Writes `report.md`.
 pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
     let mut s = String::new();
@@ -186,6 +250,7 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
             );
         }
     }
+    write_differences(&mut s, input);
     let _ = writeln!(s, "\n## Accuracy per task\n");
     let mut header = "| method |".to_string();
     let mut rule = "|---|".to_string();

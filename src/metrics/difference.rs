@@ -1,0 +1,148 @@
+//! Is one set of systems more homogenized than another? Differences of means with 95% t
+//! intervals, and the verdict a report states: higher or lower only where the interval excludes
+//! zero. Pure functions over values already measured; no I/O.
+
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// A difference of means, `a − b`, with its 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Difference {
+    /// The difference of the means.
+    pub estimate: f64,
+    /// The 95% interval; `None` when it cannot be computed (too few values).
+    pub interval: Option<(f64, f64)>,
+}
+
+/// What a difference says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The whole interval is above zero.
+    Higher,
+    /// The whole interval is below zero.
+    Lower,
+    /// The interval contains zero.
+    NoClearDifference,
+    /// No interval.
+    NotTestable,
+}
+
+impl Verdict {
+    /// Higher or lower when the interval excludes zero.
+    pub fn of(interval: Option<(f64, f64)>) -> Verdict {
+        match interval {
+            Some((lo, _)) if lo > 0.0 => Verdict::Higher,
+            Some((_, hi)) if hi < 0.0 => Verdict::Lower,
+            Some(_) => Verdict::NoClearDifference,
+            None => Verdict::NotTestable,
+        }
+    }
+
+    /// The words reports and CSV files use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Higher => "higher",
+            Verdict::Lower => "lower",
+            Verdict::NoClearDifference => "no clear difference",
+            Verdict::NotTestable => "not testable",
+        }
+    }
+}
+
+impl Difference {
+    /// The verdict of the interval.
+    pub fn verdict(&self) -> Verdict {
+        Verdict::of(self.interval)
+    }
+}
+
+fn mean_var(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var)
+}
+
+/// Welch's difference of means `mean(a) − mean(b)` for two independent samples with unequal
+/// variances: the 95% interval uses the Welch–Satterthwaite degrees of freedom (scipy's
+/// `ttest_ind(a, b, equal_var=False).confidence_interval()`). `None` when a sample is empty;
+/// no interval when a sample has fewer than two values. When both samples are constant the
+/// interval is the point itself (every seed agreed).
+pub fn welch(a: &[f64], b: &[f64]) -> Option<Difference> {
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
+    let estimate = mean(a) - mean(b);
+    if a.len() < 2 || b.len() < 2 {
+        return Some(Difference {
+            estimate,
+            interval: None,
+        });
+    }
+    let ((_, va), (_, vb)) = (mean_var(a), mean_var(b));
+    let (na, nb) = (a.len() as f64, b.len() as f64);
+    let (qa, qb) = (va / na, vb / nb);
+    let se = (qa + qb).sqrt();
+    if se == 0.0 {
+        return Some(Difference {
+            estimate,
+            interval: Some((estimate, estimate)),
+        });
+    }
+    let df = (qa + qb).powi(2) / (qa * qa / (na - 1.0) + qb * qb / (nb - 1.0));
+    let interval = StudentsT::new(0.0, 1.0, df).ok().map(|t| {
+        let half = t.inverse_cdf(0.975) * se;
+        (estimate - half, estimate + half)
+    });
+    Some(Difference { estimate, interval })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn welch_matches_scipy() {
+        // scipy 1.x: r = stats.ttest_ind(a, b, equal_var=False); r.confidence_interval(0.95).
+        // a = [1, 2, 3], b = [4, 6]: by hand, var a = 1, var b = 2, se² = 1/3 + 1 = 4/3,
+        // df = (4/3)² / ((1/3)²/2 + 1²/1) = 32/19.
+        let d = welch(&[1.0, 2.0, 3.0], &[4.0, 6.0]).unwrap();
+        assert!(close(d.estimate, -3.0));
+        let (lo, hi) = d.interval.unwrap();
+        assert!(close(lo, -8.976997448258373), "{lo}");
+        assert!(close(hi, 2.9769974482583734), "{hi}");
+        assert_eq!(d.verdict(), Verdict::NoClearDifference);
+        // df 4.7398307775124575 in scipy.
+        let d = welch(&[0.9, 1.3, 1.1, 1.6, 1.2], &[1.0, 0.95, 1.05, 0.9, 1.1]).unwrap();
+        assert!(close(d.estimate, 0.22));
+        let (lo, hi) = d.interval.unwrap();
+        assert!(close(lo, -0.09634358607760052), "{lo}");
+        assert!(close(hi, 0.5363435860776009), "{hi}");
+    }
+
+    #[test]
+    fn small_and_constant_samples() {
+        assert_eq!(welch(&[], &[1.0]), None);
+        let d = welch(&[2.0], &[1.0, 1.5]).unwrap();
+        assert!(close(d.estimate, 0.75));
+        assert_eq!(d.interval, None);
+        assert_eq!(d.verdict(), Verdict::NotTestable);
+        let d = welch(&[2.0, 2.0], &[1.0, 1.0, 1.0]).unwrap();
+        assert_eq!(d.interval, Some((1.0, 1.0)));
+        assert_eq!(d.verdict(), Verdict::Higher);
+        let d = welch(&[1.0, 1.0], &[1.0, 1.0]).unwrap();
+        assert_eq!(d.verdict(), Verdict::NoClearDifference);
+    }
+
+    #[test]
+    fn verdicts_follow_the_interval() {
+        assert_eq!(Verdict::of(Some((0.01, 0.3))), Verdict::Higher);
+        assert_eq!(Verdict::of(Some((-0.3, -0.01))), Verdict::Lower);
+        assert_eq!(Verdict::of(Some((-0.1, 0.1))), Verdict::NoClearDifference);
+        assert_eq!(Verdict::of(None), Verdict::NotTestable);
+    }
+}
