@@ -229,6 +229,53 @@ fn by_and_correlations_add_their_rows() {
     assert!(text.contains("\nacross_systems,group,pearson_r2:h_individual|h_avg,"));
 }
 
+#[test]
+fn compare_gives_welch_differences_between_the_by_groups() {
+    // Five systems of two deployments over four people: method a fails 1, 2, 3 of them in d1,
+    // method b 3 and 4, so failure_rate:d1 is [0.25, 0.5, 0.75] against [0.75, 1]. scipy:
+    // ttest_ind(a, b, equal_var=False).confidence_interval() = (-0.99693..., 0.24693...).
+    let mut text = "system,method,deployment,example_id,failure\n".to_string();
+    for (system, method, failed) in [
+        ("s1", "a", 1),
+        ("s2", "a", 2),
+        ("s3", "a", 3),
+        ("s4", "b", 3),
+        ("s5", "b", 4),
+    ] {
+        for p in 0..4 {
+            text.push_str(&format!(
+                "{system},{method},d1,p{p},{}\n",
+                u8::from(p < failed)
+            ));
+            text.push_str(&format!("{system},{method},d2,p{p},{}\n", u8::from(p == 0)));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "systems.csv", text.as_bytes());
+    let out = homogen(&[
+        "measure",
+        path.to_str().unwrap(),
+        "--by",
+        "method",
+        "--compare",
+        "--format",
+        "csv",
+    ]);
+    succeeded(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("method=a − method=b,individual,difference:failure_rate:d1,"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .split(',')
+        .collect();
+    let number = |i: usize| row[i].parse::<f64>().unwrap();
+    assert!((number(3) + 0.375).abs() < 1e-12);
+    assert!((number(4) + 0.9969334495513456).abs() < 1e-9, "{row:?}");
+    assert!((number(5) - 0.24693344955134555).abs() < 1e-9, "{row:?}");
+    assert_eq!(row[7], "no clear difference; Welch over 3 and 2 systems");
+}
+
 /// Runs `measure` on a bad file and checks exit code 2, the message, and no panic.
 fn rejects(name: &str, bytes: &[u8], extra: &[&str], message: &str) {
     let dir = tempfile::tempdir().unwrap();

@@ -18,6 +18,8 @@ Output rows (system, grouping, metric, value, ci_lo, ci_hi, p_value, note):
     loss_h, min_exp, exp_exp (with a `loss` column)
   <group column>: h_avg, h_unif, h_worst (note: worst group), unfairness, systemic_failure:<group>
   --by COL: system `COL=value`, rows mean:<metric> (95% t interval), sd:<metric>, n:<metric>
+  --by COL --compare: system `COL=a − COL=b`, rows difference:<metric> (Welch 95% interval;
+    note: higher|lower|no clear difference)
   --correlations: system `across_systems`, rows pearson_r2:<a>|<b>, spearman_rho:<a>|<b>
 Intervals: bootstrap over people, percentiles 2.5/97.5 (linear interpolation).
 Undefined values have an empty value and the reason in note.";
@@ -73,6 +75,11 @@ pub struct MeasureArgs {
     /// interval).
     #[arg(long)]
     pub by: Option<String>,
+    /// With `--by COL`: for every pair of COL's values, Welch's difference of each metric's
+    /// mean over their systems, with its 95% interval (higher or lower only where it excludes
+    /// zero).
+    #[arg(long, requires = "by")]
+    pub compare: bool,
     /// Pearson R² and Spearman rho between metrics across systems.
     #[arg(long)]
     pub correlations: bool,
@@ -134,6 +141,11 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
     if let Some(column) = &args.by {
         for (label, block) in metrics::aggregate_by(&results, column)? {
             rows.extend(block.iter().map(|m| TidyRow::from_measurement(&label, m)));
+        }
+        if args.compare {
+            for (label, block) in metrics::compare_by(&results, column)? {
+                rows.extend(block.iter().map(|m| TidyRow::from_measurement(&label, m)));
+            }
         }
     }
     if args.correlations {

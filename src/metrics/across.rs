@@ -20,7 +20,8 @@ pub struct SystemResult {
 }
 
 impl SystemResult {
-    fn value(&self, grouping: &str, metric: &str) -> Option<f64> {
+    /// The value of (grouping, metric), when measured and defined.
+    pub fn value(&self, grouping: &str, metric: &str) -> Option<f64> {
         self.rows
             .iter()
             .find(|r| r.grouping == grouping && r.metric == metric)
@@ -44,15 +45,12 @@ pub fn mean_sd_interval(x: &[f64]) -> (f64, Option<f64>, Option<(f64, f64)>) {
     (mean, Some(sd), interval)
 }
 
-/// For each value of attribute `column` (in order of first appearance), one block of rows named
-/// `<column>=<value>`: for every metric M of the systems, `mean:M` (with the 95% t interval in
-/// `ci`), `sd:M` and `n:M`, over the systems where M is defined.
-///
-/// Errors (bad input) when a system has no constant value of `column`.
-pub fn aggregate_by(
-    results: &[SystemResult],
+/// The distinct values of attribute `column` over the systems, in order of first appearance,
+/// each with its systems. Errors (bad input) when a system has no constant value of `column`.
+pub fn partition_by<'a>(
+    results: &'a [SystemResult],
     column: &str,
-) -> Result<Vec<(String, Vec<Measurement>)>> {
+) -> Result<(Vec<String>, Vec<Vec<&'a SystemResult>>)> {
     let mut values: Vec<String> = Vec::new();
     let mut members: Vec<Vec<&SystemResult>> = Vec::new();
     for r in results {
@@ -73,6 +71,19 @@ pub fn aggregate_by(
             }
         }
     }
+    Ok((values, members))
+}
+
+/// For each value of attribute `column` (in order of first appearance), one block of rows named
+/// `<column>=<value>`: for every metric M of the systems, `mean:M` (with the 95% t interval in
+/// `ci`), `sd:M` and `n:M`, over the systems where M is defined.
+///
+/// Errors (bad input) when a system has no constant value of `column`.
+pub fn aggregate_by(
+    results: &[SystemResult],
+    column: &str,
+) -> Result<Vec<(String, Vec<Measurement>)>> {
+    let (values, members) = partition_by(results, column)?;
     let mut out = Vec::new();
     for (v, systems) in values.iter().zip(&members) {
         let mut keys: Vec<(&str, &str)> = Vec::new();

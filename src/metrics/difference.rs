@@ -4,6 +4,10 @@
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+use super::across::{partition_by, SystemResult};
+use super::value::{Measurement, Value};
+use crate::error::Result;
+
 /// A difference of means, `a − b`, with its 95% interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Difference {
@@ -95,6 +99,113 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Difference> {
         (estimate - half, estimate + half)
     });
     Some(Difference { estimate, interval })
+}
+
+/// `a − b` of one metric between the systems of two values of an attribute (two methods).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SetDifference {
+    /// `individual` or a group column.
+    pub grouping: String,
+    /// Metric name.
+    pub metric: String,
+    /// The first value (method).
+    pub a: String,
+    /// The second value.
+    pub b: String,
+    /// Systems of `a` where the metric is defined.
+    pub n_a: usize,
+    /// Systems of `b` where the metric is defined.
+    pub n_b: usize,
+    /// Welch's difference; `None` when one side has no defined value.
+    pub difference: Option<Difference>,
+}
+
+impl SetDifference {
+    /// Higher or lower where the interval excludes zero.
+    pub fn verdict(&self) -> Verdict {
+        Verdict::of(self.difference.and_then(|d| d.interval))
+    }
+}
+
+/// For every pair of `levels` of attribute `column` (in that order: `a` before `b`) and every
+/// (grouping, metric) the systems report, in order of first appearance: Welch's difference of
+/// the metric's mean over the systems of `a` and of `b`. Systems without the attribute, or with
+/// another value, take no part.
+pub fn pairwise(results: &[SystemResult], column: &str, levels: &[String]) -> Vec<SetDifference> {
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    for r in results.iter().flat_map(|s| &s.rows) {
+        let key = (r.grouping.as_str(), r.metric.as_str());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let values = |level: &str, grouping: &str, metric: &str| -> Vec<f64> {
+        results
+            .iter()
+            .filter(|s| s.attributes.iter().any(|(k, v)| k == column && v == level))
+            .filter_map(|s| s.value(grouping, metric))
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (grouping, metric) in keys {
+        for (i, a) in levels.iter().enumerate() {
+            for b in &levels[i + 1..] {
+                let (va, vb) = (values(a, grouping, metric), values(b, grouping, metric));
+                out.push(SetDifference {
+                    grouping: grouping.to_string(),
+                    metric: metric.to_string(),
+                    a: a.clone(),
+                    b: b.clone(),
+                    n_a: va.len(),
+                    n_b: vb.len(),
+                    difference: welch(&va, &vb),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// `measure --by COL --compare`: for every pair of COL's values (in order of first
+/// appearance), one block named `COL=a − COL=b` with a row `difference:<metric>` per metric:
+/// Welch's difference of the means over the systems, its 95% interval in `ci`, and the verdict
+/// and sample sizes in `note`. Errors as [`super::aggregate_by`] does.
+pub fn compare_by(
+    results: &[SystemResult],
+    column: &str,
+) -> Result<Vec<(String, Vec<Measurement>)>> {
+    let (levels, _) = partition_by(results, column)?;
+    let mut blocks: Vec<(String, Vec<Measurement>)> = Vec::new();
+    for d in pairwise(results, column, &levels) {
+        let name = format!("{column}={} − {column}={}", d.a, d.b);
+        let metric = format!("difference:{}", d.metric);
+        let measurement = match d.difference {
+            Some(x) => {
+                let mut m = Measurement::new(&d.grouping, metric, Value::Defined(x.estimate))
+                    .with_note(&format!(
+                        "{}; Welch over {} and {} systems",
+                        d.verdict().as_str(),
+                        d.n_a,
+                        d.n_b
+                    ));
+                m.ci = x.interval;
+                m
+            }
+            None => Measurement::new(
+                &d.grouping,
+                metric,
+                Value::Undefined(format!(
+                    "`{}` is undefined in every system of one side",
+                    d.metric
+                )),
+            ),
+        };
+        match blocks.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, rows)) => rows.push(measurement),
+            None => blocks.push((name, vec![measurement])),
+        }
+    }
+    Ok(blocks)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub mod types;
 pub mod value;
 
 pub use across::{aggregate_by, correlations, SystemResult};
-pub use difference::{welch, Difference, Verdict};
+pub use difference::{compare_by, pairwise, welch, Difference, SetDifference, Verdict};
 pub use measure::{failure_metrics, measure_system};
 pub use tally::Tally;
 pub use types::PersonTypes;

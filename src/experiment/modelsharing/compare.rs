@@ -7,84 +7,15 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::failures::write_atomically;
-use crate::metrics::{welch, Difference, SystemResult, Verdict};
+use crate::metrics::{pairwise, SetDifference, SystemResult};
 use crate::report::tidy::number;
 
-/// `a − b` for one metric of one grouping.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MethodDifference {
-    /// `individual` or a group column.
-    pub grouping: String,
-    /// Metric name.
-    pub metric: String,
-    /// The first method.
-    pub a: String,
-    /// The second method.
-    pub b: String,
-    /// Systems (seeds) of `a` where the metric is defined.
-    pub n_a: usize,
-    /// Systems (seeds) of `b` where the metric is defined.
-    pub n_b: usize,
-    /// The difference of means and its interval; `None` when a method has no defined value.
-    pub difference: Option<Difference>,
-}
+/// `a − b` for one metric of one grouping, between two methods.
+pub type MethodDifference = SetDifference;
 
-impl MethodDifference {
-    /// Higher or lower where the interval excludes zero.
-    pub fn verdict(&self) -> Verdict {
-        Verdict::of(self.difference.and_then(|d| d.interval))
-    }
-}
-
-/// The values of (grouping, metric) over the systems of `method`, where defined.
-fn values(systems: &[SystemResult], method: &str, grouping: &str, metric: &str) -> Vec<f64> {
-    systems
-        .iter()
-        .filter(|s| {
-            s.attributes
-                .iter()
-                .any(|(k, v)| k == "method" && v == method)
-        })
-        .filter_map(|s| {
-            s.rows
-                .iter()
-                .find(|r| r.grouping == grouping && r.metric == metric)
-                .and_then(|r| r.value.get())
-        })
-        .collect()
-}
-
-/// Every pair of `methods` (in order) for every (grouping, metric) the systems report, in the
-/// order the metrics first appear.
+/// Every pair of `methods` (in order) for every (grouping, metric) the systems report.
 pub fn method_differences(systems: &[SystemResult], methods: &[String]) -> Vec<MethodDifference> {
-    let mut keys: Vec<(&str, &str)> = Vec::new();
-    for r in systems.iter().flat_map(|s| &s.rows) {
-        let key = (r.grouping.as_str(), r.metric.as_str());
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
-    }
-    let mut out = Vec::new();
-    for (grouping, metric) in keys {
-        for (i, a) in methods.iter().enumerate() {
-            for b in &methods[i + 1..] {
-                let (va, vb) = (
-                    values(systems, a, grouping, metric),
-                    values(systems, b, grouping, metric),
-                );
-                out.push(MethodDifference {
-                    grouping: grouping.to_string(),
-                    metric: metric.to_string(),
-                    a: a.clone(),
-                    b: b.clone(),
-                    n_a: va.len(),
-                    n_b: vb.len(),
-                    difference: welch(&va, &vb),
-                });
-            }
-        }
-    }
-    out
+    pairwise(systems, "method", methods)
 }
 
 /// The difference of (grouping, metric) between `a` and `b`, if computed.
@@ -142,7 +73,7 @@ pub fn write_differences(path: &Path, differences: &[MethodDifference]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Measurement, Value};
+    use crate::metrics::{Measurement, Value, Verdict};
 
     fn system(method: &str, h: Option<f64>) -> SystemResult {
         SystemResult {
