@@ -157,6 +157,9 @@ fn small_run_writes_failure_tables_measurements_and_report() {
     ] {
         assert!(dir.path().join("figures").join(f).metadata().unwrap().len() > 1000);
     }
+    // Each figure has the panel of the paired difference next to the headline's.
+    let svg = std::fs::read_to_string(dir.path().join("figures/gc_gbm.svg")).unwrap();
+    assert!(svg.contains("gbm: h_individual, fixed − disjoint"));
     let manifest = std::fs::read_to_string(dir.path().join("manifest.json")).unwrap();
     assert!(manifest.contains("b21f3d81db8071257d5ff1deaeba1fd4303b62712e6fcc9715c7a86202cb5871"));
 }

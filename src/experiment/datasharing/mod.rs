@@ -290,7 +290,13 @@ pub fn run(
     report::write_results(&out.join("results.csv"), &ds.name, &results)?;
     report::write_comparisons(&out.join("comparison.csv"), &ds.name, &comparisons)?;
     let n_train = splits[0].1.train.len();
-    let figures = plot::figures(&out.join("figures"), &ds.name, n_train, &results)?;
+    let figures = plot::figures(
+        &out.join("figures"),
+        &ds.name,
+        n_train,
+        &results,
+        &comparisons,
+    )?;
     let report_path = out.join("report.md");
     report::write_report(
         &report_path,

@@ -1,6 +1,7 @@
 //! The study's figures (plotters, SVG and PNG, DejaVu Sans embedded): per learner, one panel per
 //! metric against the training-set size, `fixed` and `disjoint` as lines with a mean ± sd band —
-//! homogenization, the expected systemic failure beside it, and the group-level values.
+//! homogenization, the paired difference fixed − disjoint with its 95% interval and a line at
+//! zero, the expected systemic failure, and the group-level values.
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -8,6 +9,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::compare::Comparison;
 use super::report::{find, ResultRow, EXPECTED, HEADLINE};
 use crate::error::{Error, Result};
 use crate::experiment::protocol::Setting;
@@ -65,6 +67,7 @@ pub fn figures(
     dataset: &str,
     n_train: usize,
     results: &[ResultRow],
+    comparisons: &[Comparison],
 ) -> Result<Vec<PathBuf>> {
     register_fonts();
     std::fs::create_dir_all(dir)
@@ -81,7 +84,9 @@ pub fn figures(
         if panels.is_empty() {
             continue;
         }
-        let (w, h) = (420 * panels.len() as u32, 360);
+        let differences = difference_series(comparisons, learner, n_train);
+        let n_panels = panels.len() + usize::from(!differences.is_empty());
+        let (w, h) = (420 * n_panels as u32, 360);
         let stem = format!("{dataset}_{learner}");
         let drawn = figure::temporaries(dir, &stem);
         draw(
@@ -90,6 +95,7 @@ pub fn figures(
             n_train,
             results,
             &panels,
+            &differences,
         )?;
         draw(
             &BitMapBackend::new(&drawn[1], (w, h)).into_drawing_area(),
@@ -97,6 +103,7 @@ pub fn figures(
             n_train,
             results,
             &panels,
+            &differences,
         )?;
         out.extend(figure::install(dir, &stem, &drawn)?);
     }
@@ -130,19 +137,128 @@ fn series(
     pts
 }
 
+/// The headline's paired difference per scale: (train size, difference, interval), ascending in
+/// train size; scales without a difference are left out.
+fn difference_series(
+    comparisons: &[Comparison],
+    learner: &str,
+    n_train: usize,
+) -> Vec<(f64, f64, Option<(f64, f64)>)> {
+    let mut pts: Vec<_> = comparisons
+        .iter()
+        .filter(|c| c.learner == learner && c.grouping == "individual" && c.metric == HEADLINE)
+        .filter_map(|c| Some(((n_train / c.scale) as f64, c.difference?, c.interval)))
+        .collect();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    pts
+}
+
+/// The panel of the paired difference fixed − disjoint: a line with its 95% interval as a band
+/// and a dashed line at zero (no difference).
+fn draw_difference<DB: DrawingBackend>(
+    cell: &DrawingArea<DB, Shift>,
+    learner: &str,
+    pts: &[(f64, f64, Option<(f64, f64)>)],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let bounds = |p: &(f64, f64, Option<(f64, f64)>)| p.2.unwrap_or((p.1, p.1));
+    let x_lo = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
+    let x_hi = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+    let y_lo = pts.iter().map(|p| bounds(p).0).fold(0.0, f64::min);
+    let y_hi = pts.iter().map(|p| bounds(p).1).fold(0.0, f64::max);
+    let pad = ((y_hi - y_lo) * 0.08).max(1e-3);
+    let x_pad = ((x_hi - x_lo) * 0.03).max(1.0);
+    let mut chart = ChartBuilder::on(cell)
+        .caption(
+            format!("{learner}: {HEADLINE}, fixed − disjoint"),
+            ("sans-serif", 16),
+        )
+        .margin(8)
+        .x_label_area_size(36)
+        .y_label_area_size(52)
+        .build_cartesian_2d((x_lo - x_pad)..(x_hi + x_pad), (y_lo - pad)..(y_hi + pad))
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("training-set size")
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_desc("difference (paired by seed)")
+        .label_style(("sans-serif", 12))
+        .draw()
+        .map_err(plot_err)?;
+    let with_interval: Vec<_> = pts.iter().filter(|p| p.2.is_some()).collect();
+    if !with_interval.is_empty() {
+        let mut band: Vec<(f64, f64)> = with_interval.iter().map(|p| (p.0, bounds(p).1)).collect();
+        band.extend(with_interval.iter().rev().map(|p| (p.0, bounds(p).0)));
+        chart
+            .draw_series(std::iter::once(Polygon::new(
+                band,
+                BLACK.mix(0.12).filled(),
+            )))
+            .map_err(plot_err)?
+            .label("95% interval over data seeds")
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 16, y + 5)], BLACK.mix(0.12).filled())
+            });
+    }
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(x_lo - x_pad, 0.0), (x_hi + x_pad, 0.0)],
+            6,
+            4,
+            BLACK.stroke_width(1),
+        ))
+        .map_err(plot_err)?
+        .label("no difference")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(1)));
+    chart
+        .draw_series(LineSeries::new(
+            pts.iter().map(|p| (p.0, p.1)),
+            BLACK.stroke_width(2),
+        ))
+        .map_err(plot_err)?
+        .label("mean paired difference")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
+    chart
+        .draw_series(
+            pts.iter()
+                .map(|p| Circle::new((p.0, p.1), 3, BLACK.filled())),
+        )
+        .map_err(plot_err)?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 12))
+        .draw()
+        .map_err(plot_err)
+}
+
 fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     learner: &str,
     n_train: usize,
     results: &[ResultRow],
     panels: &[(String, String)],
+    differences: &[(f64, f64, Option<(f64, f64)>)],
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
     area.fill(&WHITE).map_err(plot_err)?;
-    let cells = area.split_evenly((1, panels.len()));
-    for (cell, (grouping, metric)) in cells.iter().zip(panels) {
+    // `None` is the difference panel, right after the headline panel it summarises.
+    let mut order: Vec<Option<&(String, String)>> = panels.iter().map(Some).collect();
+    if !differences.is_empty() {
+        order.insert(1.min(order.len()), None);
+    }
+    let cells = area.split_evenly((1, order.len()));
+    for (cell, panel) in cells.iter().zip(order) {
+        let Some((grouping, metric)) = panel else {
+            draw_difference(cell, learner, differences)?;
+            continue;
+        };
         let fixed = series(results, learner, Setting::Fixed, grouping, metric, n_train);
         let disjoint = series(
             results,
