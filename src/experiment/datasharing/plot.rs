@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -137,44 +138,60 @@ fn series(
     pts
 }
 
-/// The headline's paired difference per scale: (train size, difference, interval), ascending in
-/// train size; scales without a difference are left out.
+/// One scale's paired difference of the headline metric.
+struct DifferencePoint {
+    /// Training-set size.
+    size: f64,
+    /// Mean paired difference fixed − disjoint.
+    difference: f64,
+    /// Its 95% interval over data seeds, when there are at least two.
+    interval: Option<(f64, f64)>,
+}
+
+impl DifferencePoint {
+    /// The interval, or the point itself when there is none.
+    fn bounds(&self) -> (f64, f64) {
+        self.interval.unwrap_or((self.difference, self.difference))
+    }
+}
+
+/// The headline's paired difference per scale, ascending in training-set size; scales without
+/// a difference are left out.
 fn difference_series(
     comparisons: &[Comparison],
     learner: &str,
     n_train: usize,
-) -> Vec<(f64, f64, Option<(f64, f64)>)> {
+) -> Vec<DifferencePoint> {
     let mut pts: Vec<_> = comparisons
         .iter()
         .filter(|c| c.learner == learner && c.grouping == "individual" && c.metric == HEADLINE)
-        .filter_map(|c| Some(((n_train / c.scale) as f64, c.difference?, c.interval)))
+        .filter_map(|c| {
+            Some(DifferencePoint {
+                size: (n_train / c.scale) as f64,
+                difference: c.difference?,
+                interval: c.interval,
+            })
+        })
         .collect();
-    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    pts.sort_by(|a, b| a.size.total_cmp(&b.size));
     pts
 }
 
-/// The panel of the paired difference fixed − disjoint: a line with its 95% interval as a band
-/// and a dashed line at zero (no difference).
-fn draw_difference<DB: DrawingBackend>(
-    cell: &DrawingArea<DB, Shift>,
-    learner: &str,
-    pts: &[(f64, f64, Option<(f64, f64)>)],
-) -> Result<()>
+/// A panel's chart: caption, axes over the data's ranges (padded), mesh and axis labels.
+fn panel_chart<'a, DB: DrawingBackend>(
+    cell: &'a DrawingArea<DB, Shift>,
+    title: String,
+    (x_lo, x_hi): (f64, f64),
+    (y_lo, y_hi): (f64, f64),
+    y_desc: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>>
 where
     DB::ErrorType: 'static,
 {
-    let bounds = |p: &(f64, f64, Option<(f64, f64)>)| p.2.unwrap_or((p.1, p.1));
-    let x_lo = pts.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
-    let x_hi = pts.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
-    let y_lo = pts.iter().map(|p| bounds(p).0).fold(0.0, f64::min);
-    let y_hi = pts.iter().map(|p| bounds(p).1).fold(0.0, f64::max);
     let pad = ((y_hi - y_lo) * 0.08).max(1e-3);
     let x_pad = ((x_hi - x_lo) * 0.03).max(1.0);
     let mut chart = ChartBuilder::on(cell)
-        .caption(
-            format!("{learner}: {HEADLINE}, fixed − disjoint"),
-            ("sans-serif", 16),
-        )
+        .caption(title, ("sans-serif", 16))
         .margin(8)
         .x_label_area_size(36)
         .y_label_area_size(52)
@@ -184,49 +201,20 @@ where
         .configure_mesh()
         .x_desc("training-set size")
         .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_desc("difference (paired by seed)")
+        .y_desc(y_desc)
         .label_style(("sans-serif", 12))
         .draw()
         .map_err(plot_err)?;
-    let with_interval: Vec<_> = pts.iter().filter(|p| p.2.is_some()).collect();
-    if !with_interval.is_empty() {
-        let mut band: Vec<(f64, f64)> = with_interval.iter().map(|p| (p.0, bounds(p).1)).collect();
-        band.extend(with_interval.iter().rev().map(|p| (p.0, bounds(p).0)));
-        chart
-            .draw_series(std::iter::once(Polygon::new(
-                band,
-                BLACK.mix(0.12).filled(),
-            )))
-            .map_err(plot_err)?
-            .label("95% interval over data seeds")
-            .legend(|(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 16, y + 5)], BLACK.mix(0.12).filled())
-            });
-    }
-    chart
-        .draw_series(DashedLineSeries::new(
-            [(x_lo - x_pad, 0.0), (x_hi + x_pad, 0.0)],
-            6,
-            4,
-            BLACK.stroke_width(1),
-        ))
-        .map_err(plot_err)?
-        .label("no difference")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(1)));
-    chart
-        .draw_series(LineSeries::new(
-            pts.iter().map(|p| (p.0, p.1)),
-            BLACK.stroke_width(2),
-        ))
-        .map_err(plot_err)?
-        .label("mean paired difference")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
-    chart
-        .draw_series(
-            pts.iter()
-                .map(|p| Circle::new((p.0, p.1), 3, BLACK.filled())),
-        )
-        .map_err(plot_err)?;
+    Ok(chart)
+}
+
+/// Draws a panel's legend.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
@@ -236,13 +224,77 @@ where
         .map_err(plot_err)
 }
 
+/// The panel of the paired difference fixed − disjoint: a line with its 95% interval as a band
+/// and a dashed line at zero (no difference).
+fn draw_difference<DB: DrawingBackend>(
+    cell: &DrawingArea<DB, Shift>,
+    learner: &str,
+    pts: &[DifferencePoint],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let x_lo = pts.iter().map(|p| p.size).fold(f64::INFINITY, f64::min);
+    let x_hi = pts.iter().map(|p| p.size).fold(f64::NEG_INFINITY, f64::max);
+    let y_lo = pts.iter().map(|p| p.bounds().0).fold(0.0, f64::min);
+    let y_hi = pts.iter().map(|p| p.bounds().1).fold(0.0, f64::max);
+    let mut chart = panel_chart(
+        cell,
+        format!("{learner}: {HEADLINE}, fixed − disjoint"),
+        (x_lo, x_hi),
+        (y_lo, y_hi),
+        "difference (paired by seed)",
+    )?;
+    let with_interval: Vec<&DifferencePoint> =
+        pts.iter().filter(|p| p.interval.is_some()).collect();
+    if !with_interval.is_empty() {
+        let mut band: Vec<(f64, f64)> = with_interval
+            .iter()
+            .map(|p| (p.size, p.bounds().1))
+            .collect();
+        band.extend(with_interval.iter().rev().map(|p| (p.size, p.bounds().0)));
+        let fill = BLACK.mix(0.12).filled();
+        chart
+            .draw_series(std::iter::once(Polygon::new(band, fill)))
+            .map_err(plot_err)?
+            .label("95% interval over data seeds")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], fill));
+    }
+    let x = chart.x_range();
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(x.start, 0.0), (x.end, 0.0)],
+            6,
+            4,
+            BLACK.stroke_width(1),
+        ))
+        .map_err(plot_err)?
+        .label("no difference")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(1)));
+    chart
+        .draw_series(LineSeries::new(
+            pts.iter().map(|p| (p.size, p.difference)),
+            BLACK.stroke_width(2),
+        ))
+        .map_err(plot_err)?
+        .label("mean paired difference")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(2)));
+    chart
+        .draw_series(
+            pts.iter()
+                .map(|p| Circle::new((p.size, p.difference), 3, BLACK.filled())),
+        )
+        .map_err(plot_err)?;
+    legend(&mut chart)
+}
+
 fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     learner: &str,
     n_train: usize,
     results: &[ResultRow],
     panels: &[(String, String)],
-    differences: &[(f64, f64, Option<(f64, f64)>)],
+    differences: &[DifferencePoint],
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
@@ -279,28 +331,12 @@ where
             .iter()
             .map(|p| p.1 + p.2)
             .fold(f64::NEG_INFINITY, f64::max);
-        let pad = ((y_hi - y_lo) * 0.08).max(1e-3);
-        let x_pad = ((x_hi - x_lo) * 0.03).max(1.0);
         let title = if grouping == "individual" {
             format!("{learner}: {metric}")
         } else {
             format!("{learner}: {metric} ({grouping})")
         };
-        let mut chart = ChartBuilder::on(cell)
-            .caption(title, ("sans-serif", 16))
-            .margin(8)
-            .x_label_area_size(36)
-            .y_label_area_size(52)
-            .build_cartesian_2d((x_lo - x_pad)..(x_hi + x_pad), (y_lo - pad)..(y_hi + pad))
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("training-set size")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_desc(metric.as_str())
-            .label_style(("sans-serif", 12))
-            .draw()
-            .map_err(plot_err)?;
+        let mut chart = panel_chart(cell, title, (x_lo, x_hi), (y_lo, y_hi), metric)?;
         for (pts, color, name) in [(&fixed, RED, "fixed"), (&disjoint, BLUE, "disjoint")] {
             if pts.is_empty() {
                 continue;
@@ -330,13 +366,7 @@ where
                 )
                 .map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(plot_err)?;
+        legend(&mut chart)?;
     }
     area.present().map_err(plot_err)
 }
