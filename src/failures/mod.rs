@@ -1,6 +1,8 @@
 //! The failure table (DESIGN.md §3): the long per-example record of every decision, its
 //! validation, reading and writing, and the person × deployment view the metrics use.
 
+mod arrow_columns;
+mod builder;
 pub mod mapping;
 pub mod matrix;
 pub mod read;

@@ -1,0 +1,203 @@
+//! Parquet columns of a failure table as the reader needs them: text, labels (integers or
+//! class names), failure flags and floats, each checked for nulls and bad values with the file,
+//! row and column named.
+
+use std::path::Path;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
+
+use super::builder::Class;
+use super::read::parse_failure;
+use crate::error::{Error, InputError, Result};
+
+fn first_null(array: &dyn Array) -> Option<usize> {
+    (array.null_count() > 0)
+        .then(|| (0..array.len()).find(|&i| array.is_null(i)))
+        .flatten()
+}
+
+pub(super) fn column_error(
+    path: &Path,
+    column: &str,
+    row: Option<usize>,
+    message: String,
+) -> Error {
+    let mut e = InputError::new(message).in_file(path).in_column(column);
+    if let Some(r) = row {
+        e = e.at_row(r);
+    }
+    e.into()
+}
+
+pub(super) fn null_check(path: &Path, column: &str, array: &dyn Array, row0: usize) -> Result<()> {
+    match first_null(array) {
+        Some(i) => Err(column_error(
+            path,
+            column,
+            Some(row0 + i + 1),
+            "missing value (null); expected a value".into(),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Any column as UTF-8 text (numbers and booleans are formatted; binary must be valid UTF-8).
+pub(super) fn text_column(
+    path: &Path,
+    column: &str,
+    array: &ArrayRef,
+    row0: usize,
+) -> Result<ArrayRef> {
+    null_check(path, column, array.as_ref(), row0)?;
+    if let DataType::Binary | DataType::LargeBinary | DataType::BinaryView = array.data_type() {
+        let bin = arrow_cast::cast(array, &DataType::LargeBinary)
+            .map_err(|e| column_error(path, column, None, e.to_string()))?;
+        let bin = bin.as_binary::<i64>();
+        for i in 0..bin.len() {
+            if std::str::from_utf8(bin.value(i)).is_err() {
+                return Err(column_error(
+                    path,
+                    column,
+                    Some(row0 + i + 1),
+                    "text is not valid UTF-8; expected UTF-8 encoded text".into(),
+                ));
+            }
+        }
+    }
+    arrow_cast::cast(array, &DataType::Utf8).map_err(|e| {
+        column_error(
+            path,
+            column,
+            None,
+            format!("cannot read {} values as text: {e}", array.data_type()),
+        )
+    })
+}
+
+/// One `--wide` deployment column of a batch.
+pub(super) enum WideValues {
+    /// The deployment's predictions.
+    Predictions(ClassColumn),
+    /// The deployment's failure flags.
+    Failures(Vec<bool>),
+}
+
+/// A label or prediction column of one batch: integers, or text (class names, or integers
+/// written as text).
+pub(super) enum ClassColumn {
+    /// An integer, boolean or integral float column.
+    Ints(Vec<i64>),
+    /// A text column.
+    Text(ArrayRef),
+}
+
+impl ClassColumn {
+    /// Row `row`'s value.
+    pub(super) fn value(&self, row: usize) -> Class<'_> {
+        match self {
+            ClassColumn::Ints(v) => Class::Int(v[row]),
+            ClassColumn::Text(a) => Class::Text(a.as_string::<i32>().value(row)),
+        }
+    }
+}
+
+/// Reads a label or prediction column: integer and boolean columns as integers, float columns
+/// when every value is integral (pandas writes `1.0` once a column held a missing value), any
+/// other type as text.
+pub(super) fn class_column(
+    path: &Path,
+    column: &str,
+    array: &ArrayRef,
+    row0: usize,
+) -> Result<ClassColumn> {
+    null_check(path, column, array.as_ref(), row0)?;
+    let dt = array.data_type();
+    if dt.is_integer() || *dt == DataType::Boolean {
+        let a = arrow_cast::cast(array, &DataType::Int64)
+            .map_err(|e| column_error(path, column, None, e.to_string()))?;
+        return Ok(ClassColumn::Ints(
+            a.as_primitive::<Int64Type>().values().to_vec(),
+        ));
+    }
+    if dt.is_floating() {
+        let a = arrow_cast::cast(array, &DataType::Float64)
+            .map_err(|e| column_error(path, column, None, e.to_string()))?;
+        let a = a.as_primitive::<Float64Type>();
+        return a
+            .values()
+            .iter()
+            .enumerate()
+            .map(|(i, &f)| {
+                (f.is_finite() && f.fract() == 0.0)
+                    .then_some(f as i64)
+                    .ok_or_else(|| {
+                        column_error(
+                            path,
+                            column,
+                            Some(row0 + i + 1),
+                            format!("expected an integer class, found {f}"),
+                        )
+                    })
+            })
+            .collect::<Result<_>>()
+            .map(ClassColumn::Ints);
+    }
+    text_column(path, column, array, row0).map(ClassColumn::Text)
+}
+
+pub(super) fn bool_column(
+    path: &Path,
+    column: &str,
+    array: &ArrayRef,
+    row0: usize,
+) -> Result<Vec<bool>> {
+    null_check(path, column, array.as_ref(), row0)?;
+    if *array.data_type() == DataType::Boolean {
+        let a = array.as_boolean();
+        return Ok((0..a.len()).map(|i| a.value(i)).collect());
+    }
+    let text = text_column(path, column, array, row0)?;
+    let text = text.as_string::<i32>();
+    (0..text.len())
+        .map(|i| {
+            parse_failure(text.value(i)).ok_or_else(|| {
+                column_error(
+                    path,
+                    column,
+                    Some(row0 + i + 1),
+                    format!("expected 0, 1, true or false, found `{}`", text.value(i)),
+                )
+            })
+        })
+        .collect()
+}
+
+pub(super) fn float_column(
+    path: &Path,
+    column: &str,
+    array: &ArrayRef,
+    row0: usize,
+) -> Result<Vec<f64>> {
+    null_check(path, column, array.as_ref(), row0)?;
+    let a = arrow_cast::cast(array, &DataType::Float64).map_err(|e| {
+        column_error(
+            path,
+            column,
+            None,
+            format!("expected numbers, found {} values: {e}", array.data_type()),
+        )
+    })?;
+    // A safe cast turns unparsable text into null: report the first such row.
+    if let Some(i) = first_null(a.as_ref()) {
+        return Err(column_error(
+            path,
+            column,
+            Some(row0 + i + 1),
+            "expected a number".into(),
+        ));
+    }
+    Ok(a.as_primitive::<Float64Type>().values().to_vec())
+}

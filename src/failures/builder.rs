@@ -1,0 +1,395 @@
+//! Receiving one file's rows into a failure table: the header check (required columns, renamed
+//! roles, deployments from a column, the file or `--wide` columns) and each row's values
+//! (labels as integers or class names, the failure derived where not given).
+
+use std::path::{Path, PathBuf};
+
+use super::mapping::{ColumnMap, ReadOptions, Role, Wide};
+use super::read::parse_int;
+use super::table::{columns, Categorical, FailureTable};
+use crate::error::{Error, InputError, Result};
+
+/// Receives one file's rows into a table, checking each value.
+pub(super) struct Builder {
+    file: PathBuf,
+    columns: ColumnMap,
+    /// The rows received so far.
+    pub(super) table: FailureTable,
+    /// Whether the failure is given (a failure column, or wide failure columns) rather than
+    /// derived from label and prediction.
+    pub(super) has_failure: bool,
+    /// The class names once a label or prediction was not an integer (see [`Builder::class`]).
+    class_names: Option<Categorical>,
+}
+
+impl Builder {
+    /// Checks the header: required columns present and no name twice; `deployment` is the
+    /// file's one deployment when it has no deployment column.
+    pub(super) fn new(
+        file: &Path,
+        names: &[String],
+        options: &ReadOptions,
+        deployment: Option<&str>,
+    ) -> Result<(Builder, Layout)> {
+        let map = &options.columns;
+        let find = |role: Role| names.iter().position(|n| n == map.name(role));
+        let refuse = |column: &str, message: String| -> Error {
+            InputError::new(message)
+                .in_file(file)
+                .in_column(column)
+                .into()
+        };
+        let missing = |role: Role| -> Error {
+            let per_file = match role {
+                Role::Deployment => {
+                    ", or --deployment-per-file to make each file one deployment, or --wide \
+                     for one column per deployment"
+                }
+                _ => "",
+            };
+            refuse(
+                map.name(role),
+                format!(
+                    "missing required column {} (columns found: {}); name the column that \
+                     holds it with --column {}=NAME{per_file}",
+                    map.describe(role),
+                    names.join(", "),
+                    role.schema_name(),
+                ),
+            )
+        };
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                return Err(refuse(
+                    n,
+                    "the column name appears twice in the header".into(),
+                ));
+            }
+        }
+        let (has_deployment, has_wide) = (find(Role::Deployment), options.wide.as_ref());
+        let deployment = match (has_deployment, deployment, has_wide) {
+            (Some(i), None, None) => Source::Column(i),
+            (None, Some(name), None) => Source::Constant(name.to_string()),
+            (None, None, Some(wide)) => Source::Wide(wide_columns(file, names, map, wide)?),
+            (None, None, None) => return Err(missing(Role::Deployment)),
+            (Some(_), Some(_), _) => {
+                return Err(refuse(
+                    map.name(Role::Deployment),
+                    format!(
+                        "the file has a deployment column ({}) and --deployment-per-file names \
+                         the deployment after the file; give one of the two",
+                        map.describe(Role::Deployment)
+                    ),
+                ))
+            }
+            (Some(_), _, Some(_)) => {
+                return Err(refuse(
+                    map.name(Role::Deployment),
+                    format!(
+                        "the file has a deployment column ({}) and --wide takes the deployments \
+                         from columns; give one of the two",
+                        map.describe(Role::Deployment)
+                    ),
+                ))
+            }
+            (None, Some(_), Some(_)) => {
+                unreachable!("--wide and --deployment-per-file conflict on the command line")
+            }
+        };
+        let wide_role = has_wide.map(|w| w.role);
+        let layout = Layout {
+            system: find(Role::System),
+            example_id: find(Role::ExampleId).ok_or_else(|| missing(Role::ExampleId))?,
+            label: find(Role::Label),
+            prediction: find(Role::Prediction),
+            failure: find(Role::Failure),
+            loss: find(Role::Loss),
+            extra: names
+                .iter()
+                .enumerate()
+                .filter(|(i, n)| {
+                    map.role_of(n).is_none()
+                        && !map.is_displaced(n)
+                        && !deployment.is_wide_column(*i)
+                })
+                .map(|(i, _)| i)
+                .collect(),
+            deployment,
+        };
+        // With one column per deployment, a per-person prediction or failure column would
+        // contradict the deployments' own.
+        if let Some(role) = wide_role {
+            for (other, position) in [
+                (Role::Prediction, layout.prediction),
+                (Role::Failure, layout.failure),
+            ] {
+                if let Some(i) = position {
+                    return Err(refuse(
+                        &names[i],
+                        format!(
+                            "a {} column ({}) next to --wide {}=...: with one column per \
+                             deployment the {} comes from those columns; drop it or give \
+                             --column {}=OTHER",
+                            other.schema_name(),
+                            map.describe(other),
+                            role.schema_name(),
+                            other.schema_name(),
+                            other.schema_name(),
+                        ),
+                    ));
+                }
+            }
+        }
+        let has_prediction = layout.prediction.is_some() || wide_role == Some(Role::Prediction);
+        let has_failure = layout.failure.is_some() || wide_role == Some(Role::Failure);
+        if !has_failure && (layout.label.is_none() || !has_prediction) {
+            let absent = match (layout.label, has_prediction) {
+                (None, false) => format!(
+                    "{} and {} are both absent",
+                    map.describe(Role::Label),
+                    map.describe(Role::Prediction)
+                ),
+                (None, true) => format!("{} is absent", map.describe(Role::Label)),
+                _ => format!("{} is absent", map.describe(Role::Prediction)),
+            };
+            return Err(refuse(
+                map.name(Role::Failure),
+                format!(
+                    "no failure column ({}) and {absent}: give the failure (0/1/true/false) or \
+                     both the label and the prediction, or name their columns with --column \
+                     ROLE=NAME (columns found: {})",
+                    map.describe(Role::Failure),
+                    names.join(", ")
+                ),
+            ));
+        }
+        let mut table = FailureTable::new();
+        if layout.system.is_some() {
+            table.system = Some(Categorical::new(columns::SYSTEM));
+        }
+        if layout.label.is_some() {
+            table.label = Some(Vec::new());
+        }
+        if has_prediction {
+            table.prediction = Some(Vec::new());
+        }
+        if layout.loss.is_some() {
+            table.loss = Some(Vec::new());
+        }
+        table.extra = layout
+            .extra
+            .iter()
+            .map(|&i| Categorical::new(names[i].clone()))
+            .collect();
+        let builder = Builder {
+            file: file.to_path_buf(),
+            columns: map.clone(),
+            table,
+            has_failure,
+            class_names: None,
+        };
+        Ok((builder, layout))
+    }
+
+    /// An error at data row `row` (1-based) in column `column`.
+    fn error(&self, row: usize, column: &str, message: impl Into<String>) -> Error {
+        InputError::new(message)
+            .in_file(&self.file)
+            .at_row(row)
+            .in_column(column)
+            .into()
+    }
+
+    /// The code of a label or prediction (`None`: an empty value). While every value read is
+    /// an integer the code is the integer; from the first value that is not, every value is
+    /// coded as an index into the class names, a value that reads as an integer named by that
+    /// integer (`1.0` is class `1`), so two values get one code exactly when they are the same
+    /// class.
+    fn class(&mut self, value: Class<'_>) -> Option<i64> {
+        let name = match value {
+            Class::Int(v) => match &mut self.class_names {
+                None => return Some(v),
+                Some(names) => return Some(names.intern(&v.to_string()) as i64),
+            },
+            Class::Text(text) => {
+                if let Some(v) = parse_int(text) {
+                    return self.class(Class::Int(v));
+                }
+                text.trim()
+            }
+        };
+        if name.is_empty() {
+            return None;
+        }
+        let names = self.class_names.get_or_insert_with(|| {
+            // Switching to names: the integers read so far become the names of themselves.
+            let mut names = Categorical::new("class");
+            let t = &mut self.table;
+            for v in t.label.iter_mut().chain(t.prediction.iter_mut()).flatten() {
+                *v = names.intern(&v.to_string()) as i64;
+            }
+            names
+        });
+        Some(names.intern(name) as i64)
+    }
+
+    /// Appends one row; `row` is the 1-based data row, for errors.
+    pub(super) fn push(&mut self, row: usize, values: RowValues<'_>) -> Result<()> {
+        for (role, value) in [
+            (Role::Deployment, values.deployment),
+            (Role::ExampleId, values.example_id),
+        ] {
+            if value.is_empty() {
+                let column = self.columns.name(role);
+                return Err(self.error(row, column, "empty value; expected a non-empty name"));
+            }
+        }
+        if values.system.is_some_and(str::is_empty) {
+            let column = self.columns.name(Role::System);
+            return Err(self.error(row, column, "empty value; expected a system name"));
+        }
+        let empty_class = |b: &Self, column: &str| {
+            b.error(
+                row,
+                column,
+                "empty value; expected a class (an integer or a name)",
+            )
+        };
+        // The label is stored before the prediction is coded: coding it may switch the codes
+        // to class names, which recodes the stored values, this row's label included.
+        if let Some(l) = values.label {
+            let Some(code) = self.class(l) else {
+                return Err(empty_class(self, self.columns.name(Role::Label)));
+            };
+            self.table
+                .label
+                .as_mut()
+                .expect("a label column")
+                .push(code);
+        }
+        if let Some(p) = values.prediction {
+            let Some(code) = self.class(p) else {
+                let column = values
+                    .wide_column
+                    .unwrap_or(self.columns.name(Role::Prediction));
+                return Err(empty_class(self, column));
+            };
+            let predictions = self.table.prediction.as_mut();
+            predictions.expect("a prediction column").push(code);
+        }
+        let t = &mut self.table;
+        if let Some(s) = t.system.as_mut() {
+            s.push(values.system.unwrap_or_default());
+        }
+        t.deployment.push(values.deployment);
+        t.example_id.push(values.example_id);
+        let failure = match (self.has_failure, values.failure) {
+            (true, Some(f)) => f,
+            _ => {
+                let (Some(l), Some(p)) = (&t.label, &t.prediction) else {
+                    unreachable!("the header check guarantees failure or label + prediction")
+                };
+                l.last() != p.last()
+            }
+        };
+        t.failure.push(failure);
+        if let Some(l) = t.loss.as_mut() {
+            l.push(values.loss.unwrap_or(f64::NAN));
+        }
+        Ok(())
+    }
+
+    /// The table read, with its class names when the labels were names.
+    pub(super) fn finish(mut self) -> FailureTable {
+        self.table.class_names = self.class_names.map(|c| c.levels);
+        self.table
+    }
+}
+
+/// The positions of `--wide`'s deployment columns, each with its name; every one must exist
+/// and none may be a column that plays a role.
+fn wide_columns(
+    file: &Path,
+    names: &[String],
+    map: &ColumnMap,
+    wide: &Wide,
+) -> Result<Vec<(usize, String)>> {
+    wide.columns
+        .iter()
+        .map(|c| {
+            let refuse = |message: String| -> Error {
+                InputError::new(message)
+                    .in_file(file)
+                    .in_column(c.clone())
+                    .at_key(Wide::OPTION)
+                    .into()
+            };
+            if let Some(role) = map.role_of(c) {
+                return Err(refuse(format!(
+                    "`{c}` is the {} column; list only the deployments' own columns",
+                    role.schema_name()
+                )));
+            }
+            match names.iter().position(|n| n == c) {
+                Some(i) => Ok((i, c.clone())),
+                None => Err(refuse(format!(
+                    "no such column (columns found: {})",
+                    names.join(", ")
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// Where a file's deployment comes from.
+pub(super) enum Source {
+    /// The column at this position.
+    Column(usize),
+    /// One name for every row (the file's, with `--deployment-per-file`).
+    Constant(String),
+    /// One column per deployment (`--wide`): positions and names.
+    Wide(Vec<(usize, String)>),
+}
+
+impl Source {
+    /// Whether column `i` is one of `--wide`'s deployment columns.
+    fn is_wide_column(&self, i: usize) -> bool {
+        matches!(self, Source::Wide(columns) if columns.iter().any(|(c, _)| *c == i))
+    }
+}
+
+/// Column positions of one file.
+pub(super) struct Layout {
+    pub(super) system: Option<usize>,
+    pub(super) deployment: Source,
+    pub(super) example_id: usize,
+    pub(super) label: Option<usize>,
+    pub(super) prediction: Option<usize>,
+    pub(super) failure: Option<usize>,
+    pub(super) loss: Option<usize>,
+    /// Group and attribute columns.
+    pub(super) extra: Vec<usize>,
+}
+
+/// A label or prediction as read: an integer column's value or a text value.
+#[derive(Clone, Copy)]
+pub(super) enum Class<'a> {
+    /// From an integer column.
+    Int(i64),
+    /// From a text column or a CSV field.
+    Text(&'a str),
+}
+
+/// The parsed values of one row's fixed columns.
+#[derive(Clone, Copy)]
+pub(super) struct RowValues<'a> {
+    pub(super) system: Option<&'a str>,
+    pub(super) deployment: &'a str,
+    pub(super) example_id: &'a str,
+    pub(super) label: Option<Class<'a>>,
+    pub(super) prediction: Option<Class<'a>>,
+    /// The `--wide` column the prediction came from, for errors.
+    pub(super) wide_column: Option<&'a str>,
+    pub(super) failure: Option<bool>,
+    pub(super) loss: Option<f64>,
+}
