@@ -244,7 +244,13 @@ pub fn verdict_counts(comparisons: &[Comparison], learner: &str, scales: &[usize
     for &scale in scales {
         let verdict = compare::find(comparisons, learner, scale, "individual", HEADLINE)
             .map_or(Verdict::NotTestable, Comparison::verdict);
-        counts[verdict as usize] += 1;
+        let slot = match verdict {
+            Verdict::Higher => 0,
+            Verdict::Lower => 1,
+            Verdict::NoClearDifference => 2,
+            Verdict::NotTestable => 3,
+        };
+        counts[slot] += 1;
     }
     counts
 }
