@@ -29,15 +29,25 @@ impl SystemResult {
     }
 }
 
+/// Mean and sample variance (n - 1) of `x`: the one computation behind the sd of
+/// [`mean_sd_interval`] and Welch's standard error, so the two agree to the bit. The variance
+/// is NaN for fewer than two values; callers check the length first.
+pub(crate) fn mean_variance(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let variance = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, variance)
+}
+
 /// Mean, sample sd (n - 1), n and the 95% t interval of `x`; the sd and the interval are
 /// undefined (None) for fewer than two values.
 pub fn mean_sd_interval(x: &[f64]) -> (f64, Option<f64>, Option<(f64, f64)>) {
-    let n = x.len() as f64;
-    let mean = x.iter().sum::<f64>() / n;
+    let (mean, variance) = mean_variance(x);
     if x.len() < 2 {
         return (mean, None, None);
     }
-    let sd = (x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    let n = x.len() as f64;
+    let sd = variance.sqrt();
     let interval = StudentsT::new(0.0, 1.0, n - 1.0).ok().map(|t| {
         let half = t.inverse_cdf(0.975) * sd / n.sqrt();
         (mean - half, mean + half)

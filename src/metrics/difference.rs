@@ -4,7 +4,7 @@
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use super::across::{partition_by, SystemResult};
+use super::across::{mean_variance, partition_by, SystemResult};
 use super::value::{Measurement, Value};
 use crate::error::Result;
 
@@ -59,13 +59,6 @@ impl Difference {
     }
 }
 
-fn mean_var(x: &[f64]) -> (f64, f64) {
-    let n = x.len() as f64;
-    let mean = x.iter().sum::<f64>() / n;
-    let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, var)
-}
-
 /// Welch's difference of means `mean(a) − mean(b)` for two independent samples with unequal
 /// variances: the 95% interval uses the Welch–Satterthwaite degrees of freedom (scipy's
 /// `ttest_ind(a, b, equal_var=False).confidence_interval()`). `None` when a sample is empty;
@@ -75,15 +68,14 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Difference> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
-    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
-    let estimate = mean(a) - mean(b);
+    let ((mean_a, va), (mean_b, vb)) = (mean_variance(a), mean_variance(b));
+    let estimate = mean_a - mean_b;
     if a.len() < 2 || b.len() < 2 {
         return Some(Difference {
             estimate,
             interval: None,
         });
     }
-    let ((_, va), (_, vb)) = (mean_var(a), mean_var(b));
     let (na, nb) = (a.len() as f64, b.len() as f64);
     let (qa, qb) = (va / na, vb / nb);
     let se = (qa + qb).sqrt();
