@@ -285,6 +285,17 @@ fn smoke_vision_end_to_end_then_killed_run_resumes_identically() {
         results.as_bytes(),
         "resumed results.csv differs from the uninterrupted run"
     );
+
+    // A run folder that was moved reports its own cells (jobs.jsonl holds absolute folders).
+    let moved = work.path().join("moved");
+    std::fs::rename(&b, &moved).unwrap();
+    let stdout = run_ok(&["report", moved.to_str().unwrap()]);
+    assert!(stdout.contains("18 of 18 cells"), "{stdout}");
+    assert_eq!(
+        std::fs::read(moved.join("results.csv")).unwrap(),
+        results.as_bytes(),
+        "the moved run folder's report differs"
+    );
 }
 
 #[test]

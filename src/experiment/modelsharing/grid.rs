@@ -44,6 +44,16 @@ impl Cell {
         self.out.join("FAILED")
     }
 
+    /// Places the cell in run folder `run_dir` (its `out` and the spec's `out`): `jobs.jsonl`
+    /// stores absolute folders, so a run folder that was copied or moved would otherwise read
+    /// (and report) the cells of wherever it was first made.
+    pub fn relocate(&mut self, run_dir: &Path) {
+        self.out = cell_dir(run_dir, &self.method, self.seed, &self.task);
+        if let Some(spec) = self.spec.as_object_mut() {
+            spec.insert("out".into(), self.out.to_string_lossy().into_owned().into());
+        }
+    }
+
     /// True when the cell finished with this very spec.
     pub fn is_done(&self) -> bool {
         std::fs::read_to_string(self.done_path()).is_ok_and(|h| h.trim() == self.hash)

@@ -153,7 +153,10 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
         )
     })?;
     let config: ModelSharingConfig = crate::tomlfile::parse(&text, &saved, "invalid saved config")?;
-    let cells = runner::read_jobs(&run_dir.join(JOBS))?;
+    let mut cells = runner::read_jobs(&run_dir.join(JOBS))?;
+    for c in &mut cells {
+        c.relocate(run_dir);
+    }
     let failed: Vec<_> = cells
         .iter()
         .filter(|c| !c.is_done())
