@@ -457,6 +457,25 @@ fn bad_input_exits_with_code_2() {
     assert!(err.contains("no train examples"), "{err}");
 }
 
+/// A learning rate that blows the weights up stops the cell with an error instead of writing
+/// predictions made by NaN weights (which would be measured as a trained model's).
+#[test]
+fn a_diverging_run_fails_instead_of_writing_predictions() {
+    let data = task_dir();
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("cell");
+    let mut s = spec(data.path(), "finetune", out.clone());
+    s.optimizer = "sgd".into();
+    s.lr = 1e30;
+    s.clip_norm = None;
+    let err = train_cell(&s, &opts(&work.path().join("cache")))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("training diverged"), "{err}");
+    assert!(err.contains("learning rate 1e30"), "{err}");
+    assert!(!out.join("failures.parquet").exists());
+}
+
 /// The vision path: the tiny CLIP fixture (image 32, patch 8) on the CelebA fixture in its
 /// official layout (6 train, 2 valid, 4 test), BitFit with SGD and cosine decay, seeded
 /// augmentation.

@@ -346,6 +346,38 @@ impl LossLog {
     }
 }
 
+/// An error when a training loss of the epoch is not finite (NaN or infinite): the run has
+/// diverged, and its predictions would be measured as if it had trained. `first_step` is the
+/// optimizer step the epoch started at; `grad_accum` micro-batches make one step.
+fn check_diverged(losses: &[f64], epoch: usize, first_step: u64, spec: &TrainSpec) -> Result<()> {
+    let Some((i, loss)) = losses.iter().enumerate().find(|(_, l)| !l.is_finite()) else {
+        return Ok(());
+    };
+    Err(Error::Runtime(format!(
+        "training diverged: the loss is {loss} at optimizer step {} (epoch {}, batch {}) with \
+         learning rate {:e}; lower `lr` and run again",
+        first_step + (i / spec.grad_accum) as u64,
+        epoch + 1,
+        i + 1,
+        spec.lr
+    )))
+}
+
+/// An error when a test prediction's loss is not finite (the weights hold NaN or infinity).
+fn check_finite_predictions(p: &Predictions, spec: &TrainSpec) -> Result<()> {
+    match p.loss.iter().position(|l| !l.is_finite()) {
+        Some(i) => Err(Error::Runtime(format!(
+            "training diverged: the trained model's loss on test example {} is {} (its weights \
+             are no longer finite) after training with learning rate {:e}; lower `lr` and run \
+             again",
+            i + 1,
+            p.loss[i],
+            spec.lr
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn mean(v: &[f64]) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
@@ -575,6 +607,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         );
         let started = Instant::now();
         let mut losses = LossLog::new(&dev);
+        let first_step = step;
         let mut last_lr = 0.0;
         let batches: Vec<&[usize]> = order.chunks(spec.batch_size).collect();
         for group in batches.chunks(spec.grad_accum) {
@@ -613,6 +646,8 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             }
         }
         bar.finish_and_clear();
+        let epoch_losses = losses.finish()?;
+        check_diverged(&epoch_losses, epoch, first_step, spec)?;
         let elapsed = started.elapsed().as_secs_f64();
         let (valid_loss, valid_accuracy) = if valid.is_empty() {
             (None, None)
@@ -623,7 +658,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         let m = EpochMetrics {
             epoch: epoch + 1,
             step,
-            train_loss: mean(&losses.finish()?),
+            train_loss: mean(&epoch_losses),
             lr: last_lr,
             valid_loss,
             valid_accuracy,
@@ -649,6 +684,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     }
 
     let p = predict(&model, &source_for(2), &test, task, spec.batch_size)?;
+    check_finite_predictions(&p, spec)?;
     let table = failure_table(&ds, &test, task, &task_name, &p, spec, &method);
     write_parquet(&failures_path, &table)?;
     let identical = identical_share(&model, &pretrained)?;
