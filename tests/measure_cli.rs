@@ -513,3 +513,84 @@ fn predictions_as_others_write_them_measure_as_the_schema_does() {
         "{stderr}"
     );
 }
+
+/// `-o` never destroys what it should not: an input named as the output is refused (the data
+/// stays), a symbolic link keeps pointing at the file it names, and a named pipe is written in
+/// place, not replaced by a regular file.
+#[test]
+fn output_spares_inputs_links_and_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(dir.path(), "s2.csv", SCENARIO_2.as_bytes());
+    let expected = homogen(&["measure", input.to_str().unwrap(), "--format", "csv"]);
+    succeeded(&expected);
+
+    // The input itself, directly and through a link.
+    let link_to_input = dir.path().join("link-to-input.csv");
+    std::os::unix::fs::symlink(&input, &link_to_input).unwrap();
+    for output in [&input, &link_to_input] {
+        let out = homogen(&[
+            "measure",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("the output file is also an input"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read(&input).unwrap(), SCENARIO_2.as_bytes());
+    }
+
+    // A link to another file: the file gets the result, the link stays a link.
+    let target = write(dir.path(), "results/target.csv", b"old");
+    let link = dir.path().join("results.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = homogen(&[
+        "measure",
+        input.to_str().unwrap(),
+        "--format",
+        "csv",
+        "-o",
+        link.to_str().unwrap(),
+    ]);
+    succeeded(&out);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), expected.stdout);
+
+    // A named pipe: a reader gets the result and the pipe is still a pipe.
+    let fifo = dir.path().join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipping the named-pipe case: mkfifo is not available");
+        return;
+    }
+    // The read end opens without blocking (O_NONBLOCK, 0o4000 on Linux), so a regression that
+    // replaces the pipe fails the test instead of hanging it; the result (a few hundred bytes)
+    // fits the pipe's buffer.
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(0o4000)
+        .open(&fifo)
+        .unwrap();
+    let out = homogen(&[
+        "measure",
+        input.to_str().unwrap(),
+        "--format",
+        "csv",
+        "-o",
+        fifo.to_str().unwrap(),
+    ]);
+    succeeded(&out);
+    let mut received = Vec::new();
+    let _ = reader.read_to_end(&mut received);
+    assert_eq!(received, expected.stdout);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}

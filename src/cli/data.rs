@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use homogen::data::{self, describe, DatasetSpec};
 use homogen::error::{Error, InputError};
@@ -137,11 +136,11 @@ pub fn run(args: DataArgs) -> anyhow::Result<()> {
         Format::Table => buf.extend(describe::render_table(&rows, 20).into_bytes()),
     }
     match &args.out {
-        Some(path) => {
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, &buf).with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-        }
+        Some(path) => homogen::failures::write_atomically(path, |w| {
+            use std::io::Write;
+            w.write_all(&buf)
+                .map_err(|e| homogen::error::Error::io(format!("writing {}", path.display()), e))
+        })?,
         None => {
             use std::io::Write;
             std::io::stdout().write_all(&buf)?;

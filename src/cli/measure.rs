@@ -104,6 +104,9 @@ pub struct MeasureArgs {
 
 /// Reads the tables, measures every system and writes the report.
 pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
+    if let Some(output) = &args.output {
+        failures::refuse_overwriting_inputs(output, &args.files)?;
+    }
     let read = failures::ReadOptions {
         columns: failures::ColumnMap::parse(&args.columns)?,
         deployment_per_file: args.deployment_per_file,

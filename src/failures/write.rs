@@ -27,7 +27,34 @@ pub fn temporary_sibling(dir: &Path, name: &str, ext: &str) -> PathBuf {
     dir.join(format!(".{name}.tmp-{}-{n}{ext}", std::process::id()))
 }
 
-/// Writes `contents` to `path` through a temporary file in the same folder and a rename.
+/// Where a write to `path` lands: the file a symbolic link points to (so the link survives the
+/// rename), else `path` itself.
+fn link_target(path: &Path) -> PathBuf {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return path.to_path_buf();
+    }
+    if let Ok(target) = std::fs::canonicalize(path) {
+        return target;
+    }
+    // A dangling link: write the file it names.
+    match std::fs::read_link(path) {
+        Ok(t) if t.is_absolute() => t,
+        Ok(t) => path.parent().unwrap_or(Path::new(".")).join(t),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
+/// True for an existing path that is neither a regular file nor a folder: a device such as
+/// `/dev/null` or `/dev/stdout`, a named pipe, a socket. Those are written in place: renaming a
+/// file over them would replace the device with a file.
+fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// Writes `contents` to `path` through a temporary file in the same folder and a rename; a
+/// symbolic link's target is written (the link stays), and a device or named pipe is written
+/// in place (it cannot be replaced atomically).
 pub fn write_atomically(
     path: &Path,
     contents: impl FnOnce(&mut BufWriter<File>) -> Result<()>,
@@ -38,6 +65,20 @@ pub fn write_atomically(
                 .in_file(path)
                 .into(),
         );
+    }
+    let target = link_target(path);
+    let path = target.as_path();
+    if is_special(path) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(format!("opening {} for writing", path.display()), e))?;
+        let mut w = BufWriter::new(file);
+        contents(&mut w)?;
+        return w
+            .into_inner()
+            .map(drop)
+            .map_err(|e| Error::io(format!("writing {}", path.display()), e.into_error()));
     }
     let dir = path
         .parent()
@@ -71,6 +112,27 @@ pub fn write_atomically(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// An input error when `output` is one of `inputs` (the same file, through any path or link):
+/// writing the result would destroy the data it was computed from.
+pub fn refuse_overwriting_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()> {
+    let Ok(out) = std::fs::canonicalize(output) else {
+        return Ok(()); // Not there yet: not an input.
+    };
+    match inputs
+        .iter()
+        .find(|i| std::fs::canonicalize(i).is_ok_and(|i| i == out))
+    {
+        Some(input) => Err(InputError::new(format!(
+            "the output file is also an input (`{}`); writing the result there would overwrite \
+             the data; choose another output file",
+            input.display()
+        ))
+        .in_file(output)
+        .into()),
+        None => Ok(()),
+    }
 }
 
 /// Writes a table in the format its extension names (`.csv`, otherwise Parquet).
