@@ -3,7 +3,7 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::bootstrap::{attach_intervals, multinomial};
+use super::bootstrap::{attach_intervals, multinomial, Replicates};
 use super::group::group_metrics;
 use super::individual::{expected_systemic_failure, h_individual, observed_systemic_failure};
 use super::kofn::k_of_n_metrics;
@@ -68,7 +68,7 @@ pub fn measure_system(s: &SystemMatrix, opts: &Options, index: u64) -> Vec<Measu
         let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
         rng.set_stream(2 * index);
         let n = types.n_people();
-        let mut replicates: Vec<Vec<Value>> = Vec::with_capacity(opts.bootstrap);
+        let mut replicates = Replicates::new(rows.len(), opts.bootstrap);
         for _ in 0..opts.bootstrap {
             let w = multinomial(n, &types.counts, &mut rng);
             let mut values: Vec<Value> = failure_metrics(&types, &w, opts.compat)
@@ -80,7 +80,7 @@ pub fn measure_system(s: &SystemMatrix, opts: &Options, index: u64) -> Vec<Measu
             }
             replicates.push(values);
         }
-        attach_intervals(&mut rows, &replicates);
+        attach_intervals(&mut rows, replicates);
     }
 
     if opts.permutations > 0 {
