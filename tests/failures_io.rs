@@ -308,6 +308,81 @@ fn parquet_nulls_and_fractional_labels_are_located() {
         e.contains("frac.parquet, row 2, column `label`: expected an integer class, found 0.5"),
         "{e}"
     );
+
+    // Values that cannot be the class they seem: a uint64 beyond i64 (the cast gives null), a
+    // float beyond 2^53 (1e300 and 1e301 would both become i64::MAX).
+    let ids = || Arc::new(StringArray::from(vec!["p1", "p2"])) as arrow_array::ArrayRef;
+    let deployments = || Arc::new(StringArray::from(vec!["a", "a"])) as arrow_array::ArrayRef;
+    let with_label = |label: arrow_array::ArrayRef| {
+        RecordBatch::try_from_iter([
+            ("deployment", deployments()),
+            ("example_id", ids()),
+            ("label", label),
+            (
+                "prediction",
+                Arc::new(Float64Array::from(vec![1.0, 1.0])) as _,
+            ),
+        ])
+        .unwrap()
+    };
+    let big = with_label(Arc::new(arrow_array::UInt64Array::from(vec![1, u64::MAX])));
+    let e = read_table(&write("big.parquet", big))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "big.parquet, row 2, column `label`: the class 18446744073709551615 does not fit"
+        ),
+        "{e}"
+    );
+    let huge = with_label(Arc::new(Float64Array::from(vec![1.0, 1e300])));
+    let e = read_table(&write("huge.parquet", huge))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("huge.parquet, row 2, column `label`: expected an integer class, found 1e300"),
+        "{e}"
+    );
+
+    // A column of Arrow's Null type (pyarrow's type for an all-missing column) is missing
+    // values, not a group named "".
+    let batch = RecordBatch::try_from_iter_with_nullable([
+        ("deployment", deployments(), false),
+        ("example_id", ids(), false),
+        (
+            "failure",
+            Arc::new(StringArray::from(vec!["1", "0"])) as _,
+            false,
+        ),
+        ("hair", Arc::new(arrow_array::NullArray::new(2)) as _, true),
+    ])
+    .unwrap();
+    let e = read_table(&write("nullhair.parquet", batch))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("nullhair.parquet, row 1, column `hair`: missing value (null)"),
+        "{e}"
+    );
+
+    // A boolean loss is not a loss.
+    let batch = RecordBatch::try_from_iter([
+        ("deployment", deployments()),
+        ("example_id", ids()),
+        ("failure", Arc::new(StringArray::from(vec!["1", "0"])) as _),
+        (
+            "loss",
+            Arc::new(arrow_array::BooleanArray::from(vec![true, false])) as _,
+        ),
+    ])
+    .unwrap();
+    let e = read_table(&write("boolloss.parquet", batch))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("boolloss.parquet, column `loss`: expected numbers, found a boolean column"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -76,7 +76,7 @@ all,individual,phi:h1|h2,1,,,,
 all,individual,kappa:h1|h2,1,,,,
 all,group,h_avg,1,,,,
 all,group,h_unif,1,,,,
-all,group,h_worst,1,,,,worst group: A
+all,group,h_worst,1,,,,worst group: A (tied with B)
 all,group,unfairness,0,,,,
 all,group,systemic_failure:A,0.25,,,,
 all,group,systemic_failure:B,0.25,,,,
@@ -350,11 +350,96 @@ fn bad_input_exits_2_naming_the_problem() {
         &["--group", "hair"],
         "no group column `hair`",
     );
+    // Losses must be finite and not negative (loss-H and MinExp are ratios of means).
+    for (loss, says) in [
+        ("-1", "expected a finite loss of 0 or more, found -1"),
+        ("nan", "expected a finite loss of 0 or more, found NaN"),
+        (
+            "inf",
+            "expected a finite loss of 0 or more, found inf (an infinite log loss",
+        ),
+    ] {
+        rejects(
+            "loss.csv",
+            format!("deployment,example_id,failure,loss\na,p1,1,0.5\nb,p1,0,{loss}\n").as_bytes(),
+            &[],
+            &format!("row 2, column `loss`: {says}"),
+        );
+    }
+    // pandas writes a missing group as an empty field.
+    rejects(
+        "emptygroup.csv",
+        b"deployment,example_id,failure,hair\na,p1,1,red\na,p2,0,\n",
+        &["--group", "hair"],
+        "row 2, column `hair`: empty group value",
+    );
+    rejects(
+        "grouplabel.csv",
+        b"deployment,example_id,label,prediction\na,p1,1,0\n",
+        &["--group", "label"],
+        "`label` is a column of the failure table's schema, not a group column",
+    );
+    // What is not CSV or Parquet says what it is and what to do.
+    rejects(
+        "preds.csv.gz",
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00",
+        &[],
+        "the file is gzip-compressed; expected a CSV or Parquet file: decompress it first",
+    );
+    rejects(
+        "preds.feather",
+        b"ARROW1\x00\x00rest",
+        &[],
+        "the file is Arrow IPC (Feather)",
+    );
+    rejects(
+        "preds.json",
+        b" [{\"deployment\": \"a\"}]",
+        &[],
+        "the file looks like JSON",
+    );
+    rejects(
+        "preds.parquet",
+        b"deployment,example_id,failure\na,p1,1\n",
+        &[],
+        "named as Parquet but does not start with Parquet's `PAR1`",
+    );
     rejects(
         "noby.csv",
         b"deployment,example_id,failure\na,p1,1\n",
         &["--by", "method"],
         "--by method: system `all` has no single value of column `method`",
+    );
+}
+
+/// With several files, a group column missing from one of them names that file (the table of
+/// all files keeps only the columns every file has); a Parquet file read under a `.csv` name
+/// is read as Parquet (its first bytes decide).
+#[test]
+fn a_group_column_missing_from_one_file_names_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = write(
+        dir.path(),
+        "with.csv",
+        b"deployment,example_id,failure,hair\na,p1,1,red\n",
+    );
+    let without = write(
+        dir.path(),
+        "without.csv",
+        b"deployment,example_id,failure\nb,p1,0\n",
+    );
+    let out = homogen(&[
+        "measure",
+        with.to_str().unwrap(),
+        without.to_str().unwrap(),
+        "--group",
+        "hair",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("without.csv: no group column `hair` (group or attribute columns present: none); every file must have the group columns"),
+        "{stderr}"
     );
 }
 

@@ -229,6 +229,37 @@ fn eq10_partial_interaction_by_hand() {
     assert!(find(&r, "individual", "covariance:a|b")
         .note
         .contains("3 people who met both"));
+    // Observed and expected say what they average under eq. 10.
+    assert!(find(&r, "individual", "systemic_failure_observed")
+        .note
+        .contains("every deployment they met"));
+    assert!(find(&r, "individual", "systemic_failure_expected")
+        .note
+        .contains("deployments they met"));
+    // One person met both: singular.
+    let r = rows(&system(&["11", "1-", "-0"], None), Compat::Correct);
+    assert!(find(&r, "individual", "covariance:a|b")
+        .note
+        .contains("over the 1 person who met both"));
+}
+
+#[test]
+fn worst_group_names_its_ties() {
+    // x: a 1/2, b 1/2 -> 1/4; y the same; z: 0. Worst x, tied with y.
+    let s = system(
+        &["11", "00", "11", "00", "00", "00"],
+        Some(&["x", "x", "y", "y", "z", "z"]),
+    );
+    let r = rows(&s, Compat::Correct);
+    // FAIL_a = FAIL_b = 2/6: H_worst = (1/4) / (1/9) = 9/4.
+    close(value(&r, "g", "h_worst"), 2.25);
+    assert!(
+        find(&r, "g", "h_worst")
+            .note
+            .contains("worst group: x (tied with y)"),
+        "{}",
+        find(&r, "g", "h_worst").note
+    );
 }
 
 /// p1 11 x, p2 01 x, p3 10 y, p4 00 y, p5 1- z: group z never met deployment b.
@@ -272,7 +303,10 @@ fn group_missing_from_a_deployment_gets_rate_one_in_reference_mode() {
     close(value(&r, "g", "systemic_failure:z"), 1.0);
     close(value(&r, "g", "h_unif"), 0.5 / 0.3); // mean 1/2 / 0.3 = 5/3
     close(value(&r, "g", "h_worst"), 1.0 / 0.3); // 10/3, group z
-    assert!(find(&r, "g", "h_worst").note.contains("worst group: z"));
+                                                 // Worst only through the assumed rate, and the note says so.
+    assert!(find(&r, "g", "h_worst")
+        .note
+        .contains("worst group: z; failure rate 1 assumed for it in deployment b"));
     close(value(&r, "g", "unfairness"), 0.25); // (0 + .25 + .25) / 2
     close(value(&r, "g", "h_avg"), 0.25 / 0.3); // p(z) = 0 either way
     assert!(find(&r, "g", "systemic_failure:z")
@@ -309,6 +343,15 @@ fn undefined_cases_say_why() {
     let s = system(&["1-", "-1"], None);
     let r = rows(&s, Compat::Correct);
     assert!(undefined(&r, "individual", "covariance:a|b").contains("no people met both"));
+    assert!(undefined(&r, "individual", "h_individual").contains("no person met two or more"));
+    // One deployment: H would be FAIL / FAIL = 1 whatever happens, so it is undefined.
+    let s = system(&["1", "0", "0"], None);
+    let r = rows(&s, Compat::Correct);
+    assert!(undefined(&r, "individual", "h_individual").contains("the system has 1"));
+    close(
+        value(&r, "individual", "systemic_failure_observed"),
+        1.0 / 3.0,
+    );
     // The permutation test is skipped with a note when H is undefined.
     let s = system(&["10", "00"], None);
     let opts = Options {

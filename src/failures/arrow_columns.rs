@@ -13,9 +13,13 @@ use super::builder::Class;
 use super::read::parse_failure;
 use crate::error::{Error, InputError, Result};
 
+/// The first null, counting logical nulls: a column of Arrow's `Null` type (what pyarrow
+/// writes for a column of only missing values) and dictionary entries that are null have no
+/// validity bitmap of their own.
 fn first_null(array: &dyn Array) -> Option<usize> {
-    (array.null_count() > 0)
-        .then(|| (0..array.len()).find(|&i| array.is_null(i)))
+    let nulls = array.logical_nulls()?;
+    (nulls.null_count() > 0)
+        .then(|| nulls.iter().position(|valid| !valid))
         .flatten()
 }
 
@@ -104,6 +108,10 @@ impl ClassColumn {
     }
 }
 
+/// The largest magnitude of a float class read as an integer: 2^53, where consecutive
+/// integers stop being distinct floats.
+const MAX_EXACT_FLOAT_CLASS: f64 = 9_007_199_254_740_992.0;
+
 /// Reads a label or prediction column: integer and boolean columns as integers, float columns
 /// when every value is integral (pandas writes `1.0` once a column held a missing value), any
 /// other type as text.
@@ -118,6 +126,20 @@ pub(super) fn class_column(
     if dt.is_integer() || *dt == DataType::Boolean {
         let a = arrow_cast::cast(array, &DataType::Int64)
             .map_err(|e| column_error(path, column, None, e.to_string()))?;
+        // A safe cast turns a value beyond i64 (a large uint64) into null.
+        if let Some(i) = first_null(a.as_ref()) {
+            return Err(column_error(
+                path,
+                column,
+                Some(row0 + i + 1),
+                format!(
+                    "the class {} does not fit a 64-bit signed integer",
+                    arrow_cast::cast(array, &DataType::Utf8)
+                        .map(|t| t.as_string::<i32>().value(i).to_string())
+                        .unwrap_or_default()
+                ),
+            ));
+        }
         return Ok(ClassColumn::Ints(
             a.as_primitive::<Int64Type>().values().to_vec(),
         ));
@@ -131,14 +153,21 @@ pub(super) fn class_column(
             .iter()
             .enumerate()
             .map(|(i, &f)| {
-                (f.is_finite() && f.fract() == 0.0)
+                // Beyond 2^53 floats cannot tell neighbouring integers apart.
+                (f.is_finite() && f.fract() == 0.0 && f.abs() < MAX_EXACT_FLOAT_CLASS)
                     .then_some(f as i64)
                     .ok_or_else(|| {
                         column_error(
                             path,
                             column,
                             Some(row0 + i + 1),
-                            format!("expected an integer class, found {f}"),
+                            match f.is_finite() && f.fract() == 0.0 {
+                                false => format!("expected an integer class, found {f}"),
+                                true => format!(
+                                    "expected an integer class, found {f:e} (a float column \
+                                     holds integers exactly only below 2^53)"
+                                ),
+                            },
                         )
                     })
             })
@@ -182,6 +211,14 @@ pub(super) fn float_column(
     row0: usize,
 ) -> Result<Vec<f64>> {
     null_check(path, column, array.as_ref(), row0)?;
+    if *array.data_type() == DataType::Boolean {
+        return Err(column_error(
+            path,
+            column,
+            None,
+            "expected numbers, found a boolean column".into(),
+        ));
+    }
     let a = arrow_cast::cast(array, &DataType::Float64).map_err(|e| {
         column_error(
             path,

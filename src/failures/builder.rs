@@ -152,8 +152,17 @@ impl Builder {
                 (None, true) => format!("{} is absent", map.describe(Role::Label)),
                 _ => format!("{} is absent", map.describe(Role::Prediction)),
             };
+            // Locate the error at the column the user named with --column, when one is absent.
+            let renamed = |r: Role| map.name(r) != r.schema_name();
+            let column = [
+                (Role::Label, layout.label.is_none()),
+                (Role::Prediction, !has_prediction),
+            ]
+            .into_iter()
+            .find(|&(r, absent)| absent && renamed(r))
+            .map_or(map.name(Role::Failure), |(r, _)| map.name(r));
             return Err(refuse(
-                map.name(Role::Failure),
+                column,
                 format!(
                     "no failure column ({}) and {absent}: give the failure (0/1/true/false) or \
                      both the label and the prediction, or name their columns with --column \
@@ -243,6 +252,21 @@ impl Builder {
                 let column = self.columns.name(role);
                 return Err(self.error(row, column, "empty value; expected a non-empty name"));
             }
+        }
+        if let Some(loss) = values.loss.filter(|l| !(l.is_finite() && *l >= 0.0)) {
+            let column = self.columns.name(Role::Loss);
+            let hint = match loss.is_infinite() && loss > 0.0 {
+                true => {
+                    " (an infinite log loss: clip the predicted probability, e.g. at 1e-15 as \
+                         scikit-learn's log_loss does)"
+                }
+                false => "",
+            };
+            return Err(self.error(
+                row,
+                column,
+                format!("expected a finite loss of 0 or more, found {loss}{hint}"),
+            ));
         }
         if values.system.is_some_and(str::is_empty) {
             let column = self.columns.name(Role::System);

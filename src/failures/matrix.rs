@@ -5,7 +5,7 @@
 //! (system, deployment, example_id) rows, a person's group the same in every deployment, and
 //! every system having rows for every deployment that the table names.
 
-use super::table::{Categorical, FailureTable};
+use super::table::{columns, Categorical, FailureTable};
 use crate::error::{InputError, Result};
 
 /// Outcome code: the deployment decided about the person and did not fail them.
@@ -90,30 +90,85 @@ fn place(table: &FailureTable, row: usize) -> String {
     }
 }
 
+/// The error for a `--group` column the table lacks: a schema column is not a group column,
+/// and with several files the file without the column is named.
+fn missing_group_column(table: &FailureTable, name: &str) -> crate::error::Error {
+    if columns::CORE.contains(&name) {
+        let mut e = InputError::new(format!(
+            "`{name}` is a column of the failure table's schema, not a group column; to group \
+             people by it, copy it into a column of its own (a person's group must be the same \
+             in every deployment)"
+        ));
+        if let Some(o) = table.origins.first() {
+            e = e.in_file(&o.file);
+        }
+        return e.into();
+    }
+    // The first file without the column (a column only some files have is dropped).
+    let lacking = table
+        .origins
+        .iter()
+        .find(|o| !o.extra_columns.iter().any(|c| c == name))
+        .or(table.origins.first());
+    let present: Vec<&str> = match lacking {
+        Some(o) => o.extra_columns.iter().map(String::as_str).collect(),
+        None => table.extra.iter().map(|c| c.name.as_str()).collect(),
+    };
+    let mut e = InputError::new(format!(
+        "no group column `{name}` (group or attribute columns present: {}){}",
+        if present.is_empty() {
+            "none".to_string()
+        } else {
+            present.join(", ")
+        },
+        if table.origins.len() > 1 {
+            "; every file must have the group columns"
+        } else {
+            ""
+        }
+    ));
+    if let Some(o) = lacking {
+        e = e.in_file(&o.file);
+    }
+    e.into()
+}
+
 /// Splits a failure table into its systems, with `group_columns` as groupings.
 ///
 /// Errors (all bad input): a requested group column that the table lacks, a duplicate
 /// (system, deployment, example_id) row, a person whose group differs between deployments,
 /// and a system without rows for a deployment that other systems have.
 pub fn systems(table: &FailureTable, group_columns: &[String]) -> Result<Vec<SystemMatrix>> {
+    // A column asked for twice is one grouping.
+    let mut unique: Vec<String> = Vec::new();
+    for c in group_columns {
+        if !unique.contains(c) {
+            unique.push(c.clone());
+        }
+    }
+    let group_columns = &unique[..];
     let groups: Vec<&Categorical> = group_columns
         .iter()
         .map(|name| {
-            table.extra_column(name).ok_or_else(|| {
-                let available: Vec<&str> = table.extra.iter().map(|c| c.name.as_str()).collect();
-                let mut e =
-                    InputError::new(format!(
-                    "no group column `{name}` in the failure table (group or attribute columns \
-                     present: {})",
-                    if available.is_empty() { "none".to_string() } else { available.join(", ") }
-                ));
-                if let Some(o) = table.origins.first() {
-                    e = e.in_file(&o.file);
-                }
-                e.into()
-            })
+            table
+                .extra_column(name)
+                .ok_or_else(|| missing_group_column(table, name))
         })
         .collect::<Result<_>>()?;
+    for col in &groups {
+        let empty = col.levels.iter().position(|l| l.trim().is_empty());
+        if let Some(row) = empty.and_then(|l| col.codes.iter().position(|&c| c as usize == l)) {
+            return Err(located(
+                table,
+                row,
+                &col.name,
+                "empty group value; every person needs a group (pandas writes a missing value \
+                 as an empty field: fill those values or drop those rows)"
+                    .into(),
+            )
+            .into());
+        }
+    }
 
     // Rows of each system, in order of first appearance.
     let n_systems = table.system.as_ref().map_or(1, |s| s.levels.len());

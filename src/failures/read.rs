@@ -30,27 +30,72 @@ pub enum Format {
 }
 
 impl Format {
-    /// The format a path's extension names (`.csv`; `.parquet`/`.pq`); otherwise the file's
-    /// first bytes decide (Parquet starts with `PAR1`).
+    /// The format of a file, from its first bytes (Parquet starts with `PAR1`) and otherwise
+    /// its extension (`.parquet`/`.pq`; anything else is read as CSV). Compressed files, Arrow
+    /// IPC (Feather) and JSON are refused with what to do instead, and so is a `.parquet` file
+    /// that is not Parquet.
     pub fn of_path(path: &Path) -> Result<Format> {
-        match path
+        use std::io::Read;
+        let mut head = [0u8; 8];
+        let mut f = File::open(path).map_err(|e| Error::reading(path, e))?;
+        let mut n = 0;
+        while n < head.len() {
+            match f.read(&mut head[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) => return Err(Error::reading(path, e)),
+            }
+        }
+        let head = &head[..n];
+        let refuse = |what: &str, todo: &str| -> Result<Format> {
+            Err(
+                InputError::new(format!("{what}; expected a CSV or Parquet file: {todo}"))
+                    .in_file(path)
+                    .into(),
+            )
+        };
+        let compressed = [
+            (&b"\x1f\x8b"[..], "gzip", "gunzip"),
+            (b"\x28\xb5\x2f\xfd", "zstd", "unzstd"),
+            (b"BZh", "bzip2", "bunzip2"),
+            (b"\xfd7zXZ\x00", "xz", "unxz"),
+            (b"PK\x03\x04", "zip", "unzip"),
+        ];
+        if head.starts_with(b"PAR1") {
+            return Ok(Format::Parquet);
+        }
+        if let Some((_, kind, tool)) = compressed.iter().find(|(m, _, _)| head.starts_with(m)) {
+            return refuse(
+                &format!("the file is {kind}-compressed"),
+                &format!("decompress it first (`{tool}`)"),
+            );
+        }
+        if head.starts_with(b"ARROW1") {
+            return refuse(
+                "the file is Arrow IPC (Feather)",
+                "write it as Parquet instead (pandas: `df.to_parquet(...)`)",
+            );
+        }
+        if matches!(
+            head.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{' | b'[')
+        ) {
+            return refuse(
+                "the file looks like JSON",
+                "write it as CSV or Parquet instead (pandas: `df.to_csv(..., index=False)`)",
+            );
+        }
+        let extension = path
             .extension()
             .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase())
-        {
-            Some(e) if e == "csv" => Ok(Format::Csv),
-            Some(e) if e == "parquet" || e == "pq" => Ok(Format::Parquet),
-            _ => {
-                use std::io::Read;
-                let mut magic = [0u8; 4];
-                let mut f = File::open(path).map_err(|e| Error::reading(path, e))?;
-                let n = f.read(&mut magic).map_err(|e| Error::reading(path, e))?;
-                Ok(if n == 4 && &magic == b"PAR1" {
-                    Format::Parquet
-                } else {
-                    Format::Csv
-                })
-            }
+            .map(|e| e.to_ascii_lowercase());
+        match extension.as_deref() {
+            Some("parquet" | "pq") if !head.is_empty() => refuse(
+                "the file is named as Parquet but does not start with Parquet's `PAR1`",
+                "if it is CSV, name it `.csv`",
+            ),
+            Some("parquet" | "pq") => Ok(Format::Parquet),
+            _ => Ok(Format::Csv),
         }
     }
 }
@@ -108,6 +153,7 @@ fn read_one(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Res
         first_row: 0,
         rows_per_record: options.wide.as_ref().map_or(1, |w| w.columns.len()),
         columns: options.columns.clone(),
+        extra_columns: table.extra.iter().map(|c| c.name.clone()).collect(),
     }];
     Ok(table)
 }

@@ -114,6 +114,9 @@ pub struct RowOrigin {
     pub rows_per_record: usize,
     /// The file's column of each schema role (renamed with `--column`), for errors.
     pub columns: super::mapping::ColumnMap,
+    /// The file's group and attribute columns (a table of several files keeps only the
+    /// columns every file has), for errors.
+    pub extra_columns: Vec<String>,
 }
 
 /// A per-example failure table: one row per (system, deployment, example).

@@ -120,6 +120,26 @@ pub fn group_metrics(t: &Tally, g: usize, compat: Compat) -> Vec<Measurement> {
                 }
             }
             worst_note = format!("worst group: {}", levels[best.0]);
+            // Ties (to rounding): a worst group named alone would hide the others.
+            let tied: Vec<&str> = included
+                .iter()
+                .filter(|&&(gi, s)| gi != best.0 && (s - best.1).abs() <= 1e-12 * best.1.abs())
+                .map(|&(gi, _)| levels[gi].as_str())
+                .collect();
+            if !tied.is_empty() {
+                let shown = tied.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+                let more = match tied.len() > 3 {
+                    true => format!(" and {} more", tied.len() - 3),
+                    false => String::new(),
+                };
+                worst_note.push_str(&format!(" (tied with {shown}{more})"));
+            }
+            if compat == Compat::Reference && !missing_where[best.0].is_empty() {
+                worst_note.push_str(&format!(
+                    "; failure rate 1 assumed for it in deployment {} (--compat reference)",
+                    missing_where[best.0].join(", ")
+                ));
+            }
             Value::finite_or(best.1 / d, "H_worst is not finite")
         }
     };

@@ -49,6 +49,29 @@ pub fn expected_systemic_failure(t: &Tally) -> Value {
 /// H_individual = observed / expected systemic failure; undefined when the expectation is 0
 /// (a deployment fails nobody).
 pub fn h_individual(t: &Tally) -> Value {
+    let k = t.types.deployments.len();
+    if k < 2 {
+        return Value::Undefined(format!(
+            "H_individual compares two or more deployments; the system has {k}"
+        ));
+    }
+    let met_several = (0..t.types.n_types()).any(|ty| {
+        t.weights[ty] > 0.0
+            && t.types
+                .outcome(ty)
+                .iter()
+                .filter(|&&o| o != crate::failures::ABSENT)
+                .count()
+                >= 2
+    });
+    if !met_several {
+        return Value::Undefined(
+            "no person met two or more deployments, so nobody can be failed by several: the \
+             deployments decide about different people (compare them with group-level \
+             metrics), or `example_id` names one person differently in different deployments"
+                .into(),
+        );
+    }
     let expected = expected_systemic_failure(t);
     let reason = match t.failure_rates() {
         Ok(rates) => {

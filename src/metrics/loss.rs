@@ -75,8 +75,8 @@ impl Losses {
     pub fn rows(&self) -> Vec<Measurement> {
         let note = if self.dropped > 0 {
             format!(
-                "over the {} people with a loss in every deployment ({} left out)",
-                self.n(),
+                "over the {} with a loss in every deployment ({} left out)",
+                super::value::people(self.n()),
                 self.dropped
             )
         } else {

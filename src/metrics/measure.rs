@@ -58,6 +58,11 @@ pub fn measure_system(s: &SystemMatrix, opts: &Options, index: u64) -> Vec<Measu
     let mut rows = failure_metrics(&types, &types.weights(), opts.compat);
     if types.partial_coverage() {
         rows[0].add_note("eq. 10: some people met only some deployments");
+        rows[1].add_note("eq. 10: the share of people failed by every deployment they met");
+        rows[2].add_note(
+            "eq. 10: mean over people of the product of the failure rates of the deployments \
+             they met",
+        );
     }
     let losses = Losses::of_system(s);
     if let Some(l) = &losses {

@@ -37,7 +37,10 @@ pub fn pairwise_metrics(t: &Tally) -> Vec<Measurement> {
             rows.extend(pair_values(n, fa, fb, fab).into_iter().map(|(name, v)| {
                 let mut row = Measurement::new(INDIVIDUAL, format!("{name}:{pair}"), v);
                 if n > 0.0 && n < t.total {
-                    row.add_note(&format!("over the {n} people who met both"));
+                    row.add_note(&format!(
+                        "over the {} who met both",
+                        super::value::people(n)
+                    ));
                 }
                 row
             }));

@@ -87,3 +87,12 @@ impl Measurement {
         self
     }
 }
+
+/// "1 person" or "N people", for notes.
+pub fn people(n: impl std::fmt::Display) -> String {
+    let n = n.to_string();
+    match n.as_str() {
+        "1" => "1 person".to_string(),
+        _ => format!("{n} people"),
+    }
+}

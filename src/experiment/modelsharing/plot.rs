@@ -59,11 +59,20 @@ pub fn figures(
         .map_err(|e| Error::io(format!("creating folder {}", dir.display()), e))?;
     let mut panels = vec![(INDIVIDUAL.to_string(), "h_individual".to_string())];
     panels.extend(groupings.iter().map(|g| (g.clone(), "h_avg".to_string())));
+    // A metric undefined for every method (H_individual when the tasks decide about different
+    // people) would be an empty panel; report.md says why it is undefined.
+    panels.retain(|(grouping, metric)| {
+        methods
+            .iter()
+            .any(|m| mean_sd(per_method, m, grouping, metric).0.is_some())
+    });
     let mut out = Vec::new();
-    let w = 380 * panels.len() as u32;
-    save!(dir, "figure3_homogenization", (w, 400), out, |a| draw_bars(
-        &a, methods, per_method, &panels
-    ));
+    if !panels.is_empty() {
+        let w = 380 * panels.len() as u32;
+        save!(dir, "figure3_homogenization", (w, 400), out, |a| draw_bars(
+            &a, methods, per_method, &panels
+        ));
+    }
     let metrics = heat_metrics(correlations);
     if metrics.len() >= 2 {
         save!(dir, "table1_correlations", (780, 640), out, |a| draw_heat(
@@ -84,8 +93,15 @@ pub fn figures(
         })
         .max()
         .unwrap_or(0);
+    // A curve needs m >= 2 somewhere (m = 1 alone is 1 whenever each person met one
+    // deployment).
     let any_ratio = systems.iter().flat_map(|s| &s.rows).any(|r| {
-        r.metric.starts_with("at_least_") && r.metric.ends_with("_ratio") && r.value.get().is_some()
+        let m = r
+            .metric
+            .strip_prefix("at_least_")
+            .and_then(|m| m.strip_suffix("_ratio"))
+            .and_then(|m| m.parse::<usize>().ok());
+        m.is_some_and(|m| m >= 2) && r.value.get().is_some()
     });
     if k > 0 && any_ratio {
         save!(dir, "kofn_curves", (600, 440), out, |a| draw_kofn(

@@ -121,6 +121,32 @@ pub fn mean_sd(
     (get(format!("mean:{metric}")), get(format!("sd:{metric}")))
 }
 
+/// A line for each of `metrics` (in `grouping`) that is undefined in every system, with the
+/// first system's reason: the table alone would only say "undefined".
+fn undefined_everywhere(s: &mut String, input: &ReportInput<'_>, grouping: &str, metrics: &[&str]) {
+    for metric in metrics {
+        let reasons: Vec<Option<&str>> = input
+            .systems
+            .iter()
+            .map(|sys| {
+                sys.rows
+                    .iter()
+                    .find(|r| r.grouping == grouping && r.metric == *metric)
+                    .and_then(|r| match &r.value {
+                        crate::metrics::Value::Undefined(reason) => Some(reason.as_str()),
+                        crate::metrics::Value::Defined(_) => None,
+                    })
+            })
+            .collect();
+        if let Some(Some(reason)) = reasons
+            .first()
+            .filter(|_| reasons.iter().all(Option::is_some))
+        {
+            let _ = writeln!(s, "\n`{metric}` is undefined in every system: {reason}.");
+        }
+    }
+}
+
 fn show(ms: (Option<f64>, Option<f64>)) -> String {
     match ms {
         (Some(m), Some(s)) => format!("{} ± {}", short(m), short(s)),
@@ -234,6 +260,7 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
             g("systemic_failure_expected")
         );
     }
+    undefined_everywhere(&mut s, input, INDIVIDUAL, &["h_individual"]);
     for grouping in input.groupings {
         let _ = writeln!(s, "\n### {grouping}\n");
         let _ = writeln!(s, "| method | H_individual | H_avg | H_unif | H_worst |");
@@ -249,6 +276,7 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
                 g("h_worst")
             );
         }
+        undefined_everywhere(&mut s, input, grouping, &["h_avg", "h_unif", "h_worst"]);
     }
     write_differences(&mut s, input);
     let _ = writeln!(s, "\n## Accuracy per task\n");
