@@ -582,6 +582,37 @@ fn config_file_train_table() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("learning_rate"));
+
+    // A training flag beside --config is refused, not silently ignored; --out may be given.
+    write("");
+    let out = homogen()
+        .args(["--quiet", "train", "--lr", "5", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("'--lr <LR>' cannot be used with '--config <CONFIG>'"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An --out that is a file.
+    let file = work.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = homogen()
+        .args(["--quiet", "train", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a-file: exists and is not a folder"),
+        "{stderr}"
+    );
 }
 
 /// Two accumulated batches of 4 make the same update as one batch of 8 (mean of the two means =

@@ -227,11 +227,23 @@ fn bad_configs_exit_2() {
     let cases = [
         (
             SMALL.replace("scales = [10, 2]", "scales = [10, 1]"),
-            "at least 2 blocks",
+            "key `protocol.scales`: disjoint training sets for 2 tasks need at least 2 blocks",
+        ),
+        (
+            SMALL.replace("scales = [10, 2]", "scales = [10, 0]"),
+            "use 1 <= scale <= 800 (and 2 <= scale for disjoint training sets)",
         ),
         (
             SMALL.replace("groupings = [\"sex\"]", "groupings = [\"race\"]"),
-            "no grouping `race`",
+            "key `protocol.groupings`: dataset `gc` has no grouping `race`",
+        ),
+        (
+            SMALL.replace("scales = [10, 2]", "scales = [10, 2, 10]"),
+            "key `protocol.scales`: `10` is listed twice",
+        ),
+        (
+            SMALL.replace("kind = \"datasharing\"", "kind = \"datashare\""),
+            "key `experiment.kind`: unknown experiment kind `datashare`",
         ),
         (SMALL.replace("model_seeds", "model_sedes"), "model_sedes"),
         (SMALL.replace("german_credit", "acs"), "need `path`"),
@@ -249,6 +261,8 @@ fn bad_configs_exit_2() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "case {i}: {err}");
         assert!(err.contains(want), "case {i}: {err}");
+        // Every error names the config file.
+        assert!(err.contains(&format!("c{i}.toml")), "case {i}: {err}");
     }
 }
 

@@ -121,10 +121,21 @@ fn bad_input_exits_with_code_2_and_names_the_problem() {
     std::fs::write(&texts, "hello\n").unwrap();
     let latin1 = tmp.path().join("latin1.txt");
     std::fs::write(&latin1, b"fine\ncaf\xe9\n").unwrap();
+    let empty = tmp.path().join("empty.txt");
+    std::fs::write(&empty, b"").unwrap();
     let out = tmp.path().join("f.safetensors");
     let clip = fixtures().join("clip");
     let roberta = fixtures().join("roberta");
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "--model",
+                roberta.to_str().unwrap(),
+                "--texts",
+                empty.to_str().unwrap(),
+            ],
+            "empty.txt: the file is empty; expected one text per line",
+        ),
         (
             vec![
                 "--model",

@@ -35,10 +35,52 @@ type Edit = Box<dyn Fn(String) -> String>;
 #[test]
 fn bad_configs_exit_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, Edit); 5] = [
+    let cases: [(&str, Edit); 15] = [
         (
             "colour",
             Box::new(|t| t.replace("[train]\n", "[train]\ncolour = 3\n")),
+        ),
+        // Values are checked when the config loads, named by where they are set, not once per
+        // cell at run time.
+        (
+            "key `methods[1].lr`: invalid type: string \"fast\", expected f64",
+            Box::new(|t| t.replace("lr = 1e-2", "lr = \"fast\"")),
+        ),
+        (
+            "key `methods[0].lr`: must be a positive number, got NaN",
+            Box::new(|t| t.replace("lr = 3e-3", "lr = nan")),
+        ),
+        (
+            "key `train.epochs`: must be at least 1",
+            Box::new(|t| t.replace("epochs = 2", "epochs = 0")),
+        ),
+        (
+            "key `train.optimizer`: unknown optimizer `adam`",
+            Box::new(|t| t.replace("optimizer = \"sgd\"", "optimizer = \"adam\"")),
+        ),
+        (
+            "key `train.dtype`: unknown dtype `f16`",
+            Box::new(|t| t.replace("[train]\n", "[train]\ndtype = \"f16\"\n")),
+        ),
+        (
+            "key `seeds.values`: seed 1 is listed twice",
+            Box::new(|t| t.replace("values = [0, 1, 2]", "values = [0, 1, 1]")),
+        ),
+        (
+            "key `experiment.groupings`: task `Wearing_Earrings` (dataset celeba) has no grouping `hari`",
+            Box::new(|t| t.replace("[\"hair\", \"beard\"]", "[\"hari\"]")),
+        ),
+        (
+            "key `experiment.kind`: unknown experiment kind `modelsharin`",
+            Box::new(|t| t.replace("kind = \"modelsharing\"", "kind = \"modelsharin\"")),
+        ),
+        (
+            "key `experiment.kind`: missing: [experiment] needs `kind`",
+            Box::new(|t| t.replace("kind = \"modelsharing\"\n", "")),
+        ),
+        (
+            "key `slurm.cpus`: must be at least 1",
+            Box::new(|t| t.replace("[slurm]\n", "[slurm]\ncpus = 0\n")),
         ),
         (
             "unknown field `epoch`",
@@ -59,13 +101,77 @@ fn bad_configs_exit_2_naming_the_key() {
     ];
     for (needle, edit) in cases {
         let c = config(dir.path(), edit);
-        for cmd in ["run", "plan"] {
+        // `run` checks the Slurm section only through `plan`.
+        let commands: &[&str] = match needle.contains("slurm.") {
+            true => &["plan"],
+            false => &["run", "plan"],
+        };
+        for &cmd in commands {
             let (code, _, err) = homogen(&[cmd, c.to_str().unwrap()]);
             assert_eq!(code, 2, "{cmd} {needle}: {err}");
             assert!(err.contains(needle), "{cmd}: `{needle}` not in: {err}");
             assert!(err.contains("c.toml"), "{err}");
         }
     }
+}
+
+/// Before any cell trains, `run` loads each task's dataset (annotations only): a wrong task
+/// or dataset folder is one error naming the task, not one failed cell per method and seed.
+/// Output folders are checked too: a file, or a folder holding another kind of run.
+#[test]
+fn run_checks_datasets_and_the_output_folder_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let c = config(dir.path(), |t| {
+        t.replacen(
+            "task = \"Wearing_Necklace\"",
+            "task = \"Wearing_Neckless\"",
+            1,
+        )
+    });
+    let (code, _, err) = homogen(&["run", c.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "c.toml, key `tasks[1].task`: dataset `celeba` has no task `Wearing_Neckless`"
+        ),
+        "{err}"
+    );
+    assert!(!out.join("cells").exists(), "no cell ran");
+    let c = config(dir.path(), |t| {
+        t.replacen("data/celeba/official\" }", "data/celeba/nowhere\" }", 1)
+    });
+    let (code, _, err) = homogen(&["run", c.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("task `Wearing_Earrings` (tasks[0].dataset)"),
+        "{err}"
+    );
+
+    // An output that is a file; a folder that holds a data-sharing run.
+    let c = config(dir.path(), |t| t);
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let (code, _, err) = homogen(&["run", c.to_str().unwrap(), "-o", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a-file: exists and is not a folder"), "{err}");
+    let other = dir.path().join("datasharing");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("manifest.json"),
+        r#"{"config": {"experiment": {"kind": "datasharing"}}}"#,
+    )
+    .unwrap();
+    let (code, _, err) = homogen(&["run", c.to_str().unwrap(), "-o", other.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("holds a datasharing run"), "{err}");
+    // A data-sharing config given to `plan`.
+    let (code, _, err) = homogen(&[
+        "plan",
+        root().join("configs/default.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("this is a datasharing config"), "{err}");
 }
 
 /// Slurm resources are checked before anything is written; a flag is named as such, a config
@@ -197,7 +303,19 @@ fn plan_writes_hashed_jobs_and_an_array_script_and_task_index_runs_one_cell() {
 #[test]
 fn a_failing_cell_is_marked_named_and_fails_the_run() {
     let dir = tempfile::tempdir().unwrap();
-    // Probe only, seeds 0 and 1, plus a task whose dataset folder does not exist.
+    // A copy of the CelebA fixture whose images are not images: the annotations load (so the
+    // check before training passes), the cell fails when it decodes them.
+    let broken = dir.path().join("broken-celeba");
+    let fixture = root().join("tests/fixtures/data/celeba/official");
+    std::fs::create_dir_all(broken.join("img_align_celeba")).unwrap();
+    for f in ["list_attr_celeba.txt", "list_eval_partition.txt"] {
+        std::fs::copy(fixture.join(f), broken.join(f)).unwrap();
+    }
+    for e in std::fs::read_dir(fixture.join("img_align_celeba")).unwrap() {
+        let name = e.unwrap().file_name();
+        std::fs::write(broken.join("img_align_celeba").join(name), b"not a jpeg").unwrap();
+    }
+    // Probe only, seeds 0 and 1, plus a task on the broken copy.
     let c = config(dir.path(), |t| {
         let t = t
             .replace("values = [0, 1, 2]", "values = [0, 1]")
@@ -205,7 +323,8 @@ fn a_failing_cell_is_marked_named_and_fails_the_run() {
             .replace("[[methods]]\nname = \"finetune\"\nlr = 3e-6\n", "");
         format!(
             "{t}\n[[tasks]]\nname = \"Broken\"\ntask = \"Wearing_Hat\"\n\
-             dataset = {{ name = \"celeba\", root = \"/nonexistent/celeba\" }}\n"
+             dataset = {{ name = \"celeba\", root = {:?}, tasks = [\"Wearing_Hat\"] }}\n",
+            broken.display().to_string()
         )
     });
     let out = dir.path().join("run");

@@ -401,6 +401,7 @@ fn split_of(ds: &Dataset, split: Split, required: bool) -> Result<Vec<&Example>>
 /// skipped; one with a checkpoint for the same hash resumes after its last completed epoch.
 pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     spec.validate()?;
+    crate::failures::check_output_folder(&spec.out)?;
     let method = spec.method()?;
     let hash = spec.hash();
     let out = spec.out.as_path();

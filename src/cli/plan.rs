@@ -58,6 +58,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
             "time" => args.time.is_some(),
             "partition" => args.partition.is_some(),
             "max_parallel" => args.max_parallel.is_some(),
+            "cpus" => args.cpus.is_some(),
             _ => false,
         };
         let key = if from_flag {

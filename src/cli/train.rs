@@ -16,80 +16,102 @@ use homogen::error::{Error, InputError};
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// A TOML file with a `[train]` table (the keys of the flags below, snake_case, with the
-    /// dataset as a `[train.dataset]` table). Flags given alongside override `out` only.
+    /// dataset as a `[train.dataset]` table). Only `--out` and the run options (`--cache-dir`,
+    /// `--allow-pickle`, `--no-feature-cache`) may be given with it; a training flag is refused
+    /// rather than silently ignored.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// A model folder (config.json, model.safetensors, tokenizer.json) or a Hub id.
-    #[arg(long, required_unless_present = "config")]
+    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
     pub model: Option<String>,
     /// Hub revision of the model.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub revision: Option<String>,
     /// scratch, probe, probe-mlp, bitfit, finetune or bitfit-inverted.
-    #[arg(long, required_unless_present = "config")]
+    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
     pub method: Option<String>,
     /// linear or mlp (for methods other than probe/probe-mlp).
-    #[arg(long, default_value = "linear")]
+    #[arg(long, default_value = "linear", conflicts_with = "config")]
     pub head: String,
     /// Dataset name (celeba, imdb, ag_news, yahoo_answers_topics, hate_speech18).
-    #[arg(long, required_unless_present = "config")]
+    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
     pub dataset: Option<String>,
     /// A local copy of the dataset (default: the Hugging Face cache).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub data_root: Option<PathBuf>,
     /// Keep at most this many training examples (seeded, stratified).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub max_train: Option<usize>,
     /// Keep at most this many test examples (seeded, stratified).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub max_test: Option<usize>,
     /// The task to train (default: the dataset's first).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub task: Option<String>,
     /// Expected number of classes (checked against the task).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub num_labels: Option<usize>,
     /// Seed of initialisation, data order, dropout and augmentation.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "config")]
     pub seed: u64,
     /// adamw or sgd.
-    #[arg(long, default_value = "adamw")]
+    #[arg(long, default_value = "adamw", conflicts_with = "config")]
     pub optimizer: String,
     /// Base learning rate.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 2e-5)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 2e-5,
+        conflicts_with = "config"
+    )]
     pub lr: f64,
     /// SGD momentum.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.9)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 0.9,
+        conflicts_with = "config"
+    )]
     pub momentum: f64,
     /// Weight decay.
-    #[arg(long, allow_negative_numbers = true, default_value_t = 0.0)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 0.0,
+        conflicts_with = "config"
+    )]
     pub weight_decay: f64,
     /// linear, cosine or constant.
-    #[arg(long, default_value = "linear")]
+    #[arg(long, default_value = "linear", conflicts_with = "config")]
     pub schedule: String,
     /// Warmup steps.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, conflicts_with = "config")]
     pub warmup_steps: u64,
     /// Epochs.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, conflicts_with = "config")]
     pub epochs: usize,
     /// Batch size.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, conflicts_with = "config")]
     pub batch_size: usize,
     /// Gradient accumulation (batches per optimiser step).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, conflicts_with = "config")]
     pub grad_accum: usize,
     /// Gradient-norm clipping (0 turns it off).
-    #[arg(long, allow_negative_numbers = true, default_value_t = 1.0)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 1.0,
+        conflicts_with = "config"
+    )]
     pub clip_norm: f64,
     /// Maximum tokens per text.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "config")]
     pub max_length: Option<usize>,
     /// f32, or bf16: mixed precision (f32 master weights, bf16 compute; for GPUs).
-    #[arg(long, default_value = "f32")]
+    #[arg(long, default_value = "f32", conflicts_with = "config")]
     pub dtype: String,
     /// cpu or cuda:N.
-    #[arg(long, default_value = "cpu")]
+    #[arg(long, default_value = "cpu", conflicts_with = "config")]
     pub device: String,
     /// The cell folder for every output.
     #[arg(long, required_unless_present = "config")]

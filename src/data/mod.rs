@@ -104,6 +104,19 @@ impl DatasetSpec {
     }
 }
 
+/// The group columns a dataset spec provides: its `groupings`, or the dataset's defaults
+/// (CelebA's [`celeba::GROUPINGS`], the text sets' [`TEXT_GROUPINGS`]).
+pub fn grouping_columns(spec: &DatasetSpec) -> Vec<String> {
+    if let Some(g) = &spec.groupings {
+        return g.clone();
+    }
+    let defaults: &[&str] = match spec.name.as_str() {
+        "celeba" | "flwrlabs/celeba" => &celeba::GROUPINGS,
+        _ => &TEXT_GROUPINGS,
+    };
+    defaults.iter().map(|s| s.to_string()).collect()
+}
+
 /// The groupings text sets provide.
 pub const TEXT_GROUPINGS: [&str; 2] = ["gender", "length"];
 

@@ -41,6 +41,10 @@ pub struct Config {
     pub data: DataSection,
     /// The protocol's grid.
     pub protocol: ProtocolSection,
+    /// The file the config was read from, for errors found after parsing (not part of the
+    /// config: never serialized).
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
 }
 
 /// `[experiment]`.
@@ -100,6 +104,7 @@ impl Config {
     /// Parses a config's text; `origin` names the file in errors. Relative data paths are
     /// resolved against `origin`'s folder.
     pub fn parse(text: &str, origin: &Path) -> Result<Config> {
+        check_kind_first(text, origin, "datasharing")?;
         let mut config: Config = crate::tomlfile::parse(text, origin, "invalid config")?;
         if let (Some(p), Some(dir)) = (config.data.path.as_mut(), origin.parent()) {
             if p.is_relative() && !dir.as_os_str().is_empty() {
@@ -107,7 +112,20 @@ impl Config {
             }
         }
         config.validate(origin)?;
+        config.origin = Some(origin.to_path_buf());
         Ok(config)
+    }
+
+    /// An input error found after parsing (a scale too large for the data, a grouping the
+    /// dataset lacks), located in the config file when it has no file yet.
+    pub fn locate(&self, e: Error) -> Error {
+        match (e, &self.origin) {
+            (Error::Input(mut ie), Some(origin)) if ie.file.is_none() => {
+                ie.file = Some(origin.clone());
+                Error::Input(ie)
+            }
+            (e, _) => e,
+        }
     }
 
     /// Reads and parses a config file.
@@ -121,6 +139,11 @@ impl Config {
         std::fs::read_to_string(path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 InputError::new("no such config file").in_file(path).into()
+            }
+            std::io::ErrorKind::InvalidData => {
+                InputError::new("the file is not valid UTF-8 text; expected a TOML config")
+                    .in_file(path)
+                    .into()
             }
             _ => Error::reading(path, e),
         })
@@ -143,6 +166,36 @@ impl Config {
                 }),
                 other => other,
             })?;
+        }
+        for (key, repeat) in [
+            (
+                "protocol.learners",
+                first_repeat(&self.protocol.learners).map(|i| self.protocol.learners[i].clone()),
+            ),
+            (
+                "protocol.scales",
+                first_repeat(&self.protocol.scales).map(|i| self.protocol.scales[i].to_string()),
+            ),
+            (
+                "protocol.data_seeds",
+                first_repeat(&self.protocol.data_seeds)
+                    .map(|i| self.protocol.data_seeds[i].to_string()),
+            ),
+            (
+                "protocol.model_seeds",
+                first_repeat(&self.protocol.model_seeds)
+                    .map(|i| self.protocol.model_seeds[i].to_string()),
+            ),
+        ] {
+            if let Some(value) = repeat {
+                return Err(bad(
+                    key,
+                    format!(
+                        "`{value}` is listed twice; each value must appear once (a repeated \
+                         value would count the same trials twice in the means and intervals)"
+                    ),
+                ));
+            }
         }
         for (key, empty) in [
             ("protocol.learners", self.protocol.learners.is_empty()),
@@ -167,6 +220,84 @@ impl Config {
 /// An input error at `key` of the config file `origin` (exit 2, file and key named).
 pub(crate) fn key_error(origin: &Path, key: &str, message: String) -> Error {
     InputError::new(message).in_file(origin).at_key(key).into()
+}
+
+/// The experiment kinds, each with its runner.
+pub const KINDS: [&str; 2] = ["datasharing", "modelsharing"];
+
+/// The `kind` of a config's `[experiment]` table, read without validating the rest (`None`
+/// when the text is not TOML or has no string `experiment.kind`).
+pub fn kind_of(text: &str) -> Option<String> {
+    let value: toml::Table = toml::from_str(text).ok()?;
+    value
+        .get("experiment")?
+        .get("kind")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Checks `experiment.kind` before the rest of the config, so that a config of the other kind,
+/// or a misspelt kind, is named as such rather than as an unknown key of this kind. Text that
+/// is not TOML passes (the full parse reports where the syntax is wrong).
+pub(crate) fn check_kind_first(text: &str, origin: &Path, expected: &str) -> Result<()> {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return Ok(());
+    };
+    let kind = table.get("experiment").and_then(|e| e.get("kind"));
+    let message = match kind {
+        None => format!(
+            "missing: [experiment] needs `kind`, one of {}",
+            KINDS.join(", ")
+        ),
+        Some(toml::Value::String(k)) if k == expected => return Ok(()),
+        Some(toml::Value::String(k)) if KINDS.contains(&k.as_str()) => format!(
+            "this is a {k} config, and this command needs kind = \"{expected}\"{}",
+            if k == "datasharing" {
+                " (run a data-sharing study with `homogen run CONFIG`)"
+            } else {
+                ""
+            }
+        ),
+        Some(toml::Value::String(k)) => format!(
+            "unknown experiment kind `{k}`, expected one of {}",
+            KINDS.join(", ")
+        ),
+        Some(other) => format!(
+            "expected a string (one of {}), found {other}",
+            KINDS.join(", ")
+        ),
+    };
+    Err(key_error(origin, "experiment.kind", message))
+}
+
+/// The index of the first value that repeats an earlier one.
+pub(crate) fn first_repeat<T: PartialEq>(values: &[T]) -> Option<usize> {
+    (1..values.len()).find(|&i| values[..i].contains(&values[i]))
+}
+
+/// The kind of run a folder holds, from its `manifest.json` (`None` when it has none yet).
+pub fn run_folder_kind(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("manifest.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("kind")
+        .or_else(|| v.get("config")?.get("experiment")?.get("kind"))?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// [`crate::failures::check_output_folder`], and an input error when the folder already holds a run of another
+/// kind: writing there would leave the reports of both kinds mixed in one folder.
+pub fn check_run_folder(out: &Path, kind: &str) -> Result<()> {
+    crate::failures::check_output_folder(out)?;
+    match run_folder_kind(out) {
+        Some(k) if k != kind => Err(InputError::new(format!(
+            "holds a {k} run (see its manifest.json); a {kind} run there would mix the two: \
+             choose another output folder"
+        ))
+        .in_file(out)
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// Checks that `experiment.kind` names the runner reading the config (`expected`).

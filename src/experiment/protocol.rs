@@ -98,17 +98,18 @@ pub fn training_sets(
     let n = split.train.len();
     if scale == 0 || n / scale == 0 {
         return Err(InputError::new(format!(
-            "scale {scale} cuts {n} training people into empty blocks; use 1 <= scale <= {n}"
+            "scale {scale} cuts {n} training people into empty blocks; use 1 <= scale <= {n} \
+             (and {k} <= scale for disjoint training sets)"
         ))
-        .at_key("scales")
+        .at_key("protocol.scales")
         .into());
     }
     if setting == Setting::Disjoint && scale < k {
         return Err(InputError::new(format!(
             "disjoint training sets for {k} tasks need at least {k} blocks; scale {scale} is too \
-             small"
+             small (use {k} <= scale <= {n})"
         ))
-        .at_key("scales")
+        .at_key("protocol.scales")
         .into());
     }
     let len = n / scale;

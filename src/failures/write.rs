@@ -114,6 +114,20 @@ pub fn write_atomically(
     result
 }
 
+/// An input error when `out` exists and is not a folder: a run or a training cell writes a
+/// folder of outputs there.
+pub fn check_output_folder(out: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        return Err(InputError::new(
+            "exists and is not a folder; expected a folder for the outputs (or a name that \
+             does not exist yet)",
+        )
+        .in_file(out)
+        .into());
+    }
+    Ok(())
+}
+
 /// An input error when `output` is one of `inputs` (the same file, through any path or link):
 /// writing the result would destroy the data it was computed from.
 pub fn refuse_overwriting_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()> {

@@ -204,10 +204,18 @@ fn read_texts(path: &Path) -> Result<Vec<String>> {
         let row = crate::error::line_at(e.as_bytes(), e.utf8_error().valid_up_to());
         InputError::new("not valid UTF-8").in_file(path).at_row(row)
     })?;
-    Ok(text
+    let texts: Vec<String> = text
         .lines()
         .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
-        .collect())
+        .collect();
+    if texts.is_empty() {
+        return Err(
+            InputError::new("the file is empty; expected one text per line")
+                .in_file(path)
+                .into(),
+        );
+    }
+    Ok(texts)
 }
 
 fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {

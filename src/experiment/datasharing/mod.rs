@@ -185,6 +185,7 @@ pub fn run(
     options: RunOptions,
 ) -> Result<RunSummary> {
     let out = out.map_or_else(|| config.experiment.out.clone(), Path::to_path_buf);
+    crate::experiment::config::check_run_folder(&out, "datasharing")?;
     let (ds, fingerprint) = load_dataset(config)?;
     let p = &config.protocol;
     for g in &p.groupings {
@@ -199,7 +200,8 @@ pub fn run(
                     .join(", ")
             ))
             .at_key("protocol.groupings")
-            .into());
+            .into())
+            .map_err(|e| config.locate(e));
         }
     }
     let splits: Vec<(u64, Split)> = p
@@ -211,7 +213,8 @@ pub fn run(
     for (seed, split) in &splits {
         for &scale in &p.scales {
             for setting in protocol::Setting::ALL {
-                protocol::training_sets(split, ds.tasks.len(), scale, setting, *seed)?;
+                protocol::training_sets(split, ds.tasks.len(), scale, setting, *seed)
+                    .map_err(|e| config.locate(e))?;
             }
         }
     }

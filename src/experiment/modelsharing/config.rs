@@ -40,8 +40,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::experiment::config::{check_kind, key_error, Config};
+use crate::error::{Error, InputError, Result};
+use crate::experiment::config::{check_kind, check_kind_first, first_repeat, key_error, Config};
 
 /// The adaptation methods the trainer knows.
 pub use crate::adapt::METHOD_NAMES as METHODS;
@@ -93,6 +93,9 @@ pub struct ModelSharingConfig {
     /// Defaults of the Slurm job-array script.
     #[serde(default)]
     pub slurm: SlurmSection,
+    /// The file the config was read from, for errors found after parsing (never serialized).
+    #[serde(skip)]
+    pub origin: Option<PathBuf>,
 }
 
 /// `[experiment]`.
@@ -188,20 +191,13 @@ pub struct SlurmSection {
     pub cpus: Option<u32>,
 }
 
-/// The `kind` of a config's `[experiment]` table, read without validating the rest.
-pub fn kind_of(text: &str) -> Option<String> {
-    let value: toml::Table = toml::from_str(text).ok()?;
-    value
-        .get("experiment")?
-        .get("kind")?
-        .as_str()
-        .map(str::to_string)
-}
+pub use crate::experiment::config::kind_of;
 
 impl ModelSharingConfig {
     /// Parses a config's text; `origin` names the file in errors. Relative `model.id` and
     /// `dataset.root` paths that exist next to the config are resolved against its folder.
     pub fn parse(text: &str, origin: &Path) -> Result<Self> {
+        check_kind_first(text, origin, "modelsharing")?;
         let mut config: ModelSharingConfig =
             crate::tomlfile::parse(text, origin, "invalid config")?;
         let dir = origin.parent().unwrap_or(Path::new(""));
@@ -213,7 +209,44 @@ impl ModelSharingConfig {
             }
         }
         config.validate(origin)?;
+        config.origin = Some(origin.to_path_buf());
         Ok(config)
+    }
+
+    /// Loads every task's dataset (annotations only) and checks that its task exists, before
+    /// any cell trains: a wrong `root` or task name is then one error naming the task's key,
+    /// instead of one failed cell per method and seed.
+    pub fn check_datasets(&self) -> Result<()> {
+        let origin = self.origin.as_deref().unwrap_or(Path::new("config"));
+        for (i, t) in self.tasks.iter().enumerate() {
+            let spec: crate::data::DatasetSpec = toml::Value::Table(t.dataset.clone())
+                .try_into()
+                .map_err(|e| {
+                key_error(origin, &format!("tasks[{i}].dataset"), e.to_string())
+            })?;
+            let ds = crate::data::load(&spec, false).map_err(|e| match e {
+                Error::Input(mut ie) => {
+                    ie.message = format!("task `{}` (tasks[{i}].dataset): {}", t.name, ie.message);
+                    Error::Input(ie)
+                }
+                other => other,
+            })?;
+            if let Some(task) = &t.task {
+                if ds.task_index(task).is_none() {
+                    let names: Vec<&str> = ds.tasks.iter().map(|t| t.name.as_str()).collect();
+                    return Err(key_error(
+                        origin,
+                        &format!("tasks[{i}].task"),
+                        format!(
+                            "dataset `{}` has no task `{task}`; its tasks: {}",
+                            spec.name,
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads and parses a config file.
@@ -350,6 +383,101 @@ impl ModelSharingConfig {
         }
         if self.seeds.values.is_empty() {
             return Err(bad("seeds.values", "must not be empty".into()));
+        }
+        if let Some(i) = first_repeat(&self.seeds.values) {
+            return Err(bad(
+                "seeds.values",
+                format!(
+                    "seed {} is listed twice; each seed must appear once (a repeated seed would \
+                     train the same cells twice and count them twice)",
+                    self.seeds.values[i]
+                ),
+            ));
+        }
+        for (i, m) in self.methods.iter().enumerate() {
+            self.check_train_spec(origin, i, m)?;
+        }
+        self.check_groupings(origin)
+    }
+
+    /// Checks method `i`'s training spec (`[train]` with the method's overrides) as the trainer
+    /// will read it, so that a bad value is reported once, naming its key, before any cell
+    /// trains (instead of failing every cell of the grid at run time).
+    fn check_train_spec(&self, origin: &Path, i: usize, m: &MethodSection) -> Result<()> {
+        let key_of = |k: &str| match m.overrides.contains_key(k) {
+            true => format!("methods[{i}].{k}"),
+            false => format!("train.{k}"),
+        };
+        let spec_with = |keys: &mut dyn Iterator<Item = (&String, &toml::Value)>| {
+            let mut t = toml::Table::new();
+            t.insert("model".into(), self.model.id.clone().into());
+            t.insert("method".into(), m.name.clone().into());
+            t.insert(
+                "dataset".into(),
+                toml::Value::Table(self.tasks[0].dataset.clone()),
+            );
+            t.insert("out".into(), "".into());
+            for (k, v) in keys {
+                t.insert(k.clone(), v.clone());
+            }
+            toml::Value::Table(t).try_into::<crate::adapt::TrainSpec>()
+        };
+        let merged = || self.train.iter().chain(m.overrides.iter());
+        let spec = match spec_with(&mut merged()) {
+            Ok(spec) => spec,
+            Err(e) => {
+                // The key whose value does not deserialize on its own.
+                let (key, message) = merged()
+                    .find_map(|(k, v)| {
+                        spec_with(&mut std::iter::once((k, v)))
+                            .err()
+                            .map(|e| (key_of(k), e.message().to_string()))
+                    })
+                    .unwrap_or_else(|| (format!("methods[{i}]"), e.message().to_string()));
+                return Err(key_error(origin, &key, message));
+            }
+        };
+        let relocate = |e: Error| match e {
+            Error::Input(ie) => {
+                let key = ie.key.as_deref().map_or(format!("methods[{i}]"), key_of);
+                Error::from(InputError {
+                    file: Some(origin.to_path_buf()),
+                    key: Some(key),
+                    ..*ie
+                })
+            }
+            other => other,
+        };
+        spec.validate().map_err(relocate)?;
+        match crate::device::parse_dtype(&spec.dtype) {
+            Err(Error::Input(ie)) => Err(key_error(origin, &key_of("dtype"), ie.message.clone())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks that every task's dataset provides each of `experiment.groupings`.
+    fn check_groupings(&self, origin: &Path) -> Result<()> {
+        for g in &self.experiment.groupings {
+            for (i, t) in self.tasks.iter().enumerate() {
+                let spec: crate::data::DatasetSpec = toml::Value::Table(t.dataset.clone())
+                    .try_into()
+                    .map_err(|e| {
+                        key_error(origin, &format!("tasks[{i}].dataset"), e.to_string())
+                    })?;
+                let provided = crate::data::grouping_columns(&spec);
+                if !provided.contains(g) {
+                    return Err(key_error(
+                        origin,
+                        "experiment.groupings",
+                        format!(
+                            "task `{}` (dataset {}) has no grouping `{g}`; it provides {}",
+                            t.name,
+                            spec.name,
+                            provided.join(", ")
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }

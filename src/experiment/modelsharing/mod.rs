@@ -74,6 +74,7 @@ fn shown_path(id: &str) -> String {
 /// Expands the grid into `out`: writes `config.toml` (the resolved config) and `jobs.jsonl`
 /// (one cell a line with its hash); returns the cells.
 pub fn prepare(config: &ModelSharingConfig, out: &Path) -> Result<Vec<Cell>> {
+    crate::experiment::config::check_run_folder(out, "modelsharing")?;
     let cells = grid::expand(config, out)?;
     let saved =
         toml::to_string(config).map_err(|e| Error::Runtime(format!("config to TOML: {e}")))?;
@@ -92,6 +93,7 @@ pub fn run(
     devices: &[String],
     on_cell: runner::OnCell<'_>,
 ) -> Result<(ReportSummary, Vec<CellStatus>)> {
+    config.check_datasets()?;
     let cells = prepare(config, out)?;
     let statuses = runner::run_cells(exec, &cells, devices, on_cell);
     Ok((report(out)?, statuses))

@@ -65,6 +65,9 @@ impl SlurmRequest {
         if self.max_parallel == Some(0) {
             return Err(("max_parallel", "must be at least 1".into()));
         }
+        if self.cpus == Some(0) {
+            return Err(("cpus", "must be at least 1".into()));
+        }
         Ok(())
     }
 }
