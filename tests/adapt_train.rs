@@ -429,6 +429,7 @@ fn bad_input_exits_with_code_2() {
         ("--weight-decay", "-0.5", "must be 0 or more"),
         ("--momentum", "-0.9", "must be 0 or more"),
         ("--clip-norm", "-1", "must be positive"),
+        ("--max-train", "0", "must be at least 1"),
         (
             "--max-length",
             "2",

@@ -35,7 +35,11 @@ type Edit = Box<dyn Fn(String) -> String>;
 #[test]
 fn bad_configs_exit_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, Edit); 15] = [
+    let cases: [(&str, Edit); 16] = [
+        (
+            "key `tasks[0].dataset.max_train`: must be at least 1",
+            Box::new(|t| t.replacen("official\" }", "official\", max_train = 0 }", 1)),
+        ),
         (
             "colour",
             Box::new(|t| t.replace("[train]\n", "[train]\ncolour = 3\n")),
@@ -165,6 +169,24 @@ fn run_checks_datasets_and_the_output_folder_before_training() {
     let (code, _, err) = homogen(&["run", c.to_str().unwrap(), "-o", other.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("holds a datasharing run"), "{err}");
+    // A device this build cannot open, before any cell trains.
+    if cfg!(not(feature = "cuda")) {
+        let fresh = dir.path().join("fresh");
+        let (code, _, err) = homogen(&[
+            "run",
+            c.to_str().unwrap(),
+            "-o",
+            fresh.to_str().unwrap(),
+            "--devices",
+            "cuda:0",
+        ]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("option `--devices`: cuda:0 requested but this build has no CUDA"),
+            "{err}"
+        );
+        assert!(!fresh.join("cells").exists());
+    }
     // A data-sharing config given to `plan`.
     let (code, _, err) = homogen(&[
         "plan",

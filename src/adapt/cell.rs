@@ -181,6 +181,7 @@ impl TrainSpec {
     /// Checks numbers that must be positive or finite.
     pub fn validate(&self) -> Result<()> {
         self.method()?;
+        self.dataset.check_subsets()?;
         self.head_kind()?;
         if self.epochs == 0 {
             return Err(bad("epochs", "must be at least 1".into()));

@@ -29,7 +29,7 @@ Undefined values have an empty value and the reason in note.";
 pub enum OutputFormat {
     /// Aligned blocks for reading in a terminal.
     Table,
-    /// The tidy CSV of DESIGN.md §4.
+    /// The tidy CSV: system,grouping,metric,value,ci_lo,ci_hi,p_value,note.
     Csv,
     /// The tidy rows as a JSON array.
     Json,

@@ -133,6 +133,20 @@ fn run_modelsharing(
         .devices
         .clone()
         .unwrap_or(config.experiment.devices.clone());
+    // Every device opens before any cell trains (`cuda:0` on a build without CUDA is one bad
+    // input, not a failure per cell), named by where it was given.
+    for d in &devices {
+        if let Err(homogen::error::Error::Input(mut e)) = homogen::device::parse_device(d) {
+            match args.devices.is_some() {
+                true => e.key = Some("--devices".into()),
+                false => {
+                    e.key = Some("experiment.devices".into());
+                    e.file = Some(path.to_path_buf());
+                }
+            }
+            return Err(homogen::error::Error::Input(e).into());
+        }
+    }
     let multi = indicatif::MultiProgress::new();
     let exec = TrainerExecutor {
         quiet,

@@ -84,6 +84,22 @@ pub struct DatasetSpec {
 }
 
 impl DatasetSpec {
+    /// Checks the subset sizes: `max_train`/`max_test` of 0 would keep no examples (the key is
+    /// named in the error).
+    pub fn check_subsets(&self) -> Result<()> {
+        for (key, value) in [("max_train", self.max_train), ("max_test", self.max_test)] {
+            if value == Some(0) {
+                return Err(InputError::new(
+                    "must be at least 1 (it keeps at most this many examples; leave it out to keep \
+                     them all)",
+                )
+                .at_key(key)
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     /// A spec with every default for the named dataset.
     pub fn named(name: &str) -> Self {
         DatasetSpec {

@@ -326,8 +326,15 @@ impl ModelSharingConfig {
             }
             let spec: std::result::Result<crate::data::DatasetSpec, _> =
                 toml::Value::Table(t.dataset.clone()).try_into();
-            if let Err(e) = spec {
-                return Err(bad(&format!("tasks[{i}].dataset"), e.to_string()));
+            match spec {
+                Err(e) => return Err(bad(&format!("tasks[{i}].dataset"), e.to_string())),
+                Ok(spec) => spec.check_subsets().map_err(|e| match e {
+                    Error::Input(ie) => bad(
+                        &format!("tasks[{i}].dataset.{}", ie.key.as_deref().unwrap_or("")),
+                        ie.message.clone(),
+                    ),
+                    other => other,
+                })?,
             }
         }
         if self.methods.is_empty() {
