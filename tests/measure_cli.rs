@@ -628,19 +628,24 @@ fn output_spares_inputs_links_and_pipes() {
         assert_eq!(std::fs::read(&input).unwrap(), SCENARIO_2.as_bytes());
     }
 
+    // The tidy CSV of the input, written with -o to `output`.
+    let measure_to = |output: &Path| {
+        let out = homogen(&[
+            "measure",
+            input.to_str().unwrap(),
+            "--format",
+            "csv",
+            "-o",
+            output.to_str().unwrap(),
+        ]);
+        succeeded(&out);
+    };
+
     // A link to another file: the file gets the result, the link stays a link.
     let target = write(dir.path(), "results/target.csv", b"old");
     let link = dir.path().join("results.csv");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let out = homogen(&[
-        "measure",
-        input.to_str().unwrap(),
-        "--format",
-        "csv",
-        "-o",
-        link.to_str().unwrap(),
-    ]);
-    succeeded(&out);
+    measure_to(&link);
     assert!(std::fs::symlink_metadata(&link)
         .unwrap()
         .file_type()
@@ -664,15 +669,7 @@ fn output_spares_inputs_links_and_pipes() {
         .custom_flags(0o4000)
         .open(&fifo)
         .unwrap();
-    let out = homogen(&[
-        "measure",
-        input.to_str().unwrap(),
-        "--format",
-        "csv",
-        "-o",
-        fifo.to_str().unwrap(),
-    ]);
-    succeeded(&out);
+    measure_to(&fifo);
     let mut received = Vec::new();
     let _ = reader.read_to_end(&mut received);
     assert_eq!(received, expected.stdout);

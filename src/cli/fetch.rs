@@ -83,15 +83,16 @@ pub fn run(args: FetchArgs, quiet: bool) -> anyhow::Result<()> {
                 ))
                 .into());
             }
-            hub::fetch_dataset(name, revision.as_deref(), !quiet).map_err(|e| match e {
+            if hub::hub_dataset(name).is_err() {
                 // `acs` is fetched here too (from the Census Bureau, not the Hub).
-                Error::Input(mut ie) if ie.message.starts_with("unknown dataset") => {
-                    ie.message
-                        .push_str(", or acs (the 2018 ACS PUMS person files)");
-                    Error::Input(ie)
-                }
-                other => other,
-            })?
+                return Err(Error::input(format!(
+                    "unknown dataset `{name}`; expected one of: {}, or acs (the 2018 ACS PUMS \
+                     person files)",
+                    hub::HUB_DATASETS.join(", ")
+                ))
+                .into());
+            }
+            hub::fetch_dataset(name, revision.as_deref(), !quiet)?
         }
         FetchWhat::Model { id, revision } => hub::fetch_model(id, revision.as_deref(), !quiet)?,
     };

@@ -31,9 +31,23 @@ pub struct HubDataset {
 /// The CelebA mirror's pinned commit (flwrlabs/celeba, "Update README.md").
 pub const CELEBA_REVISION: &str = "2d738f56e0e7f925ea36ae7c808ea925264aacec";
 
+/// The datasets that load from the Hub (or a local copy in a Hub layout), by short name.
+pub const HUB_DATASETS: [&str; 5] = [
+    "celeba",
+    "imdb",
+    "ag_news",
+    "yahoo_answers_topics",
+    "hate_speech18",
+];
+
+/// Whether a dataset name is CelebA (its short name or its Hub mirror's id).
+pub fn is_celeba(name: &str) -> bool {
+    name == "celeba" || name == "flwrlabs/celeba"
+}
+
 /// The Hub home of a dataset by short name; an unknown name is an input error.
 pub fn hub_dataset(name: &str) -> Result<HubDataset> {
-    if name == "celeba" || name == "flwrlabs/celeba" {
+    if is_celeba(name) {
         return Ok(HubDataset {
             name: "celeba",
             repo: "flwrlabs/celeba",
@@ -51,8 +65,8 @@ pub fn hub_dataset(name: &str) -> Result<HubDataset> {
 /// The error for a dataset name we do not know.
 pub fn unknown_dataset(name: &str) -> Error {
     Error::input(format!(
-        "unknown dataset `{name}`; expected one of: celeba, imdb, ag_news, \
-         yahoo_answers_topics, hate_speech18"
+        "unknown dataset `{name}`; expected one of: {}",
+        HUB_DATASETS.join(", ")
     ))
 }
 

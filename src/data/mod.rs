@@ -126,9 +126,9 @@ pub fn grouping_columns(spec: &DatasetSpec) -> Vec<String> {
     if let Some(g) = &spec.groupings {
         return g.clone();
     }
-    let defaults: &[&str] = match spec.name.as_str() {
-        "celeba" | "flwrlabs/celeba" => &celeba::GROUPINGS,
-        _ => &TEXT_GROUPINGS,
+    let defaults: &[&str] = match hub::is_celeba(&spec.name) {
+        true => &celeba::GROUPINGS,
+        false => &TEXT_GROUPINGS,
     };
     defaults.iter().map(|s| s.to_string()).collect()
 }
@@ -155,7 +155,7 @@ pub fn resolve_root(spec: &DatasetSpec) -> Result<PathBuf> {
 /// skipped), as `data describe` does.
 pub fn load(spec: &DatasetSpec, load_images: bool) -> Result<Dataset> {
     let root = resolve_root(spec)?;
-    let mut ds = if spec.name == "celeba" || spec.name == "flwrlabs/celeba" {
+    let mut ds = if hub::is_celeba(&spec.name) {
         load_celeba(spec, &root, load_images)?
     } else {
         let set = TextSet::parse(&spec.name).ok_or_else(|| hub::unknown_dataset(&spec.name))?;
@@ -226,10 +226,7 @@ fn load_text(spec: &DatasetSpec, set: TextSet, root: &Path) -> Result<Dataset> {
             spec.split_seed,
         );
     }
-    let groupings = spec
-        .groupings
-        .clone()
-        .unwrap_or_else(|| TEXT_GROUPINGS.iter().map(|s| s.to_string()).collect());
+    let groupings = grouping_columns(spec);
     let words = match &spec.gender_words {
         Some(p) => GenderWords::from_file(p)?,
         None => GenderWords::paper(),

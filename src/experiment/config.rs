@@ -156,7 +156,6 @@ impl Config {
 
     fn validate(&self, origin: &Path) -> Result<()> {
         let bad = |key: &str, message: String| key_error(origin, key, message);
-        check_kind(origin, &self.experiment.kind, "datasharing")?;
         for name in &self.protocol.learners {
             learners::by_name(name).map_err(|e| match e {
                 Error::Input(i) => Error::from(InputError {
@@ -285,8 +284,9 @@ pub fn run_folder_kind(dir: &Path) -> Option<String> {
         .map(str::to_string)
 }
 
-/// [`crate::failures::check_output_folder`], and an input error when the folder already holds a run of another
-/// kind: writing there would leave the reports of both kinds mixed in one folder.
+/// [`crate::failures::check_output_folder`], and an input error when the folder already holds
+/// a run of another kind: writing there would leave the reports of both kinds mixed in one
+/// folder.
 pub fn check_run_folder(out: &Path, kind: &str) -> Result<()> {
     crate::failures::check_output_folder(out)?;
     match run_folder_kind(out) {
@@ -298,16 +298,4 @@ pub fn check_run_folder(out: &Path, kind: &str) -> Result<()> {
         .into()),
         _ => Ok(()),
     }
-}
-
-/// Checks that `experiment.kind` names the runner reading the config (`expected`).
-pub(crate) fn check_kind(origin: &Path, kind: &str, expected: &str) -> Result<()> {
-    if kind == expected {
-        return Ok(());
-    }
-    Err(key_error(
-        origin,
-        "experiment.kind",
-        format!("unknown experiment kind `{kind}`; this runner knows `{expected}`"),
-    ))
 }

@@ -36,17 +36,11 @@ impl Format {
     /// that is not Parquet.
     pub fn of_path(path: &Path) -> Result<Format> {
         use std::io::Read;
-        let mut head = [0u8; 8];
-        let mut f = File::open(path).map_err(|e| Error::reading(path, e))?;
-        let mut n = 0;
-        while n < head.len() {
-            match f.read(&mut head[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) => return Err(Error::reading(path, e)),
-            }
-        }
-        let head = &head[..n];
+        let mut head = Vec::with_capacity(8);
+        File::open(path)
+            .and_then(|f| f.take(8).read_to_end(&mut head))
+            .map_err(|e| Error::reading(path, e))?;
+        let head = &head[..];
         let refuse = |what: &str, todo: &str| -> Result<Format> {
             Err(
                 InputError::new(format!("{what}; expected a CSV or Parquet file: {todo}"))

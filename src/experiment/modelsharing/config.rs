@@ -41,19 +41,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, InputError, Result};
-use crate::experiment::config::{check_kind, check_kind_first, first_repeat, key_error, Config};
+use crate::experiment::config::{check_kind_first, first_repeat, key_error, Config};
 
 /// The adaptation methods the trainer knows.
 pub use crate::adapt::METHOD_NAMES as METHODS;
 
 /// The datasets the model-sharing runner can train on.
-pub const DATASETS: [&str; 5] = [
-    "celeba",
-    "imdb",
-    "ag_news",
-    "yahoo_answers_topics",
-    "hate_speech18",
-];
+pub use crate::data::hub::HUB_DATASETS as DATASETS;
 
 /// Keys of the trainer's `TrainSpec` a config may set in `[train]` or per method.
 pub const TRAIN_KEYS: [&str; 14] = [
@@ -155,6 +149,15 @@ pub struct MethodSection {
     pub overrides: BTreeMap<String, toml::Value>,
 }
 
+impl TaskSection {
+    /// The task's dataset spec; an error names `tasks[i].dataset` in `origin`.
+    fn dataset_spec(&self, origin: &Path, i: usize) -> Result<crate::data::DatasetSpec> {
+        toml::Value::Table(self.dataset.clone())
+            .try_into()
+            .map_err(|e| key_error(origin, &format!("tasks[{i}].dataset"), e.to_string()))
+    }
+}
+
 impl MethodSection {
     /// The name reports use.
     pub fn label(&self) -> &str {
@@ -219,11 +222,7 @@ impl ModelSharingConfig {
     pub fn check_datasets(&self) -> Result<()> {
         let origin = self.origin.as_deref().unwrap_or(Path::new("config"));
         for (i, t) in self.tasks.iter().enumerate() {
-            let spec: crate::data::DatasetSpec = toml::Value::Table(t.dataset.clone())
-                .try_into()
-                .map_err(|e| {
-                key_error(origin, &format!("tasks[{i}].dataset"), e.to_string())
-            })?;
+            let spec = t.dataset_spec(origin, i)?;
             let ds = crate::data::load(&spec, false).map_err(|e| match e {
                 Error::Input(mut ie) => {
                     ie.message = format!("task `{}` (tasks[{i}].dataset): {}", t.name, ie.message);
@@ -261,7 +260,6 @@ impl ModelSharingConfig {
 
     fn validate(&self, origin: &Path) -> Result<()> {
         let bad = |key: &str, message: String| key_error(origin, key, message);
-        check_kind(origin, &self.experiment.kind, "modelsharing")?;
         if self.experiment.devices.is_empty() {
             return Err(bad("experiment.devices", "must not be empty".into()));
         }
@@ -324,18 +322,15 @@ impl ModelSharingConfig {
                     ))
                 }
             }
-            let spec: std::result::Result<crate::data::DatasetSpec, _> =
-                toml::Value::Table(t.dataset.clone()).try_into();
-            match spec {
-                Err(e) => return Err(bad(&format!("tasks[{i}].dataset"), e.to_string())),
-                Ok(spec) => spec.check_subsets().map_err(|e| match e {
+            t.dataset_spec(origin, i)?
+                .check_subsets()
+                .map_err(|e| match e {
                     Error::Input(ie) => bad(
                         &format!("tasks[{i}].dataset.{}", ie.key.as_deref().unwrap_or("")),
                         ie.message.clone(),
                     ),
                     other => other,
-                })?,
-            }
+                })?;
         }
         if self.methods.is_empty() {
             return Err(bad(
@@ -466,11 +461,7 @@ impl ModelSharingConfig {
     fn check_groupings(&self, origin: &Path) -> Result<()> {
         for g in &self.experiment.groupings {
             for (i, t) in self.tasks.iter().enumerate() {
-                let spec: crate::data::DatasetSpec = toml::Value::Table(t.dataset.clone())
-                    .try_into()
-                    .map_err(|e| {
-                        key_error(origin, &format!("tasks[{i}].dataset"), e.to_string())
-                    })?;
+                let spec = t.dataset_spec(origin, i)?;
                 let provided = crate::data::grouping_columns(&spec);
                 if !provided.contains(g) {
                     return Err(key_error(
