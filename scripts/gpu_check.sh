@@ -3,7 +3,8 @@
 # here by scripts/gpu_build.sh). Writes everything under $OUT:
 #   summary.txt          one line per step with its exit status and seconds
 #   nvidia-smi.txt       the machine
-#   parity.txt grad.txt  models_parity / models_grad on cuda:0 (HOMOGEN_TEST_DEVICE)
+#   parity.txt grad.txt  models_parity / models_grad on cuda:0 (HOMOGEN_TEST_DEVICE); grad.txt
+#                        includes every parameter's gradient against PyTorch's
 #   optim.txt            adapt_optim on cuda:0: the CUDA optimiser kernels against PyTorch
 #                        and, bit for bit, against the CPU kernels
 #   bench_models_*.md    candle vs PyTorch on cuda:0, f32 and bf16 mixed precision

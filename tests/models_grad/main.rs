@@ -2,7 +2,8 @@
 //! parameter changed and every frozen one is bit-identical (finetune, BitFit, probe), for the text
 //! encoder and the CLIP tower; the frozen-linear custom op gives the same bias gradients as plain
 //! matmuls; loss falls on a tiny separable task; BitFit's trainable count on the real roberta-base
-//! configuration equals transformers' (committed by the fixture script).
+//! configuration equals transformers' (committed by the fixture script). `parity` checks the
+//! gradients' values against PyTorch's autograd.
 //!
 //! `HOMOGEN_TEST_DEVICE=cuda:0` (with `--features cuda`) runs them on a GPU, through the device
 //! kernels that replace the CPU's fused element-wise ops there.
@@ -19,7 +20,9 @@ use homogen::models::{Batch, HeadSpec, Model, Selection};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+#[path = "../common/mod.rs"]
 mod common;
+mod parity;
 use common::{device, max_abs_diff};
 
 fn fixtures() -> PathBuf {

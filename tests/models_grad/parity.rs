@@ -1,0 +1,302 @@
+//! Our backward passes against PyTorch's autograd: the gradient of the mean cross-entropy with
+//! respect to every parameter of the tiny RoBERTa (its checkpoint's mlp head), BERT (a linear
+//! head) and CLIP vision tower (a linear head), dropout off, compared with the float64 gradients
+//! that `scripts/make_training_fixtures.py` committed (tests/fixtures/models/gradients.safetensors).
+//! Part of the `models_grad` test binary, which the GPU check (scripts/gpu_check.sh) runs too.
+//!
+//! Each case runs twice on the CPU: in f32, through the CPU's fused custom ops (dense layers,
+//! attention, layer norm, GELU); and in f64, through the tensor-op graph the GPU takes (matmuls
+//! with the frozen-weight op, candle's layer norm with our attached backward, composed
+//! attention). BitFit and probing must give the same gradients to the parameters they train as
+//! finetuning does (the frozen-linear op drops only the weight gradient), and none to the
+//! others. `HOMOGEN_TEST_DEVICE=cuda:0` runs the f32 cases on a GPU.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Tensor};
+use homogen::device::Precision;
+use homogen::models::encoder::EncoderInput;
+use homogen::models::heads::HeadKind;
+use homogen::models::hub::from_folder;
+use homogen::models::layers::Ctx;
+use homogen::models::{Batch, HeadSpec, Model, Selection};
+
+use crate::common::device;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
+}
+
+fn reference() -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(
+        fixtures().join("gradients.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap()
+}
+
+/// One case: a model loaded in `dtype` with its head set to the fixture's, and its input.
+struct Case {
+    name: &'static str,
+    model: Model,
+    batch: Batch,
+    labels: Tensor,
+}
+
+fn on_device(t: &Tensor) -> Tensor {
+    t.to_device(&device()).unwrap()
+}
+
+fn ids(t: &Tensor) -> Tensor {
+    on_device(&t.to_dtype(DType::U32).unwrap())
+}
+
+fn set_head(model: &Model, refs: &HashMap<String, Tensor>, name: &str, dtype: DType) {
+    for (param, key) in [
+        ("classifier.weight", "head_weight"),
+        ("classifier.bias", "head_bias"),
+    ] {
+        let value = refs[&format!("{name}.input.{key}")]
+            .to_dtype(dtype)
+            .unwrap();
+        model
+            .store
+            .get(param)
+            .unwrap()
+            .var()
+            .set(&on_device(&value))
+            .unwrap();
+    }
+}
+
+fn load(folder: &str, head: HeadSpec, dtype: DType) -> Model {
+    let files = from_folder(&fixtures().join(folder), false, None).unwrap();
+    Model::load(&files, Some(head), &device(), Precision::from(dtype), 0)
+        .unwrap()
+        .0
+}
+
+fn case(name: &'static str, dtype: DType) -> Case {
+    let refs = reference();
+    let input = |k: &str| refs[&format!("{name}.input.{k}")].clone();
+    let (model, batch) = match name {
+        "roberta_mlp" => {
+            let head = HeadSpec {
+                kind: HeadKind::Mlp,
+                classes: 2,
+            };
+            let batch = Batch::Text(EncoderInput {
+                input_ids: ids(&input("input_ids")),
+                attention_mask: ids(&input("attention_mask")),
+                token_type_ids: None,
+            });
+            (load("roberta", head, dtype), batch)
+        }
+        "bert_linear" => {
+            let head = HeadSpec {
+                kind: HeadKind::Linear,
+                classes: 3,
+            };
+            let model = load("bert", head, dtype);
+            set_head(&model, &refs, name, dtype);
+            let batch = Batch::Text(EncoderInput {
+                input_ids: ids(&input("input_ids")),
+                attention_mask: ids(&input("attention_mask")),
+                token_type_ids: Some(ids(&input("token_type_ids"))),
+            });
+            (model, batch)
+        }
+        "clip_linear" => {
+            let head = HeadSpec {
+                kind: HeadKind::Linear,
+                classes: 3,
+            };
+            let model = load("clip", head, dtype);
+            set_head(&model, &refs, name, dtype);
+            let pixels = on_device(&input("pixel_values").to_dtype(dtype).unwrap());
+            (model, Batch::Pixels(pixels))
+        }
+        other => panic!("no case {other}"),
+    };
+    Case {
+        name,
+        model,
+        batch,
+        labels: ids(&input("labels")),
+    }
+}
+
+/// Largest |ours − PyTorch| allowed for one element, relative to the largest reference
+/// gradient of the case (`scale`) and to the element's own size.
+struct Tolerance {
+    of_scale: f64,
+    of_value: f64,
+}
+
+/// f32 through the fused CPU ops, and f64 through the tensor-op graph (which normalises layers
+/// in f32, as it does for bf16), on the CPU; looser on a GPU, whose kernels sum in other orders.
+fn tolerance(_dtype: DType) -> Tolerance {
+    match () {
+        _ if device().is_cpu() => Tolerance {
+            of_scale: 2e-6,
+            of_value: 2e-5,
+        },
+        _ => Tolerance {
+            of_scale: 1e-4,
+            of_value: 1e-3,
+        },
+    }
+}
+
+fn values(t: &Tensor) -> Vec<f64> {
+    t.to_device(&candle_core::Device::Cpu)
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f64>()
+        .unwrap()
+}
+
+/// Trains `selection`'s parameters of `case` for one backward pass and checks every gradient
+/// against PyTorch's: each trainable parameter's within tolerance, every PyTorch gradient
+/// accounted for, the loss itself too; frozen parameters get no gradient. Returns the worst
+/// difference relative to the case's scale, for the report.
+fn check(case: &Case, selection: Selection, dtype: DType) -> f64 {
+    let refs = reference();
+    let prefix = format!("{}/", case.name);
+    let expected: HashMap<&str, &Tensor> = refs
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|n| (n, v)))
+        .collect();
+    let scale = expected
+        .values()
+        .flat_map(|t| values(t))
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0);
+
+    case.model.store.set_trainable(|n| selection.selects(n));
+    let logits = case.model.logits(&case.batch, &Ctx::eval()).unwrap();
+    let loss = candle_nn::loss::cross_entropy(&logits, &case.labels).unwrap();
+    let want_loss = values(&refs[&format!("{}.loss", case.name)])[0];
+    let got_loss = values(&loss)[0];
+    let tol = tolerance(dtype);
+    assert!(
+        (got_loss - want_loss).abs() <= tol.of_value * want_loss.abs(),
+        "{} {dtype:?}: loss {got_loss} vs PyTorch {want_loss}",
+        case.name
+    );
+    let grads = loss.backward().unwrap();
+
+    let mut worst = 0.0f64;
+    let mut compared = 0;
+    for p in case.model.store.iter() {
+        let name = p.name();
+        let got = grads.get(p.var().as_tensor());
+        if !selection.selects(name) {
+            assert!(
+                got.is_none(),
+                "{} {selection:?}: frozen {name} got a gradient",
+                case.name
+            );
+            continue;
+        }
+        let Some(want) = expected.get(name) else {
+            // PyTorch gave it no gradient: it must not influence the loss here either.
+            if let Some(g) = got {
+                let largest = values(g).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                assert!(
+                    largest == 0.0,
+                    "{} {dtype:?}: {name} has a gradient (max {largest}) where PyTorch has none",
+                    case.name
+                );
+            }
+            continue;
+        };
+        let got =
+            got.unwrap_or_else(|| panic!("{} {selection:?}: no gradient for {name}", case.name));
+        assert_eq!(
+            got.elem_count(),
+            want.elem_count(),
+            "{} {name}: gradient size",
+            case.name
+        );
+        for (i, (g, w)) in values(got).iter().zip(values(want)).enumerate() {
+            let d = (g - w).abs();
+            let allowed = tol.of_scale * scale + tol.of_value * w.abs();
+            assert!(
+                d <= allowed,
+                "{} {dtype:?} {selection:?}: {name}[{i}] = {g}, PyTorch {w} (|diff| {d:.3e} > {allowed:.3e})",
+                case.name
+            );
+            worst = worst.max(d / scale);
+        }
+        compared += 1;
+    }
+    let trainable_expected = expected.keys().filter(|n| selection.selects(n)).count();
+    assert_eq!(
+        compared, trainable_expected,
+        "{} {selection:?}: PyTorch has gradients for parameters we do not have",
+        case.name
+    );
+    worst
+}
+
+fn check_selections(name: &'static str, dtype: DType, selections: &[Selection]) {
+    for &selection in selections {
+        let worst = check(&case(name, dtype), selection, dtype);
+        eprintln!("{name} {dtype:?} {selection:?}: worst |diff| / scale = {worst:.2e}");
+    }
+}
+
+const ALL: [Selection; 3] = [Selection::All, Selection::BitFit, Selection::Head];
+
+#[test]
+fn roberta_gradients_match_pytorch_in_f32() {
+    check_selections("roberta_mlp", DType::F32, &ALL);
+}
+
+#[test]
+fn bert_gradients_match_pytorch_in_f32() {
+    check_selections("bert_linear", DType::F32, &ALL);
+}
+
+#[test]
+fn clip_gradients_match_pytorch_in_f32() {
+    check_selections("clip_linear", DType::F32, &ALL);
+}
+
+/// f64 runs the tensor-op graph a GPU trains through, on the CPU (the CPU's fused ops take f32
+/// only). Probing is left out: its frozen backbone takes candle's inference kernels, whose CPU
+/// layer norm has no f64 (the f32 cases check the probe's gradients).
+#[test]
+fn gradients_through_the_tensor_op_graph_match_pytorch_in_f64() {
+    if !device().is_cpu() {
+        return; // f64 on a GPU takes the same graph; the f32 cases cover the GPU's kernels
+    }
+    for name in ["roberta_mlp", "bert_linear", "clip_linear"] {
+        check_selections(name, DType::F64, &[Selection::All, Selection::BitFit]);
+    }
+}
+
+/// Every parameter PyTorch differentiates is one of ours, by name: a gradient stored under a
+/// name we do not have would otherwise go unchecked.
+#[test]
+fn every_pytorch_gradient_names_one_of_our_parameters() {
+    let refs = reference();
+    for name in ["roberta_mlp", "bert_linear", "clip_linear"] {
+        let c = case(name, DType::F32);
+        let prefix = format!("{name}/");
+        let mut n = 0;
+        for key in refs.keys().filter_map(|k| k.strip_prefix(&prefix)) {
+            assert!(
+                c.model.store.get(key).is_some(),
+                "{name}: PyTorch's {key} is not ours"
+            );
+            n += 1;
+        }
+        assert!(n > 20, "{name}: only {n} reference gradients");
+    }
+}
