@@ -16,14 +16,15 @@ writes:
 
   tests/fixtures/adapt/trainer_parity/
       train.csv, test.csv   a tiny two-class text task in IMDB's CSV layout (16 / 8 texts)
-      reference.json        two PyTorch runs on it, the RoBERTa fixture with dropout 0 and its mlp
-                            head finetuned for 4 full-batch steps: torch.optim.AdamW (weight decay
-                            1.0, none on biases and layer norms, as transformers' Trainer groups
-                            them), get_linear_schedule_with_warmup (1 warmup step), clip_grad_norm_
-                            1.0; and torch.optim.SGD (momentum 0.9, weight decay 0.01 on every
-                            parameter), get_cosine_schedule_with_warmup, no clipping. For each: the
-                            loss before each step, the learning rates, and the test examples' loss
-                            and predicted-class probability after training.
+      reference.json        PyTorch runs on it (RUNS below), the RoBERTa fixture with dropout 0 and
+                            its mlp head adapted for 4 full-batch steps: finetuned by
+                            torch.optim.AdamW (weight decay 1.0, none on biases and layer norms, as
+                            transformers' Trainer groups them), get_linear_schedule_with_warmup (1
+                            warmup step), clip_grad_norm_ 1.0, and by torch.optim.SGD (momentum
+                            0.9, weight decay 0.01 on every parameter), cosine, no clipping; BitFit,
+                            inverted BitFit and the mlp probe by AdamW. For each: the loss before
+                            each step, the learning rates, and the test examples' loss and
+                            predicted-class probability after training.
 
 Run: python scripts/make_training_fixtures.py   (needs torch, transformers, safetensors)
 """
@@ -39,6 +40,7 @@ from transformers import (
     CLIPModel,
     PreTrainedTokenizerFast,
     RobertaForSequenceClassification,
+    get_constant_schedule,
     get_cosine_schedule_with_warmup,
     get_linear_schedule_with_warmup,
 )
@@ -165,16 +167,37 @@ def write_csv(path, rows):
             f.write(f"{text},{label}\n")
 
 
-# The two runs: the language recipe (AdamW, decay groups, linear warmup, clipping) with a
-# weight decay large enough that decaying the wrong parameters shows, and the vision recipe (SGD
-# with momentum, decay on every parameter, cosine) without clipping, so that the gradient's
-# scale (accumulation) shows in the update.
+# The runs. Finetuning twice: the language recipe (AdamW, decay groups, linear warmup, clipping)
+# with a weight decay large enough that decaying the wrong parameters shows, and the vision
+# recipe (SGD with momentum, decay on every parameter, cosine) without clipping, so that the
+# gradient's scale (accumulation) shows in the update. Then the other methods that start from
+# the checkpoint, each training only its parameters: BitFit (backbone biases and the head),
+# the authors' inverted BitFit (everything but the backbone biases), and the mlp probe (the
+# head alone; ours trains it on cached features).
 RUNS = {
-    "adamw": dict(optimizer="adamw", lr=1e-3, weight_decay=1.0, schedule="linear",
-                  warmup_steps=1, clip_norm=1.0),
-    "sgd": dict(optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.01, schedule="cosine",
-                warmup_steps=0, clip_norm=None),
+    "adamw": dict(method="finetune", optimizer="adamw", lr=1e-3, weight_decay=1.0,
+                  schedule="linear", warmup_steps=1, clip_norm=1.0),
+    "sgd": dict(method="finetune", optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.01,
+                schedule="cosine", warmup_steps=0, clip_norm=None),
+    "bitfit": dict(method="bitfit", optimizer="adamw", lr=1e-2, weight_decay=0.0,
+                   schedule="linear", warmup_steps=0, clip_norm=1.0),
+    "bitfit-inverted": dict(method="bitfit-inverted", optimizer="adamw", lr=1e-3,
+                            weight_decay=0.0, schedule="linear", warmup_steps=0, clip_norm=1.0),
+    "probe-mlp": dict(method="probe-mlp", optimizer="adamw", lr=1e-2, weight_decay=0.0,
+                      schedule="constant", warmup_steps=0, clip_norm=1.0),
 }
+
+
+def trains(method, name):
+    """Whether parameter `name` trains under `method` (written from the methods' definitions)."""
+    head = name.startswith("classifier.")
+    bias = name.split(".")[-1] == "bias"
+    return {
+        "finetune": True,
+        "bitfit": head or bias,
+        "bitfit-inverted": head or not bias,
+        "probe-mlp": head,
+    }[method]
 EPOCHS = 4
 
 
@@ -200,6 +223,9 @@ def train_run(settings, train, test):
         return enc, torch.tensor([y for _, y in rows])
 
     lr, wd = settings["lr"], settings["weight_decay"]
+    for name, p in model.named_parameters():
+        p.requires_grad_(trains(settings["method"], name))
+    trainable = [p for p in model.parameters() if p.requires_grad]
     if settings["optimizer"] == "adamw":
         # transformers' Trainer grouping: no decay on biases and layer-norm parameters.
         norm_params = {
@@ -210,15 +236,17 @@ def train_run(settings, train, test):
         }
         decay, no_decay = [], []
         for name, p in model.named_parameters():
-            (no_decay if name.endswith("bias") or id(p) in norm_params else decay).append(p)
+            if p.requires_grad:
+                (no_decay if name.endswith("bias") or id(p) in norm_params else decay).append(p)
         groups = [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
         opt = torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
-        sched = get_linear_schedule_with_warmup(opt, settings["warmup_steps"], EPOCHS)
     else:
-        opt = torch.optim.SGD(
-            model.parameters(), lr=lr, momentum=settings["momentum"], weight_decay=wd
-        )
-        sched = get_cosine_schedule_with_warmup(opt, settings["warmup_steps"], EPOCHS)
+        opt = torch.optim.SGD(trainable, lr=lr, momentum=settings["momentum"], weight_decay=wd)
+    sched = {
+        "linear": lambda: get_linear_schedule_with_warmup(opt, settings["warmup_steps"], EPOCHS),
+        "cosine": lambda: get_cosine_schedule_with_warmup(opt, settings["warmup_steps"], EPOCHS),
+        "constant": lambda: get_constant_schedule(opt),
+    }[settings["schedule"]]()
     enc, labels = encode(train)
     model.train()
     step_losses, lrs = [], []
@@ -226,7 +254,7 @@ def train_run(settings, train, test):
         loss = model(**enc, labels=labels).loss
         loss.backward()
         if settings["clip_norm"] is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings["clip_norm"])
+            torch.nn.utils.clip_grad_norm_(trainable, settings["clip_norm"])
         lrs.append(sched.get_last_lr()[0])
         opt.step()
         sched.step()
@@ -257,7 +285,7 @@ def trainer_parity():
     write_csv(os.path.join(PARITY, "train.csv"), train)
     write_csv(os.path.join(PARITY, "test.csv"), test)
     reference = {
-        "about": "tests/fixtures/models/roberta with hidden and attention dropout 0, finetuned "
+        "about": "tests/fixtures/models/roberta with hidden and attention dropout 0, adapted "
         "with its mlp head; one full-batch step per epoch (the Rust side: batch 4, grad_accum 4)",
         "runs": {name: train_run(settings, train, test) for name, settings in RUNS.items()},
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},

@@ -1,10 +1,11 @@
-//! The whole trainer against PyTorch training loops: `train_cell` finetunes the tiny RoBERTa
-//! fixture (dropout set to 0, its checkpoint's mlp head) on a 16-text task for four epochs, in
-//! micro-batches of 4 accumulated to one step per epoch, twice: the language recipe (AdamW with
-//! weight decay 1.0 — large, so that decaying a bias or layer norm shows — transformers' linear
-//! schedule with one warmup step, clipping at 1.0) and the vision recipe (SGD with momentum 0.9,
-//! weight decay 0.01 on every parameter, cosine schedule, no clipping — so that a wrongly scaled
-//! accumulated gradient shows). `scripts/make_training_fixtures.py` ran both in PyTorch +
+//! The whole trainer against PyTorch training loops: `train_cell` adapts the tiny RoBERTa
+//! fixture (dropout set to 0, its checkpoint's mlp head) to a 16-text task for four epochs, in
+//! micro-batches of 4 accumulated to one step per epoch. Finetuning twice: the language recipe
+//! (AdamW with weight decay 1.0 — large, so that decaying a bias or layer norm shows —
+//! transformers' linear schedule with one warmup step, clipping at 1.0) and the vision recipe
+//! (SGD with momentum 0.9, weight decay 0.01 on every parameter, cosine schedule, no clipping —
+//! so that a wrongly scaled accumulated gradient shows). Then BitFit, the authors' inverted
+//! BitFit and the mlp probe (on our feature cache), each by AdamW on its own parameters. `scripts/make_training_fixtures.py` ran both in PyTorch +
 //! transformers (full-batch steps, which the accumulated micro-batches equal) and committed the
 //! loss before each step, the learning rates, and the test predictions after training
 //! (tests/fixtures/adapt/trainer_parity/reference.json). Tokenization, the model's forward and
@@ -72,7 +73,7 @@ fn check_run(name: &str) {
     data.root = Some(fixture("tests/fixtures/adapt/trainer_parity"));
     let mut spec = TrainSpec::new(
         model.to_str().unwrap(),
-        "finetune",
+        settings["method"].as_str().unwrap(),
         data,
         tmp.path().join("cell"),
     );
@@ -112,7 +113,7 @@ fn check_run(name: &str) {
         close(m["lr"].as_f64().unwrap(), want_lr[e], 1e-15, &what);
     }
     // The losses moved: the comparison is of a model that trained.
-    assert!(want_loss[3] < want_loss[0] - 0.05);
+    assert!(want_loss[3] < want_loss[0] - 0.05, "{name}: {want_loss:?}");
 
     // The test predictions after training, example by example.
     let t = read_table(&outcome.failures).unwrap();
@@ -147,4 +148,20 @@ fn adamw_finetuning_matches_a_pytorch_training_loop() {
 #[test]
 fn sgd_finetuning_matches_a_pytorch_training_loop() {
     check_run("sgd");
+}
+
+#[test]
+fn bitfit_matches_a_pytorch_training_loop() {
+    check_run("bitfit");
+}
+
+#[test]
+fn inverted_bitfit_matches_a_pytorch_training_loop() {
+    check_run("bitfit-inverted");
+}
+
+/// Ours trains the probe on cached features (the backbone runs once per example).
+#[test]
+fn mlp_probe_matches_a_pytorch_training_loop() {
+    check_run("probe-mlp");
 }
