@@ -26,9 +26,14 @@ writes:
                             each step, the learning rates, and the test examples' loss and
                             predicted-class probability after training.
 
+With `--full-size FOLDER`: the same gradients for full-size random RoBERTa-base and CLIP
+ViT-B/16 (made by `make_model_fixtures.py --full-size FOLDER`) into FOLDER, for the ignored test
+in tests/models_fullsize.rs (about 1 GB; not committed).
+
 Run: python scripts/make_training_fixtures.py   (needs torch, transformers, safetensors)
 """
 
+import argparse
 import json
 import os
 
@@ -38,8 +43,10 @@ from safetensors.torch import save_file
 from transformers import (
     BertModel,
     CLIPModel,
+    CLIPVisionModel,
     PreTrainedTokenizerFast,
     RobertaForSequenceClassification,
+    RobertaModel,
     get_constant_schedule,
     get_cosine_schedule_with_warmup,
     get_linear_schedule_with_warmup,
@@ -295,8 +302,70 @@ def trainer_parity():
         f.write("\n")
 
 
+def full_size(folder):
+    """Gradients of full-size random RoBERTa-base and CLIP ViT-B/16 (the models
+    `make_model_fixtures.py --full-size FOLDER` wrote there), each with a 3-class linear head on
+    its features, batch 4, float64: FOLDER/gradients.safetensors, for the ignored test in
+    tests/models_fullsize.rs. Large shapes reach the CPU kernels' blocked and multi-threaded
+    paths, which the tiny models may not."""
+    refs = {}
+    g = torch.Generator().manual_seed(31)
+    model = RobertaModel.from_pretrained(
+        os.path.join(folder, "roberta-base-random"), attn_implementation="eager"
+    ).double().eval()
+    ids = torch.randint(3, model.config.vocab_size, (4, 128), generator=g)
+    ids[:, 0], ids[:, -1] = 0, 2
+    mask = torch.ones_like(ids)
+    ids[1, 77:], mask[1, 77:] = 1, 0  # a padded row: RoBERTa's pad id, masked
+    ids[1, 76] = 2
+    w, b = linear_head(32, model.config.hidden_size, 3)
+    labels = torch.tensor([0, 2, 1, 1])
+    features = model(input_ids=ids, attention_mask=mask).last_hidden_state[:, 0, :]
+    loss = torch.nn.functional.cross_entropy(features @ w.T + b, labels)
+    loss.backward()
+    grads = collect(model.named_parameters(), "roberta.")
+    grads["classifier.weight"], grads["classifier.bias"] = w.grad.float(), b.grad.float()
+    refs.update({f"roberta/{k}": v for k, v in grads.items()})
+    refs.update({"roberta.input.input_ids": ids, "roberta.input.attention_mask": mask,
+                 "roberta.input.labels": labels, "roberta.loss": loss.detach().reshape(1),
+                 "roberta.input.head_weight": w.detach().float(),
+                 "roberta.input.head_bias": b.detach().float()})
+    del model
+
+    model = CLIPVisionModel.from_pretrained(
+        os.path.join(folder, "clip-vit-b16-random"), attn_implementation="eager"
+    ).double().eval()
+    pixels = torch.randn(4, 3, 224, 224, generator=g, dtype=torch.float64)
+    w, b = linear_head(33, model.config.hidden_size, 3)
+    labels = torch.tensor([1, 0, 2, 2])
+    pooled = model(pixel_values=pixels).pooler_output
+    loss = torch.nn.functional.cross_entropy(pooled @ w.T + b, labels)
+    loss.backward()
+    # CLIPVisionModel's names may lack the `vision_model.` of a full CLIPModel checkpoint.
+    grads = {
+        (k if k.startswith("vision_model.") else "vision_model." + k): v
+        for k, v in collect(model.named_parameters()).items()
+    }
+    grads["classifier.weight"], grads["classifier.bias"] = w.grad.float(), b.grad.float()
+    refs.update({f"clip/{k}": v for k, v in grads.items()})
+    refs.update({"clip.input.pixel_values": pixels.float(), "clip.input.labels": labels,
+                 "clip.loss": loss.detach().reshape(1),
+                 "clip.input.head_weight": w.detach().float(),
+                 "clip.input.head_bias": b.detach().float()})
+    save_file({k: v.contiguous() for k, v in refs.items()}, os.path.join(folder, "gradients.safetensors"))
+    print("wrote", os.path.join(folder, "gradients.safetensors"))
+
+
 def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--full-size", metavar="FOLDER",
+                    help="write full-size gradients for the models make_model_fixtures.py "
+                    "--full-size FOLDER made, instead of the committed fixtures")
+    args = ap.parse_args()
     torch.use_deterministic_algorithms(True)
+    if args.full_size:
+        full_size(args.full_size)
+        return
     refs = {}
     roberta_case(refs)
     bert_case(refs)

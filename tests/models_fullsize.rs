@@ -1,17 +1,21 @@
 //! Full-size parity (RoBERTa-base and CLIP ViT-B/16 shapes, random weights) against
-//! transformers. Ignored by default: make the models with
-//! `python scripts/make_model_fixtures.py --full-size DIR`, then run
-//! `HOMOGEN_FULLSIZE_DIR=DIR cargo test --test models_fullsize -- --ignored`.
+//! transformers: features, and every parameter's gradient (large shapes take the CPU kernels'
+//! blocked, multi-threaded paths). Ignored by default: make the models and references with
+//! `python scripts/make_model_fixtures.py --full-size DIR` and
+//! `python scripts/make_training_fixtures.py --full-size DIR`, then run
+//! `HOMOGEN_FULLSIZE_DIR=DIR cargo test --release --test models_fullsize -- --ignored`.
 
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use homogen::models::encoder::EncoderInput;
+use homogen::models::heads::HeadKind;
 use homogen::models::hub::from_folder;
 use homogen::models::layers::Ctx;
-use homogen::models::{Batch, Model};
+use homogen::models::{Batch, HeadSpec, Model, Selection};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 mod common;
-use common::max_abs_diff;
+use common::{assert_gradients_match, max_abs_diff, values, GradTolerance};
 
 fn dir() -> PathBuf {
     PathBuf::from(std::env::var("HOMOGEN_FULLSIZE_DIR").expect("set HOMOGEN_FULLSIZE_DIR"))
@@ -43,4 +47,67 @@ fn full_size_roberta_and_clip_match_transformers() {
         .unwrap();
     let d = max_abs_diff(&f, &refs["clip.features"]);
     assert!(d <= 1e-4, "clip ViT-B/16 features differ by {d}");
+}
+
+/// One full-size model with the reference's linear head, its batch, loss and gradients compared.
+fn check_gradients(name: &str, folder: &str, batch: impl Fn(&HashMap<String, Tensor>) -> Batch) {
+    let refs =
+        candle_core::safetensors::load(dir().join("gradients.safetensors"), &Device::Cpu).unwrap();
+    let files = from_folder(&dir().join(folder), false, None).unwrap();
+    let head = HeadSpec {
+        kind: HeadKind::Linear,
+        classes: 3,
+    };
+    let (model, _) = Model::load(&files, Some(head), &Device::Cpu, DType::F32, 0).unwrap();
+    for (param, key) in [
+        ("classifier.weight", "head_weight"),
+        ("classifier.bias", "head_bias"),
+    ] {
+        let value = &refs[&format!("{name}.input.{key}")];
+        model.store.get(param).unwrap().var().set(value).unwrap();
+    }
+    let labels = refs[&format!("{name}.input.labels")]
+        .to_dtype(DType::U32)
+        .unwrap();
+    let prefix = format!("{name}/");
+    let expected: HashMap<&str, &Tensor> = refs
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|n| (n, v)))
+        .collect();
+    let tol = GradTolerance {
+        of_scale: 1e-5,
+        of_value: 1e-4,
+    };
+    // Finetuning, and BitFit (frozen weights: the dense layers' weight-gradient-free backward).
+    for selection in [Selection::All, Selection::BitFit] {
+        model.store.set_trainable(|n| selection.selects(n));
+        let logits = model.logits(&batch(&refs), &Ctx::eval()).unwrap();
+        let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
+        let (got, want) = (values(&loss)[0], values(&refs[&format!("{name}.loss")])[0]);
+        assert!(
+            (got - want).abs() <= 1e-5 * want,
+            "{name}: loss {got} vs {want}"
+        );
+        let grads = loss.backward().unwrap();
+        let what = format!("{name} {selection:?}");
+        let trains = |n: &str| selection.selects(n);
+        let worst = assert_gradients_match(&what, &model, &grads, &expected, trains, &tol);
+        eprintln!("{what}: worst |diff| / largest gradient = {worst:.2e}");
+    }
+}
+
+#[test]
+#[ignore = "needs full-size random models and gradients: set HOMOGEN_FULLSIZE_DIR"]
+fn full_size_gradients_match_pytorch() {
+    check_gradients("roberta", "roberta-base-random", |refs| {
+        let ids = |k: &str| refs[k].to_dtype(DType::U32).unwrap();
+        Batch::Text(EncoderInput {
+            input_ids: ids("roberta.input.input_ids"),
+            attention_mask: ids("roberta.input.attention_mask"),
+            token_type_ids: None,
+        })
+    });
+    check_gradients("clip", "clip-vit-b16-random", |refs| {
+        Batch::Pixels(refs["clip.input.pixel_values"].clone())
+    });
 }

@@ -22,7 +22,7 @@ use homogen::models::hub::from_folder;
 use homogen::models::layers::Ctx;
 use homogen::models::{Batch, HeadSpec, Model, Selection};
 
-use crate::common::device;
+use crate::common::{assert_gradients_match, device, values, GradTolerance};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models")
@@ -127,43 +127,24 @@ fn case(name: &'static str, dtype: DType) -> Case {
     }
 }
 
-/// Largest |ours − PyTorch| allowed for one element, relative to the largest reference
-/// gradient of the case (`scale`) and to the element's own size.
-struct Tolerance {
-    of_scale: f64,
-    of_value: f64,
-}
-
 /// f32 through the fused CPU ops, and f64 through the tensor-op graph (which normalises layers
 /// in f32, as it does for bf16), on the CPU; looser on a GPU, whose kernels sum in other orders.
-fn tolerance(_dtype: DType) -> Tolerance {
+fn tolerance(_dtype: DType) -> GradTolerance {
     match () {
-        _ if device().is_cpu() => Tolerance {
+        _ if device().is_cpu() => GradTolerance {
             of_scale: 2e-6,
             of_value: 2e-5,
         },
-        _ => Tolerance {
+        _ => GradTolerance {
             of_scale: 1e-4,
             of_value: 1e-3,
         },
     }
 }
 
-fn values(t: &Tensor) -> Vec<f64> {
-    t.to_device(&candle_core::Device::Cpu)
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f64>()
-        .unwrap()
-}
-
-/// Trains `selection`'s parameters of `case` for one backward pass and checks every gradient
-/// against PyTorch's: each trainable parameter's within tolerance, every PyTorch gradient
-/// accounted for, the loss itself too; frozen parameters get no gradient. Returns the worst
-/// difference relative to the case's scale, for the report.
+/// Trains `selection`'s parameters of `case` for one backward pass and checks the loss and every
+/// gradient against PyTorch's ([`assert_gradients_match`]). Returns the worst difference
+/// relative to the case's largest gradient, for the report.
 fn check(case: &Case, selection: Selection, dtype: DType) -> f64 {
     let refs = reference();
     let prefix = format!("{}/", case.name);
@@ -171,12 +152,6 @@ fn check(case: &Case, selection: Selection, dtype: DType) -> f64 {
         .iter()
         .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|n| (n, v)))
         .collect();
-    let scale = expected
-        .values()
-        .flat_map(|t| values(t))
-        .fold(0.0f64, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0);
-
     case.model.store.set_trainable(|n| selection.selects(n));
     let logits = case.model.logits(&case.batch, &Ctx::eval()).unwrap();
     let loss = candle_nn::loss::cross_entropy(&logits, &case.labels).unwrap();
@@ -189,59 +164,15 @@ fn check(case: &Case, selection: Selection, dtype: DType) -> f64 {
         case.name
     );
     let grads = loss.backward().unwrap();
-
-    let mut worst = 0.0f64;
-    let mut compared = 0;
-    for p in case.model.store.iter() {
-        let name = p.name();
-        let got = grads.get(p.var().as_tensor());
-        if !selection.selects(name) {
-            assert!(
-                got.is_none(),
-                "{} {selection:?}: frozen {name} got a gradient",
-                case.name
-            );
-            continue;
-        }
-        let Some(want) = expected.get(name) else {
-            // PyTorch gave it no gradient: it must not influence the loss here either.
-            if let Some(g) = got {
-                let largest = values(g).iter().fold(0.0f64, |m, v| m.max(v.abs()));
-                assert!(
-                    largest == 0.0,
-                    "{} {dtype:?}: {name} has a gradient (max {largest}) where PyTorch has none",
-                    case.name
-                );
-            }
-            continue;
-        };
-        let got =
-            got.unwrap_or_else(|| panic!("{} {selection:?}: no gradient for {name}", case.name));
-        assert_eq!(
-            got.elem_count(),
-            want.elem_count(),
-            "{} {name}: gradient size",
-            case.name
-        );
-        for (i, (g, w)) in values(got).iter().zip(values(want)).enumerate() {
-            let d = (g - w).abs();
-            let allowed = tol.of_scale * scale + tol.of_value * w.abs();
-            assert!(
-                d <= allowed,
-                "{} {dtype:?} {selection:?}: {name}[{i}] = {g}, PyTorch {w} (|diff| {d:.3e} > {allowed:.3e})",
-                case.name
-            );
-            worst = worst.max(d / scale);
-        }
-        compared += 1;
-    }
-    let trainable_expected = expected.keys().filter(|n| selection.selects(n)).count();
-    assert_eq!(
-        compared, trainable_expected,
-        "{} {selection:?}: PyTorch has gradients for parameters we do not have",
-        case.name
-    );
-    worst
+    let what = format!("{} {dtype:?} {selection:?}", case.name);
+    assert_gradients_match(
+        &what,
+        &case.model,
+        &grads,
+        &expected,
+        |n| selection.selects(n),
+        &tol,
+    )
 }
 
 fn check_selections(name: &'static str, dtype: DType, selections: &[Selection]) {
