@@ -52,10 +52,12 @@ fn cuda_device(ordinal: usize) -> Result<Device> {
     .into())
 }
 
-/// How a model keeps and computes its numbers: parameters are stored in `storage` and every
-/// forward pass computes in `compute`. Training in bf16 is mixed precision: f32 master weights
-/// that the optimiser updates (a bf16 weight would round away updates below 1/256 of its size),
-/// bf16 matmuls and activations, layer norm, softmax and the loss in f32.
+/// How a model keeps and computes its numbers: parameters are stored in `storage`, and dense
+/// layers compute in `compute`. Training in bf16 is mixed precision as PyTorch's autocast does
+/// it: f32 master weights that the optimiser updates (a bf16 weight would round away updates
+/// below 1/256 of its size); the dense layers' products (inputs cast to bf16), their outputs,
+/// activations and attention's products in bf16; embeddings, layer norms, the residual stream,
+/// softmax and the loss in f32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Precision {
     /// The dtype of the stored parameters (what optimisers and checkpoints see).

@@ -741,6 +741,11 @@ fn model_key(files: &ModelFiles, spec: &TrainSpec, pipeline: &Pipeline) -> Resul
         files.revision.as_deref().unwrap_or("").as_bytes(),
     );
     key.part("dtype", spec.dtype.as_bytes());
+    if spec.dtype != "f32" {
+        // Mixed precision's residual stream became f32 (autocast's); features computed before
+        // differ in rounding.
+        key.part("residual", b"f32");
+    }
     key.part("device", spec.device.as_bytes());
     key.part("preprocess", pipeline.describe().as_bytes());
     key.part("feature_batch", FEATURE_BATCH.to_string().as_bytes());

@@ -8,7 +8,7 @@
 use candle_core::{Result, Tensor};
 
 use super::config::ClipVisionConfig;
-use super::layers::{attention, Activation, Ctx, LayerNorm, Linear};
+use super::layers::{add_promoted, attention, Activation, Ctx, LayerNorm, Linear};
 use super::params::{Init, Param, ParamStore};
 
 /// Prefix of every vision-tower parameter.
@@ -56,7 +56,7 @@ impl ClipVision {
         let h = cfg.hidden_size;
         let f = cfg.initializer_factor;
         let eps = cfg.layer_norm_eps;
-        let class_embedding = store.register(
+        let class_embedding = store.register_full(
             &format!("{p}.embeddings.class_embedding"),
             h,
             Init::Normal((h as f64).powf(-0.5) * f),
@@ -66,7 +66,7 @@ impl ClipVision {
             (h, cfg.num_channels, cfg.patch_size, cfg.patch_size),
             Init::Normal(cfg.initializer_range * f),
         )?;
-        let position = store.register(
+        let position = store.register_full(
             &format!("{p}.embeddings.position_embedding.weight"),
             (cfg.num_positions(), h),
             Init::Normal(cfg.initializer_range * f),
@@ -134,6 +134,7 @@ impl ClipVision {
             .reshape((b, gh * gw, c * p * p))?;
         let h = self.cfg.hidden_size;
         let patch_emb = self.patch.forward(&patches)?;
+        let patch_emb = patch_emb.to_dtype(self.position.tensor()?.dtype())?;
         let class = self
             .class_embedding
             .tensor()?
@@ -160,12 +161,12 @@ impl ClipVision {
                 ctx,
                 self.cfg.attention_dropout,
             )?;
-            x = (x_res + block.out.forward(&att)?)?;
+            x = add_promoted(&x_res, &block.out.forward(&att)?)?;
             let y = block.norm2.forward(&x)?;
             let y = block
                 .fc2
                 .forward(&self.act.forward(&block.fc1.forward(&y)?)?)?;
-            x = (x + y)?;
+            x = add_promoted(&x, &y)?;
             if let Some(hs) = hidden.as_mut() {
                 hs.push(x.clone());
             }

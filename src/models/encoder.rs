@@ -7,7 +7,9 @@
 use candle_core::{DType, Result, Tensor};
 
 use super::config::{EncoderConfig, Positions};
-use super::layers::{additive_mask, attention, Activation, Ctx, Embedding, LayerNorm, Linear};
+use super::layers::{
+    add_promoted, additive_mask, attention, Activation, Ctx, Embedding, LayerNorm, Linear,
+};
 use super::params::{Init, ParamStore};
 
 /// A tokenized batch on the model's device.
@@ -217,10 +219,10 @@ impl Encoder {
             self.cfg.attention_probs_dropout_prob,
         )?;
         let att = ctx.dropout(&b.attn_out.forward(&att)?, drop)?;
-        let x = b.attn_norm.forward(&(att + xq)?)?;
+        let x = b.attn_norm.forward(&add_promoted(&att, &xq)?)?;
         let inner = self.act.forward(&b.intermediate.forward(&x)?)?;
         let out = ctx.dropout(&b.output.forward(&inner)?, drop)?;
-        b.out_norm.forward(&(out + x)?)
+        b.out_norm.forward(&add_promoted(&out, &x)?)
     }
 }
 

@@ -235,11 +235,13 @@ impl Linear {
         Linear { weight, bias }
     }
 
-    /// Applies the layer to the last dimension of `x`: on the CPU in f32 as one [`Dense`] node,
-    /// elsewhere as a matmul (with the frozen-weight op when the weight is frozen) and a bias
-    /// add.
+    /// Applies the layer to the last dimension of `x`, cast to the weight's compute dtype (bf16
+    /// under mixed precision, as autocast casts a linear's input): on the CPU in f32 as one
+    /// [`Dense`] node, elsewhere as a matmul (with the frozen-weight op when the weight is
+    /// frozen) and a bias add.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let w = self.weight.tensor()?.flatten_from(1)?;
+        let x = &x.to_dtype(w.dtype())?;
         let frozen_op = FROZEN_LINEAR_OP.load(Ordering::Relaxed);
         if frozen_op && dense_supported(x, &w) {
             let b = match &self.bias {
@@ -286,17 +288,19 @@ impl LayerNorm {
         eps: f64,
     ) -> crate::error::Result<Self> {
         Ok(LayerNorm {
-            weight: store.register(&format!("{prefix}.weight"), dim, Init::Ones)?,
-            bias: store.register(&format!("{prefix}.bias"), dim, Init::Zeros)?,
+            weight: store.register_full(&format!("{prefix}.weight"), dim, Init::Ones)?,
+            bias: store.register_full(&format!("{prefix}.bias"), dim, Init::Zeros)?,
             eps,
         })
     }
 
     /// Normalises the last dimension; differentiable whenever anything involved needs a gradient.
-    /// On the CPU in f32 one [`LayerNormOp`] node; elsewhere candle's fused kernel, with the
-    /// attached backward when a gradient is needed.
+    /// The output has the parameters' dtype (f32 under mixed precision, whatever the input's,
+    /// as autocast runs layer norm). On the CPU in f32 one [`LayerNormOp`] node; elsewhere
+    /// candle's fused kernel, with the attached backward when a gradient is needed.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (w, b) = (self.weight.tensor()?, self.bias.tensor()?);
+        let x = &x.to_dtype(w.dtype())?;
         if layer_norm_supported(x, &w) {
             let op = LayerNormOp {
                 eps: self.eps as f32,
@@ -354,7 +358,7 @@ impl Embedding {
         init: Init,
     ) -> crate::error::Result<Self> {
         Ok(Embedding {
-            weight: store.register(&format!("{prefix}.weight"), (n, dim), init)?,
+            weight: store.register_full(&format!("{prefix}.weight"), (n, dim), init)?,
         })
     }
 
@@ -502,6 +506,16 @@ pub fn attention_composed(
     let probs = probs.to_dtype(dtype)?;
     let probs = ctx.dropout(&probs, dropout)?;
     probs.matmul(&v)?.transpose(1, 2)?.reshape((b, sq, hidden))
+}
+
+/// `a + b` in the wider of their dtypes, as PyTorch promotes: a bf16 layer output added to the
+/// f32 residual stream under mixed precision gives f32.
+pub fn add_promoted(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    match (a.dtype(), b.dtype()) {
+        (x, y) if x == y => a + b,
+        (x, y) if x.size_in_bytes() < y.size_in_bytes() => a.to_dtype(y)? + b,
+        (x, _) => a + b.to_dtype(x)?,
+    }
 }
 
 /// Additive attention mask [batch, 1, 1, seq] from a 0/1 mask [batch, seq]: 0 where attended,

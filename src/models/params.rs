@@ -142,9 +142,33 @@ impl ParamStore {
         self.precision.storage
     }
 
-    /// Registers a parameter (zero-filled until loaded or initialised); all start trainable.
-    /// Registering the same name twice is a programming error reported as a runtime error.
+    /// Registers a parameter (zero-filled until loaded or initialised) that forward passes use
+    /// in the compute dtype: the dense layers' weights and biases, whose products run in bf16
+    /// under mixed precision. All start trainable. Registering the same name twice is a
+    /// programming error reported as a runtime error.
     pub fn register(&mut self, name: &str, shape: impl Into<Shape>, init: Init) -> Result<Param> {
+        self.register_as(name, shape, init, self.precision.compute)
+    }
+
+    /// Registers a parameter that forward passes use in its storage dtype even under mixed
+    /// precision: embedding tables and layer norms, which PyTorch's autocast leaves in f32 (so
+    /// the residual stream they feed stays f32, and no embedding table is cast per step).
+    pub fn register_full(
+        &mut self,
+        name: &str,
+        shape: impl Into<Shape>,
+        init: Init,
+    ) -> Result<Param> {
+        self.register_as(name, shape, init, self.precision.storage)
+    }
+
+    fn register_as(
+        &mut self,
+        name: &str,
+        shape: impl Into<Shape>,
+        init: Init,
+        compute: DType,
+    ) -> Result<Param> {
         if self.params.contains_key(name) {
             return Err(Error::Runtime(format!(
                 "parameter `{name}` registered twice"
@@ -157,7 +181,7 @@ impl ParamStore {
             trainable: Arc::new(AtomicBool::new(true)),
             gradients: self.gradients.clone(),
             init,
-            compute: self.precision.compute,
+            compute,
         };
         self.params.insert(name.to_string(), param.clone());
         Ok(param)

@@ -131,16 +131,16 @@ fn case(name: &'static str, precision: Precision) -> Case {
 
 /// f32 through the fused CPU ops, and f64 through the tensor-op graph (which normalises layers
 /// in f32, as it does for bf16), on the CPU; looser on a GPU, whose kernels sum in other orders.
-/// bf16 mixed precision (bf16 products and activations, 8 bits of mantissa) only within a few
-/// percent of the largest gradient: enough to catch a gradient lost, doubled or taken from the
-/// wrong tensor, not rounding. Measured worst: 4.1e-2 (RoBERTa), 3.4e-2 (BERT), 6e-3 (CLIP);
-/// PyTorch's CPU autocast on the same RoBERTa and BERT: 1.0e-2 and 6.6e-3 (it keeps the
-/// residual stream in f32, where ours is bf16 between layer norms).
+/// bf16 mixed precision (dense layers' products and activations with 8 bits of mantissa) only
+/// within a few percent of the largest gradient: enough to catch a gradient lost, doubled or
+/// taken from the wrong tensor, not rounding. Measured worst: 1.6e-2 (RoBERTa), 1.1e-2 (BERT),
+/// 4.6e-3 (CLIP); PyTorch's CPU autocast on the same RoBERTa and BERT: 1.0e-2 and 6.6e-3. With
+/// the residual stream in bf16 (before autocast's scheme was adopted): 4.1e-2, 3.4e-2, 6e-3.
 fn tolerance(precision: Precision) -> GradTolerance {
     match () {
         _ if precision.compute == DType::BF16 => GradTolerance {
-            of_scale: 6e-2,
-            of_value: 6e-2,
+            of_scale: 3e-2,
+            of_value: 3e-2,
         },
         _ if device().is_cpu() => GradTolerance {
             of_scale: 2e-6,
