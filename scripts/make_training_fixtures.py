@@ -22,9 +22,10 @@ writes:
                             transformers' Trainer groups them), get_linear_schedule_with_warmup (1
                             warmup step), clip_grad_norm_ 1.0, and by torch.optim.SGD (momentum
                             0.9, weight decay 0.01 on every parameter), cosine, no clipping; BitFit,
-                            inverted BitFit and the mlp probe by AdamW. For each: the loss before
-                            each step, the learning rates, and the test examples' loss and
-                            predicted-class probability after training.
+                            inverted BitFit and the mlp probe by AdamW; the first run again under
+                            torch.autocast(bfloat16). For each: the loss before each step, the
+                            learning rates, and the test examples' loss and predicted-class
+                            probability after training.
 
 With `--full-size FOLDER`: the same gradients for full-size random RoBERTa-base and CLIP
 ViT-B/16 (made by `make_model_fixtures.py --full-size FOLDER`) into FOLDER, for the ignored test
@@ -34,6 +35,7 @@ Run: python scripts/make_training_fixtures.py   (needs torch, transformers, safe
 """
 
 import argparse
+import contextlib
 import json
 import os
 
@@ -192,6 +194,9 @@ RUNS = {
                             weight_decay=0.0, schedule="linear", warmup_steps=0, clip_norm=1.0),
     "probe-mlp": dict(method="probe-mlp", optimizer="adamw", lr=1e-2, weight_decay=0.0,
                       schedule="constant", warmup_steps=0, clip_norm=1.0),
+    # Mixed precision: the first run under torch.autocast(bfloat16), f32 master weights.
+    "adamw-bf16": dict(method="finetune", optimizer="adamw", lr=1e-3, weight_decay=1.0,
+                       schedule="linear", warmup_steps=1, clip_norm=1.0, dtype="bf16"),
 }
 
 
@@ -255,10 +260,17 @@ def train_run(settings, train, test):
         "constant": lambda: get_constant_schedule(opt),
     }[settings["schedule"]]()
     enc, labels = encode(train)
+    def precision():
+        if settings.get("dtype") == "bf16":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     model.train()
     step_losses, lrs = [], []
     for _ in range(EPOCHS):
-        loss = model(**enc, labels=labels).loss
+        with precision():
+            logits = model(**enc).logits
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels)
         loss.backward()
         if settings["clip_norm"] is not None:
             torch.nn.utils.clip_grad_norm_(trainable, settings["clip_norm"])
@@ -269,9 +281,9 @@ def train_run(settings, train, test):
         step_losses.append(float(loss.detach()))
     model.eval()
     enc, labels = encode(test)
-    with torch.no_grad():
+    with torch.no_grad(), precision():
         logits = model(**enc).logits
-    logp = torch.log_softmax(logits, dim=-1)
+    logp = torch.log_softmax(logits.float(), dim=-1)
     return {
         "settings": dict(settings, epochs=EPOCHS),
         "train_loss": step_losses,

@@ -5,9 +5,12 @@
 //! transformers' linear schedule with one warmup step, clipping at 1.0) and the vision recipe
 //! (SGD with momentum 0.9, weight decay 0.01 on every parameter, cosine schedule, no clipping —
 //! so that a wrongly scaled accumulated gradient shows). Then BitFit, the authors' inverted
-//! BitFit and the mlp probe (on our feature cache), each by AdamW on its own parameters. `scripts/make_training_fixtures.py` ran both in PyTorch +
-//! transformers (full-batch steps, which the accumulated micro-batches equal) and committed the
-//! loss before each step, the learning rates, and the test predictions after training
+//! BitFit and the mlp probe (on our feature cache), each by AdamW on its own parameters; and the
+//! first run again in bf16 mixed precision against torch.autocast (within bf16's rounding).
+//!
+//! `scripts/make_training_fixtures.py` ran each in PyTorch + transformers (full-batch steps,
+//! which the accumulated micro-batches equal) and committed the loss before each step, the
+//! learning rates, and the test predictions after training
 //! (tests/fixtures/adapt/trainer_parity/reference.json). Tokenization, the model's forward and
 //! backward, accumulation, clipping, the schedule, the optimiser and its decay groups, and the
 //! final evaluation must all agree for these to match.
@@ -90,6 +93,15 @@ fn check_run(name: &str) {
     spec.clip_norm = settings["clip_norm"].as_f64();
     spec.batch_size = 4;
     spec.grad_accum = 4;
+    // f32 agrees to rounding. bf16 mixed precision (ours and autocast) rounds each its own way:
+    // measured train losses within 2.5e-4, test losses 1.2e-2 (1%), probabilities 4e-3.
+    let (train_tol, loss_tol, prob_tol) = match settings.get("dtype").and_then(|d| d.as_str()) {
+        Some(d) => {
+            spec.dtype = d.into();
+            (2e-3, 3e-2, 1e-2)
+        }
+        None => (2e-6, 3e-6, 3e-6),
+    };
     let opts = RunOptions {
         quiet: true,
         cache_dir: Some(tmp.path().join("cache")),
@@ -108,7 +120,12 @@ fn check_run(name: &str) {
     assert_eq!(metrics.len(), want_loss.len());
     for (e, m) in metrics.iter().enumerate() {
         let what = format!("{name} epoch {} train loss", e + 1);
-        close(m["train_loss"].as_f64().unwrap(), want_loss[e], 2e-6, &what);
+        close(
+            m["train_loss"].as_f64().unwrap(),
+            want_loss[e],
+            train_tol,
+            &what,
+        );
         let what = format!("{name} epoch {} learning rate", e + 1);
         close(m["lr"].as_f64().unwrap(), want_lr[e], 1e-15, &what);
     }
@@ -128,15 +145,28 @@ fn check_run(name: &str) {
             t.label.as_ref().unwrap()[row],
             test["label"][row].as_i64().unwrap()
         );
-        assert_eq!(
-            t.prediction.as_ref().unwrap()[row],
-            test["prediction"][row].as_i64().unwrap(),
-            "{name} row {row}: prediction"
-        );
+        // The same class wherever PyTorch's is not within the tolerance of a tie.
+        if want_prob[row] > 0.5 + prob_tol {
+            assert_eq!(
+                t.prediction.as_ref().unwrap()[row],
+                test["prediction"][row].as_i64().unwrap(),
+                "{name} row {row}: prediction"
+            );
+        }
         let what = format!("{name} row {row} loss");
-        close(t.loss.as_ref().unwrap()[row], want_loss[row], 3e-6, &what);
+        close(
+            t.loss.as_ref().unwrap()[row],
+            want_loss[row],
+            loss_tol,
+            &what,
+        );
         let p: f64 = prob.value(row).parse().unwrap();
-        close(p, want_prob[row], 3e-6, &format!("{name} row {row} prob"));
+        close(
+            p,
+            want_prob[row],
+            prob_tol,
+            &format!("{name} row {row} prob"),
+        );
     }
 }
 
@@ -164,4 +194,10 @@ fn inverted_bitfit_matches_a_pytorch_training_loop() {
 #[test]
 fn mlp_probe_matches_a_pytorch_training_loop() {
     check_run("probe-mlp");
+}
+
+/// `dtype = "bf16"` against torch.autocast(bfloat16), both with f32 master weights.
+#[test]
+fn bf16_mixed_precision_finetuning_tracks_pytorch_autocast() {
+    check_run("adamw-bf16");
 }
