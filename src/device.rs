@@ -62,7 +62,8 @@ fn cuda_device(ordinal: usize) -> Result<Device> {
 pub struct Precision {
     /// The dtype of the stored parameters (what optimisers and checkpoints see).
     pub storage: DType,
-    /// The dtype of activations and of the parameters' copies used in a forward pass.
+    /// The dtype dense layers compute in: their weights' and biases' copies in a forward pass,
+    /// their inputs (cast) and outputs. Embeddings and layer norms use the storage dtype.
     pub compute: DType,
 }
 

@@ -132,7 +132,7 @@ impl ParamStore {
         &self.device
     }
 
-    /// The dtype forward passes compute in (inputs are cast to it).
+    /// The dtype dense layers compute in (their inputs are cast to it; see [`Precision`]).
     pub fn dtype(&self) -> DType {
         self.precision.compute
     }
