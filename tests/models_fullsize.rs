@@ -7,15 +7,16 @@
 
 use candle_core::{DType, Device, Tensor};
 use homogen::models::encoder::EncoderInput;
-use homogen::models::heads::HeadKind;
 use homogen::models::hub::from_folder;
 use homogen::models::layers::Ctx;
-use homogen::models::{Batch, HeadSpec, Model, Selection};
+use homogen::models::{Batch, Model, Selection};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 mod common;
-use common::{assert_gradients_match, max_abs_diff, values, GradTolerance};
+use common::{
+    assert_loss_and_gradients_match, max_abs_diff, set_linear_head, GradTolerance, LINEAR_3,
+};
 
 fn dir() -> PathBuf {
     PathBuf::from(std::env::var("HOMOGEN_FULLSIZE_DIR").expect("set HOMOGEN_FULLSIZE_DIR"))
@@ -54,44 +55,19 @@ fn check_gradients(name: &str, folder: &str, batch: impl Fn(&HashMap<String, Ten
     let refs =
         candle_core::safetensors::load(dir().join("gradients.safetensors"), &Device::Cpu).unwrap();
     let files = from_folder(&dir().join(folder), false, None).unwrap();
-    let head = HeadSpec {
-        kind: HeadKind::Linear,
-        classes: 3,
-    };
-    let (model, _) = Model::load(&files, Some(head), &Device::Cpu, DType::F32, 0).unwrap();
-    for (param, key) in [
-        ("classifier.weight", "head_weight"),
-        ("classifier.bias", "head_bias"),
-    ] {
-        let value = &refs[&format!("{name}.input.{key}")];
-        model.store.get(param).unwrap().var().set(value).unwrap();
-    }
-    let labels = refs[&format!("{name}.input.labels")]
-        .to_dtype(DType::U32)
-        .unwrap();
-    let prefix = format!("{name}/");
-    let expected: HashMap<&str, &Tensor> = refs
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|n| (n, v)))
-        .collect();
+    let (model, _) = Model::load(&files, Some(LINEAR_3), &Device::Cpu, DType::F32, 0).unwrap();
+    set_linear_head(&model, &refs, name);
     let tol = GradTolerance {
+        loss: 1e-5,
         of_scale: 1e-5,
         of_value: 1e-4,
     };
+    let batch = batch(&refs);
     // Finetuning, and BitFit (frozen weights: the dense layers' weight-gradient-free backward).
     for selection in [Selection::All, Selection::BitFit] {
-        model.store.set_trainable(|n| selection.selects(n));
-        let logits = model.logits(&batch(&refs), &Ctx::eval()).unwrap();
-        let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
-        let (got, want) = (values(&loss)[0], values(&refs[&format!("{name}.loss")])[0]);
-        assert!(
-            (got - want).abs() <= 1e-5 * want,
-            "{name}: loss {got} vs {want}"
-        );
-        let grads = loss.backward().unwrap();
         let what = format!("{name} {selection:?}");
-        let trains = |n: &str| selection.selects(n);
-        let worst = assert_gradients_match(&what, &model, &grads, &expected, trains, &tol);
+        let worst =
+            assert_loss_and_gradients_match(&what, &model, &batch, &refs, name, selection, &tol);
         eprintln!("{what}: worst |diff| / largest gradient = {worst:.2e}");
     }
 }

@@ -127,21 +127,21 @@ impl ClipVision {
                 s = self.cfg.image_size
             )
         }
+        let position = self.position.tensor()?;
         let patches = pixels
-            .to_dtype(self.position.tensor()?.dtype())?
+            .to_dtype(position.dtype())?
             .reshape((b, c, gh, p, gw, p))?
             .permute((0, 2, 4, 1, 3, 5))?
             .reshape((b, gh * gw, c * p * p))?;
         let h = self.cfg.hidden_size;
         let patch_emb = self.patch.forward(&patches)?;
-        let patch_emb = patch_emb.to_dtype(self.position.tensor()?.dtype())?;
+        let patch_emb = patch_emb.to_dtype(position.dtype())?;
         let class = self
             .class_embedding
             .tensor()?
             .reshape((1, 1, h))?
             .broadcast_as((b, 1, h))?;
-        let emb = Tensor::cat(&[&class, &patch_emb], 1)?
-            .broadcast_add(&self.position.tensor()?.unsqueeze(0)?)?;
+        let emb = Tensor::cat(&[&class, &patch_emb], 1)?.broadcast_add(&position.unsqueeze(0)?)?;
         let mut x = self.pre_norm.forward(&emb)?;
         let mut hidden = all_hidden.then(|| vec![x.clone()]);
         let last = self.blocks.len().saturating_sub(1);

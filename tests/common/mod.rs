@@ -3,7 +3,9 @@
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor};
-use homogen::models::Model;
+use homogen::models::heads::HeadKind;
+use homogen::models::layers::Ctx;
+use homogen::models::{Batch, HeadSpec, Model, Selection};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -54,13 +56,88 @@ pub fn values(t: &Tensor) -> Vec<f64> {
         .unwrap()
 }
 
-/// How far a gradient may be from PyTorch's: per element, `of_scale` × the largest reference
-/// gradient of the model plus `of_value` × the element's own reference value.
+/// How far a loss and gradients may be from PyTorch's: the loss within `loss` of its value;
+/// per gradient element, `of_scale` × the largest reference gradient of the model plus
+/// `of_value` × the element's own reference value.
 pub struct GradTolerance {
+    /// Relative tolerance of the loss.
+    pub loss: f64,
     /// Share of the largest reference gradient (absolute floor, for elements near zero).
     pub of_scale: f64,
     /// Share of the element's own reference value.
     pub of_value: f64,
+}
+
+/// A 3-class linear head, the one the gradient references put on every linear-head case.
+pub const LINEAR_3: HeadSpec = HeadSpec {
+    kind: HeadKind::Linear,
+    classes: 3,
+};
+
+/// Sets `model`'s linear head to the reference's (`{case}.input.head_weight`, `head_bias`).
+pub fn set_linear_head(model: &Model, refs: &HashMap<String, Tensor>, case: &str) {
+    for (param, key) in [
+        ("classifier.weight", "head_weight"),
+        ("classifier.bias", "head_bias"),
+    ] {
+        let value = refs[&format!("{case}.input.{key}")]
+            .to_dtype(model.store.storage_dtype())
+            .unwrap()
+            .to_device(model.store.device())
+            .unwrap();
+        model.store.get(param).unwrap().var().set(&value).unwrap();
+    }
+}
+
+/// Trains `selection`'s parameters of `model` for one backward pass (dropout off) on `batch`
+/// with the labels `{case}.input.labels` of `refs`, and checks the mean cross-entropy (in the
+/// storage dtype, as the trainer computes it) against `{case}.loss` and every gradient against
+/// `{case}/NAME` ([`assert_gradients_match`]). Returns the worst gradient difference relative
+/// to the largest reference gradient.
+pub fn assert_loss_and_gradients_match(
+    what: &str,
+    model: &Model,
+    batch: &Batch,
+    refs: &HashMap<String, Tensor>,
+    case: &str,
+    selection: Selection,
+    tol: &GradTolerance,
+) -> f64 {
+    let labels = refs[&format!("{case}.input.labels")]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .to_device(model.store.device())
+        .unwrap();
+    model.store.set_trainable(|n| selection.selects(n));
+    let logits = model.logits(batch, &Ctx::eval()).unwrap();
+    let logits = logits.to_dtype(model.store.storage_dtype()).unwrap();
+    let loss = candle_nn::loss::cross_entropy(&logits, &labels).unwrap();
+    let want = values(&refs[&format!("{case}.loss")])[0];
+    let got = values(&loss)[0];
+    assert!(
+        (got - want).abs() <= tol.loss * want.abs(),
+        "{what}: loss {got} vs PyTorch {want}"
+    );
+    let prefix = format!("{case}/");
+    let expected: HashMap<&str, &Tensor> = refs
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|n| (n, v)))
+        .collect();
+    let grads = loss.backward().unwrap();
+    let trains = |n: &str| selection.selects(n);
+    assert_gradients_match(what, model, &grads, &expected, trains, tol)
+}
+
+/// The largest |value| of a tensor.
+fn largest(t: &Tensor) -> f64 {
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
 }
 
 /// Checks the gradients in `grads` of `model`'s parameters against PyTorch's (`expected`, by
@@ -76,10 +153,7 @@ pub fn assert_gradients_match(
     trains: impl Fn(&str) -> bool,
     tol: &GradTolerance,
 ) -> f64 {
-    let scale = expected
-        .values()
-        .flat_map(|t| values(t))
-        .fold(0.0f64, |m, v| m.max(v.abs()));
+    let scale = expected.values().map(|t| largest(t)).fold(0.0f64, f64::max);
     assert!(scale > 0.0, "{what}: every reference gradient is zero");
     let mut worst = 0.0f64;
     let mut compared = 0;
@@ -93,10 +167,10 @@ pub fn assert_gradients_match(
         let Some(want) = expected.get(name) else {
             // PyTorch gave it no gradient: it must not influence the loss here either.
             if let Some(g) = got {
-                let largest = values(g).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                let max = largest(g);
                 assert!(
-                    largest == 0.0,
-                    "{what}: {name} has a gradient (max {largest}) where PyTorch has none"
+                    max == 0.0,
+                    "{what}: {name} has a gradient (max {max}) where PyTorch has none"
                 );
             }
             continue;
