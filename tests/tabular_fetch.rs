@@ -1,87 +1,58 @@
 //! `homogen fetch dataset acs` against a tiny local HTTP server: download into folktables'
 //! layout, resume with a `Range` request, skip what is there, bad state and 404 errors.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod common;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
 
+use common::http::{Log, Response};
 use homogen::data::tabular::acs;
 
-/// The `Range` header of each request the server saw (`None` when absent), in order.
-type Seen = Arc<Mutex<Vec<Option<String>>>>;
-
 /// A server on 127.0.0.1 answering `/2018/1-Year/csv_pca.zip` with `body` (206 for a
-/// `Range: bytes=N-` request) and 404 for anything else. Returns its base URL.
-fn serve(body: Vec<u8>) -> (String, Seen) {
+/// `Range: bytes=N-` request) and 404 for anything else. Returns its base URL and request log.
+fn serve(body: Vec<u8>) -> (String, Log) {
     serve_with(body, true)
 }
 
 /// [`serve`], answering a `Range` request with the whole body (200) unless `ranges`.
-fn serve_with(body: Vec<u8>, ranges: bool) -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen: Seen = Arc::default();
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            answer(stream, &body, &log, ranges);
+fn serve_with(body: Vec<u8>, ranges: bool) -> (String, Log) {
+    common::http::serve(move |r| {
+        if r.path != "/2018/1-Year/csv_pca.zip" {
+            return Response::status(404);
         }
-    });
-    (base, seen)
+        let from = r
+            .header("range")
+            .filter(|_| ranges)
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.strip_suffix('-'))
+            .and_then(|n| n.parse::<usize>().ok());
+        match from {
+            Some(from) => Response {
+                status: 206,
+                headers: vec![(
+                    "Content-Range".into(),
+                    format!("bytes {from}-{}/{}", body.len() - 1, body.len()),
+                )],
+                body: body[from..].to_vec(),
+            },
+            None => Response {
+                status: 200,
+                headers: Vec::new(),
+                body: body.clone(),
+            },
+        }
+    })
 }
 
-fn answer(mut stream: TcpStream, body: &[u8], seen: &Seen, ranges: bool) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut range = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("range") {
-                range = Some(v.trim().to_string());
-            }
-        }
-    }
-    seen.lock().unwrap().push(range.clone());
-    let path = request_line.split_whitespace().nth(1).unwrap_or("");
-    let (head, payload): (String, &[u8]) = if path != "/2018/1-Year/csv_pca.zip" {
-        (
-            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n".into(),
-            &[],
-        )
-    } else if let Some(from) = range
-        .as_deref()
-        .filter(|_| ranges)
-        .and_then(|r| r.strip_prefix("bytes="))
-        .and_then(|r| r.strip_suffix('-'))
-        .and_then(|n| n.parse::<usize>().ok())
-    {
-        let head = format!(
-            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {from}-{}/{}\r\n\
-             Content-Length: {}\r\n",
-            body.len() - 1,
-            body.len(),
-            body.len() - from
-        );
-        (head, &body[from..])
-    } else {
-        let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n", body.len());
-        (head, body)
-    };
-    let _ = stream.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes());
-    let _ = stream.write_all(payload);
-    let _ = stream.flush();
-    // Drain anything left so the client never sees a reset.
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = reader.read(&mut [0; 64]);
+/// The `Range` header of each request the server saw (`None` when absent), in order.
+fn ranges(log: &Log) -> Vec<Option<String>> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.header("range").map(str::to_string))
+        .collect()
 }
 
 /// A zip holding `psam_pca.csv`: the ACS fixture's header and its first 2 rows.
@@ -127,7 +98,7 @@ fn downloads_into_folktables_layout_then_skips() {
     assert_eq!(std::fs::read(&path).unwrap(), body);
     assert!(text(&out.stdout).contains(&path.display().to_string()));
     assert!(!path.with_extension("zip.part").exists());
-    assert_eq!(*seen.lock().unwrap(), vec![None]);
+    assert_eq!(ranges(&seen), vec![None]);
     // The fixture's first 2 rows, read back by the ACS loader.
     assert_eq!(acs::load(&path).unwrap().n_people(), 2);
 
@@ -152,7 +123,7 @@ fn resumes_a_part_file_with_a_range_request() {
     std::fs::write(path.with_extension("zip.part"), &body[..k]).unwrap();
     let out = fetch(&base, dir.path(), "CA");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(*seen.lock().unwrap(), vec![Some(format!("bytes={k}-"))]);
+    assert_eq!(ranges(&seen), vec![Some(format!("bytes={k}-"))]);
     assert_eq!(std::fs::read(&path).unwrap(), body);
     assert!(!path.with_extension("zip.part").exists());
 }
@@ -210,6 +181,6 @@ fn a_server_ignoring_the_range_restarts_the_download() {
     std::fs::write(path.with_extension("zip.part"), b"garbage").unwrap();
     let out = fetch(&base, dir.path(), "CA");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(*seen.lock().unwrap(), vec![Some("bytes=7-".to_string())]);
+    assert_eq!(ranges(&seen), vec![Some("bytes=7-".to_string())]);
     assert_eq!(std::fs::read(&path).unwrap(), body);
 }

@@ -469,6 +469,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         &ResolveOptions {
             revision: spec.revision.clone(),
             allow_pickle: opts.allow_pickle,
+            progress: !opts.quiet,
         },
     )?;
     let head = HeadSpec {

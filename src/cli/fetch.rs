@@ -83,14 +83,10 @@ pub fn run(args: FetchArgs, quiet: bool) -> anyhow::Result<()> {
                 ))
                 .into());
             }
-            if hub::hub_dataset(name).is_err() {
+            if let Err(Error::Input(mut e)) = hub::hub_dataset(name) {
                 // `acs` is fetched here too (from the Census Bureau, not the Hub).
-                return Err(Error::input(format!(
-                    "unknown dataset `{name}`; expected one of: {}, or acs (the 2018 ACS PUMS \
-                     person files)",
-                    hub::HUB_DATASETS.join(", ")
-                ))
-                .into());
+                e.message += ", or acs (the 2018 ACS PUMS person files)";
+                return Err(Error::Input(e).into());
             }
             hub::fetch_dataset(name, revision.as_deref(), !quiet)?
         }

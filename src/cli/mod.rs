@@ -31,6 +31,11 @@ enum Command {
     /// Describe a dataset: split sizes, label balance, group sizes.
     Data(data::DataArgs),
     /// Download a dataset or model into the Hugging Face cache.
+    ///
+    /// `run`, `plan`, `train` and `embed` download what they need and the cache lacks; `fetch`
+    /// does it ahead of time. Hub downloads honour HF_HOME / HF_HUB_CACHE (the cache),
+    /// HF_ENDPOINT (a mirror), HF_TOKEN or the `huggingface-cli login` token file, and
+    /// HF_HUB_OFFLINE (only check the cache).
     Fetch(fetch::FetchArgs),
     /// Features of texts or images from a foundation model, as safetensors.
     Embed(embed::EmbedArgs),
@@ -60,7 +65,7 @@ pub fn main() -> i32 {
             homogen::device::fix_thread_count(None);
             train::run(*args, cli.quiet)
         }
-        Command::Plan(args) => plan::run(args),
+        Command::Plan(args) => plan::run(args, cli.quiet),
         Command::Report(args) => report::run(args),
     };
     match result {

@@ -33,7 +33,7 @@ pub struct PlanArgs {
 }
 
 /// Writes `jobs.jsonl` and `submit.sbatch` into the run folder.
-pub fn run(args: PlanArgs) -> anyhow::Result<()> {
+pub fn run(args: PlanArgs, quiet: bool) -> anyhow::Result<()> {
     let config = ModelSharingConfig::load(&args.config)?;
     let out = args.out.clone().unwrap_or(config.experiment.out.clone());
     let mut req = slurm::SlurmRequest::from_config(&config.slurm);
@@ -72,6 +72,9 @@ pub fn run(args: PlanArgs) -> anyhow::Result<()> {
         }
         return Err(homogen::error::Error::from(e).into());
     }
+    // Downloaded here, once, so that array tasks (often on nodes without network) find the
+    // model and datasets in the cache.
+    config.fetch_missing(!quiet)?;
     let cells = modelsharing::prepare(&config, &out)?;
     let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or(p.to_path_buf());
     let exe = std::env::current_exe()?;

@@ -147,6 +147,8 @@ fn run_modelsharing(
             return Err(homogen::error::Error::Input(e).into());
         }
     }
+    // The model and datasets the cache lacks are downloaded once, before any cell starts.
+    config.fetch_missing(!quiet)?;
     let multi = indicatif::MultiProgress::new();
     let exec = TrainerExecutor {
         quiet,

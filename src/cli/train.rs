@@ -190,6 +190,9 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
         no_feature_cache: args.no_feature_cache,
         progress: None,
     };
+    // A Hub dataset the cache lacks is downloaded first (the model is, by the trainer).
+    homogen::data::fetch_if_missing(&spec.dataset, !quiet)
+        .map_err(|e| name_the_flag(e, from_flags))?;
     let outcome = train_cell(&spec, &opts).map_err(|e| name_the_flag(e, from_flags))?;
     if !quiet {
         if outcome.skipped {

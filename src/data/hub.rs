@@ -5,12 +5,14 @@
 //! `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), where a repository lives in
 //! `datasets--<org>--<name>/` with `refs/<revision>` holding a commit hash and
 //! `snapshots/<commit>/...` the files. Downloads go through hf-hub's synchronous API into that
-//! cache (resumable, with a progress bar); with `HF_HUB_OFFLINE=1` nothing is downloaded and the
-//! cached snapshot is used.
+//! cache (resumable, with a progress bar), from `HF_ENDPOINT` (a mirror) when it is set, with the
+//! token huggingface_hub would use ([`token`]); with `HF_HUB_OFFLINE=1` nothing is downloaded and
+//! the cached snapshot is used. `homogen fetch` downloads explicitly; `run`, `plan` and `train`
+//! download what they need and the cache lacks (`crate::data::fetch_if_missing`).
 
 use std::path::{Path, PathBuf};
 
-use hf_hub::api::sync::ApiBuilder;
+use hf_hub::api::sync::{Api, ApiBuilder, ApiError};
 use hf_hub::{Cache, Repo, RepoType};
 
 use super::text::TextSet;
@@ -108,6 +110,69 @@ pub fn offline() -> bool {
     std::env::var("HF_HUB_OFFLINE")
         .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
         .unwrap_or(false)
+}
+
+/// The Hub's address: `HF_ENDPOINT` (a mirror; Python's huggingface_hub reads the same
+/// variable), else `https://huggingface.co`.
+pub fn endpoint() -> String {
+    std::env::var("HF_ENDPOINT")
+        .ok()
+        .map(|e| e.trim().trim_end_matches('/').to_string())
+        .filter(|e| !e.is_empty())
+        .unwrap_or_else(|| "https://huggingface.co".to_string())
+}
+
+/// The access token for private and gated repositories, found where huggingface_hub looks:
+/// `HF_TOKEN`, else the file `HF_TOKEN_PATH`, else `$HF_HOME/token` (where `huggingface-cli
+/// login` writes it; `~/.cache/huggingface/token` by default).
+pub fn token() -> Option<String> {
+    let non_empty = |s: String| Some(s.trim().to_string()).filter(|t| !t.is_empty());
+    if let Some(t) = std::env::var("HF_TOKEN").ok().and_then(non_empty) {
+        return Some(t);
+    }
+    let path = match std::env::var_os("HF_TOKEN_PATH") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        // hf-hub's default cache is `$HF_HOME/hub`: the token sits next to it.
+        _ => Cache::from_env().path().with_file_name("token"),
+    };
+    std::fs::read_to_string(path).ok().and_then(non_empty)
+}
+
+/// The Hub client every download uses: the cache of [`cache_from_env`], the [`endpoint`], the
+/// [`token`]; hf-hub's own progress bars off (ours are drawn by [`fetch`]).
+pub fn api() -> Result<Api> {
+    ApiBuilder::from_cache(cache_from_env())
+        .with_endpoint(endpoint())
+        .with_token(token())
+        .with_progress(false)
+        .with_user_agent("homogen", env!("CARGO_PKG_VERSION"))
+        .build()
+        .map_err(|e| Error::Runtime(format!("starting the Hugging Face Hub client: {e}")))
+}
+
+/// The error for a failed Hub request about `repo` at `revision`: a repository the Hub does not
+/// show us (HTTP 401, 403, 404: a wrong id or revision, or a private or gated repository without
+/// a token) is bad input; anything else (no network, a server error) a runtime failure that says
+/// how to work offline.
+fn hub_error(kind: RepoType, repo: &str, revision: &str, e: ApiError) -> Error {
+    let what = match kind {
+        RepoType::Model => "model",
+        _ => "dataset",
+    };
+    let endpoint = endpoint();
+    if let ApiError::RequestError(r) = &e {
+        if let ureq::Error::StatusCode(code @ (401 | 403 | 404)) = r.as_ref() {
+            return Error::input(format!(
+                "{what} `{repo}` at revision `{revision}` is not available from {endpoint} \
+                 (HTTP {code}): check the id and the revision; a private or gated repository \
+                 needs a token with access (HF_TOKEN, or `huggingface-cli login`)"
+            ));
+        }
+    }
+    Error::Runtime(format!(
+        "fetching {what} `{repo}` (revision `{revision}`) from {endpoint} failed: {e}; set \
+         HF_HUB_OFFLINE=1 to use only the local cache, or HF_ENDPOINT to use a mirror"
+    ))
 }
 
 fn folder(kind: RepoType, repo: &str) -> String {
@@ -218,11 +283,8 @@ pub fn fetch(
             files: Vec::new(),
         });
     }
-    let net = |e: hf_hub::api::sync::ApiError| Error::Runtime(format!("Hugging Face Hub: {e}"));
-    let api = ApiBuilder::from_cache(cache.clone())
-        .with_progress(false)
-        .build()
-        .map_err(net)?;
+    let net = |e: ApiError| hub_error(kind, repo, revision, e);
+    let api = api()?;
     let handle = api.repo(Repo::with_revision(
         repo.to_string(),
         kind,

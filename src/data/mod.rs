@@ -151,6 +151,21 @@ pub fn resolve_root(spec: &DatasetSpec) -> Result<PathBuf> {
     )
 }
 
+/// Makes sure a Hub dataset is in the cache before it is loaded: downloads its data files when
+/// the cache lacks them (with a progress bar when `progress`), unless `HF_HUB_OFFLINE` is set,
+/// where a missing dataset stays the error [`resolve_root`] gives. A spec with a `root`, or a
+/// dataset already cached, contacts nothing. Returns what was downloaded.
+pub fn fetch_if_missing(spec: &DatasetSpec, progress: bool) -> Result<Option<hub::Fetched>> {
+    if spec.root.is_some() {
+        return Ok(None);
+    }
+    match resolve_root(spec) {
+        Ok(_) => Ok(None),
+        Err(e) if hub::offline() => Err(e),
+        Err(_) => hub::fetch_dataset(&spec.name, spec.revision.as_deref(), progress).map(Some),
+    }
+}
+
 /// Loads a dataset. `load_images: false` reads annotations only (Parquet image bytes are
 /// skipped), as `data describe` does.
 pub fn load(spec: &DatasetSpec, load_images: bool) -> Result<Dataset> {

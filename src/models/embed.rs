@@ -62,6 +62,7 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
         &ResolveOptions {
             revision: opts.revision.clone(),
             allow_pickle: opts.allow_pickle,
+            progress: !opts.quiet,
         },
     )?;
     let (model, report) = Model::load(&files, None, &opts.device, opts.dtype, 0)?;

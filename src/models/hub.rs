@@ -1,9 +1,11 @@
 //! Finding a model's files (a local folder, the Hugging Face cache, or the Hub through hf-hub's
 //! synchronous API) and loading its weights into a [`ParamStore`] by transformers' names.
 //!
-//! A model id resolves offline when `HF_HUB_OFFLINE` is set (`1`/`true`/`yes`): the files must be
-//! in the Hub cache (`$HF_HOME/hub/models--org--name/snapshots/<commit>/`, the commit found
-//! through `refs/<revision>` or given as a 40-hex revision). Weights: `model.safetensors`,
+//! A model id resolves from the Hub cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`:
+//! `models--org--name/snapshots/<commit>/`, the commit found through `refs/<revision>` or given
+//! as a 40-hex revision) without contacting the network; what the cache lacks is downloaded
+//! (config, tokenizer and weights, all of one commit; `crate::data::hub::fetch_model`) unless
+//! `HF_HUB_OFFLINE` is set (`1`/`true`/`yes`). Weights: `model.safetensors`,
 //! sharded safetensors (`model.safetensors.index.json`), or `pytorch_model.bin` only with
 //! `allow_pickle`, since unpickling untrusted files is unsafe.
 
@@ -13,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::params::{candle_err, ParamStore};
+use crate::data::hub::{cache_from_env, cached_snapshot, fetch_model, offline};
 use crate::error::{Error, InputError, Result};
 
 /// Where a model's weights are.
@@ -46,9 +49,13 @@ pub struct ResolveOptions {
     pub revision: Option<String>,
     /// Accept `pytorch_model.bin` (a pickle) when there are no safetensors.
     pub allow_pickle: bool,
+    /// Show a progress bar while downloading.
+    pub progress: bool,
 }
 
-/// Finds the files of `model`: an existing folder, or a Hub model id.
+/// Finds the files of `model`: an existing folder, or a Hub model id (from the cache; downloaded
+/// into it first when missing and `HF_HUB_OFFLINE` is not set). The files' `revision` is then
+/// the snapshot's commit, so manifests name exactly what was loaded.
 pub fn resolve(model: &str, opts: &ResolveOptions) -> Result<ModelFiles> {
     let path = Path::new(model);
     if path.is_dir() {
@@ -66,10 +73,18 @@ pub fn resolve(model: &str, opts: &ResolveOptions) -> Result<ModelFiles> {
         );
     }
     let revision = opts.revision.clone().unwrap_or_else(|| "main".to_string());
-    if crate::data::hub::offline() {
-        from_cache(&Cache::from_env(), model, &revision, opts.allow_pickle)
-    } else {
-        from_hub(model, &revision, opts.allow_pickle)
+    let cache = cache_from_env();
+    match from_cache(&cache, model, &revision, opts.allow_pickle) {
+        Ok(files) => Ok(files),
+        Err(e) if offline() => Err(e),
+        // Missing, or a snapshot an interrupted download left without its weights: the fetch
+        // downloads only what is not there yet. When a snapshot was there and the Hub cannot be
+        // reached, what is wrong with the snapshot is the more useful error.
+        Err(e) => match fetch_model(model, Some(&revision), opts.progress) {
+            Ok(fetched) => from_folder(&fetched.snapshot, opts.allow_pickle, fetched.commit),
+            Err(_) if cached_snapshot(&cache, RepoType::Model, model, &revision).is_ok() => Err(e),
+            Err(fetch_error) => Err(fetch_error),
+        },
     }
 }
 
@@ -106,53 +121,6 @@ pub fn from_cache(
         );
     }
     from_folder(&snapshot, allow_pickle, Some(commit))
-}
-
-fn from_hub(model_id: &str, revision: &str, allow_pickle: bool) -> Result<ModelFiles> {
-    let hub_err = |what: &str, e: hf_hub::api::sync::ApiError| {
-        Error::Runtime(format!(
-            "fetching {what} of `{model_id}` (revision {revision}) from the Hugging Face Hub failed: {e}; \
-             set HF_HUB_OFFLINE=1 to use the local cache only"
-        ))
-    };
-    let api = hf_hub::api::sync::ApiBuilder::from_env()
-        .with_progress(false)
-        .build()
-        .map_err(|e| hub_err("the API client", e))?;
-    let repo = api.repo(Repo::with_revision(
-        model_id.to_string(),
-        RepoType::Model,
-        revision.to_string(),
-    ));
-    let config = repo
-        .get("config.json")
-        .map_err(|e| hub_err("config.json", e))?;
-    let weights = if let Ok(p) = repo.get("model.safetensors") {
-        WeightFiles::Safetensors(vec![p])
-    } else if let Ok(index) = repo.get("model.safetensors.index.json") {
-        let mut shards = Vec::new();
-        for name in shard_names(&index)? {
-            shards.push(repo.get(&name).map_err(|e| hub_err(&name, e))?);
-        }
-        WeightFiles::Safetensors(shards)
-    } else if allow_pickle {
-        WeightFiles::Pickle(
-            repo.get("pytorch_model.bin")
-                .map_err(|e| hub_err("pytorch_model.bin", e))?,
-        )
-    } else {
-        return Err(InputError::new(format!(
-            "`{model_id}` has no safetensors weights; pass --allow-pickle to read pytorch_model.bin"
-        ))
-        .into());
-    };
-    Ok(ModelFiles {
-        config,
-        weights,
-        tokenizer: repo.get("tokenizer.json").ok(),
-        tokenizer_config: repo.get("tokenizer_config.json").ok(),
-        revision: Some(revision.to_string()),
-    })
 }
 
 /// Reads a local model folder.

@@ -1,6 +1,9 @@
 //! Helpers shared by integration tests (each test binary uses some of them).
 #![allow(dead_code)]
 
+pub mod http;
+pub mod hub;
+
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor};
 use homogen::models::heads::HeadKind;

@@ -223,13 +223,8 @@ impl ModelSharingConfig {
         let origin = self.origin.as_deref().unwrap_or(Path::new("config"));
         for (i, t) in self.tasks.iter().enumerate() {
             let spec = t.dataset_spec(origin, i)?;
-            let ds = crate::data::load(&spec, false).map_err(|e| match e {
-                Error::Input(mut ie) => {
-                    ie.message = format!("task `{}` (tasks[{i}].dataset): {}", t.name, ie.message);
-                    Error::Input(ie)
-                }
-                other => other,
-            })?;
+            let ds = crate::data::load(&spec, false)
+                .map_err(|e| prefixed(e, &format!("task `{}` (tasks[{i}].dataset)", t.name)))?;
             if let Some(task) = &t.task {
                 if ds.task_index(task).is_none() {
                     let names: Vec<&str> = ds.tasks.iter().map(|t| t.name.as_str()).collect();
@@ -244,6 +239,30 @@ impl ModelSharingConfig {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Downloads what the grid reads from the Hub and the cache lacks (the model, when
+    /// `model.id` is a Hub id; each task's dataset without a `root`) once, before any cell
+    /// starts: cells running at once, and Slurm array tasks on nodes without network, then find
+    /// them cached. Nothing is contacted for what is cached; with `HF_HUB_OFFLINE` set a missing
+    /// one is an error naming its key.
+    pub fn fetch_missing(&self, progress: bool) -> Result<()> {
+        if !Path::new(&self.model.id).is_dir() {
+            let opts = crate::models::hub::ResolveOptions {
+                revision: self.model.revision.clone(),
+                allow_pickle: false,
+                progress,
+            };
+            crate::models::hub::resolve(&self.model.id, &opts)
+                .map_err(|e| prefixed(e, &format!("model `{}` (model.id)", self.model.id)))?;
+        }
+        let origin = self.origin.as_deref().unwrap_or(Path::new("config"));
+        for (i, t) in self.tasks.iter().enumerate() {
+            let spec = t.dataset_spec(origin, i)?;
+            crate::data::fetch_if_missing(&spec, progress)
+                .map_err(|e| prefixed(e, &format!("task `{}` (tasks[{i}].dataset)", t.name)))?;
         }
         Ok(())
     }
@@ -502,4 +521,16 @@ fn resolve(dir: &Path, p: &str) -> String {
         .find(|c| c.exists())
         .and_then(|c| std::fs::canonicalize(c).ok())
         .map_or_else(|| p.to_string(), |c| c.to_string_lossy().into_owned())
+}
+
+/// An input error's message prefixed with what it concerns (`task `x` (tasks[0].dataset)`);
+/// other errors unchanged.
+fn prefixed(e: Error, what: &str) -> Error {
+    match e {
+        Error::Input(mut ie) => {
+            ie.message = format!("{what}: {}", ie.message);
+            Error::Input(ie)
+        }
+        other => other,
+    }
 }

@@ -1,0 +1,438 @@
+//! Downloads from the Hugging Face Hub, against a stand-in Hub on 127.0.0.1 (`common::hub`,
+//! reached through `HF_ENDPOINT` as a mirror would be): `homogen fetch` writes the cache layout
+//! the loaders read; tokens, unknown revisions and an unreachable Hub give clear errors; `embed`
+//! downloads a missing model and then runs from the cache; `run` and `plan` download the model
+//! and datasets once before any cell, so that cells run offline.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::hub::{downloads, serve_hub, HubRepo};
+
+const DATA_SHA: &str = "1111111111111111111111111111111111111111";
+const MODEL_SHA: &str = "2222222222222222222222222222222222222222";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// The IMDB fixture as `stanfordnlp/imdb`: train, test and unsupervised Parquet files and a
+/// README (only train and test are data files).
+fn imdb() -> HubRepo {
+    HubRepo::new("datasets", "stanfordnlp/imdb", DATA_SHA)
+        .with_folder(&fixtures().join("data/imdb/hub"), "")
+        .with_file("README.md", b"# imdb\n")
+}
+
+/// The tiny RoBERTa fixture as `org/tiny-roberta`, with files a model fetch must skip.
+fn tiny_roberta() -> HubRepo {
+    HubRepo::new("models", "org/tiny-roberta", MODEL_SHA)
+        .with_folder(&fixtures().join("models/roberta"), "")
+        .with_file("pytorch_model.bin", b"not needed: there are safetensors")
+        .with_file("onnx/model.onnx", b"not a model file we read")
+        .with_file("README.md", b"# tiny\n")
+}
+
+/// `homogen ARGS` with the Hub at `endpoint` and the cache (and `HF_HOME`) in `home`; no token
+/// and online unless `env` says otherwise.
+fn homogen(endpoint: &str, home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_homogen"));
+    c.args(args)
+        .env("HF_ENDPOINT", endpoint)
+        .env("HF_HOME", home)
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("HF_TOKEN")
+        .env_remove("HF_TOKEN_PATH")
+        .env_remove("HF_HUB_OFFLINE");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn snapshot(home: &Path, folder: &str, sha: &str) -> PathBuf {
+    home.join("hub").join(folder).join("snapshots").join(sha)
+}
+
+#[test]
+fn fetch_dataset_writes_the_cache_layout_the_loaders_read_then_skips() {
+    let (endpoint, log) = serve_hub(vec![imdb()]);
+    let home = tempfile::tempdir().unwrap();
+    let out = homogen(
+        &endpoint,
+        home.path(),
+        &["--quiet", "fetch", "dataset", "imdb"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let snap = snapshot(home.path(), "datasets--stanfordnlp--imdb", DATA_SHA);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("commit {DATA_SHA} (2 files)")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&snap.display().to_string()), "{stdout}");
+    for split in ["train", "test"] {
+        let name = format!("plain_text/{split}-00000-of-00001.parquet");
+        assert_eq!(
+            std::fs::read(snap.join(&name)).unwrap(),
+            imdb().files[&name],
+            "{name}"
+        );
+    }
+    assert!(!snap
+        .join("plain_text/unsupervised-00000-of-00001.parquet")
+        .exists());
+    assert!(!snap.join("README.md").exists());
+    let main = home
+        .path()
+        .join("hub/datasets--stanfordnlp--imdb/refs/main");
+    assert_eq!(std::fs::read_to_string(main).unwrap().trim(), DATA_SHA);
+    assert_eq!(downloads(&log).len(), 2);
+    let user_agent = log.lock().unwrap()[0]
+        .header("user-agent")
+        .unwrap_or("")
+        .to_string();
+    assert!(user_agent.contains("homogen/"), "{user_agent}");
+
+    // The loader reads what was downloaded, offline.
+    let described = homogen(
+        &endpoint,
+        home.path(),
+        &["data", "describe", "--dataset", "imdb", "--format", "csv"],
+        &[("HF_HUB_OFFLINE", "1")],
+    );
+    assert!(described.status.success(), "{}", stderr(&described));
+    assert!(String::from_utf8_lossy(&described.stdout).contains("imdb,train"));
+
+    // A second fetch asks for the commit and downloads nothing.
+    let before = log.lock().unwrap().len();
+    let again = homogen(
+        &endpoint,
+        home.path(),
+        &["--quiet", "fetch", "dataset", "imdb"],
+        &[],
+    );
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(downloads(&log).len(), 2);
+    assert_eq!(log.lock().unwrap().len(), before + 1);
+}
+
+#[test]
+fn a_private_repository_needs_a_token_from_the_environment_or_the_token_file() {
+    let mut repo = imdb();
+    repo.token = Some("hf_secret".into());
+    let (endpoint, log) = serve_hub(vec![repo]);
+    let home = tempfile::tempdir().unwrap();
+    let args = ["--quiet", "fetch", "dataset", "imdb"];
+
+    let refused = homogen(&endpoint, home.path(), &args, &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let err = stderr(&refused);
+    for part in [
+        "`stanfordnlp/imdb`",
+        "HTTP 401",
+        "HF_TOKEN",
+        endpoint.as_str(),
+    ] {
+        assert!(err.contains(part), "{part} missing from: {err}");
+    }
+
+    let with_env = homogen(&endpoint, home.path(), &args, &[("HF_TOKEN", "hf_secret")]);
+    assert!(with_env.status.success(), "{}", stderr(&with_env));
+    let authorised = log.lock().unwrap()[1..]
+        .iter()
+        .all(|r| r.header("authorization") == Some("Bearer hf_secret"));
+    assert!(
+        authorised,
+        "every request after the refusal carries the token"
+    );
+
+    // `huggingface-cli login` writes $HF_HOME/token.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("token"), "hf_secret\n").unwrap();
+    let with_file = homogen(&endpoint, other.path(), &args, &[]);
+    assert!(with_file.status.success(), "{}", stderr(&with_file));
+}
+
+#[test]
+fn an_unknown_revision_is_bad_input_and_an_unreachable_hub_says_how_to_work_offline() {
+    let (endpoint, _log) = serve_hub(vec![imdb()]);
+    let home = tempfile::tempdir().unwrap();
+    let out = homogen(
+        &endpoint,
+        home.path(),
+        &["--quiet", "fetch", "dataset", "imdb", "--revision", "v9"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`stanfordnlp/imdb` at revision `v9`") && err.contains("HTTP 404"),
+        "{err}"
+    );
+    assert!(!home.path().join("hub/datasets--stanfordnlp--imdb").exists());
+
+    // Nothing listens on port 1; a trailing slash on the endpoint is allowed.
+    let out = homogen(
+        "http://127.0.0.1:1/",
+        home.path(),
+        &["--quiet", "fetch", "model", "org/tiny-roberta"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("`org/tiny-roberta`")
+            && err.contains("http://127.0.0.1:1 ")
+            && err.contains("HF_HUB_OFFLINE=1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn fetch_model_takes_config_tokenizer_and_safetensors_and_a_pickle_only_without_them() {
+    let pickled = HubRepo::new("models", "org/pickled", MODEL_SHA)
+        .with_file("config.json", b"{}")
+        .with_file("pytorch_model.bin", b"pickle");
+    let (endpoint, _log) = serve_hub(vec![tiny_roberta(), pickled]);
+    let home = tempfile::tempdir().unwrap();
+    let out = homogen(
+        &endpoint,
+        home.path(),
+        &["--quiet", "fetch", "model", "org/tiny-roberta"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let snap = snapshot(home.path(), "models--org--tiny-roberta", MODEL_SHA);
+    let mut files: Vec<String> = std::fs::read_dir(&snap)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "tokenizer_config.json"
+        ]
+    );
+
+    let out = homogen(
+        &endpoint,
+        home.path(),
+        &["--quiet", "fetch", "model", "org/pickled"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let snap = snapshot(home.path(), "models--org--pickled", MODEL_SHA);
+    assert_eq!(
+        std::fs::read(snap.join("pytorch_model.bin")).unwrap(),
+        b"pickle"
+    );
+
+    // Loading it without --allow-pickle is refused for what it is, even when the Hub cannot
+    // be reached to look for safetensors.
+    let texts = home.path().join("texts.txt");
+    std::fs::write(&texts, "a text\n").unwrap();
+    let args = [
+        "--quiet",
+        "embed",
+        "--model",
+        "org/pickled",
+        "--texts",
+        texts.to_str().unwrap(),
+        "--out",
+        home.path().join("x.safetensors").to_str().unwrap(),
+    ]
+    .map(str::to_string);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = homogen("http://127.0.0.1:1", home.path(), &args, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--allow-pickle"), "{}", stderr(&out));
+}
+
+fn features(path: &Path) -> Vec<f32> {
+    let tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu).unwrap();
+    tensors["features"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
+#[test]
+fn embed_downloads_a_missing_model_once_then_runs_from_the_cache() {
+    let (endpoint, log) = serve_hub(vec![tiny_roberta()]);
+    let home = tempfile::tempdir().unwrap();
+    let texts = home.path().join("texts.txt");
+    std::fs::write(&texts, "a first text\nand a second one\n").unwrap();
+    let embed = |model: &str, out: &Path, env: &[(&str, &str)]| {
+        let args = [
+            "--quiet",
+            "embed",
+            "--model",
+            model,
+            "--texts",
+            texts.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        homogen(&endpoint, home.path(), &args, env)
+    };
+
+    let offline = embed(
+        "org/tiny-roberta",
+        &home.path().join("x.safetensors"),
+        &[("HF_HUB_OFFLINE", "1")],
+    );
+    assert_eq!(offline.status.code(), Some(2), "{}", stderr(&offline));
+    assert!(
+        stderr(&offline).contains("not in the Hugging Face cache"),
+        "{}",
+        stderr(&offline)
+    );
+    assert!(log.lock().unwrap().is_empty(), "offline contacts nothing");
+
+    let hub_out = home.path().join("hub.safetensors");
+    let out = embed("org/tiny-roberta", &hub_out, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(downloads(&log).len(), 4, "{:?}", downloads(&log));
+    let local_out = home.path().join("local.safetensors");
+    let local = fixtures().join("models/roberta");
+    let out = embed(local.to_str().unwrap(), &local_out, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(features(&hub_out), features(&local_out));
+
+    // Cached now: the next run contacts nothing, online or not.
+    let before = log.lock().unwrap().len();
+    let out = embed(
+        "org/tiny-roberta",
+        &home.path().join("again.safetensors"),
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(log.lock().unwrap().len(), before);
+}
+
+/// A one-cell model-sharing config reading the model and IMDB from the Hub.
+fn hub_config(dir: &Path) -> PathBuf {
+    let config = dir.join("hub.toml");
+    std::fs::write(
+        &config,
+        r#"[experiment]
+kind = "modelsharing"
+out = "runs/hub"
+groupings = ["gender"]
+devices = ["cpu"]
+
+[model]
+id = "org/tiny-roberta"
+
+[train]
+optimizer = "adamw"
+lr = 1e-2
+schedule = "constant"
+epochs = 1
+batch_size = 8
+max_length = 32
+
+[[tasks]]
+name = "imdb"
+dataset = { name = "imdb", groupings = ["gender"] }
+
+[[methods]]
+name = "probe"
+
+[seeds]
+values = [1]
+"#,
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn run_downloads_the_model_and_datasets_once_before_its_cells() {
+    let (endpoint, log) = serve_hub(vec![tiny_roberta(), imdb()]);
+    let home = tempfile::tempdir().unwrap();
+    let config = hub_config(home.path());
+    let out_dir = home.path().join("run");
+    let args = [
+        "--quiet",
+        "run",
+        config.to_str().unwrap(),
+        "-o",
+        out_dir.to_str().unwrap(),
+    ];
+
+    let offline = homogen(&endpoint, home.path(), &args, &[("HF_HUB_OFFLINE", "1")]);
+    assert_eq!(offline.status.code(), Some(2), "{}", stderr(&offline));
+    let err = stderr(&offline);
+    assert!(
+        err.contains("model `org/tiny-roberta` (model.id)")
+            && err.contains("homogen fetch model org/tiny-roberta"),
+        "{err}"
+    );
+    assert!(log.lock().unwrap().is_empty());
+
+    let out = homogen(&endpoint, home.path(), &args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut fetched = downloads(&log);
+    fetched.sort();
+    let mut unique = fetched.clone();
+    unique.dedup();
+    assert_eq!(fetched, unique, "a file downloaded twice");
+    assert_eq!(fetched.len(), 6, "{fetched:?}");
+    assert!(out_dir.join("report.md").is_file());
+    // The cell's manifest names the commit it loaded, not `main`.
+    let cell = out_dir.join("cells/probe/seed-1/imdb/manifest.json");
+    let manifest = std::fs::read_to_string(&cell).unwrap();
+    assert!(manifest.contains(MODEL_SHA), "{manifest}");
+}
+
+#[test]
+fn plan_downloads_what_the_array_tasks_then_read_offline() {
+    let (endpoint, log) = serve_hub(vec![tiny_roberta(), imdb()]);
+    let home = tempfile::tempdir().unwrap();
+    let config = hub_config(home.path());
+    let out_dir = home.path().join("planned");
+    let (config, out_dir) = (config.to_str().unwrap(), out_dir.to_str().unwrap());
+    let plan = homogen(
+        &endpoint,
+        home.path(),
+        &["--quiet", "plan", config, "--out", out_dir],
+        &[],
+    );
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    assert_eq!(downloads(&log).len(), 6);
+
+    let before = log.lock().unwrap().len();
+    let task = homogen(
+        &endpoint,
+        home.path(),
+        &[
+            "--quiet",
+            "run",
+            config,
+            "--out",
+            out_dir,
+            "--task-index",
+            "0",
+        ],
+        &[("HF_HUB_OFFLINE", "1")],
+    );
+    assert!(task.status.success(), "{}", stderr(&task));
+    assert_eq!(log.lock().unwrap().len(), before);
+    assert!(Path::new(out_dir)
+        .join("cells/probe/seed-1/imdb/failures.parquet")
+        .is_file());
+}
