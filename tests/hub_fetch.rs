@@ -95,6 +95,12 @@ fn fetch_dataset_writes_the_cache_layout_the_loaders_read_then_skips() {
         .join("hub/datasets--stanfordnlp--imdb/refs/main");
     assert_eq!(std::fs::read_to_string(main).unwrap().trim(), DATA_SHA);
     assert_eq!(downloads(&log).len(), 2);
+    let via_cdn = log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.path.starts_with("/cdn/"));
+    assert!(via_cdn, "the Parquet files come through the Hub's redirect");
     let user_agent = log.lock().unwrap()[0]
         .header("user-agent")
         .unwrap_or("")

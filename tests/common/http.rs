@@ -94,6 +94,7 @@ fn answer(mut stream: TcpStream, handler: &dyn Fn(&Request) -> Response, log: &L
     let reason = match response.status {
         200 => "OK",
         206 => "Partial Content",
+        302 => "Found",
         401 => "Unauthorized",
         404 => "Not Found",
         _ => "Status",

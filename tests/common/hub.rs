@@ -5,6 +5,9 @@
 //!   file, with `x-repo-commit`, an `etag` (the content's SHA-256) and `Range: bytes=N-` /
 //!   `bytes=0-0` answered as 206 with `content-range`, as the Hub does.
 //!
+//! Large files (weights, Parquet, zip: what the Hub keeps in LFS) are answered as the Hub does:
+//! a 302 carrying `x-repo-commit`, `x-linked-etag` and `x-linked-size`, to an absolute URL on
+//! another route (`/cdn/<sha256>`, standing for the CDN) that serves the bytes.
 //! A revision is `main` or the repository's commit; anything else, an unknown repository or
 //! file, is 404. A repository with a token answers 401 to requests without `Bearer <token>`.
 
@@ -86,6 +89,16 @@ fn answer(repos: &[HubRepo], r: &Request) -> Response {
         return Response::status(405);
     }
     let path = r.path.split('?').next().unwrap_or("");
+    if let Some(digest) = path.strip_prefix("/cdn/") {
+        let content = repos
+            .iter()
+            .flat_map(|p| p.files.values())
+            .find(|c| hex::encode(Sha256::digest(c)) == digest);
+        return match content {
+            Some(c) => ranged(r, c, Vec::new()),
+            None => not_found,
+        };
+    }
     // (kind, id, revision, file or None for the API)
     let parsed = if let Some(rest) = path.strip_prefix("/api/") {
         rest.split_once('/').and_then(|(kind, rest)| {
@@ -132,20 +145,37 @@ fn answer(repos: &[HubRepo], r: &Request) -> Response {
     let Some(content) = repo.files.get(file) else {
         return not_found;
     };
-    let mut headers = vec![
+    let digest = hex::encode(Sha256::digest(content));
+    let lfs = [".safetensors", ".parquet", ".bin", ".zip"];
+    if lfs.iter().any(|e| file.ends_with(e)) {
+        let host = r.header("host").unwrap_or("127.0.0.1");
+        return Response {
+            status: 302,
+            headers: vec![
+                ("x-repo-commit".into(), repo.sha.clone()),
+                ("x-linked-etag".into(), format!("\"{digest}\"")),
+                ("x-linked-size".into(), content.len().to_string()),
+                ("location".into(), format!("http://{host}/cdn/{digest}")),
+            ],
+            body: Vec::new(),
+        };
+    }
+    let headers = vec![
         ("x-repo-commit".to_string(), repo.sha.clone()),
-        (
-            "etag".to_string(),
-            format!("\"{}\"", hex::encode(Sha256::digest(content))),
-        ),
-        ("accept-ranges".to_string(), "bytes".to_string()),
+        ("etag".to_string(), format!("\"{digest}\"")),
     ];
+    ranged(r, content, headers)
+}
+
+/// `content` with `headers`, the part a `Range: bytes=A-B` or `bytes=A-` asks for as a 206.
+fn ranged(r: &Request, content: &[u8], mut headers: Vec<(String, String)>) -> Response {
+    headers.push(("accept-ranges".to_string(), "bytes".to_string()));
     let range = r.header("range").and_then(|v| v.strip_prefix("bytes="));
     let Some((from, to)) = range.and_then(|v| v.split_once('-')) else {
         return Response {
             status: 200,
             headers,
-            body: content.clone(),
+            body: content.to_vec(),
         };
     };
     let from: usize = from.parse().unwrap_or(0).min(content.len());
