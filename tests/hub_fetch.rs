@@ -442,3 +442,69 @@ fn plan_downloads_what_the_array_tasks_then_read_offline() {
         .join("cells/probe/seed-1/imdb/failures.parquet")
         .is_file());
 }
+
+#[test]
+fn an_incomplete_shard_set_is_refused_offline_and_completed_online() {
+    let fixture = fixtures().join("data/imdb/hub/plain_text");
+    let train = std::fs::read(fixture.join("train-00000-of-00001.parquet")).unwrap();
+    let test = std::fs::read(fixture.join("test-00000-of-00001.parquet")).unwrap();
+    let repo = HubRepo::new("datasets", "stanfordnlp/imdb", DATA_SHA)
+        .with_file("plain_text/train-00000-of-00002.parquet", &train)
+        .with_file("plain_text/train-00001-of-00002.parquet", &test)
+        .with_file("plain_text/test-00000-of-00001.parquet", &test);
+    let (endpoint, log) = serve_hub(vec![repo]);
+    let home = tempfile::tempdir().unwrap();
+    let fetched = homogen(
+        &endpoint,
+        home.path(),
+        &["--quiet", "fetch", "dataset", "imdb"],
+        &[],
+    );
+    assert!(fetched.status.success(), "{}", stderr(&fetched));
+    let snap = snapshot(home.path(), "datasets--stanfordnlp--imdb", DATA_SHA);
+    let second = snap.join("plain_text/train-00001-of-00002.parquet");
+    std::fs::remove_file(&second).unwrap();
+
+    let described = homogen(
+        &endpoint,
+        home.path(),
+        &["data", "describe", "--dataset", "imdb"],
+        &[("HF_HUB_OFFLINE", "1")],
+    );
+    assert_eq!(described.status.code(), Some(2), "{}", stderr(&described));
+    let err = stderr(&described);
+    assert!(
+        err.contains("train-00001-of-00002.parquet is missing (1 of 2 `train` shards"),
+        "{err}"
+    );
+
+    // What `run`, `plan` and `train` call first: only the missing shard is downloaded again.
+    std::env::set_var("HF_ENDPOINT", &endpoint);
+    std::env::set_var("HF_HOME", home.path());
+    for var in [
+        "HF_HUB_CACHE",
+        "HF_HUB_OFFLINE",
+        "HF_TOKEN",
+        "HF_TOKEN_PATH",
+    ] {
+        std::env::remove_var(var);
+    }
+    let before = downloads(&log).len();
+    let spec = homogen::data::DatasetSpec::named("imdb");
+    let again = homogen::data::fetch_if_missing(&spec, false).unwrap();
+    assert!(again.is_some());
+    assert_eq!(std::fs::read(&second).unwrap(), test);
+    let new: Vec<String> = downloads(&log)[before..].to_vec();
+    assert_eq!(
+        new,
+        [format!(
+            "/datasets/stanfordnlp/imdb/resolve/{DATA_SHA}/plain_text/train-00001-of-00002.parquet"
+        )]
+    );
+    // Whole now: nothing is contacted.
+    let requests = log.lock().unwrap().len();
+    assert!(homogen::data::fetch_if_missing(&spec, false)
+        .unwrap()
+        .is_none());
+    assert_eq!(log.lock().unwrap().len(), requests);
+}

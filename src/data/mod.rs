@@ -152,14 +152,15 @@ pub fn resolve_root(spec: &DatasetSpec) -> Result<PathBuf> {
 }
 
 /// Makes sure a Hub dataset is in the cache before it is loaded: downloads its data files when
-/// the cache lacks them (with a progress bar when `progress`), unless `HF_HUB_OFFLINE` is set,
-/// where a missing dataset stays the error [`resolve_root`] gives. A spec with a `root`, or a
-/// dataset already cached, contacts nothing. Returns what was downloaded.
+/// the cache lacks them or holds an incomplete set of shards (with a progress bar when
+/// `progress`), unless `HF_HUB_OFFLINE` is set, where that stays an error. A spec with a
+/// `root`, or a dataset already cached whole, contacts nothing. Returns what was downloaded.
 pub fn fetch_if_missing(spec: &DatasetSpec, progress: bool) -> Result<Option<hub::Fetched>> {
     if spec.root.is_some() {
         return Ok(None);
     }
-    match resolve_root(spec) {
+    let cached = resolve_root(spec).and_then(|root| read::find_split_files(&root));
+    match cached {
         Ok(_) => Ok(None),
         Err(e) if hub::offline() => Err(e),
         Err(_) => hub::fetch_dataset(&spec.name, spec.revision.as_deref(), progress).map(Some),

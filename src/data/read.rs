@@ -63,12 +63,60 @@ fn split_of(rel: &Path) -> Option<Option<Split>> {
 }
 
 /// Every data file under `root` (four folder levels at most) whose name or folder names a
-/// split, sorted by path; `unsupervised` files are left out.
+/// split, sorted by path; `unsupervised` files are left out. Shards named as the Hub names them
+/// (`train-00001-of-00003.parquet`) must all be there: a missing one (an interrupted download,
+/// a partial copy) is an error naming it, not a silently smaller split.
 pub fn find_split_files(root: &Path) -> Result<Vec<SplitFile>> {
     let mut out = Vec::new();
     walk(root, root, 0, &mut out)?;
     out.sort_by(|a, b| a.path.cmp(&b.path));
+    check_shards(&out)?;
     Ok(out)
+}
+
+/// `(prefix, index, count)` of a shard file name `PREFIX-IIIII-of-NNNNN.EXT`.
+fn shard_of(path: &Path) -> Option<(String, usize, usize)> {
+    let stem = path.file_stem()?.to_str()?;
+    let (left, count) = stem.rsplit_once("-of-")?;
+    let (prefix, index) = left.rsplit_once('-')?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(index) || !digits(count) {
+        return None;
+    }
+    Some((prefix.to_string(), index.parse().ok()?, count.parse().ok()?))
+}
+
+/// Every shard set (same folder, prefix, count and extension) is complete.
+fn check_shards(files: &[SplitFile]) -> Result<()> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut sets: BTreeMap<(PathBuf, String, usize, String), BTreeSet<usize>> = BTreeMap::new();
+    for f in files {
+        if let Some((prefix, index, count)) = shard_of(&f.path) {
+            let dir = f.path.parent().unwrap_or(Path::new("")).to_path_buf();
+            let ext = f
+                .path
+                .extension()
+                .map_or(String::new(), |e| e.to_string_lossy().into_owned());
+            sets.entry((dir, prefix, count, ext))
+                .or_default()
+                .insert(index);
+        }
+    }
+    for ((dir, prefix, count, ext), present) in sets {
+        let width = 5;
+        if let Some(missing) = (0..count).find(|i| !present.contains(i)) {
+            let name = format!("{prefix}-{missing:0width$}-of-{count:0width$}.{ext}");
+            return Err(InputError::new(format!(
+                "the dataset is incomplete: {name} is missing ({} of {count} `{prefix}` shards \
+                 present); download it again to complete it (`homogen fetch dataset NAME` \
+                 fetches only what is missing)",
+                present.iter().filter(|&&i| i < count).count()
+            ))
+            .in_file(dir.join(name))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<SplitFile>) -> Result<()> {
@@ -314,6 +362,33 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_missing_shard_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        for name in [
+            "train-00000-of-00003.parquet",
+            "train-00002-of-00003.parquet",
+            "test-00000-of-00001.parquet",
+        ] {
+            std::fs::write(data.join(name), b"").unwrap();
+        }
+        let err = find_split_files(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("train-00001-of-00003.parquet is missing (2 of 3 `train` shards"),
+            "{err}"
+        );
+        std::fs::write(data.join("train-00001-of-00003.parquet"), b"").unwrap();
+        assert_eq!(find_split_files(dir.path()).unwrap().len(), 4);
+        assert_eq!(
+            shard_of(Path::new("a/valid-00010-of-00012.parquet")),
+            Some(("valid".to_string(), 10, 12))
+        );
+        assert_eq!(shard_of(Path::new("default/train/0000.parquet")), None);
+        assert_eq!(shard_of(Path::new("train-x-of-00002.parquet")), None);
     }
 
     #[test]
