@@ -508,3 +508,74 @@ fn an_incomplete_shard_set_is_refused_offline_and_completed_online() {
         .is_none());
     assert_eq!(log.lock().unwrap().len(), requests);
 }
+
+/// The tiny RoBERTa with its weights in two shards and an index, as `org/sharded`.
+fn sharded_roberta() -> HubRepo {
+    let dir = fixtures().join("models/roberta");
+    let tensors =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    let (a, b) = names.split_at(names.len() / 2);
+    let mut repo = HubRepo::new("models", "org/sharded", MODEL_SHA);
+    let mut weight_map = serde_json::Map::new();
+    let scratch = tempfile::tempdir().unwrap();
+    for (shard, part) in [
+        ("model-00001-of-00002.safetensors", a),
+        ("model-00002-of-00002.safetensors", b),
+    ] {
+        let map: std::collections::HashMap<String, candle_core::Tensor> = part
+            .iter()
+            .map(|&n| (n.clone(), tensors[n].clone()))
+            .collect();
+        let path = scratch.path().join(shard);
+        candle_core::safetensors::save(&map, &path).unwrap();
+        repo = repo.with_file(shard, &std::fs::read(&path).unwrap());
+        for &n in part {
+            weight_map.insert(n.clone(), shard.into());
+        }
+    }
+    let index = serde_json::json!({ "metadata": {}, "weight_map": weight_map });
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        repo = repo.with_file(f, &std::fs::read(dir.join(f)).unwrap());
+    }
+    repo.with_file("model.safetensors.index.json", index.to_string().as_bytes())
+}
+
+#[test]
+fn a_model_shard_lost_from_the_cache_is_downloaded_again() {
+    let (endpoint, log) = serve_hub(vec![sharded_roberta()]);
+    let home = tempfile::tempdir().unwrap();
+    let texts = home.path().join("texts.txt");
+    std::fs::write(&texts, "a text\n").unwrap();
+    let embed = |out: &str| {
+        let out = home.path().join(out);
+        let args = [
+            "--quiet",
+            "embed",
+            "--model",
+            "org/sharded",
+            "--texts",
+            texts.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        (homogen(&endpoint, home.path(), &args, &[]), out)
+    };
+    let (first, first_out) = embed("a.safetensors");
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(downloads(&log).len(), 6, "{:?}", downloads(&log));
+    let snap = snapshot(home.path(), "models--org--sharded", MODEL_SHA);
+    std::fs::remove_file(snap.join("model-00002-of-00002.safetensors")).unwrap();
+
+    let (second, second_out) = embed("b.safetensors");
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(
+        downloads(&log)[6..],
+        [format!(
+            "/org/sharded/resolve/{MODEL_SHA}/model-00002-of-00002.safetensors"
+        )]
+    );
+    assert_eq!(features(&first_out), features(&second_out));
+}

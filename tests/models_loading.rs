@@ -126,6 +126,14 @@ fn loads_sharded_safetensors_and_vision_only_checkpoints_without_prefix() {
     assert_eq!(shards.len(), 2);
     let f = clip_features(&dir);
     assert!(max_abs_diff(&f, &reference()["clip.features"]) <= 1e-5);
+
+    // A shard the index lists but the folder lacks is named.
+    std::fs::remove_file(dir.join("model-00002-of-00002.safetensors")).unwrap();
+    let err = from_folder(&dir, false, None).unwrap_err().to_string();
+    assert!(
+        err.contains("model-00002-of-00002.safetensors") && err.contains("shard"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -137,7 +137,17 @@ pub fn from_folder(dir: &Path, allow_pickle: bool, revision: Option<String>) -> 
     let weights = if single.is_file() {
         WeightFiles::Safetensors(vec![single])
     } else if index.is_file() {
-        WeightFiles::Safetensors(shard_names(&index)?.iter().map(|n| dir.join(n)).collect())
+        let shards: Vec<PathBuf> = shard_names(&index)?.iter().map(|n| dir.join(n)).collect();
+        if let Some(missing) = shards.iter().find(|p| !p.is_file()) {
+            return Err(InputError::new(format!(
+                "a weight shard that {} lists is missing (an interrupted download? `homogen \
+                 fetch model` completes it)",
+                index.display()
+            ))
+            .in_file(missing)
+            .into());
+        }
+        WeightFiles::Safetensors(shards)
     } else if pickle.is_file() {
         if !allow_pickle {
             return Err(InputError::new(
