@@ -56,6 +56,24 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `homogen embed` of model `model` on a one-line text file in `home`, into `home/out`.
+fn embed(
+    endpoint: &str,
+    home: &Path,
+    model: &str,
+    out: &str,
+    env: &[(&str, &str)],
+) -> (Output, PathBuf) {
+    let texts = home.join("texts.txt");
+    std::fs::write(&texts, "a first text\nand a second one\n").unwrap();
+    let out = home.join(out);
+    let (texts_arg, out_arg) = (texts.to_str().unwrap(), out.to_str().unwrap());
+    let args = [
+        "--quiet", "embed", "--model", model, "--texts", texts_arg, "--out", out_arg,
+    ];
+    (homogen(endpoint, home, &args, env), out)
+}
+
 fn snapshot(home: &Path, folder: &str, sha: &str) -> PathBuf {
     home.join("hub").join(folder).join("snapshots").join(sha)
 }
@@ -247,21 +265,13 @@ fn fetch_model_takes_config_tokenizer_and_safetensors_and_a_pickle_only_without_
 
     // Loading it without --allow-pickle is refused for what it is, even when the Hub cannot
     // be reached to look for safetensors.
-    let texts = home.path().join("texts.txt");
-    std::fs::write(&texts, "a text\n").unwrap();
-    let args = [
-        "--quiet",
-        "embed",
-        "--model",
+    let (out, _) = embed(
+        "http://127.0.0.1:1",
+        home.path(),
         "org/pickled",
-        "--texts",
-        texts.to_str().unwrap(),
-        "--out",
-        home.path().join("x.safetensors").to_str().unwrap(),
-    ]
-    .map(str::to_string);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = homogen("http://127.0.0.1:1", home.path(), &args, &[]);
+        "x.st",
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--allow-pickle"), "{}", stderr(&out));
 }
@@ -279,27 +289,10 @@ fn features(path: &Path) -> Vec<f32> {
 fn embed_downloads_a_missing_model_once_then_runs_from_the_cache() {
     let (endpoint, log) = serve_hub(vec![tiny_roberta()]);
     let home = tempfile::tempdir().unwrap();
-    let texts = home.path().join("texts.txt");
-    std::fs::write(&texts, "a first text\nand a second one\n").unwrap();
-    let embed = |model: &str, out: &Path, env: &[(&str, &str)]| {
-        let args = [
-            "--quiet",
-            "embed",
-            "--model",
-            model,
-            "--texts",
-            texts.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        homogen(&endpoint, home.path(), &args, env)
-    };
+    let home = home.path();
+    let model = "org/tiny-roberta";
 
-    let offline = embed(
-        "org/tiny-roberta",
-        &home.path().join("x.safetensors"),
-        &[("HF_HUB_OFFLINE", "1")],
-    );
+    let (offline, _) = embed(&endpoint, home, model, "x.st", &[("HF_HUB_OFFLINE", "1")]);
     assert_eq!(offline.status.code(), Some(2), "{}", stderr(&offline));
     assert!(
         stderr(&offline).contains("not in the Hugging Face cache"),
@@ -308,23 +301,17 @@ fn embed_downloads_a_missing_model_once_then_runs_from_the_cache() {
     );
     assert!(log.lock().unwrap().is_empty(), "offline contacts nothing");
 
-    let hub_out = home.path().join("hub.safetensors");
-    let out = embed("org/tiny-roberta", &hub_out, &[]);
+    let (out, hub_out) = embed(&endpoint, home, model, "hub.st", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(downloads(&log).len(), 4, "{:?}", downloads(&log));
-    let local_out = home.path().join("local.safetensors");
     let local = fixtures().join("models/roberta");
-    let out = embed(local.to_str().unwrap(), &local_out, &[]);
+    let (out, local_out) = embed(&endpoint, home, local.to_str().unwrap(), "local.st", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(features(&hub_out), features(&local_out));
 
     // Cached now: the next run contacts nothing, online or not.
     let before = log.lock().unwrap().len();
-    let out = embed(
-        "org/tiny-roberta",
-        &home.path().join("again.safetensors"),
-        &[],
-    );
+    let (out, _) = embed(&endpoint, home, model, "again.st", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(log.lock().unwrap().len(), before);
 }
@@ -547,29 +534,14 @@ fn sharded_roberta() -> HubRepo {
 fn a_model_shard_lost_from_the_cache_is_downloaded_again() {
     let (endpoint, log) = serve_hub(vec![sharded_roberta()]);
     let home = tempfile::tempdir().unwrap();
-    let texts = home.path().join("texts.txt");
-    std::fs::write(&texts, "a text\n").unwrap();
-    let embed = |out: &str| {
-        let out = home.path().join(out);
-        let args = [
-            "--quiet",
-            "embed",
-            "--model",
-            "org/sharded",
-            "--texts",
-            texts.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        (homogen(&endpoint, home.path(), &args, &[]), out)
-    };
-    let (first, first_out) = embed("a.safetensors");
+    let home = home.path();
+    let (first, first_out) = embed(&endpoint, home, "org/sharded", "a.st", &[]);
     assert!(first.status.success(), "{}", stderr(&first));
     assert_eq!(downloads(&log).len(), 6, "{:?}", downloads(&log));
-    let snap = snapshot(home.path(), "models--org--sharded", MODEL_SHA);
+    let snap = snapshot(home, "models--org--sharded", MODEL_SHA);
     std::fs::remove_file(snap.join("model-00002-of-00002.safetensors")).unwrap();
 
-    let (second, second_out) = embed("b.safetensors");
+    let (second, second_out) = embed(&endpoint, home, "org/sharded", "b.st", &[]);
     assert!(second.status.success(), "{}", stderr(&second));
     assert_eq!(
         downloads(&log)[6..],
