@@ -551,3 +551,32 @@ fn a_model_shard_lost_from_the_cache_is_downloaded_again() {
     );
     assert_eq!(features(&first_out), features(&second_out));
 }
+
+#[test]
+fn train_downloads_its_model_and_dataset() {
+    let (endpoint, log) = serve_hub(vec![tiny_roberta(), imdb()]);
+    let home = tempfile::tempdir().unwrap();
+    let cell = home.path().join("cell");
+    let args = [
+        "--quiet",
+        "train",
+        "--model",
+        "org/tiny-roberta",
+        "--method",
+        "probe",
+        "--dataset",
+        "imdb",
+        "--epochs",
+        "1",
+        "--lr",
+        "0.01",
+        "--max-length",
+        "32",
+        "--out",
+        cell.to_str().unwrap(),
+    ];
+    let out = homogen(&endpoint, home.path(), &args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(downloads(&log).len(), 6, "{:?}", downloads(&log));
+    assert!(cell.join("failures.parquet").is_file());
+}
