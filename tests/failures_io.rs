@@ -232,6 +232,20 @@ fn csv_validation_names_file_row_and_column() {
     );
     let e = csv_error(b"deployment,example_id,failure\n\"a\nb\",p1,1\na,p\xff2,1\n");
     assert!(e.contains("row 2") && e.contains("not valid UTF-8"), "{e}");
+
+    // A quote left open swallows the following lines into one field: the error says so.
+    let e = csv_error(b"deployment,example_id,failure\na,p1,0\n\"b,p2,1\na,p3,1\n");
+    assert!(
+        e.contains("row 2: the row has 1 field but the header has 3")
+            && e.contains("is a quote (\") not closed?"),
+        "{e}"
+    );
+    // A short row without one gets no such hint.
+    let e = csv_error(b"deployment,example_id,failure\na,p1\n");
+    assert!(
+        e.contains("row 1: the row has 2 fields") && !e.contains("quote"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -182,7 +182,8 @@ fn read_csv(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Res
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(std::io::BufReader::new(file));
-    let csv_error = |e: csv::Error| -> Error {
+    // `spans_lines`: a field of the failing row runs over several lines.
+    let csv_error = |e: csv::Error, spans_lines: bool| -> Error {
         // The record index, not the line: a quoted field may span lines. The header is
         // record 0, so data row n (1-based, as elsewhere) is record n.
         let row = e.position().map(|p| p.record() as usize);
@@ -194,7 +195,14 @@ fn read_csv(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Res
             csv::ErrorKind::UnequalLengths {
                 expected_len, len, ..
             } => {
-                format!("the row has {len} fields but the header has {expected_len}")
+                let fields = if *len == 1 { "field" } else { "fields" };
+                let mut m = format!("the row has {len} {fields} but the header has {expected_len}");
+                if spans_lines && len < expected_len {
+                    // A quote left open makes the lines after it part of one field.
+                    m += "; a quoted field in it runs over several lines: is a quote (\") \
+                          not closed?";
+                }
+                m
             }
             csv::ErrorKind::Io(io) => {
                 return Error::io(
@@ -212,14 +220,17 @@ fn read_csv(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Res
     };
     let header: Vec<String> = reader
         .headers()
-        .map_err(csv_error)?
+        .map_err(|e| csv_error(e, false))?
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
     let (mut builder, layout) = Builder::new(path, &header, options, deployment)?;
     let mut record = csv::StringRecord::new();
     let mut row = 0usize;
-    while reader.read_record(&mut record).map_err(csv_error)? {
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| csv_error(e, record.iter().any(|f| f.contains('\n'))))?
+    {
         row += 1;
         let field = |i: usize| record.get(i).unwrap_or("");
         let check = |i: Option<usize>, what: &str, ok: &dyn Fn(&str) -> bool| match i {
