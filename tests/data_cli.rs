@@ -192,14 +192,25 @@ fn loaders_find_fetched_data_offline_in_the_hub_cache() {
         stderr(&g)
     );
     let h = homogen(
-        &["fetch", "model", "roberta-base", "--revision", "v2"],
+        &["fetch", "model", "org/some-model", "--revision", "v2"],
         &env,
     );
     assert_eq!(h.status.code(), Some(2), "{}", stderr(&h));
     assert!(
-        stderr(&h).contains("`homogen fetch model roberta-base --revision v2`"),
+        stderr(&h).contains("`homogen fetch model org/some-model --revision v2`"),
         "{}",
         stderr(&h)
+    );
+    // A model card's name stands for its Hub model (here at another revision than its pin).
+    let c = homogen(
+        &["fetch", "model", "roberta-base", "--revision", "v2"],
+        &env,
+    );
+    assert_eq!(c.status.code(), Some(2), "{}", stderr(&c));
+    assert!(
+        stderr(&c).contains("`homogen fetch model FacebookAI/roberta-base --revision v2`"),
+        "{}",
+        stderr(&c)
     );
 }
 

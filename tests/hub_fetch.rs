@@ -580,3 +580,40 @@ fn train_downloads_its_model_and_dataset() {
     assert_eq!(downloads(&log).len(), 6, "{:?}", downloads(&log));
     assert!(cell.join("failures.parquet").is_file());
 }
+
+#[test]
+fn a_model_card_name_fetches_and_loads_its_pinned_commit() {
+    let card = homogen::models::card::builtin("roberta-base").unwrap();
+    let repo = HubRepo::new("models", &card.hub_id, &card.revision)
+        .with_folder(&fixtures().join("models/roberta"), "");
+    let (endpoint, log) = serve_hub(vec![repo]);
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let out = homogen(
+        &endpoint,
+        home,
+        &["--quiet", "fetch", "model", "roberta-base"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let info = format!(
+        "/api/models/FacebookAI/roberta-base/revision/{}",
+        card.revision
+    );
+    assert_eq!(log.lock().unwrap()[0].path, info);
+    assert!(
+        snapshot(home, "models--FacebookAI--roberta-base", &card.revision)
+            .join("model.safetensors")
+            .is_file()
+    );
+
+    // Loaded by the card's name, offline, at that commit.
+    let (out, _) = embed(
+        &endpoint,
+        home,
+        "roberta-base",
+        "a.st",
+        &[("HF_HUB_OFFLINE", "1")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}

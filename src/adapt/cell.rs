@@ -55,7 +55,8 @@ fn d_device() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSpec {
-    /// A model folder (config.json, model.safetensors, tokenizer.json) or a Hub id.
+    /// A model folder (config.json, model.safetensors, tokenizer.json), a Hub id, or a shipped
+    /// model card's name (its Hub model at its pinned commit).
     pub model: String,
     /// Hub revision of the model (pinned for real runs).
     #[serde(default)]

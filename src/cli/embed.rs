@@ -10,7 +10,8 @@ use homogen::{device, error::InputError};
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("input").required(true).args(["texts", "images", "pixels"])))]
 pub struct EmbedArgs {
-    /// A model folder (config.json, model.safetensors, tokenizer.json) or a Hub id.
+    /// A model folder (config.json, model.safetensors, tokenizer.json), a Hub id, or a model
+    /// card's name (roberta-base, clip-vit-base-patch16, bert-base-uncased: pinned commits).
     #[arg(long)]
     pub model: String,
     /// Hub revision (branch, tag or commit); `main` when absent.

@@ -38,9 +38,10 @@ pub enum FetchWhat {
     },
     /// A model's config, tokenizer and weights.
     Model {
-        /// The Hub model id (e.g. roberta-base).
+        /// The Hub model id (e.g. FacebookAI/roberta-base), or a shipped model card's name
+        /// (roberta-base, clip-vit-base-patch16, bert-base-uncased: the card's pinned commit).
         id: String,
-        /// Revision (branch, tag or commit); default `main`.
+        /// Revision (branch, tag or commit); default: the card's commit, else `main`.
         #[arg(long)]
         revision: Option<String>,
     },
@@ -90,7 +91,10 @@ pub fn run(args: FetchArgs, quiet: bool) -> anyhow::Result<()> {
             }
             hub::fetch_dataset(name, revision.as_deref(), !quiet)?
         }
-        FetchWhat::Model { id, revision } => hub::fetch_model(id, revision.as_deref(), !quiet)?,
+        FetchWhat::Model { id, revision } => {
+            let (id, revision) = homogen::models::card::hub_ref(id, revision.as_deref());
+            hub::fetch_model(&id, Some(&revision), !quiet)?
+        }
     };
     if let Some(commit) = &fetched.commit {
         println!("commit {commit} ({} files)", fetched.files.len());

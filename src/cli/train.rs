@@ -21,7 +21,8 @@ pub struct TrainArgs {
     /// rather than silently ignored.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// A model folder (config.json, model.safetensors, tokenizer.json) or a Hub id.
+    /// A model folder (config.json, model.safetensors, tokenizer.json), a Hub id, or a model
+    /// card's name (roberta-base, clip-vit-base-patch16, bert-base-uncased: pinned commits).
     #[arg(long, required_unless_present = "config", conflicts_with = "config")]
     pub model: Option<String>,
     /// Hub revision of the model.

@@ -53,9 +53,11 @@ pub struct ResolveOptions {
     pub progress: bool,
 }
 
-/// Finds the files of `model`: an existing folder, or a Hub model id (from the cache; downloaded
-/// into it first when missing and `HF_HUB_OFFLINE` is not set). The files' `revision` is then
-/// the snapshot's commit, so manifests name exactly what was loaded.
+/// Finds the files of `model`: an existing folder, a Hub model id, or a shipped model card's
+/// name (`roberta-base`: its Hub model at its pinned commit, see [`super::card::hub_ref`]); a
+/// Hub model comes from the cache, downloaded into it first when missing and `HF_HUB_OFFLINE`
+/// is not set. The files' `revision` is then the snapshot's commit, so manifests name exactly
+/// what was loaded.
 pub fn resolve(model: &str, opts: &ResolveOptions) -> Result<ModelFiles> {
     let path = Path::new(model);
     if path.is_dir() {
@@ -72,7 +74,9 @@ pub fn resolve(model: &str, opts: &ResolveOptions) -> Result<ModelFiles> {
                 .into(),
         );
     }
-    let revision = opts.revision.clone().unwrap_or_else(|| "main".to_string());
+    // A shipped card's name stands for its Hub model at the pinned commit.
+    let (hub_id, revision) = super::card::hub_ref(model, opts.revision.as_deref());
+    let model = hub_id.as_str();
     let cache = cache_from_env();
     match from_cache(&cache, model, &revision, opts.allow_pickle) {
         Ok(files) => Ok(files),

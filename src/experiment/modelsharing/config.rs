@@ -116,7 +116,8 @@ fn default_devices() -> Vec<String> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
-    /// A model folder (relative to the config's folder) or a Hub id.
+    /// A model folder (relative to the config's folder), a Hub id, or a shipped model card's
+    /// name (`roberta-base`: its Hub model at its pinned commit).
     pub id: String,
     /// The pinned Hub revision.
     #[serde(default)]

@@ -35,6 +35,14 @@ pub const MANIFEST: &str = "manifest.json";
 /// methods, seeds, tasks and every cell's content hash.
 fn manifest(config: &ModelSharingConfig, saved: &str, cells: &[Cell]) -> String {
     use sha2::{Digest, Sha256};
+    // A Hub model's revision as it resolves (a card's name: the card's commit); each cell's
+    // manifest records the commit it loaded.
+    let revision = match Path::new(&config.model.id).is_dir() {
+        true => config.model.revision.clone(),
+        false => {
+            Some(crate::models::card::hub_ref(&config.model.id, config.model.revision.as_deref()).1)
+        }
+    };
     let v = serde_json::json!({
         "program": "homogen",
         "version": env!("CARGO_PKG_VERSION"),
@@ -42,7 +50,7 @@ fn manifest(config: &ModelSharingConfig, saved: &str, cells: &[Cell]) -> String 
         "config_sha256": hex::encode(Sha256::digest(saved.as_bytes())),
         "config": saved,
         "model": config.model.id,
-        "revision": config.model.revision,
+        "revision": revision,
         "methods": config.method_labels(),
         "seeds": config.seeds.values,
         "tasks": config.tasks.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
