@@ -386,10 +386,12 @@ fn run_downloads_the_model_and_datasets_once_before_its_cells() {
     assert_eq!(fetched, unique, "a file downloaded twice");
     assert_eq!(fetched.len(), 6, "{fetched:?}");
     assert!(out_dir.join("report.md").is_file());
-    // The cell's manifest names the commit it loaded, not `main`.
+    // The cell's manifest names the commits it read, not `main`.
     let cell = out_dir.join("cells/probe/seed-1/imdb/manifest.json");
-    let manifest = std::fs::read_to_string(&cell).unwrap();
-    assert!(manifest.contains(MODEL_SHA), "{manifest}");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cell).unwrap()).unwrap();
+    assert_eq!(manifest["model_revision"], MODEL_SHA, "{manifest}");
+    assert_eq!(manifest["dataset_revision"], DATA_SHA, "{manifest}");
 }
 
 #[test]

@@ -26,6 +26,10 @@ pub struct Manifest {
     pub model_revision: Option<String>,
     /// [`crate::data::Dataset::fingerprint`] of the loaded dataset.
     pub dataset_fingerprint: String,
+    /// The commit of the dataset's Hub snapshot it was read from (`None` for a local folder):
+    /// `homogen fetch dataset NAME --revision COMMIT` gets the same files.
+    #[serde(default)]
+    pub dataset_revision: Option<String>,
     /// `running` or `finished`.
     pub status: String,
     /// The outcome, once finished.

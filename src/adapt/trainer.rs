@@ -564,6 +564,9 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         seed: spec.seed,
         model_revision: files.revision.clone(),
         dataset_fingerprint: ds.fingerprint(),
+        dataset_revision: data::resolve_root(&spec.dataset)
+            .ok()
+            .and_then(|root| data::hub::snapshot_commit(&root)),
         status: "running".into(),
         outcome: None,
     };

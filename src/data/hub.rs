@@ -205,6 +205,15 @@ pub fn cached_snapshot(
     }
 }
 
+/// The commit of a Hub-cache snapshot folder (`.../snapshots/<commit>`), `None` for any other
+/// folder.
+pub fn snapshot_commit(dir: &Path) -> Option<String> {
+    let parent = dir.parent()?.file_name()?;
+    let name = dir.file_name()?.to_str()?;
+    let is_commit = name.len() == 40 && name.chars().all(|c| c.is_ascii_hexdigit());
+    (parent == "snapshots" && is_commit).then(|| name.to_string())
+}
+
 /// The error for a repository (`kind`: model or dataset) missing from the cache at `base`: it
 /// says how to download it (and that `HF_HUB_OFFLINE` must be unset for that, when it is set).
 pub(crate) fn not_cached(kind: RepoType, repo: &str, revision: &str, base: &Path) -> Error {
@@ -370,6 +379,15 @@ pub fn fetch_model(id: &str, revision: Option<&str>, progress: bool) -> Result<F
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_folder_names_its_commit() {
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let snap = PathBuf::from("hub/datasets--a--b/snapshots").join(commit);
+        assert_eq!(snapshot_commit(&snap), Some(commit.to_string()));
+        assert_eq!(snapshot_commit(Path::new("data/imdb")), None);
+        assert_eq!(snapshot_commit(Path::new("snapshots/main")), None);
+    }
 
     #[test]
     fn data_and_model_files_are_selected_by_name() {
