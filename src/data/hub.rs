@@ -155,10 +155,7 @@ pub fn api() -> Result<Api> {
 /// a token) is bad input; anything else (no network, a server error) a runtime failure that says
 /// how to work offline.
 fn hub_error(kind: RepoType, repo: &str, revision: &str, e: ApiError) -> Error {
-    let what = match kind {
-        RepoType::Model => "model",
-        _ => "dataset",
-    };
+    let what = kind_name(kind);
     let endpoint = endpoint();
     if let ApiError::RequestError(r) = &e {
         if let ureq::Error::StatusCode(code @ (401 | 403 | 404)) = r.as_ref() {
@@ -173,6 +170,14 @@ fn hub_error(kind: RepoType, repo: &str, revision: &str, e: ApiError) -> Error {
         "fetching {what} `{repo}` (revision `{revision}`) from {endpoint} failed: {e}; set \
          HF_HUB_OFFLINE=1 to use only the local cache, or HF_ENDPOINT to use a mirror"
     ))
+}
+
+/// `model` or `dataset`, as messages and `homogen fetch` name the kinds.
+fn kind_name(kind: RepoType) -> &'static str {
+    match kind {
+        RepoType::Model => "model",
+        _ => "dataset",
+    }
 }
 
 fn folder(kind: RepoType, repo: &str) -> String {
@@ -217,10 +222,7 @@ pub fn snapshot_commit(dir: &Path) -> Option<String> {
 /// The error for a repository (`kind`: model or dataset) missing from the cache at `base`: it
 /// says how to download it (and that `HF_HUB_OFFLINE` must be unset for that, when it is set).
 pub(crate) fn not_cached(kind: RepoType, repo: &str, revision: &str, base: &Path) -> Error {
-    let what = match kind {
-        RepoType::Model => "model",
-        _ => "dataset",
-    };
+    let what = kind_name(kind);
     let unset = if offline() {
         " (HF_HUB_OFFLINE is set: unset it for that)"
     } else {
