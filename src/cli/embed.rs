@@ -14,7 +14,8 @@ pub struct EmbedArgs {
     /// card's name (roberta-base, clip-vit-base-patch16, bert-base-uncased: pinned commits).
     #[arg(long)]
     pub model: String,
-    /// Hub revision (branch, tag or commit); when absent, a model card's pinned commit, else `main`.
+    /// Hub revision (branch, tag or commit); when absent, a model card's pinned commit, else
+    /// `main`.
     #[arg(long)]
     pub revision: Option<String>,
     /// A text file, one text per line.
