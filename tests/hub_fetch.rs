@@ -619,3 +619,39 @@ fn a_model_card_name_fetches_and_loads_its_pinned_commit() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn plan_offline_warns_about_what_the_tasks_will_have_to_download() {
+    let home = tempfile::tempdir().unwrap();
+    let config = hub_config(home.path());
+    let out_dir = home.path().join("planned");
+    let args = [
+        "plan",
+        config.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    let offline = homogen(
+        "http://127.0.0.1:1",
+        home.path(),
+        &args,
+        &[("HF_HUB_OFFLINE", "1")],
+    );
+    assert!(offline.status.success(), "{}", stderr(&offline));
+    assert!(
+        stderr(&offline).starts_with("warning: ")
+            && stderr(&offline).contains("model `org/tiny-roberta` (model.id)")
+            && stderr(&offline).contains("the array tasks will need to download it"),
+        "{}",
+        stderr(&offline)
+    );
+    assert!(out_dir.join("jobs.jsonl").is_file());
+    // Online with the Hub unreachable, planning stops and says how to work offline.
+    let online = homogen("http://127.0.0.1:1", home.path(), &args, &[]);
+    assert_eq!(online.status.code(), Some(1), "{}", stderr(&online));
+    assert!(
+        stderr(&online).contains("HF_HUB_OFFLINE=1"),
+        "{}",
+        stderr(&online)
+    );
+}

@@ -73,8 +73,13 @@ pub fn run(args: PlanArgs, quiet: bool) -> anyhow::Result<()> {
         return Err(homogen::error::Error::from(e).into());
     }
     // Downloaded here, once, so that array tasks (often on nodes without network) find the
-    // model and datasets in the cache.
-    config.fetch_missing(!quiet)?;
+    // model and datasets in the cache. Planning offline, what is missing is left to the tasks.
+    if let Err(e) = config.fetch_missing(!quiet) {
+        if !homogen::data::hub::offline() {
+            return Err(e.into());
+        }
+        eprintln!("warning: {e}; the array tasks will need to download it");
+    }
     let cells = modelsharing::prepare(&config, &out)?;
     let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or(p.to_path_buf());
     let exe = std::env::current_exe()?;
