@@ -379,6 +379,15 @@ fn run_downloads_the_model_and_datasets_once_before_its_cells() {
 
     let out = homogen(&endpoint, home.path(), &args, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "downloaded model org/tiny-roberta at commit {MODEL_SHA}"
+        )) && err.contains(&format!(
+            "downloaded dataset imdb (2 files) at commit {DATA_SHA}"
+        )),
+        "{err}"
+    );
     let mut fetched = downloads(&log);
     fetched.sort();
     let mut unique = fetched.clone();

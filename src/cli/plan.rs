@@ -74,11 +74,12 @@ pub fn run(args: PlanArgs, quiet: bool) -> anyhow::Result<()> {
     }
     // Downloaded here, once, so that array tasks (often on nodes without network) find the
     // model and datasets in the cache. Planning offline, what is missing is left to the tasks.
-    if let Err(e) = config.fetch_missing(!quiet) {
-        if !homogen::data::hub::offline() {
-            return Err(e.into());
+    match config.fetch_missing(!quiet) {
+        Ok(lines) => lines.iter().for_each(|l| eprintln!("downloaded {l}")),
+        Err(e) if homogen::data::hub::offline() => {
+            eprintln!("warning: {e}; the array tasks will need to download it")
         }
-        eprintln!("warning: {e}; the array tasks will need to download it");
+        Err(e) => return Err(e.into()),
     }
     let cells = modelsharing::prepare(&config, &out)?;
     let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or(p.to_path_buf());

@@ -148,7 +148,9 @@ fn run_modelsharing(
         }
     }
     // The model and datasets the cache lacks are downloaded once, before any cell starts.
-    config.fetch_missing(!quiet)?;
+    for line in config.fetch_missing(!quiet)? {
+        eprintln!("downloaded {line}");
+    }
     let multi = indicatif::MultiProgress::new();
     let exec = TrainerExecutor {
         quiet,

@@ -248,24 +248,41 @@ impl ModelSharingConfig {
     /// `model.id` is a Hub id; each task's dataset without a `root`) once, before any cell
     /// starts: cells running at once, and Slurm array tasks on nodes without network, then find
     /// them cached. Nothing is contacted for what is cached; with `HF_HUB_OFFLINE` set a missing
-    /// one is an error naming its key.
-    pub fn fetch_missing(&self, progress: bool) -> Result<()> {
+    /// one is an error naming its key. Returns a line for each download (for logs).
+    pub fn fetch_missing(&self, progress: bool) -> Result<Vec<String>> {
+        let mut fetched = Vec::new();
         if !Path::new(&self.model.id).is_dir() {
+            let (id, revision) =
+                crate::models::card::hub_ref(&self.model.id, self.model.revision.as_deref());
+            let cache = crate::data::hub::cache_from_env();
+            let cached = crate::models::hub::from_cache(&cache, &id, &revision, false).is_ok();
             let opts = crate::models::hub::ResolveOptions {
-                revision: self.model.revision.clone(),
+                revision: Some(revision),
                 allow_pickle: false,
                 progress,
             };
-            crate::models::hub::resolve(&self.model.id, &opts)
+            let files = crate::models::hub::resolve(&id, &opts)
                 .map_err(|e| prefixed(e, &format!("model `{}` (model.id)", self.model.id)))?;
+            if !cached {
+                let commit = files.revision.unwrap_or_default();
+                fetched.push(format!("model {id} at commit {commit}"));
+            }
         }
         let origin = self.origin.as_deref().unwrap_or(Path::new("config"));
         for (i, t) in self.tasks.iter().enumerate() {
             let spec = t.dataset_spec(origin, i)?;
-            crate::data::fetch_if_missing(&spec, progress)
+            let got = crate::data::fetch_if_missing(&spec, progress)
                 .map_err(|e| prefixed(e, &format!("task `{}` (tasks[{i}].dataset)", t.name)))?;
+            if let Some(f) = got {
+                fetched.push(format!(
+                    "dataset {} ({} files) at commit {}",
+                    spec.name,
+                    f.files.len(),
+                    f.commit.unwrap_or_default()
+                ));
+            }
         }
-        Ok(())
+        Ok(fetched)
     }
 
     /// Reads and parses a config file.
