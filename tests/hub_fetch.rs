@@ -56,7 +56,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// `homogen embed` of model `model` on a one-line text file in `home`, into `home/out`.
+/// `homogen embed` of model `model` on a two-line text file in `home`, into `home/out`.
 fn embed(
     endpoint: &str,
     home: &Path,
