@@ -52,6 +52,12 @@ fn homogen(endpoint: &str, home: &Path, args: &[&str], env: &[(&str, &str)]) -> 
     c.output().unwrap()
 }
 
+/// `homogen --quiet fetch WHAT...`, as [`homogen`] runs it, online.
+fn fetch(endpoint: &str, home: &Path, what: &[&str]) -> Output {
+    let args: Vec<&str> = ["--quiet", "fetch"].iter().chain(what).copied().collect();
+    homogen(endpoint, home, &args, &[])
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -82,12 +88,7 @@ fn snapshot(home: &Path, folder: &str, sha: &str) -> PathBuf {
 fn fetch_dataset_writes_the_cache_layout_the_loaders_read_then_skips() {
     let (endpoint, log) = serve_hub(vec![imdb()]);
     let home = tempfile::tempdir().unwrap();
-    let out = homogen(
-        &endpoint,
-        home.path(),
-        &["--quiet", "fetch", "dataset", "imdb"],
-        &[],
-    );
+    let out = fetch(&endpoint, home.path(), &["dataset", "imdb"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let snap = snapshot(home.path(), "datasets--stanfordnlp--imdb", DATA_SHA);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -137,12 +138,7 @@ fn fetch_dataset_writes_the_cache_layout_the_loaders_read_then_skips() {
 
     // A second fetch asks for the commit and downloads nothing.
     let before = log.lock().unwrap().len();
-    let again = homogen(
-        &endpoint,
-        home.path(),
-        &["--quiet", "fetch", "dataset", "imdb"],
-        &[],
-    );
+    let again = fetch(&endpoint, home.path(), &["dataset", "imdb"]);
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(downloads(&log).len(), 2);
     assert_eq!(log.lock().unwrap().len(), before + 1);
@@ -189,11 +185,10 @@ fn a_private_repository_needs_a_token_from_the_environment_or_the_token_file() {
 fn an_unknown_revision_is_bad_input_and_an_unreachable_hub_says_how_to_work_offline() {
     let (endpoint, _log) = serve_hub(vec![imdb()]);
     let home = tempfile::tempdir().unwrap();
-    let out = homogen(
+    let out = fetch(
         &endpoint,
         home.path(),
-        &["--quiet", "fetch", "dataset", "imdb", "--revision", "v9"],
-        &[],
+        &["dataset", "imdb", "--revision", "v9"],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
@@ -204,11 +199,10 @@ fn an_unknown_revision_is_bad_input_and_an_unreachable_hub_says_how_to_work_offl
     assert!(!home.path().join("hub/datasets--stanfordnlp--imdb").exists());
 
     // Nothing listens on port 1; a trailing slash on the endpoint is allowed.
-    let out = homogen(
+    let out = fetch(
         "http://127.0.0.1:1/",
         home.path(),
-        &["--quiet", "fetch", "model", "org/tiny-roberta"],
-        &[],
+        &["model", "org/tiny-roberta"],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
@@ -227,12 +221,7 @@ fn fetch_model_takes_config_tokenizer_and_safetensors_and_a_pickle_only_without_
         .with_file("pytorch_model.bin", b"pickle");
     let (endpoint, _log) = serve_hub(vec![tiny_roberta(), pickled]);
     let home = tempfile::tempdir().unwrap();
-    let out = homogen(
-        &endpoint,
-        home.path(),
-        &["--quiet", "fetch", "model", "org/tiny-roberta"],
-        &[],
-    );
+    let out = fetch(&endpoint, home.path(), &["model", "org/tiny-roberta"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let snap = snapshot(home.path(), "models--org--tiny-roberta", MODEL_SHA);
     let mut files: Vec<String> = std::fs::read_dir(&snap)
@@ -250,12 +239,7 @@ fn fetch_model_takes_config_tokenizer_and_safetensors_and_a_pickle_only_without_
         ]
     );
 
-    let out = homogen(
-        &endpoint,
-        home.path(),
-        &["--quiet", "fetch", "model", "org/pickled"],
-        &[],
-    );
+    let out = fetch(&endpoint, home.path(), &["model", "org/pickled"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let snap = snapshot(home.path(), "models--org--pickled", MODEL_SHA);
     assert_eq!(
@@ -452,12 +436,7 @@ fn an_incomplete_shard_set_is_refused_offline_and_completed_online() {
         .with_file("plain_text/test-00000-of-00001.parquet", &test);
     let (endpoint, log) = serve_hub(vec![repo]);
     let home = tempfile::tempdir().unwrap();
-    let fetched = homogen(
-        &endpoint,
-        home.path(),
-        &["--quiet", "fetch", "dataset", "imdb"],
-        &[],
-    );
+    let fetched = fetch(&endpoint, home.path(), &["dataset", "imdb"]);
     assert!(fetched.status.success(), "{}", stderr(&fetched));
     let snap = snapshot(home.path(), "datasets--stanfordnlp--imdb", DATA_SHA);
     let second = snap.join("plain_text/train-00001-of-00002.parquet");
@@ -600,12 +579,7 @@ fn a_model_card_name_fetches_and_loads_its_pinned_commit() {
     let (endpoint, log) = serve_hub(vec![repo]);
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
-    let out = homogen(
-        &endpoint,
-        home,
-        &["--quiet", "fetch", "model", "roberta-base"],
-        &[],
-    );
+    let out = fetch(&endpoint, home, &["model", "roberta-base"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let info = format!(
         "/api/models/FacebookAI/roberta-base/revision/{}",
@@ -663,4 +637,48 @@ fn plan_offline_warns_about_what_the_tasks_will_have_to_download() {
         "{}",
         stderr(&online)
     );
+}
+
+#[test]
+fn a_download_cut_off_midway_is_resumed_where_it_stopped() {
+    let name = "plain_text/train-00000-of-00001.parquet";
+    let (endpoint, log) = serve_hub(vec![imdb().flaky(name)]);
+    let home = tempfile::tempdir().unwrap();
+    let out = fetch(&endpoint, home.path(), &["dataset", "imdb"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let snap = snapshot(home.path(), "datasets--stanfordnlp--imdb", DATA_SHA);
+    assert_eq!(std::fs::read(snap.join(name)).unwrap(), imdb().files[name]);
+    // The retry asked for the rest only.
+    let half = imdb().files[name].len() / 2;
+    let ranges: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.path.starts_with("/cdn/"))
+        .filter_map(|r| r.header("range").map(str::to_string))
+        .collect();
+    assert!(ranges.contains(&format!("bytes={half}-")), "{ranges:?}");
+}
+
+#[test]
+fn a_download_a_killed_process_left_behind_is_resumed() {
+    let name = "plain_text/train-00000-of-00001.parquet";
+    let content = imdb().files[name].clone();
+    let (endpoint, log) = serve_hub(vec![imdb()]);
+    let home = tempfile::tempdir().unwrap();
+    // What hf-hub leaves when killed: the blob's first bytes under `<etag>.part`.
+    let etag = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&content));
+    let blobs = home.path().join("hub/datasets--stanfordnlp--imdb/blobs");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let third = content.len() / 3;
+    std::fs::write(blobs.join(format!("{etag}.part")), &content[..third]).unwrap();
+    let out = fetch(&endpoint, home.path(), &["dataset", "imdb"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let snap = snapshot(home.path(), "datasets--stanfordnlp--imdb", DATA_SHA);
+    assert_eq!(std::fs::read(snap.join(name)).unwrap(), content);
+    assert!(!blobs.join(format!("{etag}.part")).exists());
+    let resumed = log.lock().unwrap().iter().any(|r| {
+        r.path == format!("/cdn/{etag}") && r.header("range") == Some(&format!("bytes={third}-"))
+    });
+    assert!(resumed, "the download continued from byte {third}");
 }

@@ -36,11 +36,13 @@ fn serve_with(body: Vec<u8>, ranges: bool) -> (String, Log) {
                     format!("bytes {from}-{}/{}", body.len() - 1, body.len()),
                 )],
                 body: body[from..].to_vec(),
+                cut_after: None,
             },
             None => Response {
                 status: 200,
                 headers: Vec::new(),
                 body: body.clone(),
+                cut_after: None,
             },
         }
     })

@@ -138,12 +138,17 @@ pub fn token() -> Option<String> {
     std::fs::read_to_string(path).ok().and_then(non_empty)
 }
 
+/// Times a download cut off midway is resumed where it stopped (with a growing pause between).
+pub const DOWNLOAD_RETRIES: usize = 5;
+
 /// The Hub client every download uses: the cache of [`cache_from_env`], the [`endpoint`], the
-/// [`token`]; hf-hub's own progress bars off (ours are drawn by [`fetch`]).
+/// [`token`], [`DOWNLOAD_RETRIES`]; hf-hub's own progress bars off (ours are drawn by
+/// [`fetch`]).
 pub fn api() -> Result<Api> {
     ApiBuilder::from_cache(cache_from_env())
         .with_endpoint(endpoint())
         .with_token(token())
+        .with_retries(DOWNLOAD_RETRIES)
         .with_progress(false)
         .with_user_agent("homogen", env!("CARGO_PKG_VERSION"))
         .build()

@@ -36,6 +36,9 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// Send only this many bytes of the body (Content-Length still announces all of it), then
+    /// close: a connection that drops mid-download.
+    pub cut_after: Option<usize>,
 }
 
 impl Response {
@@ -45,6 +48,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            cut_after: None,
         }
     }
 }
@@ -108,7 +112,8 @@ fn answer(mut stream: TcpStream, handler: &dyn Fn(&Request) -> Response, log: &L
         head += &format!("{k}: {v}\r\n");
     }
     let _ = stream.write_all(format!("{head}\r\n").as_bytes());
-    let _ = stream.write_all(&response.body);
+    let sent = response.cut_after.unwrap_or(response.body.len());
+    let _ = stream.write_all(&response.body[..sent.min(response.body.len())]);
     let _ = stream.flush();
     // Drain anything left so the client never sees a reset.
     let _ = stream.shutdown(std::net::Shutdown::Write);

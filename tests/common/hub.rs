@@ -10,9 +10,11 @@
 //! another route (`/cdn/<sha256>`, standing for the CDN) that serves the bytes.
 //! A revision is `main` or the repository's commit; anything else, an unknown repository or
 //! file, is 404. A repository with a token answers 401 to requests without `Bearer <token>`.
+//! A large file marked flaky drops the connection halfway through its first download.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
@@ -31,6 +33,8 @@ pub struct HubRepo {
     pub files: BTreeMap<String, Vec<u8>>,
     /// A private repository: requests need `Authorization: Bearer <token>`.
     pub token: Option<String>,
+    /// Large files whose first download drops the connection halfway.
+    pub flaky: BTreeSet<String>,
 }
 
 impl HubRepo {
@@ -42,6 +46,7 @@ impl HubRepo {
             sha: sha.to_string(),
             files: BTreeMap::new(),
             token: None,
+            flaky: BTreeSet::new(),
         }
     }
 
@@ -65,11 +70,28 @@ impl HubRepo {
         self.files.insert(name.to_string(), content.to_vec());
         self
     }
+
+    /// Marks large file `name` flaky: its first download stops halfway.
+    pub fn flaky(mut self, name: &str) -> Self {
+        self.flaky.insert(name.to_string());
+        self
+    }
 }
 
 /// Serves `repos`; returns the endpoint (for `HF_ENDPOINT`) and the request log.
 pub fn serve_hub(repos: Vec<HubRepo>) -> (String, Log) {
-    serve(move |r| answer(&repos, r))
+    // The digests of flaky files not yet cut short.
+    let pending: Mutex<BTreeSet<String>> = Mutex::new(
+        repos
+            .iter()
+            .flat_map(|p| {
+                p.flaky
+                    .iter()
+                    .map(|f| hex::encode(Sha256::digest(&p.files[f])))
+            })
+            .collect(),
+    );
+    serve(move |r| answer(&repos, r, &pending))
 }
 
 /// The paths of the file downloads in a log (the `resolve` requests that fetch content, not the
@@ -83,7 +105,7 @@ pub fn downloads(log: &Log) -> Vec<String> {
         .collect()
 }
 
-fn answer(repos: &[HubRepo], r: &Request) -> Response {
+fn answer(repos: &[HubRepo], r: &Request, pending: &Mutex<BTreeSet<String>>) -> Response {
     let not_found = Response::status(404);
     if r.method != "GET" {
         return Response::status(405);
@@ -94,10 +116,15 @@ fn answer(repos: &[HubRepo], r: &Request) -> Response {
             .iter()
             .flat_map(|p| p.files.values())
             .find(|c| hex::encode(Sha256::digest(c)) == digest);
-        return match content {
-            Some(c) => ranged(r, c, Vec::new()),
-            None => not_found,
+        let Some(content) = content else {
+            return not_found;
         };
+        let mut response = ranged(r, content, Vec::new());
+        let probe = r.header("range") == Some("bytes=0-0");
+        if !probe && pending.lock().unwrap().remove(digest) {
+            response.cut_after = Some(response.body.len() / 2);
+        }
+        return response;
     }
     // (kind, id, revision, file or None for the API)
     let parsed = if let Some(rest) = path.strip_prefix("/api/") {
@@ -140,6 +167,7 @@ fn answer(repos: &[HubRepo], r: &Request) -> Response {
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],
             body: info.to_string().into_bytes(),
+            cut_after: None,
         };
     };
     let Some(content) = repo.files.get(file) else {
@@ -158,6 +186,7 @@ fn answer(repos: &[HubRepo], r: &Request) -> Response {
                 ("location".into(), format!("http://{host}/cdn/{digest}")),
             ],
             body: Vec::new(),
+            cut_after: None,
         };
     }
     let headers = vec![
@@ -176,6 +205,7 @@ fn ranged(r: &Request, content: &[u8], mut headers: Vec<(String, String)>) -> Re
             status: 200,
             headers,
             body: content.to_vec(),
+            cut_after: None,
         };
     };
     let from: usize = from.parse().unwrap_or(0).min(content.len());
@@ -194,5 +224,6 @@ fn ranged(r: &Request, content: &[u8], mut headers: Vec<(String, String)>) -> Re
         status: 206,
         headers,
         body: content[from..=to].to_vec(),
+        cut_after: None,
     }
 }
