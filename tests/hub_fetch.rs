@@ -682,3 +682,27 @@ fn a_download_a_killed_process_left_behind_is_resumed() {
     });
     assert!(resumed, "the download continued from byte {third}");
 }
+
+#[test]
+fn processes_sharing_a_cache_download_each_file_once() {
+    // Slow downloads, so that the two fetches overlap.
+    let mut repo = imdb();
+    repo.delay = std::time::Duration::from_millis(1500);
+    let (endpoint, log) = serve_hub(vec![repo]);
+    let home = tempfile::tempdir().unwrap();
+    let (endpoint, home_path) = (endpoint.as_str(), home.path());
+    let outs = std::thread::scope(|s| {
+        let a = s.spawn(|| fetch(endpoint, home_path, &["dataset", "imdb"]));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let b = s.spawn(|| fetch(endpoint, home_path, &["dataset", "imdb"]));
+        [a.join().unwrap(), b.join().unwrap()]
+    });
+    for out in &outs {
+        assert!(out.status.success(), "{}", stderr(out));
+    }
+    let mut fetched = downloads(&log);
+    fetched.sort();
+    assert_eq!(fetched.len(), 2, "each data file once: {fetched:?}");
+    fetched.dedup();
+    assert_eq!(fetched.len(), 2);
+}

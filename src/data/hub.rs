@@ -280,6 +280,18 @@ pub struct Fetched {
     pub files: Vec<String>,
 }
 
+/// An exclusive lock on `<cache>/.locks/homogen-<repository folder>.lock`, held until dropped;
+/// waits while another process holds it.
+fn lock_repo(cache: &Cache, kind: RepoType, repo: &str) -> Result<std::fs::File> {
+    let dir = cache.path().join(".locks");
+    let path = dir.join(format!("homogen-{}.lock", folder(kind, repo)));
+    let io = |e| Error::io(format!("locking {}", path.display()), e);
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let file = std::fs::File::create(&path).map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
+}
+
 /// Downloads the files of `repo` at `revision` that `select` picks from the repository's file
 /// list into the cache (files already there are not downloaded again; interrupted downloads
 /// resume). Offline (`HF_HUB_OFFLINE=1`) it only checks the cache.
@@ -318,6 +330,9 @@ pub fn fetch(
     let pinned = Repo::with_revision(repo.to_string(), kind, info.sha.clone());
     let remote = api.repo(pinned.clone());
     let local = cache.repo(pinned);
+    // One process at a time per repository (Slurm array tasks sharing a cache): the others wait
+    // here and then find the files there. hf-hub's own lock per file gives up after 5 s.
+    let _lock = lock_repo(&cache, kind, repo)?;
     for f in &files {
         if local.get(f).is_some() {
             continue;

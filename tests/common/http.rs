@@ -1,6 +1,6 @@
-//! A tiny HTTP/1.1 server on 127.0.0.1 for tests of code that downloads: one thread, one
-//! request per connection (`Connection: close`), answers from a handler, and a log of every
-//! request it saw.
+//! A tiny HTTP/1.1 server on 127.0.0.1 for tests of code that downloads: a thread per
+//! connection, one request per connection (`Connection: close`), answers from a handler, and a
+//! log of every request it saw.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -58,14 +58,16 @@ pub type Log = Arc<Mutex<Vec<Request>>>;
 
 /// Starts a server answering with `handler`; returns its base URL (`http://127.0.0.1:PORT`) and
 /// its request log. It runs until the test process ends.
-pub fn serve(handler: impl Fn(&Request) -> Response + Send + 'static) -> (String, Log) {
+pub fn serve(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> (String, Log) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let log: Log = Arc::default();
     let seen = log.clone();
+    let handler = Arc::new(handler);
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            answer(stream, &handler, &seen);
+            let (handler, seen) = (handler.clone(), seen.clone());
+            std::thread::spawn(move || answer(stream, &*handler, &seen));
         }
     });
     (base, log)

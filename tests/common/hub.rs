@@ -10,7 +10,8 @@
 //! another route (`/cdn/<sha256>`, standing for the CDN) that serves the bytes.
 //! A revision is `main` or the repository's commit; anything else, an unknown repository or
 //! file, is 404. A repository with a token answers 401 to requests without `Bearer <token>`.
-//! A large file marked flaky drops the connection halfway through its first download.
+//! A large file marked flaky drops the connection halfway through its first download; a
+//! repository with a delay serves large files that much later (slow downloads, to overlap).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -35,6 +36,8 @@ pub struct HubRepo {
     pub token: Option<String>,
     /// Large files whose first download drops the connection halfway.
     pub flaky: BTreeSet<String>,
+    /// A pause before serving each large file's bytes.
+    pub delay: std::time::Duration,
 }
 
 impl HubRepo {
@@ -47,6 +50,7 @@ impl HubRepo {
             files: BTreeMap::new(),
             token: None,
             flaky: BTreeSet::new(),
+            delay: std::time::Duration::ZERO,
         }
     }
 
@@ -114,13 +118,16 @@ fn answer(repos: &[HubRepo], r: &Request, pending: &Mutex<BTreeSet<String>>) -> 
     if let Some(digest) = path.strip_prefix("/cdn/") {
         let content = repos
             .iter()
-            .flat_map(|p| p.files.values())
-            .find(|c| hex::encode(Sha256::digest(c)) == digest);
-        let Some(content) = content else {
+            .flat_map(|p| p.files.values().map(move |c| (p, c)))
+            .find(|(_, c)| hex::encode(Sha256::digest(c)) == digest);
+        let Some((repo, content)) = content else {
             return not_found;
         };
         let mut response = ranged(r, content, Vec::new());
         let probe = r.header("range") == Some("bytes=0-0");
+        if !probe {
+            std::thread::sleep(repo.delay);
+        }
         if !probe && pending.lock().unwrap().remove(digest) {
             response.cut_after = Some(response.body.len() / 2);
         }
