@@ -191,27 +191,19 @@ fn loaders_find_fetched_data_offline_in_the_hub_cache() {
         "{}",
         stderr(&g)
     );
-    let h = homogen(
-        &["fetch", "model", "org/some-model", "--revision", "v2"],
-        &env,
-    );
-    assert_eq!(h.status.code(), Some(2), "{}", stderr(&h));
-    assert!(
-        stderr(&h).contains("`homogen fetch model org/some-model --revision v2`"),
-        "{}",
-        stderr(&h)
-    );
     // A model card's name stands for its Hub model (here at another revision than its pin).
-    let c = homogen(
-        &["fetch", "model", "roberta-base", "--revision", "v2"],
-        &env,
-    );
-    assert_eq!(c.status.code(), Some(2), "{}", stderr(&c));
-    assert!(
-        stderr(&c).contains("`homogen fetch model FacebookAI/roberta-base --revision v2`"),
-        "{}",
-        stderr(&c)
-    );
+    for (model, shown) in [
+        ("org/some-model", "org/some-model"),
+        ("roberta-base", "FacebookAI/roberta-base"),
+    ] {
+        let h = homogen(&["fetch", "model", model, "--revision", "v2"], &env);
+        assert_eq!(h.status.code(), Some(2), "{}", stderr(&h));
+        assert!(
+            stderr(&h).contains(&format!("`homogen fetch model {shown} --revision v2`")),
+            "{}",
+            stderr(&h)
+        );
+    }
 }
 
 fn fails_with_2(args: &[&str], needles: &[&str]) {

@@ -198,8 +198,7 @@ pub fn cached_snapshot(
     revision: &str,
 ) -> Result<PathBuf> {
     let base = cache.path().join(folder(kind, repo));
-    let is_commit = revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit());
-    let commit = if is_commit {
+    let commit = if is_commit(revision) {
         revision.to_string()
     } else {
         let r = base.join("refs").join(revision);
@@ -220,8 +219,12 @@ pub fn cached_snapshot(
 pub fn snapshot_commit(dir: &Path) -> Option<String> {
     let parent = dir.parent()?.file_name()?;
     let name = dir.file_name()?.to_str()?;
-    let is_commit = name.len() == 40 && name.chars().all(|c| c.is_ascii_hexdigit());
-    (parent == "snapshots" && is_commit).then(|| name.to_string())
+    (parent == "snapshots" && is_commit(name)).then(|| name.to_string())
+}
+
+/// Whether a revision is a commit hash (40 hex digits) rather than a branch or tag.
+pub fn is_commit(revision: &str) -> bool {
+    revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// The error for a repository (`kind`: model or dataset) missing from the cache at `base`: it

@@ -44,7 +44,7 @@ impl ModelCard {
 
     /// Whether the revision is pinned to a commit (40 hex digits).
     pub fn is_pinned(&self) -> bool {
-        self.revision.len() == 40 && self.revision.chars().all(|c| c.is_ascii_hexdigit())
+        crate::data::hub::is_commit(&self.revision)
     }
 }
 

@@ -10,7 +10,7 @@
 //! `allow_pickle`, since unpickling untrusted files is unsafe.
 
 use candle_core::{Device, Tensor};
-use hf_hub::{Cache, Repo, RepoType};
+use hf_hub::{Cache, RepoType};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -99,32 +99,11 @@ pub fn from_cache(
     revision: &str,
     allow_pickle: bool,
 ) -> Result<ModelFiles> {
-    let repo = Repo::with_revision(model_id.to_string(), RepoType::Model, revision.to_string());
-    let root = cache.path().join(repo.folder_name());
-    let ref_file = root.join("refs").join(revision);
-    let commit = match std::fs::read_to_string(&ref_file) {
-        Ok(c) => c.trim().to_string(),
-        Err(_) if revision.len() == 40 && revision.chars().all(|c| c.is_ascii_hexdigit()) => {
-            revision.to_string()
-        }
-        Err(_) => {
-            return Err(crate::data::hub::not_cached(
-                RepoType::Model,
-                model_id,
-                revision,
-                &root,
-            ))
-        }
-    };
-    let snapshot = root.join("snapshots").join(&commit);
-    if !snapshot.is_dir() {
-        return Err(
-            InputError::new(format!("snapshot {commit} of `{model_id}` is missing"))
-                .in_file(&snapshot)
-                .into(),
-        );
-    }
-    from_folder(&snapshot, allow_pickle, Some(commit))
+    let snapshot = cached_snapshot(cache, RepoType::Model, model_id, revision)?;
+    let commit = snapshot
+        .file_name()
+        .map(|c| c.to_string_lossy().into_owned());
+    from_folder(&snapshot, allow_pickle, commit)
 }
 
 /// Reads a local model folder.
