@@ -274,6 +274,94 @@ fn compare_gives_welch_differences_between_the_by_groups() {
     assert!((number(4) + 0.9969334495513456).abs() < 1e-9, "{row:?}");
     assert!((number(5) - 0.24693344955134555).abs() < 1e-9, "{row:?}");
     assert_eq!(row[7], "no clear difference; Welch over 3 and 2 systems");
+    // failure_rate:d2 is 0.25 in every system of both sides: Welch's t interval is undefined
+    // (scipy's is nan), so no interval and no verdict, with the reason.
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("method=a − method=b,individual,difference:failure_rate:d2,"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .split(',')
+        .collect();
+    assert_eq!(row[3..7], ["0", "", "", ""], "{row:?}");
+    assert_eq!(
+        row[7],
+        "not testable: both samples are constant; Welch over 3 and 2 systems"
+    );
+}
+
+/// The issue's repro of the biased permutation test: 100 people, deployment a fails people
+/// 0..49 (50), b fails 0..23 and 50..74 (49), 24 failed by both. The exact p-value is
+/// P(X >= 24) for X ~ Hypergeometric(N = 100, K = 49, n = 50) =
+/// scipy.stats.hypergeom(100, 49, 50).sf(23) = 0.655339 (Python's exact integers: the sum of
+/// comb(49, x) comb(51, 50 - x) / comb(100, 50) over x >= 24). rand_distr 0.4's sampler gave
+/// 0.6037 here; with 200,000 permutations the Monte Carlo sd is 0.0011.
+#[test]
+fn permutation_p_value_matches_the_exact_hypergeometric_tail() {
+    let mut text = "deployment,example_id,failure\n".to_string();
+    for p in 0..100 {
+        let a = p < 50;
+        let b = p < 24 || (50..75).contains(&p);
+        text.push_str(&format!("a,{p},{}\nb,{p},{}\n", u8::from(a), u8::from(b)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "perm.csv", text.as_bytes());
+    let out = homogen(&[
+        "measure",
+        path.to_str().unwrap(),
+        "--permutations",
+        "200000",
+        "--seed",
+        "3",
+        "--format",
+        "csv",
+    ]);
+    succeeded(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("all,individual,h_individual,"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .split(',')
+        .collect();
+    let p: f64 = row[6].parse().unwrap();
+    let exact = 0.655_338_802_292_843_2;
+    let z = (p - exact) / (exact * (1.0 - exact) / 200_000.0f64).sqrt();
+    assert!(z.abs() < 4.0, "p = {p}, exact {exact}, z = {z:.1}");
+}
+
+/// Losses of 1e200 made both products of loss-H overflow (inf / inf = NaN) and the note claim a
+/// zero mean loss. By hand: means 1e200 and 2e200, E[prod] = (1e400 + 3e400) / 2 = 2e400 =
+/// prod of means, so loss-H = 1; E[min] = 1e200 = the smallest mean, MinExp = 1; ExpExp =
+/// 1e200 / 1.5e200 = 2/3. The same at 1e-200 (where the products underflowed to 0 / 0).
+#[test]
+fn loss_metrics_of_extreme_losses_are_defined() {
+    for (scale, name) in [("e200", "big.csv"), ("e-200", "tiny.csv")] {
+        let text = format!(
+            "deployment,example_id,failure,loss\na,1,1,1{scale}\na,2,0,1{scale}\nb,1,1,1{scale}\n\
+             b,2,0,3{scale}\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), name, text.as_bytes());
+        let out = homogen(&["measure", path.to_str().unwrap(), "--format", "csv"]);
+        succeeded(&out);
+        let text = String::from_utf8(out.stdout).unwrap();
+        for (metric, want) in [("loss_h", 1.0), ("min_exp", 1.0), ("exp_exp", 2.0 / 3.0)] {
+            let row: Vec<&str> = text
+                .lines()
+                .find(|l| l.starts_with(&format!("all,individual,{metric},")))
+                .unwrap_or_else(|| panic!("{text}"))
+                .split(',')
+                .collect();
+            let got: f64 = row[3]
+                .parse()
+                .unwrap_or_else(|_| panic!("{scale} {metric}: {row:?}"));
+            assert!(
+                (got - want).abs() < 1e-12,
+                "{scale} {metric}: {got} vs {want}"
+            );
+            assert!(!row[7].contains("mean loss is 0"), "{row:?}");
+        }
+    }
 }
 
 /// Runs `measure` on a bad file and checks exit code 2, the message, and no panic.

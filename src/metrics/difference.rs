@@ -5,7 +5,7 @@
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use super::across::{mean_variance, partition_by, SystemResult};
-use super::value::{Measurement, Value};
+use super::value::{Measurement, Value, NOISE};
 use crate::error::Result;
 
 /// A difference of means, `a − b`, with its 95% interval.
@@ -13,8 +13,35 @@ use crate::error::Result;
 pub struct Difference {
     /// The difference of the means.
     pub estimate: f64,
-    /// The 95% interval; `None` when it cannot be computed (too few values).
+    /// The 95% interval; `None` when it cannot be computed (see `why_no_interval`).
     pub interval: Option<(f64, f64)>,
+    /// Why there is no interval, when there is none: [`ONE_VALUE`] or [`BOTH_CONSTANT`].
+    pub why_no_interval: Option<&'static str>,
+    /// The larger magnitude of the two means: the scale against which a difference is float
+    /// noise (reports print a difference below [`NOISE`] of it as 0).
+    pub scale: f64,
+}
+
+/// No interval: a side has a single value (one seed), so it has no variance.
+pub const ONE_VALUE: &str = "one side has a single value";
+/// No interval: both sides are constant, so the standard error is 0 and the t statistic 0/0
+/// (scipy's interval is nan); every seed agreed on each side, which says nothing about how
+/// another seed would fall.
+pub const BOTH_CONSTANT: &str = "both samples are constant";
+
+/// Whether every value of `x` is the same, up to float noise: the spread is at most
+/// [`NOISE`] times the scale, the larger of `scale` (the magnitude of the values `x` was
+/// computed from, when `x` holds differences of them; 0 otherwise) and the largest |x|. Three
+/// seeds computing 2/3 by different sums can differ in the last bit, an sd of 1.6e-16, which
+/// is no spread at all.
+pub fn is_constant(x: &[f64], scale: f64) -> bool {
+    let (lo, hi) = x
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let scale = scale.abs().max(lo.abs()).max(hi.abs());
+    x.is_empty() || hi - lo <= NOISE * scale
 }
 
 /// What a difference says.
@@ -61,36 +88,46 @@ impl Difference {
 
 /// Welch's difference of means `mean(a) − mean(b)` for two independent samples with unequal
 /// variances: the 95% interval uses the Welch–Satterthwaite degrees of freedom (scipy's
-/// `ttest_ind(a, b, equal_var=False).confidence_interval()`). `None` when a sample is empty;
-/// no interval when a sample has fewer than two values. When both samples are constant the
-/// interval is the point itself (every seed agreed).
+/// `ttest_ind(a, b, equal_var=False).confidence_interval()`). `None` when a sample is empty.
+/// No interval (verdict "not testable", the reason in `why_no_interval`) when a sample has
+/// fewer than two values ([`ONE_VALUE`]), or when both samples are constant up to float noise
+/// ([`BOTH_CONSTANT`], see [`is_constant`]): the standard error is 0 and the t interval
+/// undefined (scipy gives nan), not the point itself.
 pub fn welch(a: &[f64], b: &[f64]) -> Option<Difference> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
     let ((mean_a, va), (mean_b, vb)) = (mean_variance(a), mean_variance(b));
     let estimate = mean_a - mean_b;
-    if a.len() < 2 || b.len() < 2 {
-        return Some(Difference {
+    let scale = mean_a.abs().max(mean_b.abs());
+    let without = |why| {
+        Some(Difference {
             estimate,
             interval: None,
-        });
+            why_no_interval: Some(why),
+            scale,
+        })
+    };
+    if a.len() < 2 || b.len() < 2 {
+        return without(ONE_VALUE);
     }
     let (na, nb) = (a.len() as f64, b.len() as f64);
     let (qa, qb) = (va / na, vb / nb);
     let se = (qa + qb).sqrt();
-    if se == 0.0 {
-        return Some(Difference {
-            estimate,
-            interval: Some((estimate, estimate)),
-        });
+    if se == 0.0 || (is_constant(a, 0.0) && is_constant(b, 0.0)) {
+        return without(BOTH_CONSTANT);
     }
     let df = (qa + qb).powi(2) / (qa * qa / (na - 1.0) + qb * qb / (nb - 1.0));
     let interval = StudentsT::new(0.0, 1.0, df).ok().map(|t| {
         let half = t.inverse_cdf(0.975) * se;
         (estimate - half, estimate + half)
     });
-    Some(Difference { estimate, interval })
+    Some(Difference {
+        estimate,
+        interval,
+        why_no_interval: interval.is_none().then_some("the t quantile is undefined"),
+        scale,
+    })
 }
 
 /// `a − b` of one metric between the systems of two values of an attribute (two methods).
@@ -173,13 +210,14 @@ pub fn compare_by(
         let metric = format!("difference:{}", d.metric);
         let measurement = match d.difference {
             Some(x) => {
-                let mut m = Measurement::new(&d.grouping, metric, Value::Defined(x.estimate))
-                    .with_note(&format!(
-                        "{}; Welch over {} and {} systems",
-                        d.verdict().as_str(),
-                        d.n_a,
-                        d.n_b
-                    ));
+                let verdict = match x.why_no_interval {
+                    Some(why) => format!("{}: {why}", d.verdict().as_str()),
+                    None => d.verdict().as_str().to_string(),
+                };
+                let mut m =
+                    Measurement::new(&d.grouping, metric, Value::Defined(x.estimate)).with_note(
+                        &format!("{verdict}; Welch over {} and {} systems", d.n_a, d.n_b),
+                    );
                 m.ci = x.interval;
                 m
             }
@@ -234,11 +272,25 @@ mod tests {
         assert!(close(d.estimate, 0.75));
         assert_eq!(d.interval, None);
         assert_eq!(d.verdict(), Verdict::NotTestable);
+        assert_eq!(d.why_no_interval, Some(ONE_VALUE));
+        // Both constant: se = 0, Welch's t is 0/0 (scipy: ttest_ind([2, 2], [1, 1, 1],
+        // equal_var=False) gives nan and a nan interval). No interval, not "higher".
         let d = welch(&[2.0, 2.0], &[1.0, 1.0, 1.0]).unwrap();
-        assert_eq!(d.interval, Some((1.0, 1.0)));
-        assert_eq!(d.verdict(), Verdict::Higher);
+        assert!(close(d.estimate, 1.0));
+        assert_eq!(d.interval, None);
+        assert_eq!(d.why_no_interval, Some(BOTH_CONSTANT));
+        assert_eq!(d.verdict(), Verdict::NotTestable);
         let d = welch(&[1.0, 1.0], &[1.0, 1.0]).unwrap();
-        assert_eq!(d.verdict(), Verdict::NoClearDifference);
+        assert_eq!(d.verdict(), Verdict::NotTestable);
+        // Constant up to float noise: 2/3 summed three ways (sd 1.6e-16) is still constant.
+        let two_thirds = [0.6666666666666666, 0.6666666666666669, 0.6666666666666666];
+        let d = welch(&two_thirds, &[0.4, 0.4, 0.4]).unwrap();
+        assert_eq!(d.interval, None);
+        assert_eq!(d.why_no_interval, Some(BOTH_CONSTANT));
+        // One constant side is fine: the other side's variance gives the interval.
+        let d = welch(&[2.0, 2.0], &[1.0, 1.5]).unwrap();
+        assert!(d.interval.is_some());
+        assert_eq!(d.why_no_interval, None);
     }
 
     #[test]

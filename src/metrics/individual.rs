@@ -46,6 +46,11 @@ pub fn expected_systemic_failure(t: &Tally) -> Value {
     Value::Defined(sum / t.total)
 }
 
+/// How the reason H_individual is undefined begins when no person met two or more deployments
+/// (each deployment decides about its own people), for reports that explain what the other
+/// person-level numbers then mean.
+pub const NOBODY_MET_SEVERAL: &str = "no person met two or more deployments";
+
 /// H_individual = observed / expected systemic failure; undefined when the expectation is 0
 /// (a deployment fails nobody).
 pub fn h_individual(t: &Tally) -> Value {
@@ -65,12 +70,11 @@ pub fn h_individual(t: &Tally) -> Value {
                 >= 2
     });
     if !met_several {
-        return Value::Undefined(
-            "no person met two or more deployments, so nobody can be failed by several: the \
-             deployments decide about different people (compare them with group-level \
-             metrics), or `example_id` names one person differently in different deployments"
-                .into(),
-        );
+        return Value::Undefined(format!(
+            "{NOBODY_MET_SEVERAL}, so nobody can be failed by several: the deployments decide \
+             about different people (compare them with group-level metrics), or `example_id` \
+             names one person differently in different deployments"
+        ));
     }
     let expected = expected_systemic_failure(t);
     let reason = match t.failure_rates() {

@@ -9,10 +9,17 @@
 //! |S_1 ∩ S_2| ~ Hypergeometric(n, m_2, m_1), and |S_1 ∩ S_2 ∩ S_3| ~ Hypergeometric(n, m_3,
 //! |S_1 ∩ S_2|), and so on: O(k) per permutation. With partial coverage the vectors are
 //! really shuffled, O(n k) per permutation.
+//!
+//! The hypergeometric draws come from rand_distr 0.5, not 0.4: rand_distr 0.4.3's
+//! `Hypergeometric` samples from the wrong distribution in its H2PE branch (taken when the mode
+//! is at least 10 above the lower bound; rust-random/rand issue #1508, fixed by #1510 in
+//! rand_distr 0.5.0): on 100 people failed 50 and 49 times it put P(count ≥ 24) at 0.604
+//! where the exact tail is 0.655. rand_distr 0.5 takes a rand_core 0.9 generator, so our seeded
+//! `ChaCha8Rng` (rand_core 0.6) is lent to it through `Rng09`: same seed, same draws.
 
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Hypergeometric};
+use rand_distr05::{Distribution, Hypergeometric};
 
 use crate::failures::{SystemMatrix, ABSENT, FAILED};
 
@@ -23,6 +30,24 @@ pub fn failed_everywhere(s: &SystemMatrix) -> u64 {
         .count() as u64
 }
 
+/// A rand_core 0.6 generator seen as a rand_core 0.9 one (what rand_distr 0.5 samples with):
+/// every call is passed through, so the stream is the seeded generator's own.
+struct Rng09<'a>(&'a mut ChaCha8Rng);
+
+impl rand_core09::RngCore for Rng09<'_> {
+    fn next_u32(&mut self) -> u32 {
+        rand::RngCore::next_u32(self.0)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        rand::RngCore::next_u64(self.0)
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        rand::RngCore::fill_bytes(self.0, dst);
+    }
+}
+
 /// Permuted counts with full coverage: `failed[i]` people failed by deployment i out of `n`.
 pub fn hypergeometric_counts(
     n: u64,
@@ -30,6 +55,7 @@ pub fn hypergeometric_counts(
     permutations: usize,
     rng: &mut ChaCha8Rng,
 ) -> Vec<u64> {
+    let rng = &mut Rng09(rng);
     (0..permutations)
         .map(|_| {
             let mut count = failed.first().copied().unwrap_or(0);

@@ -39,6 +39,21 @@ impl Value {
     }
 }
 
+/// Relative size below which a value is float noise: a spread, sd or difference whose
+/// magnitude is at most `NOISE` times the scale of the values it comes from (three seeds
+/// computing 2/3 by different sums differ by ~1e-16, an sd of 1.6e-16 that means 0).
+pub const NOISE: f64 = 1e-12;
+
+/// `x`, or 0 when its magnitude is at most [`NOISE`] times `scale` (the magnitude of the values
+/// `x` is a spread or difference of). For reading only: machine-readable files keep `x`.
+pub fn denoise(x: f64, scale: f64) -> f64 {
+    if x.abs() <= NOISE * scale.abs() {
+        0.0
+    } else {
+        x
+    }
+}
+
 /// One measured quantity of one system: the metric, its grouping, value, optional bootstrap
 /// interval and permutation p-value, and a note (the worst group, excluded groups...).
 #[derive(Debug, Clone, PartialEq)]
@@ -94,5 +109,22 @@ pub fn people(n: impl std::fmt::Display) -> String {
     match n.as_str() {
         "1" => "1 person".to_string(),
         _ => format!("{n} people"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noise_relative_to_the_scale_is_zero() {
+        // The sd of 2/3 computed three ways (0.6666666666666666, ...669, ...666).
+        assert_eq!(denoise(1.5700924586837752e-16, 0.6666666666666666), 0.0);
+        assert_eq!(denoise(-2.2e-16, 0.5), 0.0);
+        // A real spread, and a small value on a small scale, are kept.
+        assert_eq!(denoise(0.0128, 0.637), 0.0128);
+        assert_eq!(denoise(3e-9, 1e-6), 3e-9);
+        // A zero scale keeps everything but 0.
+        assert_eq!(denoise(1e-300, 0.0), 1e-300);
     }
 }

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use super::measure::MetricRow;
 use crate::experiment::protocol::{Setting, Trial};
 use crate::metrics::across::mean_sd_interval;
+use crate::metrics::difference::is_constant;
 pub use crate::metrics::Verdict;
 
 /// The fixed − disjoint difference of one metric at one (learner, scale, grouping).
@@ -30,11 +31,25 @@ pub struct Comparison {
     /// Mean over data seeds of the per-seed difference; `None` when no data seed has both
     /// settings defined.
     pub difference: Option<f64>,
-    /// 95% t interval of that mean; `None` with fewer than two data seeds.
+    /// 95% t interval of that mean; `None` with fewer than two data seeds, or when every data
+    /// seed gave the same difference (see `why_no_interval`).
     pub interval: Option<(f64, f64)>,
     /// Data seeds with at least one (model seed) pair where both settings are defined.
     pub n_data_seeds: usize,
+    /// Why there is no interval, when there is a difference but no interval: [`ONE_SEED`] or
+    /// [`SAME_DIFFERENCE`].
+    pub why_no_interval: Option<&'static str>,
+    /// The largest magnitude of the metric's values compared: the scale against which a
+    /// difference is float noise (the report prints a difference below
+    /// [`crate::metrics::value::NOISE`] of it as 0).
+    pub magnitude: f64,
 }
+
+/// No interval: a single data seed.
+pub const ONE_SEED: &str = "one data seed";
+/// No interval: every data seed gave the same difference (up to float noise), so the t
+/// interval is 0/0, undefined (scipy gives nan), not a point.
+pub const SAME_DIFFERENCE: &str = "every data seed gave the same difference";
 
 impl Comparison {
     /// Higher or lower when the 95% interval excludes zero.
@@ -85,11 +100,20 @@ pub fn compare(measurements: &[(Trial, Vec<MetricRow>)]) -> Vec<Comparison> {
                     (!d.is_empty()).then(|| d.iter().sum::<f64>() / d.len() as f64)
                 })
                 .collect();
-            let (difference, interval) = match per_seed.is_empty() {
-                true => (None, None),
-                false => {
+            let magnitude = seeds
+                .values()
+                .flat_map(|models| models.values())
+                .flat_map(|pair| pair.iter().flatten())
+                .fold(0.0, |m: f64, v| m.max(v.abs()));
+            let (difference, interval, why_no_interval) = match per_seed.len() {
+                0 => (None, None, None),
+                1 => (Some(per_seed[0]), None, Some(ONE_SEED)),
+                _ => {
                     let (mean, _, interval) = mean_sd_interval(&per_seed);
-                    (Some(mean), interval)
+                    match is_constant(&per_seed, magnitude) {
+                        true => (Some(mean), None, Some(SAME_DIFFERENCE)),
+                        false => (Some(mean), interval, None),
+                    }
                 }
             };
             Comparison {
@@ -100,6 +124,8 @@ pub fn compare(measurements: &[(Trial, Vec<MetricRow>)]) -> Vec<Comparison> {
                 difference,
                 interval,
                 n_data_seeds: per_seed.len(),
+                why_no_interval,
+                magnitude,
             }
         })
         .collect()
@@ -186,5 +212,27 @@ mod tests {
         assert_eq!(c.n_data_seeds, 1);
         assert!((c.difference.unwrap() - 0.2).abs() < 1e-12);
         assert_eq!(c.verdict(), Verdict::NotTestable);
+        assert_eq!(c.why_no_interval, Some(ONE_SEED));
+    }
+
+    #[test]
+    fn the_same_difference_at_every_data_seed_has_no_interval() {
+        // Differences 0.2, 0.2, 0.2 (a deterministic learner, the same shift at every seed):
+        // sd 0, so the t interval is 0/0 — not the zero-width [0.2, 0.2] called "higher".
+        let m: Vec<_> = (0..3)
+            .flat_map(|d| {
+                [
+                    (trial(Setting::Fixed, d, 0), h(Some(1.2 + d as f64))),
+                    (trial(Setting::Disjoint, d, 0), h(Some(1.0 + d as f64))),
+                ]
+            })
+            .collect();
+        let c = &compare(&m)[0];
+        assert_eq!(c.n_data_seeds, 3);
+        assert!((c.difference.unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(c.interval, None);
+        assert_eq!(c.verdict(), Verdict::NotTestable);
+        assert_eq!(c.why_no_interval, Some(SAME_DIFFERENCE));
+        assert_eq!(c.magnitude, 3.2);
     }
 }

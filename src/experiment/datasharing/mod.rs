@@ -8,7 +8,8 @@
 //!   `label`, `prediction`, `failure`, the group columns, `learner`, `setting`, `scale`,
 //!   `data_seed`, `model_seed`;
 //! - `measurements.csv` — one row per trial, grouping and metric;
-//! - `results.csv` — mean, sd and n over seeds per learner, setting, scale, grouping, metric;
+//! - `results.csv` — mean, sd and n over data seeds (each the mean over its model seeds) per
+//!   learner, setting, scale, grouping, metric;
 //! - `comparison.csv` — the paired difference fixed − disjoint per learner, scale, grouping and
 //!   metric, with its 95% interval over data seeds and a verdict ([`compare`]);
 //! - `report.md`, `figures/*.svg|png`, `manifest.json`.

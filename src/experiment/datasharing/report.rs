@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::experiment::config::Config;
 use crate::experiment::protocol::{Setting, Trial};
 use crate::failures::write_atomically;
+use crate::metrics::value::denoise;
 use crate::report::tidy::number;
 
 /// The headline metric the report compares between settings.
@@ -21,7 +22,14 @@ pub const HEADLINE: &str = "h_individual";
 /// The expected systemic failure (product of failure rates), shown beside it.
 pub const EXPECTED: &str = "systemic_failure_expected";
 
-/// Mean and spread of one metric over the seeds of one (learner, setting, scale, grouping).
+/// Mean and spread of one metric of one (learner, setting, scale, grouping) over data seeds.
+///
+/// The independent unit is the data seed (it draws the split and the blocks; every trial of a
+/// data seed is tested on the same people), as in the paired comparison ([`compare`]): each
+/// data seed's value is the mean over its model seeds, and `mean`, `sd` and `n` are over data
+/// seeds. For the deterministic learners the model seeds repeat one fit, so counting the 25
+/// trials as 25 samples would overstate n (and give an sd of the 5 distinct values repeated,
+/// √(20/24) of theirs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultRow {
     /// Learner.
@@ -34,20 +42,52 @@ pub struct ResultRow {
     pub grouping: String,
     /// Metric name.
     pub metric: String,
-    /// Mean over the trials where the value is defined.
+    /// Mean over data seeds of each data seed's mean over the model seeds where the value is
+    /// defined.
     pub mean: Option<f64>,
-    /// Sample standard deviation (n − 1) over those trials; `None` with fewer than two.
+    /// Sample standard deviation (n − 1) of those per-data-seed means; `None` with fewer than
+    /// two data seeds.
     pub sd: Option<f64>,
-    /// Trials with a defined value.
+    /// Data seeds with a defined value (the n of `mean` and `sd`).
     pub n: usize,
     /// Trials where the value was undefined.
     pub n_undefined: usize,
+    /// Trials (data × model seeds) with a defined value.
+    pub n_trials: usize,
+    /// Distinct fits among all the trials of this (learner, setting, scale): per data seed, the
+    /// number of different measurement sets its model seeds gave, summed. Equal to the number
+    /// of data seeds when the model seed changes nothing (a deterministic learner).
+    pub distinct_fits: usize,
 }
 
-/// Groups measurements by (learner, setting, scale, grouping, metric) and summarises each.
+/// Per (learner, setting, scale): the number of distinct trial measurements within each data
+/// seed, summed over data seeds.
+fn distinct_fits(
+    measurements: &[(Trial, Vec<MetricRow>)],
+) -> BTreeMap<(String, Setting, usize), usize> {
+    type Cell<'a> = BTreeMap<u64, Vec<&'a [MetricRow]>>;
+    let mut cells: BTreeMap<(String, Setting, usize), Cell<'_>> = BTreeMap::new();
+    for (t, rows) in measurements {
+        let seeds = cells
+            .entry((t.learner.clone(), t.setting, t.scale))
+            .or_default();
+        let distinct = seeds.entry(t.data_seed).or_default();
+        if !distinct.contains(&rows.as_slice()) {
+            distinct.push(rows);
+        }
+    }
+    cells
+        .into_iter()
+        .map(|(k, seeds)| (k, seeds.values().map(Vec::len).sum()))
+        .collect()
+}
+
+/// Groups measurements by (learner, setting, scale, grouping, metric) and summarises each over
+/// data seeds (each data seed's value being the mean over its model seeds).
 pub fn aggregate(measurements: &[(Trial, Vec<MetricRow>)]) -> Vec<ResultRow> {
     type Key = (String, Setting, usize, String, String);
-    let mut groups: BTreeMap<Key, (Vec<f64>, usize)> = BTreeMap::new();
+    // key -> data seed -> (defined values over model seeds, undefined count)
+    let mut groups: BTreeMap<Key, BTreeMap<u64, (Vec<f64>, usize)>> = BTreeMap::new();
     for (t, rows) in measurements {
         for r in rows {
             let e = groups
@@ -58,6 +98,8 @@ pub fn aggregate(measurements: &[(Trial, Vec<MetricRow>)]) -> Vec<ResultRow> {
                     r.grouping.clone(),
                     r.metric.clone(),
                 ))
+                .or_default()
+                .entry(t.data_seed)
                 .or_default();
             match r.value {
                 Some(v) if v.is_finite() => e.0.push(v),
@@ -65,28 +107,38 @@ pub fn aggregate(measurements: &[(Trial, Vec<MetricRow>)]) -> Vec<ResultRow> {
             }
         }
     }
+    let fits = distinct_fits(measurements);
     groups
         .into_iter()
-        .map(
-            |((learner, setting, scale, grouping, metric), (values, undefined))| {
-                let n = values.len();
-                let mean = (n > 0).then(|| values.iter().sum::<f64>() / n as f64);
-                let sd = mean.filter(|_| n > 1).map(|m| {
-                    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-                });
-                ResultRow {
-                    learner,
-                    setting,
-                    scale,
-                    grouping,
-                    metric,
-                    mean,
-                    sd,
-                    n,
-                    n_undefined: undefined,
-                }
-            },
-        )
+        .map(|((learner, setting, scale, grouping, metric), seeds)| {
+            let per_seed: Vec<f64> = seeds
+                .values()
+                .filter(|(v, _)| !v.is_empty())
+                .map(|(v, _)| v.iter().sum::<f64>() / v.len() as f64)
+                .collect();
+            let n = per_seed.len();
+            let mean = (n > 0).then(|| per_seed.iter().sum::<f64>() / n as f64);
+            let sd = mean.filter(|_| n > 1).map(|m| {
+                (per_seed.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+            });
+            let distinct_fits = fits
+                .get(&(learner.clone(), setting, scale))
+                .copied()
+                .unwrap_or(0);
+            ResultRow {
+                n_trials: seeds.values().map(|(v, _)| v.len()).sum(),
+                n_undefined: seeds.values().map(|(_, u)| u).sum(),
+                learner,
+                setting,
+                scale,
+                grouping,
+                metric,
+                mean,
+                sd,
+                n,
+                distinct_fits,
+            }
+        })
         .collect()
 }
 
@@ -156,6 +208,8 @@ pub fn write_results(path: &Path, dataset: &str, results: &[ResultRow]) -> Resul
         "sd",
         "n",
         "n_undefined",
+        "n_trials",
+        "distinct_fits",
     ];
     let rows = results.iter().map(|r| {
         vec![
@@ -169,6 +223,8 @@ pub fn write_results(path: &Path, dataset: &str, results: &[ResultRow]) -> Resul
             number(r.sd),
             r.n.to_string(),
             r.n_undefined.to_string(),
+            r.n_trials.to_string(),
+            r.distinct_fits.to_string(),
         ]
     });
     write_csv(path, &header, rows)
@@ -197,18 +253,18 @@ fn mean_sd(r: Option<&ResultRow>) -> String {
         Some(ResultRow {
             mean: Some(m),
             sd,
-            n,
+            n_trials,
             n_undefined,
             ..
         }) => {
             let mut s = match sd {
-                Some(sd) => format!("{m:.3} ± {sd:.3}"),
+                Some(sd) => format!("{m:.3} ± {:.3}", denoise(*sd, *m)),
                 None => format!("{m:.3}"),
             };
             if *n_undefined > 0 {
                 s.push_str(&format!(
-                    " ({n_undefined} of {} undefined)",
-                    n + n_undefined
+                    " ({n_undefined} of {} trials undefined)",
+                    n_trials + n_undefined
                 ));
             }
             s
@@ -225,12 +281,22 @@ pub fn difference_cell(c: Option<&Comparison>) -> String {
         Some(Comparison {
             difference: Some(d),
             interval,
+            why_no_interval,
+            magnitude,
             ..
         }) => {
             let verdict = c.map_or(Verdict::NotTestable, Comparison::verdict).as_str();
+            // Float noise (below 1e-12 of the metric's values) reads as 0, not as "-0.000".
+            let clean = |v: f64| denoise(v, *magnitude);
+            let d = clean(*d);
             match interval {
-                Some((lo, hi)) => format!("{d:+.3} [{lo:+.3}, {hi:+.3}] {verdict}"),
-                None => format!("{d:+.3} ({verdict}: one data seed)"),
+                Some((lo, hi)) => {
+                    format!("{d:+.3} [{:+.3}, {:+.3}] {verdict}", clean(*lo), clean(*hi))
+                }
+                None => format!(
+                    "{d:+.3} ({verdict}: {})",
+                    why_no_interval.unwrap_or(compare::ONE_SEED)
+                ),
             }
         }
         _ => "n/a".to_string(),
@@ -255,7 +321,8 @@ pub fn verdict_counts(comparisons: &[Comparison], learner: &str, scales: &[usize
     counts
 }
 
-/// [`verdict_counts`] in words: "higher at 1, no clear difference at 10 of 11 scales".
+/// [`verdict_counts`] in words, naming the scales where the difference is higher or lower:
+/// "lower at 1 scale (4), no clear difference at 10 of 11 scales".
 pub fn verdict_summary(comparisons: &[Comparison], learner: &str, scales: &[usize]) -> String {
     let counts = verdict_counts(comparisons, learner, scales);
     let verdicts = [
@@ -264,13 +331,44 @@ pub fn verdict_summary(comparisons: &[Comparison], learner: &str, scales: &[usiz
         Verdict::NoClearDifference,
         Verdict::NotTestable,
     ];
-    let parts: Vec<String> = verdicts
-        .iter()
+    let which = |verdict: Verdict| -> String {
+        scales
+            .iter()
+            .filter(|&&scale| {
+                compare::find(comparisons, learner, scale, "individual", HEADLINE)
+                    .map_or(Verdict::NotTestable, Comparison::verdict)
+                    == verdict
+            })
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let present: Vec<(Verdict, usize)> = verdicts
+        .into_iter()
         .zip(counts)
         .filter(|(_, n)| *n > 0)
-        .map(|(v, n)| format!("{} at {n}", v.as_str()))
         .collect();
-    format!("{} of {} scales", parts.join(", "), scales.len())
+    let last = present.len().saturating_sub(1);
+    let parts: Vec<String> = present
+        .iter()
+        .enumerate()
+        .map(|(i, &(v, n))| {
+            let named = matches!(v, Verdict::Higher | Verdict::Lower);
+            let plural = if n == 1 { "scale" } else { "scales" };
+            match (i == last, named) {
+                (false, true) => format!("{} at {n} {plural} ({})", v.as_str(), which(v)),
+                (false, false) => format!("{} at {n} {plural}", v.as_str()),
+                (true, true) => format!(
+                    "{} at {n} ({}) of {} scales",
+                    v.as_str(),
+                    which(v),
+                    scales.len()
+                ),
+                (true, false) => format!("{} at {n} of {} scales", v.as_str(), scales.len()),
+            }
+        })
+        .collect();
+    parts.join(", ")
 }
 
 /// Writes `comparison.csv`: every metric's paired difference fixed − disjoint per (learner,
@@ -327,6 +425,13 @@ pub struct ReportInput<'a> {
     pub figures: &'a [PathBuf],
 }
 
+/// Whether, in every (setting, scale) of `learner`, the trials hold one distinct fit per data
+/// seed (`data_seeds` of them): the model seeds changed nothing.
+fn model_seeds_repeat_one_fit(results: &[ResultRow], learner: &str, data_seeds: usize) -> bool {
+    let mut rows = results.iter().filter(|r| r.learner == learner).peekable();
+    rows.peek().is_some() && rows.all(|r| r.distinct_fits <= data_seeds)
+}
+
 /// Metrics of a grouping that the results hold, in a fixed reading order.
 fn present_metrics(results: &[ResultRow], grouping: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -373,20 +478,42 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
     for note in &ds.notes {
         let _ = writeln!(w, "- {note}");
     }
-    let deterministic: Vec<&str> = p
-        .learners
-        .iter()
-        .map(String::as_str)
-        .filter(|l| ["logistic", "svm", "gbm"].contains(l))
-        .collect();
-    if !deterministic.is_empty() && p.model_seeds.len() > 1 {
-        let _ = writeln!(
-            w,
-            "- {} are deterministic given their training data (as in scikit-learn, with no \
-             subsampling): their model seeds repeat the same fit, so their spread comes from the \
-             data seeds; sd is over all data × model seed trials.",
-            deterministic.join(", ")
-        );
+    let _ = writeln!(
+        w,
+        "- Every value below is a mean over the {} data seeds (the independent unit: each draws \
+         the split and the blocks, and its trials are tested on the same people) of that data \
+         seed's mean over its {} model seeds; ± is the sample sd over data seeds, and `n` in \
+         `results.csv` counts data seeds (`n_trials` the trials, `distinct_fits` the \
+         different results among them).",
+        p.data_seeds.len(),
+        p.model_seeds.len()
+    );
+    if p.model_seeds.len() > 1 {
+        let (repeated, varied): (Vec<&str>, Vec<&str>) = p
+            .learners
+            .iter()
+            .map(String::as_str)
+            .partition(|l| model_seeds_repeat_one_fit(input.results, l, p.data_seeds.len()));
+        let mut parts = Vec::new();
+        if !repeated.is_empty() {
+            parts.push(format!(
+                "{} gave the same measurements for every model seed of a data seed \
+                 (deterministic given the training data, as in scikit-learn with no \
+                 subsampling), so their {} trials per (setting, scale) are {} distinct fits, one \
+                 per data seed",
+                repeated.join(", "),
+                p.data_seeds.len() * p.model_seeds.len(),
+                p.data_seeds.len()
+            ));
+        }
+        if !varied.is_empty() {
+            parts.push(format!(
+                "for {} the model seed changes the fit, and that spread is averaged within each \
+                 data seed before the sd over data seeds",
+                varied.join(", ")
+            ));
+        }
+        let _ = writeln!(w, "- Model seeds: {}.", parts.join("; "));
     }
     let _ = writeln!(w);
     let has_headline = input.results.iter().any(|r| r.metric == HEADLINE);
@@ -483,7 +610,7 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
             );
         }
         let _ = writeln!(w);
-        let _ = writeln!(w, "Failure rates (mean ± sd over seeds):\n");
+        let _ = writeln!(w, "Failure rates (mean ± sd over data seeds):\n");
         let _ = writeln!(
             w,
             "| scale | setting | {} |",
@@ -582,4 +709,123 @@ pub fn write_manifest(
         f.write_all(text.as_bytes())
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trial(learner: &str, data_seed: u64, model_seed: u64) -> Trial {
+        Trial {
+            learner: learner.into(),
+            setting: Setting::Fixed,
+            scale: 4,
+            data_seed,
+            model_seed,
+        }
+    }
+
+    fn h(value: f64) -> Vec<MetricRow> {
+        vec![MetricRow {
+            grouping: "individual".into(),
+            metric: HEADLINE.into(),
+            value: Some(value),
+            note: String::new(),
+        }]
+    }
+
+    #[test]
+    fn deterministic_trials_count_once_per_data_seed() {
+        // A deterministic learner: data seeds 0..5 give H = 1, 2, 3, 4, 5 whatever the model
+        // seed. By hand over the 5 data seeds: mean 3, sd sqrt(10/4) = 1.5811..., n 5. The sd
+        // over the 25 trials would be sqrt(50/24) = 1.4434..., sqrt(20/24) of it, with n 25.
+        let m: Vec<_> = (0..5u64)
+            .flat_map(|d| (0..5u64).map(move |s| (trial("logistic", d, s), h(d as f64 + 1.0))))
+            .collect();
+        let r = &aggregate(&m)[0];
+        assert_eq!(r.n, 5);
+        assert_eq!(r.n_trials, 25);
+        assert_eq!(r.n_undefined, 0);
+        assert_eq!(r.distinct_fits, 5);
+        assert!((r.mean.unwrap() - 3.0).abs() < 1e-12);
+        assert!((r.sd.unwrap() - 2.5f64.sqrt()).abs() < 1e-12, "{:?}", r.sd);
+        assert!(model_seeds_repeat_one_fit(&aggregate(&m), "logistic", 5));
+    }
+
+    #[test]
+    fn model_seeds_are_averaged_within_a_data_seed_first() {
+        // A stochastic learner: data seed 0 gives 1 and 3 (mean 2), data seed 1 gives 4, 6 and
+        // an undefined trial (mean 5). Over data seeds: mean 3.5, sd sqrt(4.5), n 2.
+        let mut m = vec![
+            (trial("mlp", 0, 0), h(1.0)),
+            (trial("mlp", 0, 1), h(3.0)),
+            (trial("mlp", 1, 0), h(4.0)),
+            (trial("mlp", 1, 1), h(6.0)),
+        ];
+        let mut undefined = h(0.0);
+        undefined[0].value = None;
+        m.push((trial("mlp", 1, 2), undefined));
+        let results = aggregate(&m);
+        let r = &results[0];
+        assert_eq!(
+            (r.n, r.n_trials, r.n_undefined, r.distinct_fits),
+            (2, 4, 1, 5)
+        );
+        assert!((r.mean.unwrap() - 3.5).abs() < 1e-12);
+        assert!((r.sd.unwrap() - 4.5f64.sqrt()).abs() < 1e-12);
+        assert!(!model_seeds_repeat_one_fit(&results, "mlp", 2));
+        assert_eq!(mean_sd(Some(r)), "3.500 ± 2.121 (1 of 5 trials undefined)");
+    }
+
+    fn comparison(scale: usize, interval: Option<(f64, f64)>) -> Comparison {
+        Comparison {
+            learner: "logistic".into(),
+            scale,
+            grouping: "individual".into(),
+            metric: HEADLINE.into(),
+            difference: Some(interval.map_or(0.1, |(lo, hi)| (lo + hi) / 2.0)),
+            interval,
+            n_data_seeds: 5,
+            why_no_interval: interval.is_none().then_some(compare::SAME_DIFFERENCE),
+            magnitude: 1.0,
+        }
+    }
+
+    #[test]
+    fn the_summary_names_the_scales_of_a_verdict() {
+        let scales = [20, 10, 4, 2];
+        let cs = vec![
+            comparison(20, Some((-0.1, 0.2))),
+            comparison(10, Some((-0.1, 0.2))),
+            comparison(4, Some((-0.2, -0.05))),
+            comparison(2, Some((-0.1, 0.2))),
+        ];
+        assert_eq!(
+            verdict_summary(&cs, "logistic", &scales),
+            "lower at 1 scale (4), no clear difference at 3 of 4 scales"
+        );
+        let cs = vec![
+            comparison(20, Some((0.1, 0.2))),
+            comparison(10, Some((0.1, 0.3))),
+            comparison(4, Some((-0.1, 0.2))),
+            comparison(2, None),
+        ];
+        assert_eq!(
+            verdict_summary(&cs, "logistic", &scales),
+            "higher at 2 scales (20, 10), no clear difference at 1 scale, not testable at 1 of \
+             4 scales"
+        );
+        // Constant per-seed differences: no interval, and the cell says why.
+        assert_eq!(
+            difference_cell(Some(&cs[3])),
+            "+0.100 (not testable: every data seed gave the same difference)"
+        );
+        // Float noise reads as 0, not "-0.000".
+        let mut c = comparison(4, Some((-0.2, 0.2)));
+        c.difference = Some(-1e-17);
+        assert_eq!(
+            difference_cell(Some(&c)),
+            "+0.000 [-0.200, +0.200] no clear difference"
+        );
+    }
 }

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 use super::compare::{self, MethodDifference};
 use crate::error::{Error, Result};
 use crate::failures::write_atomically;
+use crate::metrics::difference::{BOTH_CONSTANT, ONE_VALUE};
+use crate::metrics::individual::NOBODY_MET_SEVERAL;
+use crate::metrics::value::denoise;
 use crate::metrics::Verdict;
-use crate::metrics::{Measurement, SystemResult, INDIVIDUAL};
+use crate::metrics::{Measurement, SystemResult, Value, INDIVIDUAL};
 use crate::report::tidy::{number, short, TidyRow, HEADER};
 
 /// Everything the report shows.
@@ -133,8 +136,8 @@ fn undefined_everywhere(s: &mut String, input: &ReportInput<'_>, grouping: &str,
                     .iter()
                     .find(|r| r.grouping == grouping && r.metric == *metric)
                     .and_then(|r| match &r.value {
-                        crate::metrics::Value::Undefined(reason) => Some(reason.as_str()),
-                        crate::metrics::Value::Defined(_) => None,
+                        Value::Undefined(reason) => Some(reason.as_str()),
+                        Value::Defined(_) => None,
                     })
             })
             .collect();
@@ -147,31 +150,53 @@ fn undefined_everywhere(s: &mut String, input: &ReportInput<'_>, grouping: &str,
     }
 }
 
+/// Whether no system has a person who met two or more deployments (each task has its own
+/// people, as in the language runs): H_individual is undefined everywhere for that reason.
+fn nobody_met_several(input: &ReportInput<'_>) -> bool {
+    !input.systems.is_empty() && input.systems.iter().all(|sys| {
+        sys.rows.iter().any(|r| {
+            r.grouping == INDIVIDUAL
+                && r.metric == "h_individual"
+                && matches!(&r.value, Value::Undefined(why) if why.starts_with(NOBODY_MET_SEVERAL))
+        })
+    })
+}
+
+/// Mean ± sd for reading; an sd that is float noise next to the mean (below
+/// [`crate::metrics::value::NOISE`] of it: three seeds computing 2/3 by different sums) is
+/// shown as 0. `results.csv` keeps the exact value.
 fn show(ms: (Option<f64>, Option<f64>)) -> String {
     match ms {
-        (Some(m), Some(s)) => format!("{} ± {}", short(m), short(s)),
+        (Some(m), Some(s)) => format!("{} ± {}", short(m), short(denoise(s, m))),
         (Some(m), None) => short(m),
         _ => "undefined".to_string(),
     }
 }
 
 /// One difference as a report cell: `+0.12 [-0.05, +0.29]`, with the verdict when the interval
-/// excludes zero.
+/// excludes zero, and why there is none when there is no interval. Float noise (below
+/// [`crate::metrics::value::NOISE`] of the larger mean) is shown as 0.
 fn difference_cell(d: Option<&MethodDifference>) -> String {
     let Some(x) = d.and_then(|d| d.difference) else {
         return "undefined".to_string();
     };
     let verdict = d.map_or(Verdict::NotTestable, MethodDifference::verdict);
+    let clean = |v: f64| denoise(v, x.scale);
+    let estimate = clean(x.estimate);
     match (x.interval, verdict) {
         (Some((lo, hi)), Verdict::Higher | Verdict::Lower) => {
             format!(
-                "{:+.3} [{lo:+.3}, {hi:+.3}] {}",
-                x.estimate,
+                "{estimate:+.3} [{:+.3}, {:+.3}] {}",
+                clean(lo),
+                clean(hi),
                 verdict.as_str()
             )
         }
-        (Some((lo, hi)), _) => format!("{:+.3} [{lo:+.3}, {hi:+.3}]", x.estimate),
-        (None, _) => format!("{:+.3} (one seed: no interval)", x.estimate),
+        (Some((lo, hi)), _) => format!("{estimate:+.3} [{:+.3}, {:+.3}]", clean(lo), clean(hi)),
+        (None, _) => match x.why_no_interval {
+            Some(ONE_VALUE) | None => format!("{estimate:+.3} (one seed: no interval)"),
+            Some(why) => format!("{estimate:+.3} (not testable: {why})"),
+        },
     }
 }
 
@@ -185,7 +210,11 @@ fn write_differences(s: &mut String, input: &ReportInput<'_>) {
         s,
         "\n## Differences between methods\n\nMean of the first method minus mean of the second \
          over seeds, with Welch's 95% interval (each seed's system is one sample); called higher \
-         or lower only where the interval excludes zero. `comparison.csv` has every metric.\n"
+         or lower only where the interval excludes zero. No interval (not testable) where a \
+         method has a single seed, or where {BOTH_CONSTANT} (every seed of each method gave the \
+         same value: Welch's t is 0/0, and agreement among so few seeds says nothing about the \
+         next one). Differences below 1e-12 of the metric's scale are float noise and shown as \
+         0. `comparison.csv` has every metric, unrounded.\n"
     );
     let mut sections = vec![(
         INDIVIDUAL,
@@ -261,6 +290,16 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
         );
     }
     undefined_everywhere(&mut s, input, INDIVIDUAL, &["h_individual"]);
+    if nobody_met_several(input) {
+        let _ = writeln!(
+            s,
+            "\nEvery person met only one deployment (each task has its own people), so the \
+             observed systemic failure is each person's failure in the one task they met, \
+             averaged: the error rate pooled over all tasks' examples, and the expected one is \
+             the same pooled rate. Neither measures homogenization here; the group-level \
+             tables do."
+        );
+    }
     for grouping in input.groupings {
         let _ = writeln!(s, "\n### {grouping}\n");
         let _ = writeln!(s, "| method | H_individual | H_avg | H_unif | H_worst |");
@@ -320,4 +359,96 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
         w.write_all(s.as_bytes())
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{pairwise, Value};
+
+    fn system(method: &str, seed: u32, metric: &str, value: Value) -> SystemResult {
+        SystemResult {
+            name: format!("{method}/seed-{seed}"),
+            attributes: vec![("method".into(), method.into())],
+            rows: vec![Measurement::new(INDIVIDUAL, metric, value)],
+        }
+    }
+
+    #[test]
+    fn float_noise_in_an_sd_reads_as_zero() {
+        // sd of 0.6666666666666666, ...669, ...666 (smoke-language's finetune).
+        assert_eq!(
+            show((Some(0.6666666666666666), Some(1.5700924586837752e-16))),
+            "0.667 ± 0"
+        );
+        assert_eq!(show((Some(0.637), Some(0.0128))), "0.637 ± 0.0128");
+    }
+
+    #[test]
+    fn constant_methods_are_not_testable_and_say_why() {
+        // smoke-vision's beard H_avg: scratch 1.0667 at every seed, probe 0.8 at every seed
+        // (up to float noise): Welch's t is 0/0, not a zero-width interval called "higher".
+        let systems: Vec<SystemResult> =
+            [1.0666666666666667, 1.0666666666666669, 1.0666666666666667]
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| system("scratch", i as u32, "h_avg", Value::Defined(v)))
+                .chain((0..3).map(|i| system("probe", i, "h_avg", Value::Defined(0.8))))
+                .collect();
+        let methods = vec!["scratch".to_string(), "probe".to_string()];
+        let d = pairwise(&systems, "method", &methods);
+        assert_eq!(
+            difference_cell(d.first()),
+            "+0.267 (not testable: both samples are constant)"
+        );
+        // One seed a side: no interval either, for its own reason.
+        let one = vec![
+            system("scratch", 0, "h_avg", Value::Defined(1.0)),
+            system("probe", 0, "h_avg", Value::Defined(0.5)),
+        ];
+        let d = pairwise(&one, "method", &methods);
+        assert_eq!(difference_cell(d.first()), "+0.500 (one seed: no interval)");
+    }
+
+    #[test]
+    fn a_run_where_nobody_meets_two_tasks_is_recognised() {
+        // Two tasks, each with its own person (the language runs' layout).
+        use crate::failures::{SystemMatrix, ABSENT, FAILED, OK};
+        let matrix = SystemMatrix {
+            name: "probe/seed-0".into(),
+            deployments: vec!["a".into(), "b".into()],
+            people: vec!["p1".into(), "p2".into()],
+            outcomes: vec![FAILED, ABSENT, ABSENT, OK],
+            losses: None,
+            groupings: vec![],
+            attributes: vec![("method".into(), "probe".into())],
+        };
+        let rows = crate::metrics::measure_system(&matrix, &crate::metrics::Options::default(), 0);
+        let reason = rows
+            .iter()
+            .find(|r| r.metric == "h_individual")
+            .map(|r| r.value.clone())
+            .unwrap();
+        let systems = vec![system("probe", 0, "h_individual", reason)];
+        let input = ReportInput {
+            run: "r",
+            model: "m",
+            methods: &["probe".to_string()],
+            groupings: &[],
+            systems: &systems,
+            per_method: &[],
+            differences: &[],
+            correlations: &[],
+            baselines: &[],
+            failed: &[],
+            incomplete: &[],
+            figures: &[],
+        };
+        assert!(nobody_met_several(&input));
+        let defined = vec![system("probe", 0, "h_individual", Value::Defined(1.2))];
+        assert!(!nobody_met_several(&ReportInput {
+            systems: &defined,
+            ..input
+        }));
+    }
 }
