@@ -105,12 +105,12 @@ fn main() -> homogen::error::Result<()> {
             s.batch_size = 32;
             s.lr = 1e-3;
             s.max_length = Some(64);
+            s.frozen_dropout = no_cache;
             let o = train_cell(
                 &s,
                 &RunOptions {
                     quiet: true,
                     cache_dir: Some(work.path().join(format!("cache-{cache_of}"))),
-                    no_feature_cache: no_cache,
                     ..RunOptions::default()
                 },
             )?;

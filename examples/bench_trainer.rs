@@ -167,13 +167,13 @@ fn main() -> Result<()> {
         s.batch_size = batch;
         s.device = device.clone();
         s.dtype = dtype.clone();
+        // Like for like with PyTorch: the frozen backbone runs every step.
+        s.frozen_dropout = true;
         let o = train_cell(
             &s,
             &RunOptions {
                 quiet: true,
                 cache_dir: Some(work.path().join("cache")),
-                // Like for like with PyTorch: the frozen backbone runs every step.
-                no_feature_cache: true,
                 ..RunOptions::default()
             },
         )?;

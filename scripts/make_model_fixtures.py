@@ -8,7 +8,8 @@ Writes tests/fixtures/models/:
   bert/      BertModel (keys without prefix, pooler included), WordPiece tokenizer.json
   bert_pickle/  the same BERT weights as pytorch_model.bin (torch.save of the state dict)
   clip/      CLIPModel (full config with `vision_config`, keys `vision_model.*`, `text_model.*`, ...)
-  images/    a few PNGs and CLIPImageProcessor's output on them (as PNG of the uint8 crop)
+  images/    a few PNGs and CLIPImageProcessor's output on them (as PNG of the uint8 crop);
+             scripts/make_vision_recipe_fixtures.py adds PIL's bilinear 224x224 resize of them
   reference.safetensors  features, all hidden states, logits
   reference.json         token ids and attention masks, BitFit count on the real roberta-base config
 
@@ -283,8 +284,6 @@ def make_images(refs, meta):
             os.path.join(path, f"clip_ref{i}.png")
         )
         refs[f"images.clip_corner{i}"] = torch.tensor(pv[:, :4, :4], dtype=torch.float32)
-        plain = np.asarray(pil.resize((224, 224), Image.BICUBIC))
-        Image.fromarray(plain).save(os.path.join(path, f"plain_ref{i}.png"))
     meta["images"] = {"files": names, "image_mean": proc.image_mean, "image_std": proc.image_std}
 
 

@@ -214,20 +214,20 @@ fn predictions_through_the_model_land_on_their_own_examples() {
     write_split(data.path(), "test", 45);
     let work = tempfile::tempdir().unwrap();
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/roberta");
-    let table = |no_feature_cache: bool| {
+    let table = |frozen_dropout: bool| {
         let mut d = DatasetSpec::named("imdb");
         d.root = Some(data.path().to_path_buf());
-        let cell = work.path().join(format!("cell-{no_feature_cache}"));
+        let cell = work.path().join(format!("cell-{frozen_dropout}"));
         let mut s = TrainSpec::new(&model.display().to_string(), "probe", d, cell);
         s.epochs = 1;
         s.batch_size = 4;
         s.lr = 1e-30;
+        s.frozen_dropout = frozen_dropout;
         let o = train_cell(
             &s,
             &RunOptions {
                 quiet: true,
                 cache_dir: Some(work.path().join("cache")),
-                no_feature_cache,
                 ..RunOptions::default()
             },
         )

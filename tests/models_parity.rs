@@ -220,3 +220,42 @@ fn clip_vision_tower_matches_transformers_pooled_output_and_hidden_states() {
         "clip",
     );
 }
+
+/// With its visual projection the tower gives CLIP's image embedding, as
+/// `CLIPModel.get_image_features` (scripts/make_vision_recipe_fixtures.py); the projection is
+/// loaded from the checkpoint, not reported as unexpected, and a head reads its output.
+#[test]
+fn clip_projected_features_match_get_image_features() {
+    use homogen::models::config::ModelConfig;
+    let files = resolve(
+        fixtures().join("clip").to_str().unwrap(),
+        &ResolveOptions::default(),
+    )
+    .unwrap();
+    let config = ModelConfig::from_file(&files.config)
+        .unwrap()
+        .with_projected_features()
+        .unwrap();
+    assert_eq!(config.feature_size(), 16);
+    let head = HeadSpec {
+        kind: HeadKind::Linear,
+        classes: 2,
+    };
+    let (model, report) =
+        Model::load_as(&config, &files, Some(head), &device(), DType::F32, 0).unwrap();
+    assert!(!report.unexpected.iter().any(|k| k == "visual_projection.weight"));
+    let theirs = candle_core::safetensors::load(
+        fixtures().join("clip_projected.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let pixels = Batch::Pixels(reference()["clip.pixel_values"].to_device(&device()).unwrap());
+    let ours = model.features(&pixels, &Ctx::eval()).unwrap();
+    assert_close(&ours, &theirs["features"], "clip projected features");
+    assert_eq!(model.logits(&pixels, &Ctx::eval()).unwrap().dims(), &[3, 2]);
+    // A text encoder has no image embedding: an input error naming the key.
+    let text = ModelConfig::from_file(&fixtures().join("roberta/config.json")).unwrap();
+    let e = text.with_projected_features().unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("features"), "{e}");
+}

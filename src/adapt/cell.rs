@@ -89,7 +89,8 @@ pub struct TrainSpec {
     /// Weight decay (AdamW: decoupled, not on biases/layer norms; SGD: L2 on all).
     #[serde(default)]
     pub weight_decay: f64,
-    /// `linear`, `cosine` or `constant`.
+    /// `linear`, `cosine` (transformers' per-step cosine), `cosine-epochs` (torch's
+    /// CosineAnnealingLR stepped once per epoch, the paper's vision recipe) or `constant`.
     #[serde(default = "d_schedule")]
     pub schedule: String,
     /// Linear warmup in optimiser steps.
@@ -104,8 +105,8 @@ pub struct TrainSpec {
     /// Forward passes per optimiser step.
     #[serde(default = "d_accum")]
     pub grad_accum: usize,
-    /// Gradient-norm clipping; `None` turns it off.
-    #[serde(default = "d_clip")]
+    /// Gradient-norm clipping; `None` turns it off (in a config: `clip_norm = 0` or `false`).
+    #[serde(default = "d_clip", deserialize_with = "clip_norm_value")]
     pub clip_norm: Option<f64>,
     /// Maximum tokens per text (the model's limit when absent).
     #[serde(default)]
@@ -118,8 +119,74 @@ pub struct TrainSpec {
     /// `cpu` or `cuda:N`.
     #[serde(default = "d_device")]
     pub device: String,
+    /// Images only: how an image becomes the model's square input (CLIP's resize and centre
+    /// crop, or the paper's plain resize to 224×224).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub resize: ResizeMode,
+    /// Images only: seeded random-resized-crop and flip of training images (methods whose
+    /// backbone runs every step; a probe's cached features are never augmented). Off by
+    /// default, as in the paper's vision runs.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub augment: bool,
+    /// CLIP only: what the head reads — the pooled output (post-layer-normed class token) or
+    /// CLIP's image embedding after the visual projection (`get_image_features`, what the
+    /// paper's vision code trained its heads on).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub features: FeatureKind,
+    /// Methods with a frozen backbone only (`probe`, `probe-mlp`): keep the backbone's dropout
+    /// active while training, as the authors' code did (the Trainer puts the whole model in
+    /// training mode), so features are computed on every step instead of cached.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub frozen_dropout: bool,
     /// The cell folder that receives every output.
     pub out: PathBuf,
+}
+
+/// How images are resized to the model's input ([`TrainSpec::resize`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResizeMode {
+    /// CLIPImageProcessor: shortest side bicubic to the input size, centre crop.
+    #[default]
+    Clip,
+    /// Bilinear straight to the input size (torchvision's `Resize([224, 224])`), as the
+    /// paper's vision code did.
+    Stretch,
+}
+
+/// What a CLIP head reads ([`TrainSpec::features`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeatureKind {
+    /// The vision tower's pooled output (hidden size).
+    #[default]
+    Pooled,
+    /// The pooled output through CLIP's visual projection (projection size).
+    Projected,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+/// `clip_norm` as a config writes it: a positive number, or `0` / `false` for no clipping
+/// (TOML has no null); JSON's `null` (a serialized spec) is no clipping too.
+fn clip_norm_value<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Clip {
+        Number(f64),
+        Flag(bool),
+    }
+    match Option::<Clip>::deserialize(d)? {
+        None | Some(Clip::Flag(false)) => Ok(None),
+        Some(Clip::Number(0.0)) => Ok(None),
+        Some(Clip::Number(x)) => Ok(Some(x)),
+        Some(Clip::Flag(true)) => Err(serde::de::Error::custom(
+            "clip_norm = true is not a norm: give the maximum norm (1.0 is the usual), or 0 / \
+             false for no clipping",
+        )),
+    }
 }
 
 impl TrainSpec {
@@ -147,6 +214,10 @@ impl TrainSpec {
             max_length: None,
             dtype: d_dtype(),
             device: d_device(),
+            resize: ResizeMode::default(),
+            augment: false,
+            features: FeatureKind::default(),
+            frozen_dropout: false,
             out,
         }
     }
@@ -243,9 +314,18 @@ impl TrainSpec {
         }
     }
 
-    /// The schedule over `total_steps` optimiser steps.
-    pub fn schedule(&self, total_steps: u64) -> Result<Schedule> {
+    /// The schedule of a run of `steps_per_epoch` optimiser steps per epoch.
+    pub fn schedule(&self, steps_per_epoch: u64) -> Result<Schedule> {
         let warmup_steps = self.warmup_steps;
+        let total_steps = steps_per_epoch * self.epochs as u64;
+        if self.schedule == "cosine-epochs" && warmup_steps > 0 {
+            return Err(bad(
+                "warmup_steps",
+                "the cosine-epochs schedule has no warmup (torch's CosineAnnealingLR); use \
+                 `cosine` for a warmup"
+                    .into(),
+            ));
+        }
         match self.schedule.as_str() {
             "linear" => Ok(Schedule::LinearWithWarmup {
                 warmup_steps,
@@ -253,9 +333,16 @@ impl TrainSpec {
             }),
             "cosine" => Ok(Schedule::cosine_with_warmup(warmup_steps, total_steps)),
             "constant" => Ok(Schedule::Constant { warmup_steps }),
+            "cosine-epochs" => Ok(Schedule::CosineAnnealingEpochs {
+                epochs: self.epochs as u64,
+                steps_per_epoch,
+            }),
             other => Err(bad(
                 "schedule",
-                format!("unknown schedule `{other}`, expected linear, cosine or constant"),
+                format!(
+                    "unknown schedule `{other}`, expected linear, cosine, cosine-epochs or \
+                     constant"
+                ),
             )),
         }
     }
@@ -274,9 +361,6 @@ pub struct RunOptions {
     pub cache_dir: Option<PathBuf>,
     /// Allow loading `pytorch_model.bin` (a pickle).
     pub allow_pickle: bool,
-    /// Run a probe's frozen backbone on every step instead of caching its features (the
-    /// authors' way, with backbone dropout active; for benchmarks and comparisons).
-    pub no_feature_cache: bool,
     /// Where the epoch bars go when several cells share one terminal (the grid runner's bars);
     /// a bar of its own on stderr when absent.
     pub progress: Option<indicatif::MultiProgress>,
@@ -352,6 +436,55 @@ mod tests {
             }
         }
         spec().validate().unwrap();
+    }
+
+    #[test]
+    fn clip_norm_zero_or_false_turns_clipping_off() {
+        let parse = |v: &str| {
+            toml::from_str::<TrainSpec>(&format!(
+                "model = \"m\"\nmethod = \"probe\"\nout = \"o\"\nclip_norm = {v}\n\
+                 [dataset]\nname = \"imdb\"\n"
+            ))
+        };
+        assert_eq!(parse("0").unwrap().clip_norm, None);
+        assert_eq!(parse("0.0").unwrap().clip_norm, None);
+        assert_eq!(parse("false").unwrap().clip_norm, None);
+        assert_eq!(parse("2.5").unwrap().clip_norm, Some(2.5));
+        assert!(parse("true").unwrap_err().to_string().contains("clip_norm"));
+        // A serialized spec without clipping reads back the same (cells travel as JSON).
+        let mut s = spec();
+        s.clip_norm = None;
+        let back: TrainSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn new_keys_keep_old_hashes_at_their_defaults() {
+        // Specs written before `resize`, `augment`, `features` and `frozen_dropout` existed
+        // serialize (and hash) as before while those keys keep their defaults.
+        let json = serde_json::to_string(&spec()).unwrap();
+        for key in ["resize", "augment", "features", "frozen_dropout"] {
+            assert!(!json.contains(key), "{key} in {json}");
+        }
+        let mut s = spec();
+        s.resize = ResizeMode::Stretch;
+        assert_ne!(s.hash(), spec().hash());
+        let mut s = spec();
+        s.features = FeatureKind::Projected;
+        assert!(serde_json::to_string(&s).unwrap().contains("\"features\":\"projected\""));
+    }
+
+    #[test]
+    fn cosine_epochs_steps_once_per_epoch_and_has_no_warmup() {
+        let mut s = spec();
+        s.schedule = "cosine-epochs".into();
+        s.epochs = 4;
+        let sched = s.schedule(3).unwrap();
+        assert_eq!(sched.lr(2.0, 2), 2.0);
+        assert!((sched.lr(2.0, 3) - (1.0 + 0.5f64.sqrt())).abs() < 1e-12);
+        s.warmup_steps = 2;
+        let e = s.validate().unwrap_err();
+        assert!(e.to_string().contains("warmup_steps"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! | [`Schedule::LinearWithWarmup`] | `transformers.get_linear_schedule_with_warmup` (the Trainer default, `lr_scheduler_type="linear"`) |
 //! | [`Schedule::CosineWithWarmup`] | `transformers.get_cosine_schedule_with_warmup` (half a cosine by default) |
 //! | [`Schedule::Constant`] | `transformers.get_constant_schedule` / `get_constant_schedule_with_warmup` |
-//! | [`Schedule::CosineAnnealing`] | `torch.optim.lr_scheduler.CosineAnnealingLR` (no warmup; the vision recipe) |
+//! | [`Schedule::CosineAnnealing`] | `torch.optim.lr_scheduler.CosineAnnealingLR` stepped after every optimiser step |
+//! | [`Schedule::CosineAnnealingEpochs`] | `CosineAnnealingLR(T_max=epochs)` stepped once per epoch (the paper's vision recipe: the rate is constant within an epoch) |
 //!
 //! The transformers schedules multiply the base rate by a factor and never go below 0 (past the
 //! end they stay at 0); torch's cosine annealing is periodic past `t_max`, as in torch.
@@ -47,6 +48,15 @@ pub enum Schedule {
         t_max: u64,
         /// Minimum learning rate (torch's default 0).
         eta_min: f64,
+    },
+    /// torch's `CosineAnnealingLR(T_max=epochs)` with `eta_min = 0`, stepped at the end of
+    /// each epoch as the paper's vision code did: every step of epoch `e` (0-based) uses
+    /// `base * (1 + cos(pi * e / epochs)) / 2`.
+    CosineAnnealingEpochs {
+        /// Epochs of the run (torch's `T_max`).
+        epochs: u64,
+        /// Optimiser steps per epoch.
+        steps_per_epoch: u64,
     },
 }
 
@@ -111,6 +121,10 @@ impl Schedule {
                 let t_max = t_max.max(1) as f64;
                 eta_min + (base_lr - eta_min) * (1.0 + (PI * s / t_max).cos()) / 2.0
             }
+            Schedule::CosineAnnealingEpochs {
+                epochs,
+                steps_per_epoch,
+            } => Schedule::cosine_annealing(epochs).lr(base_lr, step / steps_per_epoch.max(1)),
         }
     }
 }
@@ -137,6 +151,20 @@ mod tests {
         let want = [2.0, 1.0 + 0.5f64.sqrt(), 1.0, 1.0 - 0.5f64.sqrt(), 0.0];
         for (k, w) in want.iter().enumerate() {
             assert!((s.lr(2.0, k as u64) - w).abs() < 1e-12, "step {k}");
+        }
+    }
+
+    #[test]
+    fn cosine_annealing_per_epoch_by_hand() {
+        // 4 epochs of 3 steps, base 2: epoch e's steps all use 1 + cos(e*pi/4).
+        let s = Schedule::CosineAnnealingEpochs {
+            epochs: 4,
+            steps_per_epoch: 3,
+        };
+        let per_epoch = [2.0, 1.0 + 0.5f64.sqrt(), 1.0, 1.0 - 0.5f64.sqrt()];
+        for step in 0..12u64 {
+            let w = per_epoch[(step / 3) as usize];
+            assert!((s.lr(2.0, step) - w).abs() < 1e-12, "step {step}");
         }
     }
 }

@@ -27,7 +27,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::cache::{CacheKey, FeatureCache, FEATURE_BATCH};
-use super::cell::{CellOutcome, RunOptions, TrainSpec};
+use super::cell::{CellOutcome, FeatureKind, ResizeMode, RunOptions, TrainSpec};
 use super::checkpoint::{self, CheckpointState};
 use super::clip::{clip_coefficient, grad_norm};
 use super::manifest::{append_metrics, truncate_metrics, EpochMetrics, Manifest};
@@ -68,6 +68,8 @@ fn mix(parts: &[u64]) -> u64 {
 struct Pipeline {
     tokenizer: Option<TextTokenizer>,
     image_size: usize,
+    /// How images are resized (evaluation, cached features, and training without augmentation).
+    resize: Resize,
     device: Device,
 }
 
@@ -95,15 +97,22 @@ impl Pipeline {
         Ok(Pipeline {
             tokenizer,
             image_size,
+            resize: match spec.resize {
+                ResizeMode::Clip => Resize::Clip,
+                ResizeMode::Stretch => Resize::Stretch,
+            },
             device: device.clone(),
         })
     }
 
     /// A description of the deterministic preprocessing, for cache keys.
     fn describe(&self) -> String {
-        match &self.tokenizer {
-            Some(t) => format!("text max_len={}", t.max_len()),
-            None => format!("image clip-resize-centre-crop size={}", self.image_size),
+        match (&self.tokenizer, self.resize) {
+            (Some(t), _) => format!("text max_len={}", t.max_len()),
+            (None, Resize::Clip) => {
+                format!("image clip-resize-centre-crop size={}", self.image_size)
+            }
+            (None, Resize::Stretch) => format!("image bilinear-stretch size={}", self.image_size),
         }
     }
 
@@ -164,7 +173,7 @@ impl Pipeline {
                         size,
                         &mut ChaCha8Rng::seed_from_u64(mix(&[s, i as u64])),
                     ),
-                    None => preprocess(&rgb, Resize::Clip, size),
+                    None => preprocess(&rgb, self.resize, size),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -479,11 +488,14 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         },
         classes,
     };
+    let mut config = ModelConfig::from_file(&files.config)?;
+    if spec.features == FeatureKind::Projected {
+        config = config.with_projected_features()?;
+    }
     let model = if method.random_init() {
-        let config = ModelConfig::from_file(&files.config)?;
         Model::scratch(&config, Some(head), &device, precision, spec.seed)?
     } else {
-        Model::load(&files, Some(head), &device, precision, spec.seed)?.0
+        Model::load_as(&config, &files, Some(head), &device, precision, spec.seed)?.0
     };
     model.store.set_trainable(|n| method.trains(n));
     let counts = method.count(model.store.iter().map(|p| (p.name(), p.var().elem_count())));
@@ -509,7 +521,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     }
 
     let pipeline = Pipeline::new(&model, &files, spec, &device)?;
-    let cached = if method.backbone_frozen() && !opts.no_feature_cache {
+    let cached = if method.backbone_frozen() && !spec.frozen_dropout {
         let cache = FeatureCache::new(opts.cache_dir.clone().unwrap_or_else(|| {
             out.parent()
                 .unwrap_or(Path::new("."))
@@ -574,7 +586,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
 
     let batches_per_epoch = train.len().div_ceil(spec.batch_size);
     let steps_per_epoch = batches_per_epoch.div_ceil(spec.grad_accum) as u64;
-    let schedule = spec.schedule(steps_per_epoch * spec.epochs as u64)?;
+    let schedule = spec.schedule(steps_per_epoch)?;
     let (mut epochs_done, mut step) = (0, 0u64);
     match checkpoint::latest(out, &hash).map_err(|e| checkpoint::damaged(out, e))? {
         Some(st) => {
@@ -621,7 +633,8 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                 let ex: Vec<&Example> = rows.iter().map(|&r| train[r]).collect();
                 let rng_seed = mix(&[spec.seed, step, k as u64, 2]);
                 let ctx = Ctx::train(rng_seed);
-                let lg = logits(&model, &source_for(0), &ex, rows, &ctx, Some(rng_seed))?;
+                let augment_seed = spec.augment.then_some(rng_seed);
+                let lg = logits(&model, &source_for(0), &ex, rows, &ctx, augment_seed)?;
                 let loss = candle_nn::loss::cross_entropy(&lg, &targets(&ex, task, &dev)?)
                     .map_err(tensor_error)?;
                 losses.push(&loss)?;
@@ -752,6 +765,9 @@ fn model_key(files: &ModelFiles, spec: &TrainSpec, pipeline: &Pipeline) -> Resul
     }
     key.part("device", spec.device.as_bytes());
     key.part("preprocess", pipeline.describe().as_bytes());
+    if spec.features == FeatureKind::Projected {
+        key.part("features", b"projected");
+    }
     key.part("feature_batch", FEATURE_BATCH.to_string().as_bytes());
     key.part("fill_order", b"shortest-first");
     Ok(key)

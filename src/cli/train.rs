@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use homogen::adapt::{train_cell, RunOptions, TrainSpec};
+use homogen::adapt::{train_cell, FeatureKind, ResizeMode, RunOptions, TrainSpec};
 use homogen::data::DatasetSpec;
 use homogen::error::{Error, InputError};
 
@@ -123,9 +123,26 @@ pub struct TrainArgs {
     /// Allow loading pytorch_model.bin (a pickle; only for trusted models).
     #[arg(long)]
     pub allow_pickle: bool,
-    /// Probe only: run the frozen backbone every step instead of caching its features.
+    /// Images: `clip` (CLIP's resize and centre crop) or `stretch` (bilinear to 224×224, the
+    /// paper's vision code).
+    #[arg(long, value_parser = ["clip", "stretch"], default_value = "clip", conflicts_with = "config")]
+    pub resize: String,
+    /// Images: seeded random-resized-crop and flip of training images.
+    #[arg(long, conflicts_with = "config")]
+    pub augment: bool,
+    /// CLIP: `pooled` (the pooled output) or `projected` (through CLIP's visual projection,
+    /// the image embedding the paper's vision code trained on).
+    #[arg(long, value_parser = ["pooled", "projected"], default_value = "pooled", conflicts_with = "config")]
+    pub features: String,
+    /// Probe only: keep the frozen backbone's dropout on while training (the authors' code), so
+    /// the backbone runs every step instead of its features being cached.
+    #[arg(long, alias = "no-feature-cache", conflicts_with = "config")]
+    pub frozen_dropout: bool,
+    /// Train even when `--out` holds something else: a cell trained with another spec (it is
+    /// replaced) or files that are not a cell's. Without it such a folder is refused; the same
+    /// spec's cell is always resumed or skipped.
     #[arg(long)]
-    pub no_feature_cache: bool,
+    pub overwrite: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -136,9 +153,31 @@ struct ConfigFile {
 fn spec_from(args: &TrainArgs) -> Result<TrainSpec, Error> {
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path).map_err(|e| Error::reading(path, e))?;
-        let mut spec =
-            homogen::tomlfile::parse::<ConfigFile>(&text, path, "not a valid [train] config")?
-                .train;
+        let what = "not a valid [train] config";
+        let mut spec = match homogen::tomlfile::parse::<ConfigFile>(&text, path, what) {
+            Ok(c) => c.train,
+            // `--out` stands for a `[train] out` the file leaves out.
+            Err(Error::Input(e)) if args.out.is_some() && e.message.contains("field `out`") => {
+                let mut doc: toml::Table = homogen::tomlfile::parse(&text, path, what)?;
+                if let (Some(toml::Value::Table(train)), Some(out)) =
+                    (doc.get_mut("train"), &args.out)
+                {
+                    train.insert("out".into(), out.to_string_lossy().into_owned().into());
+                }
+                let filled = toml::to_string(&doc).map_err(|e| Error::Runtime(e.to_string()))?;
+                homogen::tomlfile::parse::<ConfigFile>(&filled, path, what)
+                    .map_err(|e| match e {
+                        // Lines of the rewritten text are not the file's.
+                        Error::Input(mut ie) => {
+                            ie.line = None;
+                            Error::Input(ie)
+                        }
+                        other => other,
+                    })?
+                    .train
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(out) = &args.out {
             spec.out = out.clone();
         }
@@ -177,6 +216,16 @@ fn spec_from(args: &TrainArgs) -> Result<TrainSpec, Error> {
     spec.max_length = args.max_length;
     spec.dtype = args.dtype.clone();
     spec.device = args.device.clone();
+    spec.resize = match args.resize.as_str() {
+        "stretch" => ResizeMode::Stretch,
+        _ => ResizeMode::Clip,
+    };
+    spec.augment = args.augment;
+    spec.features = match args.features.as_str() {
+        "projected" => FeatureKind::Projected,
+        _ => FeatureKind::Pooled,
+    };
+    spec.frozen_dropout = args.frozen_dropout;
     Ok(spec)
 }
 
@@ -184,13 +233,19 @@ fn spec_from(args: &TrainArgs) -> Result<TrainSpec, Error> {
 pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
     let from_flags = args.config.is_none();
     let spec = spec_from(&args).map_err(|e| name_the_flag(e, from_flags))?;
+    if spec.max_length == Some(0) {
+        let e = InputError::new("must be at least 1 (tokens per text)").at_key("max_length");
+        return Err(name_the_flag(e.into(), from_flags).into());
+    }
     let opts = RunOptions {
         quiet,
         cache_dir: args.cache_dir.clone(),
         allow_pickle: args.allow_pickle,
-        no_feature_cache: args.no_feature_cache,
         progress: None,
     };
+    if !args.overwrite {
+        check_out_folder(&spec)?;
+    }
     // A Hub dataset the cache lacks is downloaded first (the model is, by the trainer).
     homogen::data::fetch_if_missing(&spec.dataset, !quiet)
         .map_err(|e| name_the_flag(e, from_flags))?;
@@ -206,6 +261,51 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// An input error (naming `--out`) when the cell folder exists, is not empty and is not this
+/// spec's cell: it holds no cell `manifest.json` (a dataset, another program's outputs), or a
+/// manifest recording another spec's hash (a finished cell that training would replace). An
+/// empty or missing folder and the same spec's cell (resumed or skipped) pass.
+fn check_out_folder(spec: &TrainSpec) -> Result<(), Error> {
+    let out = &spec.out;
+    let Ok(mut entries) = std::fs::read_dir(out) else {
+        return Ok(()); // Missing (created by the trainer), or not a folder (refused by it).
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    let refuse = |message: String| -> Result<(), Error> {
+        Err(InputError::new(message).in_file(out).at_key("--out").into())
+    };
+    match homogen::adapt::manifest::Manifest::read(&out.join("manifest.json")) {
+        None => refuse(
+            "the folder is not empty and holds no cell manifest.json: it is not a training \
+             cell, and training would write into it; choose a new or empty folder (or pass \
+             --overwrite)"
+                .into(),
+        ),
+        Some(m) if m.config_hash != spec.hash() => {
+            let was = &m.config;
+            refuse(format!(
+                "the folder holds a {} cell trained with another spec (method {}, seed {}, lr \
+                 {}, dataset {}; config hash {}, this spec's {}); training would replace it; \
+                 choose another folder or pass --overwrite",
+                m.status,
+                was.method,
+                was.seed,
+                was.lr,
+                was.dataset.name,
+                short(&m.config_hash),
+                short(&spec.hash())
+            ))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
 }
 
 /// An input error about a spec built from flags names the flag (`--batch-size`) where it

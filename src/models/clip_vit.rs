@@ -14,6 +14,10 @@ use super::params::{Init, Param, ParamStore};
 /// Prefix of every vision-tower parameter.
 pub const PREFIX: &str = "vision_model";
 
+/// Name of the visual projection's weight (outside [`PREFIX`], as in transformers' CLIPModel
+/// and CLIPVisionModelWithProjection).
+pub const PROJECTION: &str = "visual_projection";
+
 #[derive(Debug, Clone)]
 struct Block {
     q: Linear,
@@ -29,7 +33,8 @@ struct Block {
 /// What a forward pass returns.
 #[derive(Debug, Clone)]
 pub struct VisionOutput {
-    /// Post-layer-normed class token [batch, hidden].
+    /// Post-layer-normed class token [batch, hidden], or with the visual projection CLIP's image
+    /// embedding [batch, projection_dim].
     pub features: Tensor,
     /// The pre-layer-normed embeddings then every layer's output, when requested.
     pub hidden_states: Option<Vec<Tensor>>,
@@ -46,6 +51,7 @@ pub struct ClipVision {
     pre_norm: LayerNorm,
     blocks: Vec<Block>,
     post_norm: LayerNorm,
+    projection: Option<Box<Linear>>,
 }
 
 impl ClipVision {
@@ -94,6 +100,18 @@ impl ClipVision {
             });
         }
         let post_norm = LayerNorm::new(store, &format!("{p}.post_layernorm"), h, eps)?;
+        // CLIPModel's and CLIPVisionModelWithProjection's init: normal(0, hidden^-0.5 * factor).
+        let projection = match cfg.with_projection {
+            true => Some(Box::new(Linear::new(
+                store,
+                PROJECTION,
+                h,
+                cfg.projection_dim,
+                false,
+                (h as f64).powf(-0.5) * f,
+            )?)),
+            false => None,
+        };
         Ok(ClipVision {
             cfg: cfg.clone(),
             act: cfg.activation()?,
@@ -103,6 +121,7 @@ impl ClipVision {
             pre_norm,
             blocks,
             post_norm,
+            projection,
         })
     }
 
@@ -171,7 +190,10 @@ impl ClipVision {
                 hs.push(x.clone());
             }
         }
-        let features = self.post_norm.forward(&x.narrow(1, 0, 1)?.squeeze(1)?)?;
+        let mut features = self.post_norm.forward(&x.narrow(1, 0, 1)?.squeeze(1)?)?;
+        if let Some(projection) = &self.projection {
+            features = projection.forward(&features)?;
+        }
         Ok(VisionOutput {
             features,
             hidden_states: hidden,

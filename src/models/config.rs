@@ -160,6 +160,15 @@ pub struct ClipVisionConfig {
     /// CLIP's init scale factor.
     #[serde(default = "one")]
     pub initializer_factor: f64,
+    /// Size of CLIP's image embedding, the visual projection's output (a `clip` config's
+    /// top-level `projection_dim`, else the vision config's own; transformers' default 512).
+    #[serde(default = "d512")]
+    pub projection_dim: usize,
+    /// Whether the tower ends with the visual projection (`visual_projection.weight`, no bias),
+    /// as `CLIPVisionModelWithProjection` / `get_image_features` do. Chosen by the caller
+    /// ([`ModelConfig::with_projected_features`]), not read from the file.
+    #[serde(skip)]
+    pub with_projection: bool,
 }
 
 impl ClipVisionConfig {
@@ -234,7 +243,11 @@ impl ModelConfig {
                     InputError::new("a `clip` config needs `vision_config`")
                         .at_key("vision_config")
                 })?;
-                ModelConfig::Vision(typed(vision, "vision_config.", model_type)?)
+                let mut vision: ClipVisionConfig = typed(vision, "vision_config.", model_type)?;
+                if let Some(dim) = value.get("projection_dim") {
+                    vision.projection_dim = typed(dim.clone(), "projection_dim", model_type)?;
+                }
+                ModelConfig::Vision(vision)
             }
             "clip_vision_model" => ModelConfig::Vision(typed(value, "", model_type)?),
             other => {
@@ -277,11 +290,38 @@ impl ModelConfig {
         Ok(())
     }
 
-    /// The feature size (hidden size).
+    /// The hidden size.
     pub fn hidden_size(&self) -> usize {
         match self {
             ModelConfig::Text(c) => c.hidden_size,
             ModelConfig::Vision(c) => c.hidden_size,
+        }
+    }
+
+    /// The size of the features a head reads: the hidden size, or CLIP's projection size when
+    /// the tower ends with its visual projection.
+    pub fn feature_size(&self) -> usize {
+        match self {
+            ModelConfig::Vision(c) if c.with_projection => c.projection_dim,
+            other => other.hidden_size(),
+        }
+    }
+
+    /// The same model ending with CLIP's visual projection (its features are CLIP's image
+    /// embedding); an input error for a text encoder, naming the `features` key.
+    pub fn with_projected_features(self) -> Result<Self> {
+        match self {
+            ModelConfig::Vision(mut c) => {
+                c.with_projection = true;
+                Ok(ModelConfig::Vision(c))
+            }
+            ModelConfig::Text(c) => Err(InputError::new(format!(
+                "features = \"projected\" is CLIP's image embedding; this model is a text \
+                 encoder ({}), whose features are its first token's hidden state",
+                c.model_type
+            ))
+            .at_key("features")
+            .into()),
         }
     }
 }

@@ -262,8 +262,15 @@ pub fn load_into(
                 report.missing_head.push(name.to_string());
                 continue;
             }
+            let hint = match key.starts_with(crate::models::clip_vit::PROJECTION) {
+                true => {
+                    "; features = \"projected\" needs a checkpoint with CLIP's visual \
+                     projection (CLIPModel or CLIPVisionModelWithProjection)"
+                }
+                false => "",
+            };
             return Err(InputError::new(format!(
-                "missing tensor `{key}` (model parameter `{name}`)"
+                "missing tensor `{key}` (model parameter `{name}`){hint}"
             ))
             .in_file(&described)
             .into());

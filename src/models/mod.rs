@@ -182,7 +182,7 @@ impl Model {
             Some(h) => Some(Head::new(
                 h.kind,
                 &mut store,
-                config.hidden_size(),
+                config.feature_size(),
                 h.classes,
                 std,
                 dropout,
@@ -220,7 +220,20 @@ impl Model {
         seed: u64,
     ) -> Result<(Self, LoadReport)> {
         let config = ModelConfig::from_file(&files.config)?;
-        let model = Self::from_config(&config, head, device, precision)?;
+        Self::load_as(&config, files, head, device, precision, seed)
+    }
+
+    /// [`load`](Self::load) with the architecture given (the files' config, adapted: CLIP with
+    /// its visual projection, say).
+    pub fn load_as(
+        config: &ModelConfig,
+        files: &ModelFiles,
+        head: Option<HeadSpec>,
+        device: &Device,
+        precision: impl Into<Precision>,
+        seed: u64,
+    ) -> Result<(Self, LoadReport)> {
+        let model = Self::from_config(config, head, device, precision)?;
         let report = hub::load_into(
             &model.store,
             &files.weights,
@@ -244,7 +257,8 @@ impl Model {
         }
     }
 
-    /// Features [batch, hidden]: the first token's final hidden state, or CLIP's pooled output.
+    /// Features [batch, feature size]: the first token's final hidden state, or CLIP's pooled
+    /// output (through the visual projection when the model has it).
     pub fn features(&self, batch: &Batch, ctx: &Ctx) -> candle_core::Result<Tensor> {
         match (&self.backbone, batch) {
             (Backbone::Text(e), Batch::Text(input)) => Ok(e.forward(input, ctx, false)?.features),

@@ -3,10 +3,12 @@
 //! - [`Resize::Clip`]: CLIPImageProcessor's pipeline — bicubic resize of the shortest side to
 //!   `size` (the long side `floor(size·long/short)`), centre crop `size`×`size`, rescale by 1/255,
 //!   normalise with CLIP's mean and std.
-//! - [`Resize::Plain`]: the paper's transfer code — bicubic resize straight to `size`×`size`,
+//! - [`Resize::Stretch`]: the paper's transfer code — torchvision's `Resize([size, size])` on a
+//!   PIL image, i.e. PIL's bilinear resize straight to `size`×`size` (aspect ratio not kept),
 //!   then the same rescale and normalisation.
 //! - [`augment`]: seeded training augmentation — torchvision's RandomResizedCrop (scale
-//!   0.08–1, ratio 3/4–4/3, ten tries then a centre crop) and a horizontal flip with p = 0.5.
+//!   0.08–1, ratio 3/4–4/3, ten tries then a centre crop; bilinear, its default) and a
+//!   horizontal flip with p = 0.5.
 
 use candle_core::{Device, Tensor};
 use image::imageops::{self, FilterType};
@@ -27,8 +29,8 @@ pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 pub enum Resize {
     /// Shortest side to `size`, then centre crop (CLIPImageProcessor).
     Clip,
-    /// Straight to `size`×`size` (the paper's transfer-learning code).
-    Plain,
+    /// Bilinear straight to `size`×`size` (the paper's transfer-learning code).
+    Stretch,
 }
 
 /// Opens an image file as RGB.
@@ -41,7 +43,7 @@ pub fn load_image(path: &Path) -> Result<RgbImage> {
 /// The resized (and for CLIP centre-cropped) 8-bit image, before rescaling.
 pub fn resize(img: &RgbImage, mode: Resize, size: u32) -> RgbImage {
     match mode {
-        Resize::Plain => bicubic(img, size, size),
+        Resize::Stretch => two_pass(img, size, size, FilterType::Triangle),
         Resize::Clip => {
             let (w, h) = img.dimensions();
             let (nw, nh) = if w <= h {
@@ -57,19 +59,25 @@ pub fn resize(img: &RgbImage, mode: Resize, size: u32) -> RgbImage {
     }
 }
 
-/// Bicubic (Catmull-Rom, a = -0.5, support widened when shrinking) resize done as PIL does it:
-/// the horizontal pass first, rounded and clipped to 8 bits, then the vertical pass. A Catmull-Rom
-/// pass at scale 1 is the identity, so each `imageops::resize` call below resamples one axis.
+/// Bicubic (Catmull-Rom, a = -0.5) resize done as PIL does it (see `two_pass`).
 pub fn bicubic(img: &RgbImage, width: u32, height: u32) -> RgbImage {
+    two_pass(img, width, height, FilterType::CatmullRom)
+}
+
+/// A resize done as PIL does it (support widened when shrinking): the horizontal pass first,
+/// rounded and clipped to 8 bits, then the vertical pass. `Triangle` is PIL's bilinear,
+/// `CatmullRom` its bicubic; either is the identity at scale 1, so each `imageops::resize`
+/// call below resamples one axis.
+fn two_pass(img: &RgbImage, width: u32, height: u32, filter: FilterType) -> RgbImage {
     let across = if img.width() == width {
         img.clone()
     } else {
-        imageops::resize(img, width, img.height(), FilterType::CatmullRom)
+        imageops::resize(img, width, img.height(), filter)
     };
     if across.height() == height {
         across
     } else {
-        imageops::resize(&across, width, height, FilterType::CatmullRom)
+        imageops::resize(&across, width, height, filter)
     }
 }
 
@@ -96,7 +104,7 @@ pub fn preprocess(img: &RgbImage, mode: Resize, size: u32) -> Vec<f32> {
 pub fn augment(img: &RgbImage, size: u32, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let (x, y, w, h) = random_resized_crop_box(img.width(), img.height(), rng);
     let crop = imageops::crop_imm(img, x, y, w, h).to_image();
-    let mut out = bicubic(&crop, size, size);
+    let mut out = two_pass(&crop, size, size, FilterType::Triangle);
     if rng.gen::<f64>() < 0.5 {
         imageops::flip_horizontal_in_place(&mut out);
     }

@@ -50,7 +50,7 @@ pub use crate::adapt::METHOD_NAMES as METHODS;
 pub use crate::data::hub::HUB_DATASETS as DATASETS;
 
 /// Keys of the trainer's `TrainSpec` a config may set in `[train]` or per method.
-pub const TRAIN_KEYS: [&str; 14] = [
+pub const TRAIN_KEYS: [&str; 18] = [
     "head",
     "optimizer",
     "lr",
@@ -65,6 +65,10 @@ pub const TRAIN_KEYS: [&str; 14] = [
     "max_length",
     "dtype",
     "num_labels",
+    "resize",
+    "augment",
+    "features",
+    "frozen_dropout",
 ];
 
 /// A whole model-sharing config file.
@@ -205,6 +209,16 @@ impl ModelSharingConfig {
         let mut config: ModelSharingConfig =
             crate::tomlfile::parse(text, origin, "invalid config")?;
         let dir = origin.parent().unwrap_or(Path::new(""));
+        // Checked before resolving: an empty path would resolve to the config's folder.
+        if config.model.id.trim().is_empty() {
+            return Err(key_error(
+                origin,
+                "model.id",
+                "model.id is empty; expected a model folder, a Hub id (owner/name) or a model \
+                 card's name"
+                    .into(),
+            ));
+        }
         config.model.id = resolve(dir, &config.model.id);
         for t in &mut config.tasks {
             if let Some(toml::Value::String(root)) = t.dataset.get("root") {
@@ -239,6 +253,42 @@ impl ModelSharingConfig {
                         ),
                     ));
                 }
+            }
+            self.check_num_labels(origin, i, &ds)?;
+        }
+        Ok(())
+    }
+
+    /// Checks each method's `num_labels` (when set) against the classes of task `i`'s label,
+    /// so that a head of the wrong size is one error naming the key before any cell trains.
+    fn check_num_labels(&self, origin: &Path, i: usize, ds: &crate::data::Dataset) -> Result<()> {
+        let t = &self.tasks[i];
+        let index = match &t.task {
+            Some(name) => ds.task_index(name),
+            None => (!ds.tasks.is_empty()).then_some(0),
+        };
+        let Some(task) = index.and_then(|k| ds.tasks.get(k)) else {
+            return Ok(()); // Reported by the trainer.
+        };
+        let classes = task.classes.len();
+        for (j, m) in self.methods.iter().enumerate() {
+            let (key, value) = match m.overrides.get("num_labels") {
+                Some(v) => (format!("methods[{j}].num_labels"), Some(v)),
+                None => ("train.num_labels".to_string(), self.train.get("num_labels")),
+            };
+            let Some(n) = value.and_then(toml::Value::as_integer) else {
+                continue;
+            };
+            if n != classes as i64 {
+                return Err(key_error(
+                    origin,
+                    &key,
+                    format!(
+                        "the head would have {n} outputs but task `{}` (tasks[{i}], label `{}` of \
+                         dataset {}) has {classes} classes",
+                        t.name, task.name, ds.name
+                    ),
+                ));
             }
         }
         Ok(())
@@ -333,6 +383,8 @@ impl ModelSharingConfig {
         }
         let mut names = Vec::new();
         for (i, t) in self.tasks.iter().enumerate() {
+            check_folder_name(&t.name, "task name")
+                .map_err(|m| bad(&format!("tasks[{i}].name"), m))?;
             if names.contains(&t.name) {
                 return Err(bad(
                     &format!("tasks[{i}].name"),
@@ -387,6 +439,11 @@ impl ModelSharingConfig {
                     ),
                 ));
             }
+            let label_key = match m.label.is_some() {
+                true => format!("methods[{i}].label"),
+                false => format!("methods[{i}].name"),
+            };
+            check_folder_name(m.label(), "method label").map_err(|m| bad(&label_key, m))?;
             if labels.contains(&m.label()) {
                 return Err(bad(
                     &format!("methods[{i}].label"),
@@ -488,6 +545,13 @@ impl ModelSharingConfig {
             other => other,
         };
         spec.validate().map_err(relocate)?;
+        if spec.max_length == Some(0) {
+            return Err(key_error(
+                origin,
+                &key_of("max_length"),
+                "must be at least 1 (tokens per text)".into(),
+            ));
+        }
         match crate::device::parse_dtype(&spec.dtype) {
             Err(Error::Input(ie)) => Err(key_error(origin, &key_of("dtype"), ie.message.clone())),
             _ => Ok(()),
@@ -515,6 +579,30 @@ impl ModelSharingConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// Checks a name that becomes one folder of the run (`cells/<method>/seed-<s>/<task>`): it must
+/// be non-empty, hold no path separator or control character and not be `.` or `..`, so that
+/// every cell stays inside the run folder and in a folder of its own. `what` names it in the
+/// message.
+pub fn check_folder_name(name: &str, what: &str) -> std::result::Result<(), String> {
+    let problem = if name.is_empty() {
+        Some("must not be empty")
+    } else if name == "." || name == ".." {
+        Some("must not be `.` or `..`")
+    } else if name.contains('/') || name.contains('\\') {
+        Some("must not contain `/` or `\\`")
+    } else if name.chars().any(char::is_control) {
+        Some("must not contain control characters")
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(format!(
+            "{what} {name:?} {p}: it names the cells' folder inside the run folder"
+        )),
+        None => Ok(()),
     }
 }
 

@@ -45,7 +45,6 @@ impl CellExecutor for TrainerExecutor {
                 quiet: self.quiet,
                 cache_dir: self.cache_dir.clone(),
                 allow_pickle: false,
-                no_feature_cache: false,
                 progress: self.progress.clone(),
             },
         )?;
