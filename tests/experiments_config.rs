@@ -357,7 +357,9 @@ fn a_failing_cell_is_marked_named_and_fails_the_run() {
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    assert_eq!(code, 1, "{stdout}{err}");
+    // Every failure is bad input (images that do not decode): exit 2.
+    assert_eq!(code, 2, "{stdout}{err}");
+    assert!(err.contains("2 cells failed, each with bad input"), "{err}");
     assert!(
         stdout.contains("6 cells: 4 trained, 0 skipped (already finished), 2 failed"),
         "{stdout}"

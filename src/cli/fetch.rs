@@ -92,6 +92,12 @@ pub fn run(args: FetchArgs, quiet: bool) -> anyhow::Result<()> {
             hub::fetch_dataset(name, revision.as_deref(), !quiet)?
         }
         FetchWhat::Model { id, revision } => {
+            if id.trim().is_empty() {
+                return Err(Error::from(homogen::error::InputError::new(
+                    "empty model id; expected a Hub id (owner/name) or a model card's name",
+                ))
+                .into());
+            }
             let (id, revision) = homogen::models::card::hub_ref(id, revision.as_deref());
             hub::fetch_model(&id, Some(&revision), !quiet)?
         }

@@ -105,6 +105,7 @@ pub struct MeasureArgs {
 /// Reads the tables, measures every system and writes the report.
 pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
     if let Some(output) = &args.output {
+        failures::check_output_file(output, "--output")?;
         failures::refuse_overwriting_inputs(output, &args.files)?;
     }
     let read = failures::ReadOptions {
@@ -170,7 +171,17 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
         }
     };
     match &args.output {
-        Some(path) => failures::write_atomically(path, |w| write(w))?,
+        // An I/O failure names the option and its path (a folder that cannot be created).
+        Some(path) => failures::write_atomically(path, |w| write(w)).map_err(|e| match e {
+            Error::Io { context, os_error } => Error::Io {
+                context: format!(
+                    "writing the output (option `-o`/`--output` {}): {context}",
+                    path.display()
+                ),
+                os_error,
+            },
+            other => other,
+        })?,
         None => {
             let stdout = std::io::stdout();
             let mut lock = stdout.lock();

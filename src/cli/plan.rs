@@ -81,6 +81,9 @@ pub fn run(args: PlanArgs, quiet: bool) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
+    if let Some(stale) = modelsharing::stale_cells(&config, &out)? {
+        eprintln!("warning: {}", stale.warning(&out));
+    }
     let cells = modelsharing::prepare(&config, &out)?;
     let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or(p.to_path_buf());
     let exe = std::env::current_exe()?;

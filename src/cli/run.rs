@@ -151,6 +151,9 @@ fn run_modelsharing(
     for line in config.fetch_missing(!quiet)? {
         eprintln!("downloaded {line}");
     }
+    if let Some(stale) = modelsharing::stale_cells(&config, &out)? {
+        eprintln!("warning: {}", stale.warning(&out));
+    }
     let multi = indicatif::MultiProgress::new();
     let exec = TrainerExecutor {
         quiet,
@@ -166,15 +169,29 @@ fn run_modelsharing(
     let total = config.methods.len() * config.seeds.values.len() * config.tasks.len();
     let bar = homogen::adapt::progress::cells_bar(total, quiet, &multi);
     let done = std::sync::atomic::AtomicUsize::new(0);
+    // (index, method, seed, task, first line of the error) of each failed cell.
+    let failed = std::sync::Mutex::new(Vec::<(usize, String, u64, String, String)>::new());
     let on_cell = |cell: &modelsharing::grid::Cell, st: &CellStatus, secs: f64| {
         let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         bar.inc(1);
+        if let CellStatus::Failed { error, .. } = st {
+            if let Ok(mut f) = failed.lock() {
+                let line = error.lines().next().unwrap_or("").trim().to_string();
+                f.push((
+                    cell.index,
+                    cell.method.clone(),
+                    cell.seed,
+                    cell.task.clone(),
+                    line,
+                ));
+            }
+        }
         if !quiet {
             let what = match st {
                 CellStatus::Skipped => "already finished".to_string(),
                 CellStatus::Trained => format!("trained in {secs:.1} s"),
-                CellStatus::Failed(e) => {
-                    format!("FAILED: {}", e.lines().next().unwrap_or("").trim())
+                CellStatus::Failed { error, .. } => {
+                    format!("FAILED: {}", error.lines().next().unwrap_or("").trim())
                 }
             };
             let line = format!(
@@ -187,22 +204,48 @@ fn run_modelsharing(
     let (summary, statuses) = modelsharing::run(&config, &out, &exec, &devices, &on_cell)?;
     bar.finish_and_clear();
     let count = |f: fn(&CellStatus) -> bool| statuses.iter().filter(|s| f(s)).count();
+    let report = match &summary {
+        Some(s) => format!("report: {}", s.report.display()),
+        None if out.join("report.md").exists() => format!(
+            "no cell is finished, so {} was left as it was",
+            out.join("report.md").display()
+        ),
+        None => "no cell is finished, so no report was written".to_string(),
+    };
     println!(
-        "{} cells: {} trained, {} skipped (already finished), {} failed; report: {}",
+        "{} cells: {} trained, {} skipped (already finished), {} failed; {report}",
         statuses.len(),
         count(|s| matches!(s, CellStatus::Trained)),
         count(|s| matches!(s, CellStatus::Skipped)),
-        count(|s| matches!(s, CellStatus::Failed(_))),
-        summary.report.display()
+        count(CellStatus::is_failed),
     );
-    if !summary.failed.is_empty() {
-        for (m, seed, task, e) in &summary.failed {
-            eprintln!(
-                "failed: {m} / seed {seed} / {task}: {}",
-                e.lines().next().unwrap_or("").trim()
-            );
+    let mut failed = failed.into_inner().unwrap_or_default();
+    failed.sort();
+    for (_, m, seed, task, e) in &failed {
+        eprintln!("failed: {m} / seed {seed} / {task}: {e}");
+    }
+    if !failed.is_empty() {
+        let message = format!("{} cells failed", failed.len());
+        // Every failure is bad input (a corrupt file, a wrong setting): exit 2, as it would
+        // be for the one cell alone.
+        let all_input = statuses.iter().all(|s| {
+            !matches!(
+                s,
+                CellStatus::Failed {
+                    bad_input: false,
+                    ..
+                }
+            )
+        });
+        if all_input {
+            let first = &failed[0];
+            return Err(homogen::error::Error::input(format!(
+                "{message}, each with bad input (first: {} / seed {} / {}: {})",
+                first.1, first.2, first.3, first.4
+            ))
+            .into());
         }
-        anyhow::bail!("{} cells failed", summary.failed.len());
+        anyhow::bail!(message);
     }
     Ok(())
 }

@@ -113,8 +113,9 @@ impl ClassColumn {
 const MAX_EXACT_FLOAT_CLASS: f64 = 9_007_199_254_740_992.0;
 
 /// Reads a label or prediction column: integer and boolean columns as integers, float columns
-/// when every value is integral (pandas writes `1.0` once a column held a missing value), any
-/// other type as text.
+/// when every value is integral (pandas writes `1.0` once a column held a missing value), text
+/// and categorical (dictionary) columns as text; any other type (dates, times, durations,
+/// binary, decimals, ...) is an input error naming the column and its Arrow type.
 pub(super) fn class_column(
     path: &Path,
     column: &str,
@@ -173,6 +174,30 @@ pub(super) fn class_column(
             })
             .collect::<Result<_>>()
             .map(ClassColumn::Ints);
+    }
+    let text_like = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+        )
+    };
+    let accepted = match dt {
+        // A pandas categorical: names, or integers.
+        DataType::Dictionary(_, values) => {
+            text_like(values) || values.is_integer() || **values == DataType::Boolean
+        }
+        other => text_like(other),
+    };
+    if !accepted {
+        return Err(column_error(
+            path,
+            column,
+            None,
+            format!(
+                "the column has Arrow type {dt}; expected classes as integers, text (class \
+                 names), a categorical, integral floats or booleans"
+            ),
+        ));
     }
     text_column(path, column, array, row0).map(ClassColumn::Text)
 }

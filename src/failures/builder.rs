@@ -20,6 +20,53 @@ pub(super) struct Builder {
     pub(super) has_failure: bool,
     /// The class names once a label or prediction was not an integer (see [`Builder::class`]).
     class_names: Option<Categorical>,
+    /// What kinds of values the label and the prediction columns hold.
+    kinds: [ClassKinds; 2],
+    /// Whether the predictions come from `--wide` columns.
+    wide_predictions: bool,
+}
+
+/// The kinds of values one label or prediction column holds: integers, names, and a few
+/// examples of each (for the message when label and prediction hold different kinds).
+#[derive(Debug, Default)]
+struct ClassKinds {
+    ints: Vec<String>,
+    names: Vec<String>,
+    saw_int: bool,
+    saw_name: bool,
+}
+
+impl ClassKinds {
+    fn note(&mut self, value: Class<'_>) {
+        let (text, is_int) = match value {
+            Class::Int(v) => (v.to_string(), true),
+            Class::Text(t) => (t.trim().to_string(), parse_int(t).is_some()),
+        };
+        let (seen, examples) = match is_int {
+            true => (&mut self.saw_int, &mut self.ints),
+            false => (&mut self.saw_name, &mut self.names),
+        };
+        *seen = true;
+        if examples.len() < 3 && !examples.contains(&text) {
+            examples.push(text);
+        }
+    }
+
+    /// `Some(true)`: only integers; `Some(false)`: only names; `None`: both or none.
+    fn only_ints(&self) -> Option<bool> {
+        match (self.saw_int, self.saw_name) {
+            (true, false) => Some(true),
+            (false, true) => Some(false),
+            _ => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.saw_int {
+            true => format!("only integers (such as {})", self.ints.join(", ")),
+            false => format!("only class names (such as {})", self.names.join(", ")),
+        }
+    }
 }
 
 impl Builder {
@@ -196,6 +243,8 @@ impl Builder {
             table,
             has_failure,
             class_names: None,
+            kinds: Default::default(),
+            wide_predictions: false,
         };
         Ok((builder, layout))
     }
@@ -282,6 +331,7 @@ impl Builder {
         // The label is stored before the prediction is coded: coding it may switch the codes
         // to class names, which recodes the stored values, this row's label included.
         if let Some(l) = values.label {
+            self.kinds[0].note(l);
             let Some(code) = self.class(l) else {
                 return Err(empty_class(self, self.columns.name(Role::Label)));
             };
@@ -292,6 +342,8 @@ impl Builder {
                 .push(code);
         }
         if let Some(p) = values.prediction {
+            self.kinds[1].note(p);
+            self.wide_predictions |= values.wide_column.is_some();
             let Some(code) = self.class(p) else {
                 let column = values
                     .wide_column
@@ -323,8 +375,46 @@ impl Builder {
         Ok(())
     }
 
-    /// The table read, with its class names when the labels were names.
-    pub(super) fn finish(mut self) -> FailureTable {
+    /// The table read, with its class names when the labels were names. When the failure is
+    /// derived from label and prediction, one column holding only class names and the other
+    /// only integers, with no class in both, is an input error: every row would count as a
+    /// failure (`neg`/`pos` labels against 0/1 predictions).
+    pub(super) fn finish(self) -> Result<FailureTable> {
+        let [label, prediction] = &self.kinds;
+        let (Some(l), Some(p)) = (label.only_ints(), prediction.only_ints()) else {
+            return Ok(self.finish_unchecked());
+        };
+        let disjoint = match (&self.table.label, &self.table.prediction) {
+            (Some(ls), Some(ps)) => {
+                let ls: std::collections::HashSet<i64> = ls.iter().copied().collect();
+                !ps.iter().any(|p| ls.contains(p))
+            }
+            _ => false,
+        };
+        if self.has_failure || l == p || !disjoint {
+            return Ok(self.finish_unchecked());
+        }
+        let (lc, pc) = (
+            self.columns.name(Role::Label).to_string(),
+            self.columns.name(Role::Prediction).to_string(),
+        );
+        let pc = match self.wide_predictions {
+            true => "the --wide prediction columns".to_string(),
+            false => format!("column `{pc}`"),
+        };
+        Err(InputError::new(format!(
+            "column `{lc}` holds {} and {pc} holds {}: no class is in both, so every \
+             row would count as a failure; write both as class names or both as integers (or \
+             give a `failure` column)",
+            label.describe(),
+            prediction.describe()
+        ))
+        .in_file(&self.file)
+        .in_column(lc)
+        .into())
+    }
+
+    fn finish_unchecked(mut self) -> FailureTable {
         self.table.class_names = self.class_names.map(|c| c.levels);
         self.table
     }

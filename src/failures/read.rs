@@ -40,7 +40,13 @@ impl Format {
         File::open(path)
             .and_then(|f| f.take(8).read_to_end(&mut head))
             .map_err(|e| Error::reading(path, e))?;
-        let head = &head[..];
+        Format::of_head(path, &head)
+    }
+
+    /// [`Format::of_path`] from the file's first bytes `head` (at most 8 are looked at), for a
+    /// file already read (a pipe, which cannot be opened twice).
+    fn of_head(path: &Path, head: &[u8]) -> Result<Format> {
+        let head = &head[..head.len().min(8)];
         let refuse = |what: &str, todo: &str| -> Result<Format> {
             Err(
                 InputError::new(format!("{what}; expected a CSV or Parquet file: {todo}"))
@@ -130,10 +136,17 @@ pub fn read_table(path: &Path) -> Result<FailureTable> {
 }
 
 /// Reads one file; `deployment` names its single deployment when the file has no column for it.
+/// A file that is not a regular file (a pipe, `/dev/stdin`, a shell's `<(...)`) is read once
+/// into memory, since it cannot be opened a second time.
 fn read_one(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Result<FailureTable> {
-    let mut table = match Format::of_path(path)? {
-        Format::Csv => read_csv(path, options, deployment)?,
-        Format::Parquet => read_parquet(path, options, deployment)?,
+    let streamed = read_if_stream(path)?;
+    let format = match &streamed {
+        Some(bytes) => Format::of_head(path, bytes)?,
+        None => Format::of_path(path)?,
+    };
+    let mut table = match format {
+        Format::Csv => read_csv(path, streamed, options, deployment)?,
+        Format::Parquet => read_parquet(path, streamed, options, deployment)?,
     };
     if table.is_empty() {
         return Err(InputError::new(
@@ -170,9 +183,35 @@ pub fn parse_int(text: &str) -> Option<i64> {
     })
 }
 
-fn read_csv(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Result<FailureTable> {
-    let file = File::open(path).map_err(|e| Error::reading(path, e))?;
-    if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+/// The whole content of `path` when it is not a regular file or a folder (a pipe, a character
+/// device such as `/dev/stdin`); `None` for a regular file, which is read from disk as needed.
+fn read_if_stream(path: &Path) -> Result<Option<Vec<u8>>> {
+    match std::fs::metadata(path) {
+        Ok(m) if !m.is_file() && !m.is_dir() => std::fs::read(path)
+            .map(Some)
+            .map_err(|e| Error::reading(path, e)),
+        _ => Ok(None),
+    }
+}
+
+fn read_csv(
+    path: &Path,
+    streamed: Option<Vec<u8>>,
+    options: &ReadOptions,
+    deployment: Option<&str>,
+) -> Result<FailureTable> {
+    let (input, empty): (Box<dyn std::io::Read>, bool) = match streamed {
+        Some(bytes) => {
+            let empty = bytes.is_empty();
+            (Box::new(std::io::Cursor::new(bytes)), empty)
+        }
+        None => {
+            let file = File::open(path).map_err(|e| Error::reading(path, e))?;
+            let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(false);
+            (Box::new(std::io::BufReader::new(file)), empty)
+        }
+    };
+    if empty {
         return Err(
             InputError::new("the file is empty; expected a header row and data rows")
                 .in_file(path)
@@ -181,7 +220,7 @@ fn read_csv(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Res
     }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_reader(std::io::BufReader::new(file));
+        .from_reader(input);
     // `spans_lines`: a field of the failing row runs over several lines.
     let csv_error = |e: csv::Error, spans_lines: bool| -> Error {
         // The record index, not the line: a quoted field may span lines. The header is
@@ -292,28 +331,47 @@ fn read_csv(path: &Path, options: &ReadOptions, deployment: Option<&str>) -> Res
             }
         }
     }
-    Ok(builder.finish())
+    builder.finish()
 }
 
 fn read_parquet(
     path: &Path,
+    streamed: Option<Vec<u8>>,
     options: &ReadOptions,
     deployment: Option<&str>,
 ) -> Result<FailureTable> {
-    let file = File::open(path).map_err(|e| Error::reading(path, e))?;
-    if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
-        return Err(
-            InputError::new("the file is empty; expected a Parquet file")
-                .in_file(path)
-                .into(),
-        );
+    let empty = || -> Result<FailureTable> {
+        Err(InputError::new("the file is empty; expected a Parquet file")
+            .in_file(path)
+            .into())
+    };
+    match streamed {
+        // The Parquet reader seeks; bytes read from a pipe are read from memory.
+        Some(bytes) if bytes.is_empty() => empty(),
+        Some(bytes) => parquet_from(path, bytes::Bytes::from(bytes), options, deployment),
+        None => {
+            let file = File::open(path).map_err(|e| Error::reading(path, e))?;
+            if file.metadata().map(|m| m.len() == 0).unwrap_or(false) {
+                return empty();
+            }
+            parquet_from(path, file, options, deployment)
+        }
     }
+}
+
+/// Reads the Parquet data of `path` from `source` (the file, or its bytes).
+fn parquet_from<R: parquet::file::reader::ChunkReader + 'static>(
+    path: &Path,
+    source: R,
+    options: &ReadOptions,
+    deployment: Option<&str>,
+) -> Result<FailureTable> {
     let not_parquet = |e: parquet::errors::ParquetError| -> Error {
         InputError::new(format!("cannot read as Parquet: {e}"))
             .in_file(path)
             .into()
     };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(not_parquet)?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(source).map_err(not_parquet)?;
     let names: Vec<String> = builder
         .schema()
         .fields()
@@ -421,5 +479,5 @@ fn read_parquet(
         }
         row0 += batch.num_rows();
     }
-    Ok(out.finish())
+    out.finish()
 }

@@ -128,6 +128,35 @@ pub fn check_output_folder(out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// An input error naming option `option` when the output file `output` cannot be a file: it
+/// is an existing folder, or a path below an existing file (`results.csv/x.csv`). Other
+/// failures to create it (no permission, a read-only file system) show when writing.
+pub fn check_output_file(output: &Path, option: &str) -> Result<()> {
+    let refuse = |message: String| -> Error {
+        InputError::new(message)
+            .in_file(output)
+            .at_key(option)
+            .into()
+    };
+    if output.is_dir() {
+        return Err(refuse("is a folder; expected a file name to write".into()));
+    }
+    let mut ancestor = output.parent();
+    while let Some(a) = ancestor.filter(|a| !a.as_os_str().is_empty()) {
+        if let Ok(m) = std::fs::metadata(a) {
+            if !m.is_dir() {
+                return Err(refuse(format!(
+                    "`{}` is a file, not a folder, so the output cannot be written below it",
+                    a.display()
+                )));
+            }
+            break;
+        }
+        ancestor = a.parent();
+    }
+    Ok(())
+}
+
 /// An input error when `output` is one of `inputs` (the same file, through any path or link):
 /// writing the result would destroy the data it was computed from.
 pub fn refuse_overwriting_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()> {

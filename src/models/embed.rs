@@ -57,6 +57,7 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
             .at_key("--batch-size")
             .into());
     }
+    refuse_overwriting_input(opts)?;
     let files = resolve(
         &opts.model,
         &ResolveOptions {
@@ -186,6 +187,24 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
     Ok((n, hidden))
 }
 
+/// An input error (naming `--out`) when the output file is the input file, or one of the
+/// images of an `--images` folder: writing the features there would destroy the input.
+fn refuse_overwriting_input(opts: &EmbedOptions) -> Result<()> {
+    let inputs = match &opts.input {
+        EmbedInput::Texts(p) | EmbedInput::Pixels(p) => vec![p.clone()],
+        // A missing folder is reported when the images are read.
+        EmbedInput::Images(dir) => image_files(dir).unwrap_or_default(),
+    };
+    crate::failures::refuse_overwriting_inputs(&opts.out, &inputs).map_err(|e| match e {
+        Error::Input(ie) => InputError {
+            key: Some("--out".into()),
+            ..*ie
+        }
+        .into(),
+        other => other,
+    })
+}
+
 fn progress(n: usize, quiet: bool) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
@@ -262,7 +281,42 @@ fn read_pixels(path: &Path, size: usize) -> Result<Tensor> {
         .in_file(path)
         .into());
     }
-    px.to_dtype(DType::F32).map_err(candle_err)
+    if !px.dtype().is_float() {
+        return Err(InputError::new(format!(
+            "`pixel_values` holds {:?} values; expected floats already preprocessed (resized, \
+             scaled and normalized as the model's image processor does), not raw pixels",
+            px.dtype()
+        ))
+        .in_file(path)
+        .into());
+    }
+    let n = px.dim(0).map_err(candle_err)?;
+    if n == 0 {
+        return Err(InputError::new(
+            "`pixel_values` holds no images (shape [0, ...]); expected at least one",
+        )
+        .in_file(path)
+        .into());
+    }
+    let px = px.to_dtype(DType::F32).map_err(candle_err)?;
+    let values = px
+        .flatten_all()
+        .and_then(|v| v.to_vec1::<f32>())
+        .map_err(candle_err)?;
+    let per_image = values.len() / n;
+    if let Some(at) = values.iter().position(|v| !v.is_finite()) {
+        return Err(InputError::new(format!(
+            "`pixel_values` holds a non-finite value ({}) in image {} (0-based index {}); \
+             expected finite preprocessed pixel values",
+            values[at],
+            at / per_image + 1,
+            at / per_image
+        ))
+        .in_file(path)
+        .at_row(at / per_image + 1)
+        .into());
+    }
+    Ok(px)
 }
 
 /// Writes `features` to `out` through a temporary file and a rename.

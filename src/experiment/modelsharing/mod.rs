@@ -79,6 +79,91 @@ fn shown_path(id: &str) -> String {
         .map_or_else(|| id.to_string(), |p| p.display().to_string())
 }
 
+/// The finished cells of a run folder that a new config makes stale (see [`stale_cells`]),
+/// each as `method / seed S / task`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StaleCells {
+    /// Cells of the new grid whose folder holds a cell finished with another spec: they will
+    /// be trained again, and until then the report leaves them out.
+    pub retrained: Vec<String>,
+    /// Finished cells of the saved grid that the new grid no longer has: the report leaves
+    /// them out.
+    pub dropped: Vec<String>,
+}
+
+impl StaleCells {
+    /// A warning naming the stale cells (at most five of each kind).
+    pub fn warning(&self, out: &Path) -> String {
+        let list = |v: &[String]| {
+            let mut s = v.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+            if v.len() > 5 {
+                s.push_str(&format!(", and {} more", v.len() - 5));
+            }
+            s
+        };
+        let mut parts = Vec::new();
+        if !self.retrained.is_empty() {
+            parts.push(format!(
+                "{} finished cells were trained with another spec and will be trained again \
+                 ({})",
+                self.retrained.len(),
+                list(&self.retrained)
+            ));
+        }
+        if !self.dropped.is_empty() {
+            parts.push(format!(
+                "{} finished cells are no longer in the grid and leave the report ({})",
+                self.dropped.len(),
+                list(&self.dropped)
+            ));
+        }
+        format!(
+            "the config differs from the one saved in {}, which it replaces: {}",
+            out.join(SAVED_CONFIG).display(),
+            parts.join("; ")
+        )
+    }
+}
+
+/// Compares `config` with the config saved in run folder `out` (by an earlier `run` or
+/// `plan`): `None` when there is none, it is the same, or no finished cell is affected;
+/// otherwise the finished cells that replacing it makes stale.
+pub fn stale_cells(config: &ModelSharingConfig, out: &Path) -> Result<Option<StaleCells>> {
+    let Ok(old_text) = std::fs::read_to_string(out.join(SAVED_CONFIG)) else {
+        return Ok(None);
+    };
+    let saved =
+        toml::to_string(config).map_err(|e| Error::Runtime(format!("config to TOML: {e}")))?;
+    if old_text == saved {
+        return Ok(None);
+    }
+    let name = |c: &Cell| format!("{} / seed {} / {}", c.method, c.seed, c.task);
+    let finished_hash = |c: &Cell| {
+        std::fs::read_to_string(c.done_path())
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|_| c.failures_path().is_file())
+    };
+    let cells = grid::expand(config, out)?;
+    let mut stale = StaleCells::default();
+    for c in &cells {
+        if finished_hash(c).is_some_and(|h| h != c.hash) {
+            stale.retrained.push(name(c));
+        }
+    }
+    let mut old = runner::read_jobs(&out.join(JOBS)).unwrap_or_default();
+    for c in &mut old {
+        c.relocate(out);
+        let kept = cells
+            .iter()
+            .any(|n| (&n.method, n.seed, &n.task) == (&c.method, c.seed, &c.task));
+        if !kept && finished_hash(c).is_some() {
+            stale.dropped.push(name(c));
+        }
+    }
+    Ok((stale != StaleCells::default()).then_some(stale))
+}
+
 /// Expands the grid into `out`: writes `config.toml` (the resolved config) and `jobs.jsonl`
 /// (one cell a line with its hash); returns the cells.
 pub fn prepare(config: &ModelSharingConfig, out: &Path) -> Result<Vec<Cell>> {
@@ -94,17 +179,23 @@ pub fn prepare(config: &ModelSharingConfig, out: &Path) -> Result<Vec<Cell>> {
 
 /// Trains every cell (finished ones are skipped), one thread per device, calling `on_cell`
 /// after each, then writes the report; returns the report summary and each cell's status.
+/// When no cell of the grid is finished there is nothing to measure: no report is written (a
+/// report already in `out` is kept) and the summary is `None`.
 pub fn run(
     config: &ModelSharingConfig,
     out: &Path,
     exec: &dyn CellExecutor,
     devices: &[String],
     on_cell: runner::OnCell<'_>,
-) -> Result<(ReportSummary, Vec<CellStatus>)> {
+) -> Result<(Option<ReportSummary>, Vec<CellStatus>)> {
     config.check_datasets()?;
     let cells = prepare(config, out)?;
     let statuses = runner::run_cells(exec, &cells, devices, on_cell);
-    Ok((report(out)?, statuses))
+    let summary = match cells.iter().any(Cell::is_done) {
+        true => Some(report(out)?),
+        false => None,
+    };
+    Ok((summary, statuses))
 }
 
 /// Trains cell `index` of the grid (idempotently); a failed cell is an error after its
@@ -127,10 +218,16 @@ pub fn run_task(
         .into());
     };
     match runner::run_cell(exec, cell, device) {
-        CellStatus::Failed(e) => Err(Error::Runtime(format!(
-            "cell {index} ({} / seed {} / {}) failed: {e}",
-            cell.method, cell.seed, cell.task
-        ))),
+        CellStatus::Failed { error, bad_input } => {
+            let message = format!(
+                "cell {index} ({} / seed {} / {}) failed: {error}",
+                cell.method, cell.seed, cell.task
+            );
+            Err(match bad_input {
+                true => Error::input(message),
+                false => Error::Runtime(message),
+            })
+        }
         st => Ok(st),
     }
 }
@@ -153,7 +250,9 @@ pub struct ReportSummary {
 }
 
 /// Measures a run folder and writes `failures.parquet` (the joined tables), `results.csv`,
-/// `report.md` and `figures/`. Cells neither finished nor failed count as missing.
+/// `report.md` and `figures/`. Cells neither finished nor failed count as missing. A run folder
+/// without a `cells/` folder, or with no finished cell, is an input error and nothing is
+/// written (a report there from earlier is kept, not replaced by one of undefined values).
 pub fn report(run_dir: &Path) -> Result<ReportSummary> {
     let saved = run_dir.join(SAVED_CONFIG);
     let text = std::fs::read_to_string(&saved).map_err(|_| {
@@ -177,6 +276,25 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
         })
         .collect();
     let finished = cells.iter().filter(|c| c.is_done()).count();
+    let cells_dir = run_dir.join("cells");
+    if !cells_dir.is_dir() {
+        return Err(InputError::new(
+            "no such folder: no cell of this run has been trained here (train them with \
+             `homogen run` or the Slurm array of `homogen plan`); nothing was written",
+        )
+        .in_file(&cells_dir)
+        .into());
+    }
+    if finished == 0 {
+        return Err(InputError::new(format!(
+            "none of the {} cells of the run is finished ({} failed); nothing to measure, and \
+             nothing was written",
+            cells.len(),
+            failed.len()
+        ))
+        .in_file(&cells_dir)
+        .into());
+    }
     let incomplete = measure::incomplete_systems(&cells);
     let failures_path = run_dir.join("failures.parquet");
     let table = measure::write_joined(&cells, &failures_path)?;

@@ -23,8 +23,21 @@ pub enum CellStatus {
     Skipped,
     /// Trained now.
     Trained,
-    /// Failed with this error (also in the cell's `FAILED` marker).
-    Failed(String),
+    /// Failed (the error is also in the cell's `FAILED` marker).
+    Failed {
+        /// The error's message.
+        error: String,
+        /// True when the error is bad input (a corrupt image, a wrong setting): the user must
+        /// change something; false for a runtime failure.
+        bad_input: bool,
+    },
+}
+
+impl CellStatus {
+    /// True for [`CellStatus::Failed`].
+    pub fn is_failed(&self) -> bool {
+        matches!(self, CellStatus::Failed { .. })
+    }
 }
 
 /// Runs one cell idempotently: skipped when done, else trained and marked `DONE` (its hash)
@@ -58,7 +71,10 @@ pub fn run_cell(exec: &dyn CellExecutor, cell: &Cell, device: &str) -> CellStatu
     });
     match (result, written) {
         (Ok(()), Ok(())) => CellStatus::Trained,
-        (Err(e), _) | (Ok(()), Err(e)) => CellStatus::Failed(e.to_string()),
+        (Err(e), _) | (Ok(()), Err(e)) => CellStatus::Failed {
+            error: e.to_string(),
+            bad_input: matches!(e, Error::Input(_)),
+        },
     }
 }
 
@@ -94,7 +110,12 @@ pub fn run_cells(
         .into_inner()
         .unwrap_or_default()
         .into_iter()
-        .map(|s| s.unwrap_or(CellStatus::Failed("not run".into())))
+        .map(|s| {
+            s.unwrap_or(CellStatus::Failed {
+                error: "not run".into(),
+                bad_input: false,
+            })
+        })
         .collect()
 }
 

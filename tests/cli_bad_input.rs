@@ -1,0 +1,740 @@
+//! Bad input to the `homogen` commands found by an audit: each case exits 2 with a message
+//! naming the file, key, option or column and what was expected, and leaves what was already
+//! written untouched.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The binary under test (`HOMOGEN_BIN` overrides it, to check an older build against the
+/// same cases).
+fn bin() -> String {
+    std::env::var("HOMOGEN_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_homogen").to_string())
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs the binary; (exit code, stdout, stderr).
+fn homogen(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The vision smoke config with absolute fixture paths, edited by `edit`, written into `dir`.
+fn config(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("configs/smoke-vision.toml"))
+        .unwrap()
+        .replace("../tests/", &format!("{}/tests/", root().display()));
+    let path = dir.join("c.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Method labels and task names become folders of the run: one that would leave the run
+/// folder, or put several cells in one folder, is refused when the config loads.
+#[test]
+fn folder_names_from_the_config_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("a/b/run");
+    let cases: [(&str, &str, &str); 8] = [
+        (
+            "name = \"probe\"",
+            "name = \"probe\"\nlabel = \"../../escape\"",
+            "methods[1].label",
+        ),
+        (
+            "name = \"probe\"",
+            "name = \"probe\"\nlabel = \"/tmp/abs\"",
+            "methods[1].label",
+        ),
+        (
+            "name = \"probe\"",
+            "name = \"probe\"\nlabel = \"\"",
+            "methods[1].label",
+        ),
+        (
+            "name = \"probe\"",
+            "name = \"probe\"\nlabel = \".\"",
+            "methods[1].label",
+        ),
+        (
+            "name = \"Wearing_Earrings\"",
+            "name = \"../../../x\"",
+            "tasks[0].name",
+        ),
+        (
+            "name = \"Wearing_Earrings\"",
+            "name = \"\"",
+            "tasks[0].name",
+        ),
+        (
+            "name = \"Wearing_Earrings\"",
+            "name = \"..\"",
+            "tasks[0].name",
+        ),
+        (
+            "name = \"Wearing_Earrings\"",
+            "name = \"a\\tb\"",
+            "tasks[0].name",
+        ),
+    ];
+    for (from, to, key) in cases {
+        let c = config(dir.path(), |t| t.replacen(from, to, 1));
+        for cmd in ["plan", "run"] {
+            let (code, _, err) = homogen(&[cmd, s(&c), "--out", s(&out), "--quiet"]);
+            assert_eq!(code, 2, "{cmd} {to}: {err}");
+            assert!(err.contains(&format!("key `{key}`")), "{cmd} {to}: {err}");
+            assert!(err.contains("c.toml"), "{err}");
+        }
+        assert!(!out.exists(), "{to}: the run folder was written");
+        assert!(!dir.path().join("escape").exists());
+        assert!(!dir.path().join("x").exists());
+    }
+}
+
+fn models() -> PathBuf {
+    root().join("tests/fixtures/models")
+}
+
+fn save_pixels(path: &Path, t: candle_core::Tensor) {
+    let map: std::collections::HashMap<String, candle_core::Tensor> =
+        [("pixel_values".to_string(), t)].into();
+    candle_core::safetensors::save(&map, path).unwrap();
+}
+
+/// `--out` naming the `--texts` file, the `--pixels` file or an image of the `--images` folder
+/// is refused before anything is written: the input is kept.
+#[test]
+fn embed_refuses_to_overwrite_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let texts = dir.path().join("texts.txt");
+    std::fs::write(&texts, "one\ntwo\n").unwrap();
+    let roberta = models().join("roberta");
+    let (code, _, err) = homogen(&[
+        "embed",
+        "--model",
+        s(&roberta),
+        "--texts",
+        s(&texts),
+        "--out",
+        s(&texts),
+        "--quiet",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("option `--out`") && err.contains("also an input"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&texts).unwrap(), "one\ntwo\n");
+
+    let clip = models().join("clip");
+    let px = dir.path().join("px.safetensors");
+    save_pixels(
+        &px,
+        candle_core::Tensor::zeros(
+            (2, 3, 32, 32),
+            candle_core::DType::F32,
+            &candle_core::Device::Cpu,
+        )
+        .unwrap(),
+    );
+    let before = std::fs::read(&px).unwrap();
+    let (code, _, err) = homogen(&[
+        "embed",
+        "--model",
+        s(&clip),
+        "--pixels",
+        s(&px),
+        "--out",
+        s(&px),
+        "--quiet",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("also an input"), "{err}");
+    assert_eq!(std::fs::read(&px).unwrap(), before);
+
+    let images = dir.path().join("images");
+    std::fs::create_dir(&images).unwrap();
+    for f in ["clip_ref0.png", "clip_ref1.png"] {
+        std::fs::copy(models().join("images").join(f), images.join(f)).unwrap();
+    }
+    let first = images.join("clip_ref0.png");
+    let before = std::fs::read(&first).unwrap();
+    let (code, _, err) = homogen(&[
+        "embed",
+        "--model",
+        s(&clip),
+        "--images",
+        s(&images),
+        "--out",
+        s(&first),
+        "--quiet",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("also an input"), "{err}");
+    assert_eq!(std::fs::read(&first).unwrap(), before);
+    // Another file in the folder is not an input.
+    let out = images.join("features.safetensors");
+    let (code, _, err) = homogen(&[
+        "embed",
+        "--model",
+        s(&clip),
+        "--images",
+        s(&images),
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// `--pixels` must hold finite, preprocessed (float) pixel values of at least one image.
+#[test]
+fn embed_refuses_raw_non_finite_or_empty_pixels() {
+    use candle_core::{DType, Device, Tensor};
+    let dir = tempfile::tempdir().unwrap();
+    let clip = models().join("clip");
+    let out = dir.path().join("f.safetensors");
+    let px = dir.path().join("px.safetensors");
+    let mut v = vec![0f32; 3 * 3 * 32 * 32];
+    v[3 * 32 * 32 + 7] = f32::NAN; // image 2
+    let cases: [(Tensor, &str); 4] = [
+        (
+            Tensor::from_vec(v, (3, 3, 32, 32), &Device::Cpu).unwrap(),
+            "image 2",
+        ),
+        (
+            Tensor::zeros((2, 3, 32, 32), DType::U8, &Device::Cpu).unwrap(),
+            "preprocessed",
+        ),
+        (
+            Tensor::zeros((0, 3, 32, 32), DType::F32, &Device::Cpu).unwrap(),
+            "no images",
+        ),
+        (
+            Tensor::full(f32::INFINITY, (1, 3, 32, 32), &Device::Cpu).unwrap(),
+            "image 1",
+        ),
+    ];
+    for (t, needle) in cases {
+        save_pixels(&px, t);
+        let (code, _, err) = homogen(&[
+            "embed",
+            "--model",
+            s(&clip),
+            "--pixels",
+            s(&px),
+            "--out",
+            s(&out),
+            "--quiet",
+        ]);
+        assert_eq!(code, 2, "{needle}: {err}");
+        assert!(
+            err.contains(needle) && err.contains("px.safetensors"),
+            "{needle}: {err}"
+        );
+        assert!(!out.exists(), "{needle}: features were written");
+    }
+}
+
+/// `homogen train` arguments for a one-epoch probe of the tiny RoBERTa on the IMDB fixture.
+fn train_args(out: &Path, seed: &str) -> Vec<String> {
+    let model = models().join("roberta");
+    let data = root().join("tests/fixtures/data/imdb/hub");
+    [
+        "train",
+        "--quiet",
+        "--model",
+        s(&model),
+        "--method",
+        "probe",
+        "--dataset",
+        "imdb",
+        "--data-root",
+        s(&data),
+        "--epochs",
+        "1",
+        "--max-train",
+        "16",
+        "--max-test",
+        "8",
+        "--seed",
+        seed,
+        "--out",
+        s(out),
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
+fn homogen_owned(args: &[String]) -> (i32, String, String) {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    homogen(&refs)
+}
+
+fn manifest_seed(cell: &Path) -> u64 {
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cell.join("manifest.json")).unwrap())
+            .unwrap();
+    m["seed"].as_u64().unwrap()
+}
+
+/// `train --out` refuses a non-empty folder that is not a cell, and a cell trained with
+/// another spec unless `--overwrite` is given; the same spec resumes or skips as before.
+#[test]
+fn train_refuses_an_out_folder_that_is_not_this_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("dataset-root");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("keep.csv"), "a,b\n").unwrap();
+    let (code, _, err) = homogen_owned(&train_args(&other, "1"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("option `--out`") && err.contains("manifest.json"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&other).unwrap().count(),
+        1,
+        "something was written"
+    );
+
+    let cell = dir.path().join("cell");
+    let (code, _, err) = homogen_owned(&train_args(&cell, "1"));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = homogen_owned(&train_args(&cell, "1"));
+    assert_eq!(code, 0, "the same spec is skipped: {err}");
+    let (code, _, err) = homogen_owned(&train_args(&cell, "2"));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("another spec") && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(manifest_seed(&cell), 1);
+    let mut args = train_args(&cell, "2");
+    args.push("--overwrite".into());
+    let (code, _, err) = homogen_owned(&args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(manifest_seed(&cell), 2);
+}
+
+/// `train --config F --out X` where F's `[train]` has no `out`: `--out` fills it.
+#[test]
+fn train_config_without_out_takes_the_out_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("cell.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[train]\nmodel = {:?}\nmethod = \"probe\"\nepochs = 1\n\n[train.dataset]\n\
+             name = \"imdb\"\nroot = {:?}\nmax_train = 16\nmax_test = 8\n",
+            s(&models().join("roberta")),
+            s(&root().join("tests/fixtures/data/imdb/hub")),
+        ),
+    )
+    .unwrap();
+    let cell = dir.path().join("cell");
+    let (code, _, err) = homogen(&["train", "--quiet", "--config", s(&cfg), "--out", s(&cell)]);
+    assert_eq!(code, 0, "{err}");
+    assert!(cell.join("failures.parquet").is_file());
+    // Without --out the missing key is still named.
+    let (code, _, err) = homogen(&["train", "--quiet", "--config", s(&cfg)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("out"), "{err}");
+}
+
+/// The vision smoke config cut to one method (probe) and one seed: two cells.
+fn small_config(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    config(dir, |t| {
+        edit(
+            t.replace("values = [0, 1, 2]", "values = [0]")
+                .replace("[[methods]]\nname = \"scratch\"\nlr = 3e-3\n", "")
+                .replace("[[methods]]\nname = \"finetune\"\nlr = 3e-6\n", ""),
+        )
+    })
+}
+
+fn read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}
+
+/// `report` on a run folder without `cells/`, or with no finished cell, exits 2 and keeps the
+/// report and results already there.
+#[test]
+fn report_without_finished_cells_keeps_the_old_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = small_config(dir.path(), |t| t);
+    let out = dir.path().join("run");
+    let (code, stdout, err) = homogen(&["run", s(&c), "--out", s(&out), "--quiet"]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let files = ["report.md", "results.csv", "comparison.csv"].map(|f| out.join(f));
+    let before: Vec<Vec<u8>> = files.iter().map(|f| read(f)).collect();
+
+    std::fs::rename(out.join("cells"), dir.path().join("cells-away")).unwrap();
+    let (code, _, err) = homogen(&["report", s(&out)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cells") && err.contains("no such folder"),
+        "{err}"
+    );
+    for (f, b) in files.iter().zip(&before) {
+        assert_eq!(&read(f), b, "{} changed", f.display());
+    }
+
+    std::fs::rename(dir.path().join("cells-away"), out.join("cells")).unwrap();
+    for task in ["Wearing_Earrings", "Wearing_Necklace"] {
+        std::fs::remove_file(out.join("cells/probe/seed-0").join(task).join("DONE")).unwrap();
+    }
+    let (code, _, err) = homogen(&["report", s(&out)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("none of the 2 cells"), "{err}");
+    for (f, b) in files.iter().zip(&before) {
+        assert_eq!(&read(f), b, "{} changed", f.display());
+    }
+}
+
+/// Settings only training would reject are checked before any cell starts: a `num_labels`
+/// that is not the task's class count, a `max_length` of 0.
+#[test]
+fn run_checks_num_labels_and_max_length_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let cases: [(&str, &str); 3] = [
+        ("[train]\n", "[train]\nnum_labels = 3\n"),
+        ("name = \"probe\"\n", "name = \"probe\"\nnum_labels = 5\n"),
+        ("[train]\n", "[train]\nmax_length = 0\n"),
+    ];
+    let keys = [
+        "train.num_labels",
+        "methods[0].num_labels",
+        "train.max_length",
+    ];
+    for ((from, to), key) in cases.into_iter().zip(keys) {
+        let c = small_config(dir.path(), |t| t.replacen(from, to, 1));
+        let (code, stdout, err) = homogen(&["run", s(&c), "--out", s(&out), "--quiet"]);
+        assert_eq!(code, 2, "{to}: {stdout}{err}");
+        assert!(
+            err.contains(&format!("key `{key}`")) && err.contains("c.toml"),
+            "{err}"
+        );
+        assert!(!out.join("cells").exists(), "{to}: a cell ran");
+    }
+}
+
+/// Cells that all fail with bad input (images that are not images) make `run` exit 2, and a
+/// report from an earlier good run in the same folder is kept.
+#[test]
+fn run_whose_cells_all_fail_with_bad_input_exits_2_and_keeps_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let good = small_config(dir.path(), |t| t);
+    let (code, stdout, err) = homogen(&["run", s(&good), "--out", s(&out), "--quiet"]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let report = read(&out.join("report.md"));
+    let results = read(&out.join("results.csv"));
+
+    let broken = dir.path().join("broken-celeba");
+    let fixture = root().join("tests/fixtures/data/celeba/official");
+    std::fs::create_dir_all(broken.join("img_align_celeba")).unwrap();
+    for f in ["list_attr_celeba.txt", "list_eval_partition.txt"] {
+        std::fs::copy(fixture.join(f), broken.join(f)).unwrap();
+    }
+    for e in std::fs::read_dir(fixture.join("img_align_celeba")).unwrap() {
+        let name = e.unwrap().file_name();
+        std::fs::write(broken.join("img_align_celeba").join(name), b"not a jpeg").unwrap();
+    }
+    let fixture_root = fixture.display().to_string();
+    let bad = small_config(dir.path(), |t| {
+        t.replace(&fixture_root, &broken.display().to_string())
+    });
+    let (code, stdout, err) = homogen(&["run", s(&bad), "--out", s(&out), "--quiet"]);
+    assert_eq!(code, 2, "{stdout}{err}");
+    assert!(err.contains("2 cells failed, each with bad input"), "{err}");
+    assert!(stdout.contains("was left as it was"), "{stdout}");
+    assert_eq!(read(&out.join("report.md")), report);
+    assert_eq!(read(&out.join("results.csv")), results);
+}
+
+/// Planning (or running) a changed config over a run folder warns, naming the finished cells
+/// it makes stale; the same config again says nothing.
+#[test]
+fn plan_over_a_run_with_another_config_names_the_stale_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let c = small_config(dir.path(), |t| t);
+    let (code, stdout, err) = homogen(&["run", s(&c), "--out", s(&out), "--quiet"]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let (code, _, err) = homogen(&["plan", s(&c), "--out", s(&out), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+    // Another lr for probe, and the second task gone.
+    let changed = small_config(dir.path(), |t| {
+        let cut = t.find("[[tasks]]\nname = \"Wearing_Necklace\"").unwrap();
+        let end = cut + t[cut..].find("[[methods]]").unwrap();
+        format!("{}{}", &t[..cut], &t[end..]).replace("lr = 1e-2", "lr = 5e-2")
+    });
+    let (code, _, err) = homogen(&["plan", s(&changed), "--out", s(&out), "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("warning: the config differs"), "{err}");
+    assert!(
+        err.contains("1 finished cells were trained with another spec and will be trained again (probe / seed 0 / Wearing_Earrings)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 finished cells are no longer in the grid and leave the report (probe / seed 0 / Wearing_Necklace)"),
+        "{err}"
+    );
+}
+
+fn write_parquet(path: &Path, columns: Vec<(&str, arrow_array::ArrayRef)>) {
+    let batch = arrow_array::RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+/// Labels as class names against predictions as integers (or the reverse), with no class in
+/// common, would make every row a failure: exit 2 naming both columns with examples. Values of
+/// one kind that happen not to overlap are measured as before.
+#[test]
+fn measure_refuses_labels_and_predictions_of_different_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let names_vs_ints = dir.path().join("a.csv");
+    std::fs::write(
+        &names_vs_ints,
+        "deployment,example_id,label,prediction\na,1,neg,0\na,2,pos,1\nb,1,neg,1\nb,2,pos,0\n",
+    )
+    .unwrap();
+    let (code, _, err) = homogen(&["measure", s(&names_vs_ints)]);
+    assert_eq!(code, 2, "{err}");
+    for needle in ["a.csv", "`label`", "`prediction`", "neg, pos", "0, 1"] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    let ints_vs_names = dir.path().join("b.parquet");
+    use std::sync::Arc;
+    write_parquet(
+        &ints_vs_names,
+        vec![
+            (
+                "deployment",
+                Arc::new(arrow_array::StringArray::from(vec!["a", "a", "b", "b"])) as _,
+            ),
+            (
+                "example_id",
+                Arc::new(arrow_array::StringArray::from(vec!["1", "2", "1", "2"])) as _,
+            ),
+            (
+                "label",
+                Arc::new(arrow_array::Int64Array::from(vec![0, 1, 0, 1])) as _,
+            ),
+            (
+                "prediction",
+                Arc::new(arrow_array::StringArray::from(vec![
+                    "no", "yes", "yes", "no",
+                ])) as _,
+            ),
+        ],
+    );
+    let (code, _, err) = homogen(&["measure", s(&ints_vs_names)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("b.parquet") && err.contains("yes"), "{err}");
+    // Names that never match are a legitimate (if bad) classifier; so is a failure column.
+    let same_kind = dir.path().join("c.csv");
+    std::fs::write(
+        &same_kind,
+        "deployment,example_id,label,prediction\na,1,neg,yes\na,2,pos,no\nb,1,neg,no\nb,2,pos,yes\n",
+    )
+    .unwrap();
+    let (code, _, err) = homogen(&["measure", s(&same_kind)]);
+    assert_eq!(code, 0, "{err}");
+    let with_failure = dir.path().join("d.csv");
+    std::fs::write(
+        &with_failure,
+        "deployment,example_id,label,prediction,failure\na,1,neg,0,0\na,2,pos,1,1\nb,1,neg,1,0\nb,2,pos,0,1\n",
+    )
+    .unwrap();
+    let (code, _, err) = homogen(&["measure", s(&with_failure)]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// A Parquet label or prediction of a type that holds no classes (dates, timestamps,
+/// durations, binary) exits 2 naming the column and its Arrow type.
+#[test]
+fn measure_refuses_parquet_classes_of_other_types() {
+    use arrow_array::{
+        ArrayRef, BinaryArray, Date32Array, DurationSecondArray, StringArray,
+        TimestampMillisecondArray,
+    };
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, ArrayRef, &str); 4] = [
+        ("label", Arc::new(Date32Array::from(vec![1, 2])), "Date32"),
+        (
+            "prediction",
+            Arc::new(TimestampMillisecondArray::from(vec![1, 2])),
+            "Timestamp",
+        ),
+        (
+            "label",
+            Arc::new(DurationSecondArray::from(vec![1, 2])),
+            "Duration",
+        ),
+        (
+            "prediction",
+            Arc::new(BinaryArray::from(vec![&b"0"[..], &b"1"[..]])),
+            "Binary",
+        ),
+    ];
+    for (column, array, type_name) in cases {
+        let path = dir.path().join("t.parquet");
+        let ints: ArrayRef = Arc::new(arrow_array::Int64Array::from(vec![0, 1]));
+        let (label, prediction) = match column {
+            "label" => (array, ints),
+            _ => (ints, array),
+        };
+        write_parquet(
+            &path,
+            vec![
+                (
+                    "deployment",
+                    Arc::new(StringArray::from(vec!["a", "a"])) as _,
+                ),
+                (
+                    "example_id",
+                    Arc::new(StringArray::from(vec!["1", "2"])) as _,
+                ),
+                ("label", label),
+                ("prediction", prediction),
+            ],
+        );
+        let (code, _, err) = homogen(&["measure", s(&path)]);
+        assert_eq!(code, 2, "{type_name}: {err}");
+        assert!(err.contains(&format!("column `{column}`")), "{err}");
+        assert!(
+            err.contains(type_name) && err.contains("t.parquet"),
+            "{err}"
+        );
+    }
+}
+
+/// Runs `script` with `sh -c`, `$BIN` set to the binary; (exit code, stdout, stderr).
+fn shell(script: &str) -> (i32, String, String) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .env("BIN", bin())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A table from a pipe, `/dev/stdin`, process substitution or a named pipe is measured as the
+/// file itself is (CSV and Parquet).
+#[test]
+fn measure_reads_pipes_and_standard_input() {
+    let csv = root().join("data/example/failures.csv");
+    let (code, want, err) = homogen(&["measure", s(&csv), "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let parquet = root().join("tests/fixtures/failures/pyarrow.parquet");
+    let (code, want_parquet, err) = homogen(&["measure", s(&parquet), "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    let fifo = dir.path().join("fifo");
+    let scripts = [
+        (
+            format!("cat {} | \"$BIN\" measure /dev/stdin --format csv", s(&csv)),
+            &want,
+        ),
+        (
+            format!("\"$BIN\" measure <(cat {}) --format csv", s(&csv)),
+            &want,
+        ),
+        (
+            format!("\"$BIN\" measure /dev/stdin --format csv < {}", s(&csv)),
+            &want,
+        ),
+        (
+            format!(
+                "cat {} | \"$BIN\" measure /dev/stdin --format csv",
+                s(&parquet)
+            ),
+            &want_parquet,
+        ),
+        (
+            format!(
+                "mkfifo {f}; (cat {} > {f} &); timeout 60 \"$BIN\" measure {f} --format csv",
+                s(&csv),
+                f = s(&fifo)
+            ),
+            &want,
+        ),
+    ];
+    for (script, want) in scripts {
+        let (code, out, err) = shell(&script);
+        assert_eq!(code, 0, "{script}: {err}");
+        assert_eq!(&out, want, "{script}");
+    }
+}
+
+/// `-o` below a file, or naming a folder, is bad input naming the option; a folder that cannot
+/// be created is a runtime failure whose message names the option and the path.
+#[test]
+fn measure_output_errors_name_the_option() {
+    let csv = root().join("data/example/failures.csv");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file.csv");
+    std::fs::write(&file, "x").unwrap();
+    let below = file.join("x.csv");
+    let (code, _, err) = homogen(&["measure", s(&csv), "-o", s(&below)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("option `--output`") && err.contains("file.csv"),
+        "{err}"
+    );
+    let (code, _, err) = homogen(&["measure", s(&csv), "-o", s(dir.path())]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("option `--output`") && err.contains("is a folder"),
+        "{err}"
+    );
+    let (code, _, err) = homogen(&["measure", s(&csv), "-o", "/proc/nope/x.csv"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("`--output` /proc/nope/x.csv"), "{err}");
+}
+
+/// An empty model id is named as such, not looked up.
+#[test]
+fn empty_model_ids_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path(), |t| {
+        let start = t.find("id = \"").unwrap();
+        let end = start + t[start..].find('\n').unwrap();
+        format!("{}id = \"\"{}", &t[..start], &t[end..])
+    });
+    let (code, _, err) = homogen(&["plan", s(&c), "--out", s(&dir.path().join("run"))]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("key `model.id`: model.id is empty"), "{err}");
+    let (code, _, err) = homogen(&["fetch", "model", ""]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("empty model id"), "{err}");
+}
