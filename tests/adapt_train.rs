@@ -555,7 +555,12 @@ fn clip_paper_recipe_keys_reach_the_trainer() {
         let mut d = DatasetSpec::named("celeba");
         d.root =
             Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data/celeba/official"));
-        let mut s = TrainSpec::new(&clip.display().to_string(), method, d, work.path().join(name));
+        let mut s = TrainSpec::new(
+            &clip.display().to_string(),
+            method,
+            d,
+            work.path().join(name),
+        );
         s.task = Some("Wearing_Earrings".into());
         s.optimizer = "sgd".into();
         s.schedule = "cosine-epochs".into();
@@ -591,10 +596,17 @@ fn clip_paper_recipe_keys_reach_the_trainer() {
         }
         // Epoch 3 of 3 steps each uses 0.05 * (1 + cos(2 pi / 3)) / 2 = 0.0125 throughout.
         let last: serde_json::Value = serde_json::from_str(
-            std::fs::read_to_string(&o.metrics).unwrap().lines().last().unwrap(),
+            std::fs::read_to_string(&o.metrics)
+                .unwrap()
+                .lines()
+                .last()
+                .unwrap(),
         )
         .unwrap();
-        assert!((last["lr"].as_f64().unwrap() - 0.0125).abs() < 1e-12, "{last}");
+        assert!(
+            (last["lr"].as_f64().unwrap() - 0.0125).abs() < 1e-12,
+            "{last}"
+        );
     }
     // Resize and augmentation change what the training steps see (same seed, same everything
     // else), and a run without augmentation is reproducible.
@@ -603,7 +615,10 @@ fn clip_paper_recipe_keys_reach_the_trainer() {
     };
     let stretch = loss("stretch", &|_| {});
     assert_eq!(stretch, loss("stretch-again", &|_| {}));
-    assert_ne!(stretch, loss("clip-resize", &|s| s.resize = ResizeMode::Clip));
+    assert_ne!(
+        stretch,
+        loss("clip-resize", &|s| s.resize = ResizeMode::Clip)
+    );
     assert_ne!(stretch, loss("augmented", &|s| s.augment = true));
 }
 
@@ -619,14 +634,17 @@ fn frozen_dropout_runs_the_backbone_every_step_with_dropout() {
         s.epochs = 2;
         s.frozen_dropout = frozen_dropout;
         let o = train_cell(&s, &opts(&work.path().join(format!("cache-{name}")))).unwrap();
-        let cached = std::fs::read_dir(work.path().join(format!("cache-{name}")))
-            .map_or(0, |d| d.count());
+        let cached =
+            std::fs::read_dir(work.path().join(format!("cache-{name}"))).map_or(0, |d| d.count());
         (train_losses(&o.metrics), cached, o)
     };
     let (plain, plain_cached, _) = run("cached", false);
     let (live, live_cached, o) = run("live", true);
     assert!(plain_cached > 0);
-    assert_eq!(live_cached, 0, "a probe with backbone dropout caches nothing");
+    assert_eq!(
+        live_cached, 0,
+        "a probe with backbone dropout caches nothing"
+    );
     assert_ne!(plain, live);
     assert_eq!(o.backbone_identical_share, 1.0, "the backbone stays frozen");
 }

@@ -243,13 +243,18 @@ fn clip_projected_features_match_get_image_features() {
     };
     let (model, report) =
         Model::load_as(&config, &files, Some(head), &device(), DType::F32, 0).unwrap();
-    assert!(!report.unexpected.iter().any(|k| k == "visual_projection.weight"));
-    let theirs = candle_core::safetensors::load(
-        fixtures().join("clip_projected.safetensors"),
-        &Device::Cpu,
-    )
-    .unwrap();
-    let pixels = Batch::Pixels(reference()["clip.pixel_values"].to_device(&device()).unwrap());
+    assert!(!report
+        .unexpected
+        .iter()
+        .any(|k| k == "visual_projection.weight"));
+    let theirs =
+        candle_core::safetensors::load(fixtures().join("clip_projected.safetensors"), &Device::Cpu)
+            .unwrap();
+    let pixels = Batch::Pixels(
+        reference()["clip.pixel_values"]
+            .to_device(&device())
+            .unwrap(),
+    );
     let ours = model.features(&pixels, &Ctx::eval()).unwrap();
     assert_close(&ours, &theirs["features"], "clip projected features");
     assert_eq!(model.logits(&pixels, &Ctx::eval()).unwrap().dims(), &[3, 2]);

@@ -46,7 +46,10 @@ fn stretch_resize_within_2_of_255_of_torchvision_resize_on_pil() {
         assert!(d <= 2, "image {i}: max pixel difference {d}/255");
         // Not a centre crop: the whole image is kept (the two differ on non-square images).
         if img.width() != img.height() {
-            assert!(max_u8_diff(&ours, &resize(&img, Resize::Clip, 224)) > 2, "image {i}");
+            assert!(
+                max_u8_diff(&ours, &resize(&img, Resize::Clip, 224)) > 2,
+                "image {i}"
+            );
         }
     }
 }

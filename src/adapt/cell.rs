@@ -471,7 +471,9 @@ mod tests {
         assert_ne!(s.hash(), spec().hash());
         let mut s = spec();
         s.features = FeatureKind::Projected;
-        assert!(serde_json::to_string(&s).unwrap().contains("\"features\":\"projected\""));
+        assert!(serde_json::to_string(&s)
+            .unwrap()
+            .contains("\"features\":\"projected\""));
     }
 
     #[test]

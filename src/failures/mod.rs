@@ -14,6 +14,6 @@ pub use matrix::{systems, Grouping, SystemMatrix, ABSENT, FAILED, OK};
 pub use read::{read_table, read_tables, read_tables_with, Format};
 pub use table::{columns, Categorical, FailureTable, RowOrigin};
 pub use write::{
-    check_output_file, check_output_folder, refuse_overwriting_inputs, temporary_sibling, write_atomically, write_csv,
-    write_parquet, write_safetensors, write_table,
+    check_output_file, check_output_folder, refuse_overwriting_inputs, temporary_sibling,
+    write_atomically, write_csv, write_parquet, write_safetensors, write_table,
 };

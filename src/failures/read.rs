@@ -341,9 +341,11 @@ fn read_parquet(
     deployment: Option<&str>,
 ) -> Result<FailureTable> {
     let empty = || -> Result<FailureTable> {
-        Err(InputError::new("the file is empty; expected a Parquet file")
-            .in_file(path)
-            .into())
+        Err(
+            InputError::new("the file is empty; expected a Parquet file")
+                .in_file(path)
+                .into(),
+        )
     };
     match streamed {
         // The Parquet reader seeks; bytes read from a pipe are read from memory.

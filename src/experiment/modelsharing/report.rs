@@ -153,13 +153,14 @@ fn undefined_everywhere(s: &mut String, input: &ReportInput<'_>, grouping: &str,
 /// Whether no system has a person who met two or more deployments (each task has its own
 /// people, as in the language runs): H_individual is undefined everywhere for that reason.
 fn nobody_met_several(input: &ReportInput<'_>) -> bool {
-    !input.systems.is_empty() && input.systems.iter().all(|sys| {
-        sys.rows.iter().any(|r| {
+    !input.systems.is_empty()
+        && input.systems.iter().all(|sys| {
+            sys.rows.iter().any(|r| {
             r.grouping == INDIVIDUAL
                 && r.metric == "h_individual"
                 && matches!(&r.value, Value::Undefined(why) if why.starts_with(NOBODY_MET_SEVERAL))
         })
-    })
+        })
 }
 
 /// Mean ± sd for reading; an sd that is float noise next to the mean (below
