@@ -118,11 +118,11 @@ def system_metrics(df, groups, compat):
                     shares.append(cell.sum() / met[:, i].sum())
             share[lv] = np.prod(shares)
             if missing and compat != "reference":
-                put(g, f"systemic_failure:{lv}", None)
+                put(g, f"failure_rate_product:{lv}", None)
             else:
                 systemic[lv] = np.prod(rates)
                 included.append(lv)
-                put(g, f"systemic_failure:{lv}", systemic[lv])
+                put(g, f"failure_rate_product:{lv}", systemic[lv])
         total = sum(share.values())
         put(g, "h_avg", sum(share[lv] / total * systemic.get(lv, 0.0) for lv in levels if share[lv] > 0) / denominator)
         vals = np.array([systemic[lv] for lv in included])

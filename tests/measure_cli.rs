@@ -78,8 +78,8 @@ all,group,h_avg,1,,,,
 all,group,h_unif,1,,,,
 all,group,h_worst,1,,,,worst group: A (tied with B)
 all,group,unfairness,0,,,,
-all,group,systemic_failure:A,0.25,,,,
-all,group,systemic_failure:B,0.25,,,,
+all,group,failure_rate_product:A,0.25,,,,
+all,group,failure_rate_product:B,0.25,,,,
 ";
     assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
 

@@ -183,8 +183,8 @@ fn group_metrics_by_hand() {
     let r = rows(&table_a(), Compat::Correct);
     // Group x (p1 p2): FAIL_x = 1, 1, 1/2 -> prod 1/2. Group y (p3 p4 p5): 1/3, 1/3, 2/3 ->
     // prod 2/27. Denominator prod FAIL = 27/125.
-    close(value(&r, "g", "systemic_failure:x"), 0.5);
-    close(value(&r, "g", "systemic_failure:y"), 2.0 / 27.0);
+    close(value(&r, "g", "failure_rate_product:x"), 0.5);
+    close(value(&r, "g", "failure_rate_product:y"), 2.0 / 27.0);
     // H_unif = mean(1/2, 2/27) / (27/125) = (31/108) * (125/27) = 3875/2916.
     close(value(&r, "g", "h_unif"), 3875.0 / 2916.0);
     // p(x) = (2/5)^3 = 8/125, p(y) = (3/5)^3 = 27/125 -> weights 8/35, 27/35.
@@ -290,7 +290,7 @@ fn group_missing_from_a_deployment_is_excluded_by_default() {
             find(&r, "g", m).note
         );
     }
-    assert!(undefined(&r, "g", "systemic_failure:z").contains("no people in deployment b"));
+    assert!(undefined(&r, "g", "failure_rate_product:z").contains("no people in deployment b"));
     // Person level with eq. 10: observed p1 and p5 (failed by a, the only one met) = 2/5;
     // expected (4 * 0.3 + 0.6) / 5 = 0.36; H = 10/9.
     close(value(&r, "individual", "h_individual"), 10.0 / 9.0);
@@ -300,7 +300,7 @@ fn group_missing_from_a_deployment_is_excluded_by_default() {
 fn group_missing_from_a_deployment_gets_rate_one_in_reference_mode() {
     let r = rows(&table_missing_group(), Compat::Reference);
     // z: a 1/1, b assumed 1 -> 1. Groups 1/2, 0, 1.
-    close(value(&r, "g", "systemic_failure:z"), 1.0);
+    close(value(&r, "g", "failure_rate_product:z"), 1.0);
     close(value(&r, "g", "h_unif"), 0.5 / 0.3); // mean 1/2 / 0.3 = 5/3
     close(value(&r, "g", "h_worst"), 1.0 / 0.3); // 10/3, group z
                                                  // Worst only through the assumed rate, and the note says so.
@@ -309,7 +309,7 @@ fn group_missing_from_a_deployment_gets_rate_one_in_reference_mode() {
         .contains("worst group: z; failure rate 1 assumed for it in deployment b"));
     close(value(&r, "g", "unfairness"), 0.25); // (0 + .25 + .25) / 2
     close(value(&r, "g", "h_avg"), 0.25 / 0.3); // p(z) = 0 either way
-    assert!(find(&r, "g", "systemic_failure:z")
+    assert!(find(&r, "g", "failure_rate_product:z")
         .note
         .contains("--compat reference"));
 }

@@ -16,7 +16,7 @@ Output rows (system, grouping, metric, value, ci_lo, ci_hi, p_value, note):
     systemic_failure_expected, failure_rate:<deployment>, at_least_<m>_observed|expected|ratio
     (k-of-n exclusion, m = 1..k), covariance|pmi|phi|kappa:<a>|<b> (pairs of deployments),
     loss_h, min_exp, exp_exp (with a `loss` column)
-  <group column>: h_avg, h_unif, h_worst (note: worst group), unfairness, systemic_failure:<group>
+  <group column>: h_avg, h_unif, h_worst (note: worst group), unfairness, failure_rate_product:<group>
   --by COL: system `COL=value`, rows mean:<metric> (95% t interval), sd:<metric>, n:<metric>
   --by COL --compare: system `COL=a − COL=b`, rows difference:<metric> (Welch 95% interval;
     note: higher|lower|no clear difference)

@@ -11,7 +11,9 @@ use super::value::{Measurement, Value};
 use super::Compat;
 
 /// The group-level rows of grouping `g`: `h_avg`, `h_unif`, `h_worst`, `unfairness`, then
-/// `systemic_failure:<group>` for each group.
+/// `failure_rate_product:<group>` for each group: prod_i FAIL_g(h^i), the term the group-level
+/// metrics average (the share of the group every deployment would fail if each failed its
+/// members independently; not the observed share failed everywhere).
 pub fn group_metrics(t: &Tally, g: usize, compat: Compat) -> Vec<Measurement> {
     let (name, levels) = &t.types.groupings[g];
     let k = t.types.k;
@@ -172,7 +174,7 @@ pub fn group_metrics(t: &Tally, g: usize, compat: Compat) -> Vec<Measurement> {
                 missing_where[gi].join(", ")
             )),
         };
-        let mut row = Measurement::new(name, format!("systemic_failure:{level}"), value);
+        let mut row = Measurement::new(name, format!("failure_rate_product:{level}"), value);
         if compat == Compat::Reference && !missing_where[gi].is_empty() {
             row.add_note(&format!(
                 "failure rate 1 assumed in deployment {} (--compat reference)",

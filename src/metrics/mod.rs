@@ -13,7 +13,7 @@
 //!   pairwise rows `covariance:<a>|<b>`, `pmi:<a>|<b>`, `phi:<a>|<b>`, `kappa:<a>|<b>`, and,
 //!   when the table has losses, `loss_h`, `min_exp`, `exp_exp`;
 //! - group level (grouping = the group column): `h_avg`, `h_unif`, `h_worst` (note: the worst
-//!   group), `unfairness`, and `systemic_failure:<group>` = prod_i FAIL_g(h^i).
+//!   group), `unfairness`, and `failure_rate_product:<group>` = prod_i FAIL_g(h^i).
 
 pub mod across;
 pub mod bootstrap;

@@ -248,6 +248,15 @@ pub fn find<'a>(
     })
 }
 
+/// Three decimals, or three significant digits for a value below 0.01 (an unfairness of 0.0007
+/// is not "0.001").
+fn three(x: f64) -> String {
+    match x != 0.0 && x.abs() < 0.01 {
+        true => crate::report::tidy::short(x),
+        false => format!("{x:.3}"),
+    }
+}
+
 fn mean_sd(r: Option<&ResultRow>) -> String {
     match r {
         Some(ResultRow {
@@ -258,8 +267,8 @@ fn mean_sd(r: Option<&ResultRow>) -> String {
             ..
         }) => {
             let mut s = match sd {
-                Some(sd) => format!("{m:.3} ± {:.3}", denoise(*sd, *m)),
-                None => format!("{m:.3}"),
+                Some(sd) => format!("{} ± {}", three(*m), three(denoise(*sd, *m))),
+                None => three(*m),
             };
             if *n_undefined > 0 {
                 s.push_str(&format!(
@@ -432,7 +441,8 @@ fn model_seeds_repeat_one_fit(results: &[ResultRow], learner: &str, data_seeds: 
     rows.peek().is_some() && rows.all(|r| r.distinct_fits <= data_seeds)
 }
 
-/// Metrics of a grouping that the results hold, in a fixed reading order.
+/// Metrics of a grouping that the results hold: the headline ones (h_avg, h_unif, h_worst,
+/// unfairness) first, then the rest in the order the results hold them.
 fn present_metrics(results: &[ResultRow], grouping: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for r in results.iter().filter(|r| r.grouping == grouping) {
@@ -440,6 +450,14 @@ fn present_metrics(results: &[ResultRow], grouping: &str) -> Vec<String> {
             names.push(r.metric.clone());
         }
     }
+    // The headline group metrics first, then the per-group terms.
+    let headline = ["h_avg", "h_unif", "h_worst", "unfairness"];
+    names.sort_by_key(|m| {
+        headline
+            .iter()
+            .position(|h| h == m)
+            .unwrap_or(headline.len())
+    });
     names
 }
 
@@ -714,6 +732,14 @@ pub fn write_manifest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_values_keep_three_significant_digits() {
+        assert_eq!(three(0.96845), "0.968");
+        assert_eq!(three(0.000_734_2), "0.000734");
+        assert_eq!(three(0.0), "0.000");
+        assert_eq!(three(-0.0123), "-0.012");
+    }
 
     fn trial(learner: &str, data_seed: u64, model_seed: u64) -> Trial {
         Trial {
