@@ -443,3 +443,66 @@ fn wide_tables_refuse_contradictions_and_name_the_file_row() {
         assert!(e.contains(message), "{setting}: {e}");
     }
 }
+
+/// pandas stores an integer id column that has a missing value as floats: person `1.0` in such
+/// a Parquet file is person `1` of a CSV file (not a person of its own), and a float group
+/// column's NaN (pandas' missing value) is refused like a null, naming the row.
+#[test]
+fn float_ids_that_are_whole_numbers_name_the_same_people() {
+    use arrow_array::Float64Array;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "a.csv",
+        "deployment,example_id,label,prediction\na,1,0,1\na,2,1,0\na,3,0,0\n",
+    );
+    let ints = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
+    let parquet = write_parquet(
+        dir.path(),
+        "b.parquet",
+        vec![
+            ("deployment", Arc::new(StringArray::from(vec!["b"; 3])) as _),
+            (
+                "example_id",
+                Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0])) as _,
+            ),
+            ("label", ints(vec![0, 1, 0])),
+            ("prediction", ints(vec![1, 1, 0])),
+        ],
+    );
+    let t = read_tables(&[csv, parquet]).unwrap();
+    let s = systems(&t, &[]).unwrap();
+    assert_eq!(s[0].n_people(), 3, "ids 1.0, 2.0, 3.0 are people 1, 2, 3");
+    // Fractional floats keep their digits; NaN is a missing value.
+    let group = |g: Vec<f64>| {
+        write_parquet(
+            dir.path(),
+            "g.parquet",
+            vec![
+                ("deployment", Arc::new(StringArray::from(vec!["b"; 2])) as _),
+                (
+                    "example_id",
+                    Arc::new(StringArray::from(vec!["1", "2"])) as _,
+                ),
+                ("label", ints(vec![0, 1])),
+                ("prediction", ints(vec![1, 1])),
+                ("region", Arc::new(Float64Array::from(g)) as _),
+            ],
+        )
+    };
+    let t = read_table(&group(vec![1.5, 2.0])).unwrap();
+    let region = t.extra_column("region").unwrap();
+    assert_eq!(
+        (0..2)
+            .map(|r| region.value(r).to_string())
+            .collect::<Vec<_>>(),
+        ["1.5", "2"]
+    );
+    let e = read_table(&group(vec![1.0, f64::NAN]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("region") && e.contains("NaN") && e.contains('2'),
+        "{e}"
+    );
+}

@@ -49,6 +49,9 @@ pub(super) fn null_check(path: &Path, column: &str, array: &dyn Array, row0: usi
 }
 
 /// Any column as UTF-8 text (numbers and booleans are formatted; binary must be valid UTF-8).
+/// A float that is a whole number is written as an integer (pandas stores an integer id column
+/// with a missing value as floats: person `1.0` is person `1` of a CSV file);
+/// NaN, pandas' missing value in a float column, is refused like a null.
 pub(super) fn text_column(
     path: &Path,
     column: &str,
@@ -56,6 +59,33 @@ pub(super) fn text_column(
     row0: usize,
 ) -> Result<ArrayRef> {
     null_check(path, column, array.as_ref(), row0)?;
+    if array.data_type().is_floating() {
+        let floats = arrow_cast::cast(array, &DataType::Float64)
+            .map_err(|e| column_error(path, column, None, e.to_string()))?;
+        let values = floats.as_primitive::<Float64Type>().values();
+        if let Some(i) = values.iter().position(|x| x.is_nan()) {
+            return Err(column_error(
+                path,
+                column,
+                Some(row0 + i + 1),
+                "missing value (NaN); expected a value".into(),
+            ));
+        }
+        // Whole numbers within f64's exact integers print as integers, others as Arrow does.
+        let text = arrow_cast::cast(array, &DataType::Utf8)
+            .map_err(|e| column_error(path, column, None, e.to_string()))?;
+        let text = text.as_string::<i32>();
+        let whole = |x: f64| x.fract() == 0.0 && x.abs() <= 9_007_199_254_740_992.0;
+        let out: arrow_array::StringArray = values
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| match whole(x) {
+                true => Some(format!("{}", x as i64)),
+                false => Some(text.value(i).to_string()),
+            })
+            .collect();
+        return Ok(std::sync::Arc::new(out));
+    }
     if let DataType::Binary | DataType::LargeBinary | DataType::BinaryView = array.data_type() {
         let bin = arrow_cast::cast(array, &DataType::LargeBinary)
             .map_err(|e| column_error(path, column, None, e.to_string()))?;
