@@ -35,10 +35,18 @@ type Edit = Box<dyn Fn(String) -> String>;
 #[test]
 fn bad_configs_exit_2_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, Edit); 16] = [
+    let cases: [(&str, Edit); 17] = [
         (
             "key `tasks[0].dataset.max_train`: must be at least 1",
             Box::new(|t| t.replacen("official\" }", "official\", max_train = 0 }", 1)),
+        ),
+        (
+            "key `tasks[1].dataset.test_fraction`: must be in [0, 1)",
+            Box::new(|t| {
+                let first = t.find("official\" }").unwrap() + 1;
+                let (a, b) = t.split_at(first);
+                format!("{a}{}", b.replacen("official\" }", "official\", test_fraction = 1.5 }", 1))
+            }),
         ),
         (
             "colour",

@@ -84,8 +84,8 @@ pub struct DatasetSpec {
 }
 
 impl DatasetSpec {
-    /// Checks the subset sizes: `max_train`/`max_test` of 0 would keep no examples (the key is
-    /// named in the error).
+    /// Checks the values that need no data (the key is named in the error): `max_train` /
+    /// `max_test` of 0 would keep no examples, and `test_fraction` must be in [0, 1).
     pub fn check_subsets(&self) -> Result<()> {
         for (key, value) in [("max_train", self.max_train), ("max_test", self.max_test)] {
             if value == Some(0) {
@@ -96,6 +96,15 @@ impl DatasetSpec {
                 .at_key(key)
                 .into());
             }
+        }
+        if !(0.0..1.0).contains(&self.test_fraction) {
+            return Err(InputError::new(format!(
+                "must be in [0, 1) (the share of a one-split dataset held out for testing), \
+                 found {}",
+                self.test_fraction
+            ))
+            .at_key("test_fraction")
+            .into());
         }
         Ok(())
     }
