@@ -285,7 +285,11 @@ mod tests {
         // By hand on (1, 2), (3, 4): E[prod] = 7, means 2 and 3, loss-H = 7/6; MinExp = 1,
         // ExpExp = 0.8. Multiplying every loss by 1e250 (MinExp, ExpExp: one common factor) or
         // by 1e-250 changes nothing, though the raw products overflow or underflow.
-        for factor in [1.0, 1e250, 1e-250, 2f64.powi(-1070)] {
+        // 2^-1070 (subnormal) written so that no step overflows: `2f64.powi(-1070)` is
+        // 1 / 2^1070 = 1 / inf = 0 in a debug build (compiler-rt's powi), exact in release.
+        let subnormal = f64::MIN_POSITIVE * 2f64.powi(-48);
+        assert!(subnormal > 0.0);
+        for factor in [1.0, 1e250, 1e-250, subnormal] {
             let l = losses(2, [1.0, 2.0, 3.0, 4.0].map(|v| v * factor).to_vec());
             let [h, min_exp, exp_exp] = l.metrics();
             assert!((defined(&h) - 7.0 / 6.0).abs() < 1e-12, "{factor}: {h:?}");
