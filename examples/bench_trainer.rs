@@ -159,6 +159,8 @@ fn main() -> Result<()> {
             s.optimizer = "sgd".into();
             s.schedule = "cosine".into();
             s.lr = 1e-3;
+            // Like the PyTorch loop: RandomResizedCrop and flip of every training image.
+            s.augment = true;
         } else {
             s.head = "mlp".into();
             s.max_length = Some(128);

@@ -5,7 +5,7 @@ STEPS steps after one warm-up step.
 - roberta: RobertaForSequenceClassification (2 labels), batch 8 x 128 tokens, AdamW lr 2e-5,
   linear schedule, clip 1.0, dropout on; the same tokenizer.json; probe-mlp, bitfit, finetune.
 - clip: CLIPVisionModel with a 2-class nn.Linear on its pooled output, batch 8 of 178x218 JPEGs
-  decoded with PIL every step, torchvision's RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3)
+  decoded with PIL every step, torchvision's RandomResizedCrop (scale 0.08-1, ratio 3/4-4/3, bilinear)
   and horizontal flip written out with PIL and numpy (torchvision is not needed), CLIP's
   normalisation; SGD momentum 0.9 lr 1e-3, cosine schedule, clip 1.0; probe, bitfit, finetune.
 
@@ -76,7 +76,7 @@ def crop_box(width, height, rng):
 def augmented(path, rng):
     img = Image.open(path).convert("RGB")
     left, top, w, h = crop_box(img.width, img.height, rng)
-    img = img.resize((224, 224), Image.BICUBIC, box=(left, top, left + w, top + h))
+    img = img.resize((224, 224), Image.BILINEAR, box=(left, top, left + w, top + h))
     if rng.random() < 0.5:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     x = (np.asarray(img, dtype=np.float32) / 255.0 - CLIP_MEAN) / CLIP_STD
