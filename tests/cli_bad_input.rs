@@ -2,6 +2,7 @@
 //! naming the file, key, option or column and what was expected, and leaves what was already
 //! written untouched.
 
+mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -448,16 +449,8 @@ fn run_whose_cells_all_fail_with_bad_input_exits_2_and_keeps_the_report() {
     let report = read(&out.join("report.md"));
     let results = read(&out.join("results.csv"));
 
-    let broken = dir.path().join("broken-celeba");
+    let broken = common::broken_celeba(dir.path());
     let fixture = root().join("tests/fixtures/data/celeba/official");
-    std::fs::create_dir_all(broken.join("img_align_celeba")).unwrap();
-    for f in ["list_attr_celeba.txt", "list_eval_partition.txt"] {
-        std::fs::copy(fixture.join(f), broken.join(f)).unwrap();
-    }
-    for e in std::fs::read_dir(fixture.join("img_align_celeba")).unwrap() {
-        let name = e.unwrap().file_name();
-        std::fs::write(broken.join("img_align_celeba").join(name), b"not a jpeg").unwrap();
-    }
     let fixture_root = fixture.display().to_string();
     let bad = small_config(dir.path(), |t| {
         t.replace(&fixture_root, &broken.display().to_string())

@@ -1,6 +1,7 @@
 //! Model-sharing configs: bad ones exit 2 naming the key; `homogen plan` writes one
 //! content-hashed job a cell and a job-array script; `--task-index` runs one cell idempotently.
 
+mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -335,16 +336,7 @@ fn a_failing_cell_is_marked_named_and_fails_the_run() {
     let dir = tempfile::tempdir().unwrap();
     // A copy of the CelebA fixture whose images are not images: the annotations load (so the
     // check before training passes), the cell fails when it decodes them.
-    let broken = dir.path().join("broken-celeba");
-    let fixture = root().join("tests/fixtures/data/celeba/official");
-    std::fs::create_dir_all(broken.join("img_align_celeba")).unwrap();
-    for f in ["list_attr_celeba.txt", "list_eval_partition.txt"] {
-        std::fs::copy(fixture.join(f), broken.join(f)).unwrap();
-    }
-    for e in std::fs::read_dir(fixture.join("img_align_celeba")).unwrap() {
-        let name = e.unwrap().file_name();
-        std::fs::write(broken.join("img_align_celeba").join(name), b"not a jpeg").unwrap();
-    }
+    let broken = common::broken_celeba(dir.path());
     // Probe only, seeds 0 and 1, plus a task on the broken copy.
     let c = config(dir.path(), |t| {
         let t = t

@@ -41,6 +41,16 @@ h2,bob,1,0,B
 h2,bernardo,1,1,B
 ";
 
+/// The fields of the CSV row of `text` that starts with `prefix` (panics showing `text` when
+/// there is none).
+fn csv_row<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no row {prefix}... in\n{text}"))
+        .split(',')
+        .collect()
+}
+
 #[test]
 fn csv_output_is_the_tidy_contract_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,12 +273,10 @@ fn compare_gives_welch_differences_between_the_by_groups() {
     ]);
     succeeded(&out);
     let text = String::from_utf8(out.stdout).unwrap();
-    let row: Vec<&str> = text
-        .lines()
-        .find(|l| l.starts_with("method=a − method=b,individual,difference:failure_rate:d1,"))
-        .unwrap_or_else(|| panic!("{text}"))
-        .split(',')
-        .collect();
+    let row = csv_row(
+        &text,
+        "method=a − method=b,individual,difference:failure_rate:d1,",
+    );
     let number = |i: usize| row[i].parse::<f64>().unwrap();
     assert!((number(3) + 0.375).abs() < 1e-12);
     assert!((number(4) + 0.9969334495513456).abs() < 1e-9, "{row:?}");
@@ -276,12 +284,10 @@ fn compare_gives_welch_differences_between_the_by_groups() {
     assert_eq!(row[7], "no clear difference; Welch over 3 and 2 systems");
     // failure_rate:d2 is 0.25 in every system of both sides: Welch's t interval is undefined
     // (scipy's is nan), so no interval and no verdict, with the reason.
-    let row: Vec<&str> = text
-        .lines()
-        .find(|l| l.starts_with("method=a − method=b,individual,difference:failure_rate:d2,"))
-        .unwrap_or_else(|| panic!("{text}"))
-        .split(',')
-        .collect();
+    let row = csv_row(
+        &text,
+        "method=a − method=b,individual,difference:failure_rate:d2,",
+    );
     assert_eq!(row[3..7], ["0", "", "", ""], "{row:?}");
     assert_eq!(
         row[7],
@@ -317,12 +323,7 @@ fn permutation_p_value_matches_the_exact_hypergeometric_tail() {
     ]);
     succeeded(&out);
     let text = String::from_utf8(out.stdout).unwrap();
-    let row: Vec<&str> = text
-        .lines()
-        .find(|l| l.starts_with("all,individual,h_individual,"))
-        .unwrap_or_else(|| panic!("{text}"))
-        .split(',')
-        .collect();
+    let row = csv_row(&text, "all,individual,h_individual,");
     let p: f64 = row[6].parse().unwrap();
     let exact = 0.655_338_802_292_843_2;
     let z = (p - exact) / (exact * (1.0 - exact) / 200_000.0f64).sqrt();
@@ -346,12 +347,7 @@ fn loss_metrics_of_extreme_losses_are_defined() {
         succeeded(&out);
         let text = String::from_utf8(out.stdout).unwrap();
         for (metric, want) in [("loss_h", 1.0), ("min_exp", 1.0), ("exp_exp", 2.0 / 3.0)] {
-            let row: Vec<&str> = text
-                .lines()
-                .find(|l| l.starts_with(&format!("all,individual,{metric},")))
-                .unwrap_or_else(|| panic!("{text}"))
-                .split(',')
-                .collect();
+            let row = csv_row(&text, &format!("all,individual,{metric},"));
             let got: f64 = row[3]
                 .parse()
                 .unwrap_or_else(|_| panic!("{scale} {metric}: {row:?}"));

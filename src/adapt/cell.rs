@@ -138,7 +138,9 @@ pub struct TrainSpec {
     /// training mode), so features are computed on every step instead of cached.
     #[serde(default, skip_serializing_if = "is_default")]
     pub frozen_dropout: bool,
-    /// The cell folder that receives every output.
+    /// The cell folder that receives every output (empty when a `[train]` table leaves it out:
+    /// `homogen train --out` or the grid runner sets it).
+    #[serde(default)]
     pub out: PathBuf,
 }
 

@@ -153,33 +153,19 @@ struct ConfigFile {
 fn spec_from(args: &TrainArgs) -> Result<TrainSpec, Error> {
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path).map_err(|e| Error::reading(path, e))?;
-        let what = "not a valid [train] config";
-        let mut spec = match homogen::tomlfile::parse::<ConfigFile>(&text, path, what) {
-            Ok(c) => c.train,
-            // `--out` stands for a `[train] out` the file leaves out.
-            Err(Error::Input(e)) if args.out.is_some() && e.message.contains("field `out`") => {
-                let mut doc: toml::Table = homogen::tomlfile::parse(&text, path, what)?;
-                if let (Some(toml::Value::Table(train)), Some(out)) =
-                    (doc.get_mut("train"), &args.out)
-                {
-                    train.insert("out".into(), out.to_string_lossy().into_owned().into());
-                }
-                let filled = toml::to_string(&doc).map_err(|e| Error::Runtime(e.to_string()))?;
-                homogen::tomlfile::parse::<ConfigFile>(&filled, path, what)
-                    .map_err(|e| match e {
-                        // Lines of the rewritten text are not the file's.
-                        Error::Input(mut ie) => {
-                            ie.line = None;
-                            Error::Input(ie)
-                        }
-                        other => other,
-                    })?
-                    .train
-            }
-            Err(e) => return Err(e),
-        };
+        let mut spec =
+            homogen::tomlfile::parse::<ConfigFile>(&text, path, "not a valid [train] config")?
+                .train;
         if let Some(out) = &args.out {
             spec.out = out.clone();
+        }
+        if spec.out.as_os_str().is_empty() {
+            return Err(InputError::new(
+                "missing `out` (the cell folder): set it in [train] or pass --out",
+            )
+            .in_file(path)
+            .at_key("train.out")
+            .into());
         }
         return Ok(spec);
     }

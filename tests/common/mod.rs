@@ -198,3 +198,20 @@ pub fn assert_gradients_match(
     );
     worst
 }
+
+/// A copy of the CelebA fixture (tests/fixtures/data/celeba/official) under `dir` whose images
+/// are not images: the annotations load, decoding any image fails.
+pub fn broken_celeba(dir: &std::path::Path) -> std::path::PathBuf {
+    let broken = dir.join("broken-celeba");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/data/celeba/official");
+    std::fs::create_dir_all(broken.join("img_align_celeba")).unwrap();
+    for f in ["list_attr_celeba.txt", "list_eval_partition.txt"] {
+        std::fs::copy(fixture.join(f), broken.join(f)).unwrap();
+    }
+    for e in std::fs::read_dir(fixture.join("img_align_celeba")).unwrap() {
+        let name = e.unwrap().file_name();
+        std::fs::write(broken.join("img_align_celeba").join(name), b"not a jpeg").unwrap();
+    }
+    broken
+}

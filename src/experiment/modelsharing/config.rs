@@ -512,7 +512,6 @@ impl ModelSharingConfig {
                 "dataset".into(),
                 toml::Value::Table(self.tasks[0].dataset.clone()),
             );
-            t.insert("out".into(), "".into());
             for (k, v) in keys {
                 t.insert(k.clone(), v.clone());
             }
