@@ -9,6 +9,7 @@ use std::process::Command;
 use homogen::adapt::{train_cell, FeatureKind, ResizeMode, RunOptions, TrainSpec};
 use homogen::data::DatasetSpec;
 use homogen::failures::read_table;
+use homogen::models::init::InitScheme;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -444,6 +445,14 @@ fn bad_input_exits_with_code_2() {
         );
     }
 
+    // A text encoder has no torch initialisation to start from scratch with.
+    let (code, err) = run(&["--init", "torch"], data.path(), "scratch");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("option `--init`") && err.contains("text encoder"),
+        "{err}"
+    );
+
     let (code, err) = run(&["--task", "stars"], data.path(), "bitfit");
     assert_eq!(code, Some(2), "{err}");
     assert!(
@@ -620,6 +629,22 @@ fn clip_paper_recipe_keys_reach_the_trainer() {
         loss("clip-resize", &|s| s.resize = ResizeMode::Clip)
     );
     assert_ne!(stretch, loss("augmented", &|s| s.augment = true));
+    // `init = "torch"` reaches the scratch backbone and a pretrained model's new head (same
+    // seed, so only the initialisation differs), and is part of the cell's spec.
+    let torch = |method: &str| {
+        let name = format!("{method}-torch-init");
+        let o = run(&spec(method, &name, &|s| s.init = InitScheme::Torch));
+        let manifest = std::fs::read_to_string(work.path().join(&name).join("manifest.json"));
+        assert!(
+            manifest.unwrap().contains("\"init\": \"torch\""),
+            "{method}"
+        );
+        train_losses(&o.metrics)
+    };
+    for method in ["scratch", "probe"] {
+        let default = train_losses(&run(&spec(method, method, &|_| {})).metrics);
+        assert_ne!(torch(method), default, "{method}");
+    }
 }
 
 /// `frozen_dropout` (the authors' probing: the Trainer keeps the frozen encoder in training

@@ -8,6 +8,7 @@ use candle_core::{DType, Device, Tensor};
 use homogen::models::encoder::{ids_tensor, EncoderInput};
 use homogen::models::heads::HeadKind;
 use homogen::models::hub::{from_folder, resolve, ResolveOptions};
+use homogen::models::init::InitScheme;
 use homogen::models::layers::Ctx;
 use homogen::models::tokenize::TextTokenizer;
 use homogen::models::{Backbone, Batch, HeadSpec, Model};
@@ -241,8 +242,16 @@ fn clip_projected_features_match_get_image_features() {
         kind: HeadKind::Linear,
         classes: 2,
     };
-    let (model, report) =
-        Model::load_as(&config, &files, Some(head), &device(), DType::F32, 0).unwrap();
+    let (model, report) = Model::load_as(
+        &config,
+        &files,
+        Some(head),
+        &device(),
+        DType::F32,
+        0,
+        InitScheme::Transformers,
+    )
+    .unwrap();
     assert!(!report
         .unexpected
         .iter()

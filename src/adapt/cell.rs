@@ -14,6 +14,7 @@ use super::optim::{AdamWConfig, OptimizerConfig, SgdConfig};
 use super::schedule::Schedule;
 use crate::data::DatasetSpec;
 use crate::error::{InputError, Result};
+use crate::models::init::InitScheme;
 
 fn d_head() -> String {
     "linear".into()
@@ -138,6 +139,11 @@ pub struct TrainSpec {
     /// training mode), so features are computed on every step instead of cached.
     #[serde(default, skip_serializing_if = "is_default")]
     pub frozen_dropout: bool,
+    /// Whose initialisation the fresh parameters get: `transformers` (default) or `torch`
+    /// (`torch.nn` modules' own: an `nn.Linear` head and, for scratch CLIP, OpenAI's CLIP
+    /// class, as the paper's vision code built them; see [`InitScheme::Torch`]).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub init: InitScheme,
     /// The cell folder that receives every output (empty when a `[train]` table leaves it out:
     /// `homogen train --out` or the grid runner sets it).
     #[serde(default)]
@@ -220,6 +226,7 @@ impl TrainSpec {
             augment: false,
             features: FeatureKind::default(),
             frozen_dropout: false,
+            init: InitScheme::Transformers,
             out,
         }
     }
@@ -462,10 +469,10 @@ mod tests {
 
     #[test]
     fn new_keys_keep_old_hashes_at_their_defaults() {
-        // Specs written before `resize`, `augment`, `features` and `frozen_dropout` existed
+        // Specs written before `resize`, `augment`, `features`, `frozen_dropout` and `init` existed
         // serialize (and hash) as before while those keys keep their defaults.
         let json = serde_json::to_string(&spec()).unwrap();
-        for key in ["resize", "augment", "features", "frozen_dropout"] {
+        for key in ["resize", "augment", "features", "frozen_dropout", "init"] {
             assert!(!json.contains(key), "{key} in {json}");
         }
         let mut s = spec();

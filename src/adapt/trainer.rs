@@ -493,9 +493,17 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         config = config.with_projected_features()?;
     }
     let model = if method.random_init() {
-        Model::scratch(&config, Some(head), &device, precision, spec.seed)?
+        Model::scratch_as(
+            &config,
+            Some(head),
+            &device,
+            precision,
+            spec.seed,
+            spec.init,
+        )?
     } else {
-        Model::load_as(&config, &files, Some(head), &device, precision, spec.seed)?.0
+        let (seed, init) = (spec.seed, spec.init);
+        Model::load_as(&config, &files, Some(head), &device, precision, seed, init)?.0
     };
     model.store.set_trainable(|n| method.trains(n));
     let counts = method.count(model.store.iter().map(|p| (p.name(), p.var().elem_count())));

@@ -7,6 +7,7 @@ use clap::Args;
 use homogen::adapt::{train_cell, FeatureKind, ResizeMode, RunOptions, TrainSpec};
 use homogen::data::DatasetSpec;
 use homogen::error::{Error, InputError};
+use homogen::models::init::InitScheme;
 
 /// Arguments of `homogen train`.
 ///
@@ -138,6 +139,10 @@ pub struct TrainArgs {
     /// the backbone runs every step instead of its features being cached.
     #[arg(long, alias = "no-feature-cache", conflicts_with = "config")]
     pub frozen_dropout: bool,
+    /// Initialisation of fresh parameters: `transformers` (their `_init_weights`) or `torch`
+    /// (`torch.nn` modules' own: an `nn.Linear` head; for scratch CLIP, OpenAI's CLIP class).
+    #[arg(long, value_parser = ["transformers", "torch"], default_value = "transformers", conflicts_with = "config")]
+    pub init: String,
     /// Train even when `--out` holds something else: a cell trained with another spec (it is
     /// replaced) or files that are not a cell's. Without it such a folder is refused; the same
     /// spec's cell is always resumed or skipped.
@@ -212,6 +217,10 @@ fn spec_from(args: &TrainArgs) -> Result<TrainSpec, Error> {
         _ => FeatureKind::Pooled,
     };
     spec.frozen_dropout = args.frozen_dropout;
+    spec.init = match args.init.as_str() {
+        "torch" => InitScheme::Torch,
+        _ => InitScheme::Transformers,
+    };
     Ok(spec)
 }
 

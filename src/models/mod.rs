@@ -90,6 +90,7 @@ use config::ModelConfig;
 use encoder::{Encoder, EncoderInput};
 use heads::{Head, HeadKind};
 use hub::{LoadReport, ModelFiles};
+use init::InitScheme;
 use layers::Ctx;
 use params::ParamStore;
 
@@ -205,8 +206,27 @@ impl Model {
         precision: impl Into<Precision>,
         seed: u64,
     ) -> Result<Self> {
+        Self::scratch_as(
+            config,
+            head,
+            device,
+            precision,
+            seed,
+            InitScheme::Transformers,
+        )
+    }
+
+    /// A model initialised from scratch under `scheme`, from `seed`.
+    pub fn scratch_as(
+        config: &ModelConfig,
+        head: Option<HeadSpec>,
+        device: &Device,
+        precision: impl Into<Precision>,
+        seed: u64,
+        scheme: InitScheme,
+    ) -> Result<Self> {
         let model = Self::from_config(config, head, device, precision)?;
-        init::init_all(&model.store, seed)?;
+        init::init_all_as(&model.store, seed, scheme)?;
         Ok(model)
     }
 
@@ -220,11 +240,12 @@ impl Model {
         seed: u64,
     ) -> Result<(Self, LoadReport)> {
         let config = ModelConfig::from_file(&files.config)?;
-        Self::load_as(&config, files, head, device, precision, seed)
+        let scheme = InitScheme::Transformers;
+        Self::load_as(&config, files, head, device, precision, seed, scheme)
     }
 
     /// [`load`](Self::load) with the architecture given (the files' config, adapted: CLIP with
-    /// its visual projection, say).
+    /// its visual projection, say) and the missing head initialised under `scheme`.
     pub fn load_as(
         config: &ModelConfig,
         files: &ModelFiles,
@@ -232,6 +253,7 @@ impl Model {
         device: &Device,
         precision: impl Into<Precision>,
         seed: u64,
+        scheme: InitScheme,
     ) -> Result<(Self, LoadReport)> {
         let model = Self::from_config(config, head, device, precision)?;
         let report = hub::load_into(
@@ -245,7 +267,7 @@ impl Model {
             .iter()
             .filter_map(|n| model.store.get(n).cloned())
             .collect();
-        init::init_params(&missing, seed)?;
+        init::init_params_as(&missing, &model.store, seed, scheme)?;
         Ok((model, report))
     }
 

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use crate::device::Precision;
 use crate::error::{Error, Result};
 
-/// How transformers initialises a parameter when training from scratch.
+/// How a parameter is initialised when training from scratch (the distribution; see
+/// [`super::init`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Init {
     /// Normal(0, std).
@@ -26,6 +27,8 @@ pub enum Init {
     Zeros,
     /// All ones (layer-norm weights).
     Ones,
+    /// Uniform on [-bound, bound] (PyTorch's default for `nn.Linear` and `nn.Conv2d`).
+    Uniform(f64),
 }
 
 /// One named parameter: a candle variable plus a trainable flag shared with its store.

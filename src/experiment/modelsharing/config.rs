@@ -50,7 +50,7 @@ pub use crate::adapt::METHOD_NAMES as METHODS;
 pub use crate::data::hub::HUB_DATASETS as DATASETS;
 
 /// Keys of the trainer's `TrainSpec` a config may set in `[train]` or per method.
-pub const TRAIN_KEYS: [&str; 18] = [
+pub const TRAIN_KEYS: [&str; 19] = [
     "head",
     "optimizer",
     "lr",
@@ -69,6 +69,7 @@ pub const TRAIN_KEYS: [&str; 18] = [
     "augment",
     "features",
     "frozen_dropout",
+    "init",
 ];
 
 /// A whole model-sharing config file.
