@@ -5,6 +5,12 @@ the formulas of DESIGN.md §1 (no code shared with the Rust implementation).
 Writes the input tables tests/fixtures/metrics/*.csv (seeded) and, for each, the expected
 metrics tests/fixtures/metrics/*.json; tests/metrics_reference.rs compares the Rust values to
 these at 1e-12. Run: /work/venv/bin/python scripts/metrics_reference.py
+(`... metrics_reference.py correlations` writes only correlations.json, which needs only scipy).
+
+correlations.json: Pearson and Spearman on hand-picked metric values across systems where the
+ranking is delicate (exact ties, values one float apart such as 0.1 + 0.2 and 0.3, -0.0 and 0.0,
+constant and near-constant inputs), from scipy.stats.pearsonr / spearmanr; inputs are written
+as Python's repr of each float, which Rust parses to the same float.
 
 Independent methods on purpose: the k-of-n expectation enumerates all subsets of deployments
 (the Rust code uses a dynamic programme), kappa comes from sklearn's cohen_kappa_score, phi
@@ -19,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.metrics import cohen_kappa_score
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "metrics"
 
@@ -55,6 +60,8 @@ def poisson_binomial_tail_by_enumeration(p, m):
 
 
 def system_metrics(df, groups, compat):
+    from sklearn.metrics import cohen_kappa_score
+
     deps, people, F, L, first = person_matrix(df)
     n, k = F.shape
     met = ~np.isnan(F)
@@ -215,8 +222,53 @@ def long_table(F, deps, ids, extra=None, loss=None, use_labels=False, present=No
     return pd.DataFrame(rows)
 
 
+def correlation_cases():
+    """(name, x, y): x and y are two metrics' values over the systems (h_individual and
+    systemic_failure_observed in the Rust test)."""
+    near = 0.1 + 0.2  # 0.30000000000000004, one float above 0.3
+    return [
+        ("distinct", [0.5, 1.2, 0.9, 2.0, 1.1], [0.02, 0.05, 0.03, 0.04, 0.01]),
+        ("exact_ties", [1.0, 2.0, 2.0, 3.0, 3.0, 3.0], [3.0, 1.0, 2.0, 2.0, 5.0, 4.0]),
+        ("ties_in_both", [0.25, 0.25, 0.5, 0.75, 0.75, 1.0, 1.0], [0.1, 0.3, 0.3, 0.2, 0.2, 0.4, 0.4]),
+        # Not a tie for scipy: 0.1 + 0.2 ranks above 0.3.
+        ("near_tie", [near, 0.3, 0.5, 0.7, 0.7], [1.0, 2.0, 3.0, 4.0, 5.0]),
+        ("near_tie_reversed", [0.3, near, 0.3, 0.6], [0.4, 0.1, 0.2, 0.3]),
+        # -0.0 == 0.0: a tie.
+        ("signed_zero", [0.0, -0.0, 1.0, 2.0], [1.0, 2.0, 3.0, 4.0]),
+        ("perfect_with_ties", [1.0, 1.0, 2.0, 3.0], [5.0, 5.0, 6.0, 7.0]),
+        ("three_systems", [1.5, 0.5, 1.0], [0.1, 0.3, 0.25]),
+        # Constant: rho and r undefined (scipy: nan).
+        ("constant", [1.0, 1.0, 1.0, 1.0], [1.0, 2.0, 3.0, 4.0]),
+        ("constant_ranks_only", [2.0, 2.0, 2.0], [0.1, 0.2, 0.2]),
+        # Constant up to float noise: not constant for scipy (it ranks 0.1 + 0.2 above 0.3).
+        ("near_constant", [0.3, near, 0.3], [1.0, 2.0, 3.0]),
+    ]
+
+
+def write_correlations():
+    cases = []
+    for name, x, y in correlation_cases():
+        # pearsonr on near-constant input depends on its summation order (noise over noise):
+        # only spearman is compared there.
+        r = stats.pearsonr(x, y) if name != "near_constant" else None
+        rho = stats.spearmanr(x, y)
+        def num(v):
+            return None if v is None or not np.isfinite(v) else float(v)
+        case = {"name": name, "x": [repr(float(v)) for v in x], "y": [repr(float(v)) for v in y],
+                "ranks_x": [float(v) for v in stats.rankdata(x)],
+                "ranks_y": [float(v) for v in stats.rankdata(y)],
+                "spearman_rho": num(rho.statistic), "spearman_p": num(rho.pvalue)}
+        if r is not None:
+            case["pearson_r2"] = num(r.statistic ** 2)
+            case["pearson_p"] = num(r.pvalue)
+        cases.append(case)
+    (OUT / "correlations.json").write_text(json.dumps(cases, indent=1) + "\n")
+    print(f"correlations: {len(cases)} cases")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    write_correlations()
     rng = np.random.default_rng(2022)
     cases = []
 
@@ -272,4 +324,10 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:] == ["correlations"]:
+        OUT.mkdir(parents=True, exist_ok=True)
+        write_correlations()
+    else:
+        main()

@@ -92,6 +92,12 @@ fn folder_names_from_the_config_are_checked() {
             "name = \"a\\tb\"",
             "tasks[0].name",
         ),
+        // Task names are deployments, which may not hold the pairwise metrics' separator.
+        (
+            "name = \"Wearing_Earrings\"",
+            "name = \"Earrings|Necklace\"",
+            "tasks[0].name",
+        ),
     ];
     for (from, to, key) in cases {
         let c = config(dir.path(), |t| t.replacen(from, to, 1));

@@ -506,3 +506,269 @@ fn float_ids_that_are_whole_numbers_name_the_same_people() {
         "{e}"
     );
 }
+
+/// The error of reading `paths` with `options` (bad input, exit code 2).
+fn read_error(paths: &[PathBuf], options: &ReadOptions) -> String {
+    let e = read_tables_with(paths, options)
+        .and_then(|t| systems(&t, &[]).map(|_| ()))
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 2, "{e}");
+    e.to_string()
+}
+
+/// CSV has no column types, so a label or prediction column is typed from its values as pandas
+/// types it and then read as Parquet reads that type: every value a number, the column is
+/// numeric and holds integer classes (`1.0` = `1` = `1e0`; a fraction is an error naming the
+/// file, row, column and value, as in a Parquet float column); any other value, class names.
+#[test]
+fn csv_class_columns_are_typed_as_parquet_columns_are() {
+    use arrow_array::Float64Array;
+    let dir = tempfile::tempdir().unwrap();
+    // Probabilities passed as predictions: an error, in CSV as in Parquet.
+    let csv = write(
+        dir.path(),
+        "probs.csv",
+        "deployment,example_id,label,prediction\na,p1,1,1\na,p2,0,0\na,p3,1,0.73\n",
+    );
+    let e = read_error(&[csv], &ReadOptions::default());
+    assert!(
+        e.contains(
+            "probs.csv, row 3, column `prediction`: expected an integer class, found `0.73`"
+        ),
+        "{e}"
+    );
+    let parquet = write_parquet(
+        dir.path(),
+        "probs.parquet",
+        vec![
+            ("deployment", Arc::new(StringArray::from(vec!["a"; 3])) as _),
+            (
+                "example_id",
+                Arc::new(StringArray::from(vec!["p1", "p2", "p3"])) as _,
+            ),
+            ("label", Arc::new(Int64Array::from(vec![1, 0, 1])) as _),
+            (
+                "prediction",
+                Arc::new(Float64Array::from(vec![1.0, 0.0, 0.73])) as _,
+            ),
+        ],
+    );
+    let e = read_error(&[parquet], &ReadOptions::default());
+    assert!(
+        e.contains(
+            "probs.parquet, row 3, column `prediction`: expected an integer class, found 0.73"
+        ),
+        "{e}"
+    );
+    // In the label column too, and NaN (pandas' missing value) and 2^53 written as a float.
+    for (value, says) in [
+        ("1.5", "found `1.5`"),
+        ("nan", "found `nan`"),
+        (
+            "1e16",
+            "found `1e16`: a float holds integers exactly only below 2^53",
+        ),
+        (
+            "99999999999999999999",
+            "found `99999999999999999999`: it does not fit a 64-bit signed integer",
+        ),
+    ] {
+        let csv = write(
+            dir.path(),
+            "label.csv",
+            &format!("deployment,example_id,label,prediction\na,p1,1,1\na,p2,{value},1\n"),
+        );
+        let e = read_error(&[csv], &ReadOptions::default());
+        assert!(
+            e.contains("label.csv, row 2, column `label`: expected an integer class, ")
+                && e.contains(says),
+            "{value}: {e}"
+        );
+    }
+    // A `--wide` prediction column is a column of its own.
+    let csv = write(
+        dir.path(),
+        "wide.csv",
+        "example_id,label,m1,m2\np1,1,1,1\np2,0,0,0.5\n",
+    );
+    let e = read_error(&[csv], &wide("prediction=m1,m2", &[]));
+    assert!(
+        e.contains("wide.csv, row 2, column `m2`: expected an integer class, found `0.5`"),
+        "{e}"
+    );
+
+    // Whole numbers however written are the integer classes: label 1 against predictions
+    // 1.0, 1e0 and +1 is no failure; 0.0 against 1 is one (failures by hand: F F T F T).
+    let csv = write(
+        dir.path(),
+        "whole.csv",
+        "deployment,example_id,label,prediction\n\
+         a,p1,1,1.0\na,p2,1,1e0\na,p3,0.0,1\na,p4,1,+1\na,p5,2.0,0\n",
+    );
+    let t = read_tables(&[csv]).unwrap();
+    assert_eq!(t.failure, [false, false, true, false, true]);
+    assert_eq!(t.class_names, None);
+    assert_eq!(t.label.as_deref(), Some(&[1, 1, 0, 1, 2][..]));
+
+    // A column with any value that is not a number holds names: `1.5` is then a class name,
+    // the same class in the label and the prediction column (by hand: T F F T).
+    let csv = write(
+        dir.path(),
+        "names.csv",
+        "deployment,example_id,label,prediction\n\
+         a,p1,cat,dog\na,p2,1.5,1.5\na,p3,1,1.0\na,p4,dog,1.5\n",
+    );
+    let t = read_tables(&[csv]).unwrap();
+    assert_eq!(t.failure, [true, false, false, true]);
+    let mut names = t.class_names.clone().unwrap();
+    names.sort();
+    assert_eq!(names, ["1", "1.5", "cat", "dog"]);
+}
+
+/// An id column whose every value is a number reads alike from CSV and Parquet: pandas writes
+/// a float id column as `1.0` to CSV and as the float 1.0 to Parquet, and both are person `1`
+/// of an integer column. Integers are kept as written, and a column with any other id is text.
+#[test]
+fn numeric_csv_ids_name_the_same_people_as_parquet_ids() {
+    use arrow_array::Float64Array;
+    let dir = tempfile::tempdir().unwrap();
+    let ints = write(
+        dir.path(),
+        "ints.csv",
+        "deployment,example_id,failure\na,1,1\na,2,1\na,3,0\na,4,0\n",
+    );
+    let floats = write(
+        dir.path(),
+        "floats.csv",
+        "deployment,example_id,failure\nb,1.0,1\nb,2.0,0\nb,3.0,1\nb,4.0,0\n",
+    );
+    let parquet = write_parquet(
+        dir.path(),
+        "floats.parquet",
+        vec![
+            ("deployment", Arc::new(StringArray::from(vec!["c"; 4])) as _),
+            (
+                "example_id",
+                Arc::new(Float64Array::from(vec![1.0, 2.0, 3.0, 4.0])) as _,
+            ),
+            (
+                "failure",
+                Arc::new(arrow_array::BooleanArray::from(vec![
+                    true, false, false, true,
+                ])) as _,
+            ),
+        ],
+    );
+    let t = read_tables(&[ints, floats, parquet]).unwrap();
+    let s = systems(&t, &[]).unwrap();
+    assert_eq!(s[0].people, ["1", "2", "3", "4"], "4 people, not 8 or 12");
+    // Person 1 is failed by all three deployments (a: 1 1 0 0, b: 1 0 1 0, c: 1 0 0 1).
+    assert_eq!(s[0].person(0), [1, 1, 1]);
+
+    // Fractions keep their value in Parquet's spelling; integers keep theirs; NaN is missing.
+    let csv = write(
+        dir.path(),
+        "mixed.csv",
+        "deployment,example_id,failure,region\na,007,1,2.50\na,2.5e0,0,1.0\na,12345678901234567891,0,3\n",
+    );
+    let t = read_tables(&[csv]).unwrap();
+    assert_eq!(t.example_id.levels, ["007", "2.5", "12345678901234567891"]);
+    let region = t.extra_column("region").unwrap();
+    assert_eq!(region.levels, ["2.5", "1", "3"]);
+    let csv = write(
+        dir.path(),
+        "nan.csv",
+        "deployment,example_id,failure\na,1,1\na,NaN,0\n",
+    );
+    let e = read_error(&[csv], &ReadOptions::default());
+    assert!(
+        e.contains("nan.csv, row 2, column `example_id`: missing value (NaN)"),
+        "{e}"
+    );
+    // Text ids stay as written: `1.0` is not person `1` in a column of names.
+    let csv = write(
+        dir.path(),
+        "text.csv",
+        "deployment,example_id,failure\na,p1,1\na,1.0,0\na,1,0\n",
+    );
+    let t = read_tables(&[csv]).unwrap();
+    assert_eq!(t.example_id.levels, ["p1", "1.0", "1"]);
+}
+
+/// Pairwise metrics are named `covariance:<a>|<b>`: a deployment name holding `|` would make
+/// those names ambiguous (deployments `a|b`, `c` and `a`, `b|c` both give `a|b|c`), so it is
+/// refused wherever the name comes from, naming the file, row and column or option.
+#[test]
+fn deployment_names_with_the_pair_separator_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "pipe.csv",
+        "deployment,example_id,failure\nc,p1,1\na|b,p1,0\n",
+    );
+    let e = read_error(&[csv], &ReadOptions::default());
+    assert!(
+        e.contains("pipe.csv, row 2, column `deployment`: the deployment name `a|b` contains `|`"),
+        "{e}"
+    );
+    let parquet = write_parquet(
+        dir.path(),
+        "pipe.parquet",
+        vec![
+            ("model", Arc::new(StringArray::from(vec!["c", "a|b"])) as _),
+            (
+                "example_id",
+                Arc::new(StringArray::from(vec!["p1", "p1"])) as _,
+            ),
+            ("failure", Arc::new(Int64Array::from(vec![1, 0])) as _),
+        ],
+    );
+    let e = read_error(&[parquet], &options(&["deployment=model"], false));
+    assert!(
+        e.contains("pipe.parquet, row 2, column `model`: the deployment name `a|b`"),
+        "{e}"
+    );
+    // Named after the file.
+    let file = write(dir.path(), "x|y.csv", "example_id,failure\np1,1\n");
+    let other = write(dir.path(), "z.csv", "example_id,failure\np1,1\n");
+    let e = read_error(&[other, file], &options(&[], true));
+    assert!(
+        e.contains("x|y.csv: the deployment name `x|y` contains `|`")
+            && e.contains("--deployment-per-file"),
+        "{e}"
+    );
+    // A `--wide` column.
+    let csv = write(
+        dir.path(),
+        "wide.csv",
+        "example_id,label,m|1,m2\np1,1,1,0\n",
+    );
+    let e = read_error(&[csv], &wide("prediction=m|1,m2", &[]));
+    assert!(
+        e.contains("wide.csv, column `m|1`") && e.contains("the deployment name `m|1`"),
+        "{e}"
+    );
+    // A table built in memory is checked when split into systems.
+    let mut t = FailureTable::new();
+    t.deployment = homogen::failures::Categorical::from_values("deployment", &["a", "b|c"]);
+    t.example_id = homogen::failures::Categorical::from_values("example_id", &["p1", "p1"]);
+    t.failure = vec![true, false];
+    let e = systems(&t, &[]).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        e.to_string()
+            .contains("row 2, column `deployment`: the deployment name `b|c`"),
+        "{e}"
+    );
+    // `:` is allowed: the metric's name ends at the first `:`.
+    let csv = write(
+        dir.path(),
+        "colon.csv",
+        "deployment,example_id,failure\nmodel:v2,p1,1\nother,p1,0\n",
+    );
+    let t = read_tables(&[csv]).unwrap();
+    assert_eq!(
+        systems(&t, &[]).unwrap()[0].deployments,
+        ["model:v2", "other"]
+    );
+}

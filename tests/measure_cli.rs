@@ -488,6 +488,27 @@ fn bad_input_exits_2_naming_the_problem() {
         &[],
         "named as Parquet but does not start with Parquet's `PAR1`",
     );
+    // CSV columns are typed as Parquet's: an all-number prediction column holds integer
+    // classes (as a Parquet float column), so a fraction is refused, not read as a class name.
+    rejects(
+        "frac.csv",
+        b"deployment,example_id,label,prediction\na,p1,1,1\na,p2,0,0.5\n",
+        &[],
+        "row 2, column `prediction`: expected an integer class, found `0.5`",
+    );
+    rejects(
+        "nanid.csv",
+        b"deployment,example_id,failure\na,1,1\na,NaN,0\n",
+        &[],
+        "row 2, column `example_id`: missing value (NaN)",
+    );
+    // `|` joins the deployments of a pairwise metric's name (`covariance:<a>|<b>`).
+    rejects(
+        "pipe.csv",
+        b"deployment,example_id,failure\na,p1,1\nb|c,p1,0\n",
+        &[],
+        "row 2, column `deployment`: the deployment name `b|c` contains `|`",
+    );
     rejects(
         "noby.csv",
         b"deployment,example_id,failure\na,p1,1\n",
@@ -759,4 +780,48 @@ fn output_spares_inputs_links_and_pipes() {
     assert_eq!(received, expected.stdout);
     use std::os::unix::fs::FileTypeExt;
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}
+
+/// The same people written by pandas as integers (CSV), as floats (CSV `1.0`) and with float
+/// labels are one set of people, and a deployment name may hold `:`. Deployment a fails people
+/// 1 and 2, deployment `b:v2` fails 1 and 2 (labels 1.0 against 0.0): by hand, observed
+/// systemic failure 2/4, expected 1/2 * 1/2, H = 2 (as 8 people met by one deployment each, H
+/// would be 1 by eq. 10).
+#[test]
+fn pandas_floats_in_csv_name_the_same_people_and_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.csv",
+        b"deployment,example_id,label,prediction\na,1,1,0\na,2,0,1\na,3,1,1\na,4,0,0\n",
+    );
+    let b = write(
+        dir.path(),
+        "b.csv",
+        b"deployment,example_id,label,prediction\n\
+          b:v2,1.0,1.0,0.0\nb:v2,2.0,1.0,0.0\nb:v2,3.0,0.0,0.0\nb:v2,4.0,1.0,1e0\n",
+    );
+    let out = homogen(&[
+        "measure",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    succeeded(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv_row(&text, "all,individual,h_individual,")[3], "2");
+    assert_eq!(
+        csv_row(&text, "all,individual,systemic_failure_observed,")[3],
+        "0.5"
+    );
+    assert_eq!(
+        csv_row(&text, "all,individual,failure_rate:b:v2,")[3],
+        "0.5"
+    );
+    // Covariance by hand: P(both) - P(a) P(b) = 1/2 - 1/4.
+    assert_eq!(
+        csv_row(&text, "all,individual,covariance:a|b:v2,")[3],
+        "0.25"
+    );
 }

@@ -147,3 +147,80 @@ fn several_systems_aggregation_and_correlations_match_scipy() {
     across.extend(corr.iter().map(|m| ("across_systems".to_string(), m)));
     compare(&across, &fixture["across"], 1e-12);
 }
+
+/// Pearson R² and Spearman rho across systems against scipy.stats.pearsonr / spearmanr
+/// (`correlations.json`): average ranks for exact ties only (0.1 + 0.2 is not 0.3, -0.0 is
+/// 0.0), undefined exactly where scipy gives NaN (a constant metric), p-values from the t
+/// distribution as scipy's.
+#[test]
+fn correlations_rank_ties_as_scipy_does() {
+    use homogen::metrics::across::ranks;
+    use homogen::metrics::Value;
+    let text = std::fs::read_to_string(dir().join("correlations.json")).unwrap();
+    let cases: Json = serde_json::from_str(&text).unwrap();
+    // Floats are written as Python's repr, which str::parse reads back to the same float.
+    let floats = |v: &Json| -> Vec<f64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    for case in cases.as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let (x, y) = (floats(&case["x"]), floats(&case["y"]));
+        for (values, want) in [(&x, &case["ranks_x"]), (&y, &case["ranks_y"])] {
+            let want: Vec<f64> = want
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_f64().unwrap())
+                .collect();
+            assert_eq!(ranks(values), want, "{name}: ranks of {values:?}");
+        }
+        let results: Vec<SystemResult> = x
+            .iter()
+            .zip(&y)
+            .enumerate()
+            .map(|(i, (&a, &b))| SystemResult {
+                name: format!("s{i}"),
+                attributes: vec![],
+                rows: vec![
+                    Measurement::new("individual", "h_individual", Value::Defined(a)),
+                    Measurement::new("individual", "systemic_failure_observed", Value::Defined(b)),
+                ],
+            })
+            .collect();
+        let rows = correlations(&results);
+        for (metric, value, p) in [
+            ("spearman_rho", "spearman_rho", "spearman_p"),
+            ("pearson_r2", "pearson_r2", "pearson_p"),
+        ] {
+            if case.get(value).is_none() {
+                continue; // not compared (pearson on near-constant input)
+            }
+            let full = format!("{metric}:h_individual|systemic_failure_observed");
+            let m = rows
+                .iter()
+                .find(|m| m.metric == full)
+                .unwrap_or_else(|| panic!("{name}: no {full}"));
+            match (case[value].as_f64(), m.value.get()) {
+                (Some(want), Some(got)) => {
+                    assert!(
+                        close(got, want, 1e-12),
+                        "{name} {metric}: {got} vs scipy {want}"
+                    );
+                    let want_p = case[p].as_f64().unwrap();
+                    let got_p = m.p_value.unwrap_or_else(|| panic!("{name} {metric}: no p"));
+                    // statrs's t CDF agrees with scipy to ~1e-10, not to the last bit.
+                    assert!(
+                        close(got_p, want_p, 1e-9),
+                        "{name} {metric} p: {got_p} vs scipy {want_p}"
+                    );
+                }
+                (None, None) => {}
+                (want, got) => panic!("{name} {metric}: ours {got:?}, scipy {want:?}"),
+            }
+        }
+    }
+}

@@ -71,19 +71,8 @@ pub(super) fn text_column(
                 "missing value (NaN); expected a value".into(),
             ));
         }
-        // Whole numbers within f64's exact integers print as integers, others as Arrow does.
-        let text = arrow_cast::cast(array, &DataType::Utf8)
+        let out = floats_as_text(array, values)
             .map_err(|e| column_error(path, column, None, e.to_string()))?;
-        let text = text.as_string::<i32>();
-        let whole = |x: f64| x.fract() == 0.0 && x.abs() <= 9_007_199_254_740_992.0;
-        let out: arrow_array::StringArray = values
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| match whole(x) {
-                true => Some(format!("{}", x as i64)),
-                false => Some(text.value(i).to_string()),
-            })
-            .collect();
         return Ok(std::sync::Arc::new(out));
     }
     if let DataType::Binary | DataType::LargeBinary | DataType::BinaryView = array.data_type() {
@@ -109,6 +98,27 @@ pub(super) fn text_column(
             format!("cannot read {} values as text: {e}", array.data_type()),
         )
     })
+}
+
+/// The text of a float column (`array`, whose values as f64 are `values`; no NaN): whole
+/// numbers within f64's exact integers print as integers (`1.0` is `1`), others as Arrow
+/// prints them. A CSV column whose every value is a number is read through this too, so a
+/// value reads the same from either format.
+pub(super) fn floats_as_text(
+    array: &ArrayRef,
+    values: &[f64],
+) -> std::result::Result<arrow_array::StringArray, arrow_schema::ArrowError> {
+    let text = arrow_cast::cast(array, &DataType::Utf8)?;
+    let text = text.as_string::<i32>();
+    let whole = |x: f64| x.fract() == 0.0 && x.abs() <= MAX_EXACT_FLOAT_CLASS;
+    Ok(values
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| match whole(x) {
+            true => Some(format!("{}", x as i64)),
+            false => Some(text.value(i).to_string()),
+        })
+        .collect())
 }
 
 /// One `--wide` deployment column of a batch.
@@ -140,7 +150,7 @@ impl ClassColumn {
 
 /// The largest magnitude of a float class read as an integer: 2^53, where consecutive
 /// integers stop being distinct floats.
-const MAX_EXACT_FLOAT_CLASS: f64 = 9_007_199_254_740_992.0;
+pub(super) const MAX_EXACT_FLOAT_CLASS: f64 = 9_007_199_254_740_992.0;
 
 /// Reads a label or prediction column: integer and boolean columns as integers, float columns
 /// when every value is integral (pandas writes `1.0` once a column held a missing value), text

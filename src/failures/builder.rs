@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::mapping::{ColumnMap, ReadOptions, Role, Wide};
 use super::read::parse_int;
-use super::table::{columns, Categorical, FailureTable};
+use super::table::{columns, deployment_name_problem, Categorical, FailureTable};
 use crate::error::{Error, InputError, Result};
 
 /// Receives one file's rows into a table, checking each value.
@@ -143,6 +143,34 @@ impl Builder {
                 unreachable!("--wide and --deployment-per-file conflict on the command line")
             }
         };
+        // Deployment names from the file's name or from `--wide`'s columns, checked once here;
+        // names from a column are checked as each row is read.
+        match &deployment {
+            Source::Constant(name) => {
+                if let Some(problem) = deployment_name_problem(name) {
+                    return Err(InputError::new(format!(
+                        "{problem} (the name comes from the file's path, with \
+                         --deployment-per-file)"
+                    ))
+                    .in_file(file)
+                    .into());
+                }
+            }
+            Source::Wide(columns) => {
+                for (_, name) in columns {
+                    if let Some(problem) = deployment_name_problem(name) {
+                        return Err(InputError::new(format!(
+                            "{problem} (with --wide the column's name is the deployment's)"
+                        ))
+                        .in_file(file)
+                        .in_column(name.clone())
+                        .at_key(Wide::OPTION)
+                        .into());
+                    }
+                }
+            }
+            Source::Column(_) => {}
+        }
         let wide_role = has_wide.map(|w| w.role);
         let layout = Layout {
             system: find(Role::System),
@@ -301,6 +329,10 @@ impl Builder {
                 let column = self.columns.name(role);
                 return Err(self.error(row, column, "empty value; expected a non-empty name"));
             }
+        }
+        // (Names from the file or from `--wide` columns were refused in `new` already.)
+        if let Some(problem) = deployment_name_problem(values.deployment) {
+            return Err(self.error(row, self.columns.name(Role::Deployment), problem));
         }
         if let Some(loss) = values.loss.filter(|l| !(l.is_finite() && *l >= 0.0)) {
             let column = self.columns.name(Role::Loss);

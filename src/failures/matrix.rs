@@ -5,7 +5,7 @@
 //! (system, deployment, example_id) rows, a person's group the same in every deployment, and
 //! every system having rows for every deployment that the table names.
 
-use super::table::{columns, Categorical, FailureTable};
+use super::table::{columns, deployment_name_problem, Categorical, FailureTable};
 use crate::error::{InputError, Result};
 
 /// Outcome code: the deployment decided about the person and did not fail them.
@@ -135,7 +135,8 @@ fn missing_group_column(table: &FailureTable, name: &str) -> crate::error::Error
 
 /// Splits a failure table into its systems, with `group_columns` as groupings.
 ///
-/// Errors (all bad input): a requested group column that the table lacks, a duplicate
+/// Errors (all bad input): a requested group column that the table lacks, a deployment name
+/// that [`deployment_name_problem`] refuses, a duplicate
 /// (system, deployment, example_id) row, a person whose group differs between deployments,
 /// and a system without rows for a deployment that other systems have.
 pub fn systems(table: &FailureTable, group_columns: &[String]) -> Result<Vec<SystemMatrix>> {
@@ -167,6 +168,21 @@ pub fn systems(table: &FailureTable, group_columns: &[String]) -> Result<Vec<Sys
                     .into(),
             )
             .into());
+        }
+    }
+
+    // A table built in memory has not been through the reader's check of deployment names.
+    for (level, name) in table.deployment.levels.iter().enumerate() {
+        let Some(problem) = deployment_name_problem(name) else {
+            continue;
+        };
+        if let Some(row) = table
+            .deployment
+            .codes
+            .iter()
+            .position(|&c| c as usize == level)
+        {
+            return Err(located(table, row, columns::DEPLOYMENT, problem).into());
         }
     }
 

@@ -12,7 +12,9 @@ pub mod write;
 pub use mapping::{ColumnMap, ReadOptions, Role, Wide};
 pub use matrix::{systems, Grouping, SystemMatrix, ABSENT, FAILED, OK};
 pub use read::{read_table, read_tables, read_tables_with, Format};
-pub use table::{columns, Categorical, FailureTable, RowOrigin};
+pub use table::{
+    columns, deployment_name_problem, Categorical, FailureTable, RowOrigin, PAIR_SEPARATOR,
+};
 pub use write::{
     check_output_file, check_output_folder, refuse_overwriting_inputs, temporary_sibling,
     write_atomically, write_csv, write_parquet, write_safetensors, write_table,

@@ -6,18 +6,28 @@
 //! column once held a missing value) or as class names (`positive`, `World`; then compared as
 //! names, an integer-looking value by its integer); `loss` as a float; every other column as
 //! text. Columns are found by their schema names or as [`ReadOptions`] renames them.
+//!
+//! CSV stores no types, so a CSV column is typed from its values as pandas would type it, and
+//! then reads as a Parquet column of that type: a label or prediction column whose every value
+//! is a number is numeric and must hold integer classes (`1.5` is an error naming the row, as
+//! in a Parquet float column; `1.0`, `1` and `1e0` are class 1), and any other column holds
+//! class names; in any other column whose every value is a number, a value written as a float
+//! reads as Parquet's float column gives it (`1.0` is `1`, NaN is a missing value).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use arrow_array::{ArrayRef, RecordBatch};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::arrow_columns::{bool_column, class_column, float_column, text_column, WideValues};
+use super::arrow_columns::{
+    bool_column, class_column, column_error, float_column, floats_as_text, text_column, WideValues,
+    MAX_EXACT_FLOAT_CLASS,
+};
 use super::builder::{Builder, Class, RowValues, Source};
 use super::mapping::{deployment_names, ReadOptions};
-use super::table::{FailureTable, RowOrigin};
+use super::table::{Categorical, FailureTable, RowOrigin};
 use crate::error::{Error, InputError, Result};
 
 /// The two on-disk formats of a failure table.
@@ -174,13 +184,118 @@ pub fn parse_failure(text: &str) -> Option<bool> {
     }
 }
 
-/// Parses an integer label, accepting integral floats such as `3.0`.
+/// Parses an integer label, accepting integral floats such as `3.0` below 2^53 in magnitude
+/// (as a Parquet float column's classes are).
 pub fn parse_int(text: &str) -> Option<i64> {
     let t = text.trim();
     t.parse::<i64>().ok().or_else(|| {
         let f = t.parse::<f64>().ok()?;
-        (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+        (f.is_finite() && f.fract() == 0.0 && f.abs() < MAX_EXACT_FLOAT_CLASS).then_some(f as i64)
     })
+}
+
+/// Whether `text` is written as an integer: an optional sign and decimal digits.
+fn is_integer_literal(text: &str) -> bool {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The type of a CSV label or prediction column, which CSV does not store: a column whose
+/// every value is a number is numeric, as a Parquet integer or float column is, so each of its
+/// values must be an integer class (`1`, `1.0` and `1e0` are class 1); a column with any
+/// other value holds class names (`cat`, or `1` and `cat`, compared as names).
+#[derive(Debug, Default)]
+struct CsvClassColumn {
+    /// A value that is not a number was read: the column holds names.
+    names: bool,
+    /// The first number that is not an integer class (a fraction, NaN, an infinity, beyond
+    /// 2^53 written as a float or beyond 64 bits): its 1-based data row and text.
+    first_non_integer: Option<(usize, String)>,
+}
+
+impl CsvClassColumn {
+    fn note(&mut self, row: usize, text: &str) {
+        let t = text.trim();
+        // Integers first: the common case, and cheaper to tell.
+        if self.names || t.parse::<i64>().is_ok() {
+            return;
+        }
+        if t.parse::<f64>().is_err() {
+            self.names = true;
+        } else if self.first_non_integer.is_none() && parse_int(t).is_none() {
+            self.first_non_integer = Some((row, t.to_string()));
+        }
+    }
+
+    /// The error for a numeric column holding a number that is not an integer class.
+    fn check(&self, path: &Path, column: &str) -> Result<()> {
+        let Some((row, text)) = self.first_non_integer.as_ref().filter(|_| !self.names) else {
+            return Ok(());
+        };
+        let why = match (is_integer_literal(text), text.parse::<f64>()) {
+            (true, _) => "it does not fit a 64-bit signed integer".to_string(),
+            (false, Ok(f)) if f.is_finite() && f.fract() == 0.0 => {
+                "a float holds integers exactly only below 2^53".to_string()
+            }
+            _ => "every value of the column is a number, so it holds integer classes (`1.0` \
+                  is class 1) as a numeric Parquet column does; a column of class names needs \
+                  a value that is not a number"
+                .to_string(),
+        };
+        Err(
+            InputError::new(format!("expected an integer class, found `{text}`: {why}"))
+                .in_file(path)
+                .at_row(*row)
+                .in_column(column)
+                .into(),
+        )
+    }
+}
+
+/// Reads a CSV text column as Parquet reads a float column when every value of the column is a
+/// number (as pandas types it): a value written as a float (`1.0`, `2.5e0`) becomes the text
+/// Parquet gives that float, a whole number as an integer (person `1.0` is person `1`, as in a
+/// Parquet float id column written by pandas), and NaN is refused as a missing value naming the
+/// row. Values written as integers are kept as written (`007` stays `007`, and an id beyond
+/// 2^53 keeps its digits). A column holding any other text is left as it is.
+fn csv_numeric_text(
+    path: &Path,
+    column: &str,
+    values: &mut Categorical,
+    rows_per_record: usize,
+) -> Result<()> {
+    let mut floats: Vec<(usize, f64)> = Vec::new();
+    for (level, text) in values.levels.iter().enumerate() {
+        if is_integer_literal(text) {
+            continue;
+        }
+        match text.parse::<f64>() {
+            Ok(x) => floats.push((level, x)),
+            Err(_) => return Ok(()),
+        }
+    }
+    if let Some(&(level, _)) = floats.iter().find(|(_, x)| x.is_nan()) {
+        let row = values.codes.iter().position(|&c| c as usize == level);
+        return Err(column_error(
+            path,
+            column,
+            row.map(|r| r / rows_per_record.max(1) + 1),
+            "missing value (NaN); expected a value".into(),
+        ));
+    }
+    if floats.is_empty() {
+        return Ok(());
+    }
+    let numbers: Vec<f64> = floats.iter().map(|&(_, x)| x).collect();
+    let array: ArrayRef = std::sync::Arc::new(Float64Array::from(numbers.clone()));
+    let text = floats_as_text(&array, &numbers)
+        .map_err(|e| column_error(path, column, None, e.to_string()))?;
+    let mut renamed: Vec<Option<String>> = vec![None; values.levels.len()];
+    for (i, &(level, _)) in floats.iter().enumerate() {
+        renamed[level] = Some(text.value(i).to_string());
+    }
+    values.rename_levels(|level, _| renamed[level].clone());
+    Ok(())
 }
 
 /// The whole content of `path` when it is not a regular file or a folder (a pipe, a character
@@ -264,6 +379,13 @@ fn read_csv(
         .map(|h| h.trim().to_string())
         .collect();
     let (mut builder, layout) = Builder::new(path, &header, options, deployment)?;
+    // The type of each label and prediction column (one per `--wide` prediction column).
+    let mut label_type = CsvClassColumn::default();
+    let mut prediction_type = CsvClassColumn::default();
+    let mut wide_types: Vec<CsvClassColumn> = match &layout.deployment {
+        Source::Wide(columns) => columns.iter().map(|_| Default::default()).collect(),
+        _ => Vec::new(),
+    };
     let mut record = csv::StringRecord::new();
     let mut row = 0usize;
     while reader
@@ -281,6 +403,12 @@ fn read_csv(
             )),
             _ => Ok(()),
         };
+        if let Some(i) = layout.label {
+            label_type.note(row, field(i));
+        }
+        if let Some(i) = layout.prediction {
+            prediction_type.note(row, field(i));
+        }
         let is_failure = |s: &str| parse_failure(s).is_some();
         check(layout.failure, "0, 1, true or false", &is_failure)?;
         check(layout.loss, "a number", &|s| {
@@ -308,7 +436,7 @@ fn read_csv(
             continue;
         };
         // One table row per deployment column.
-        for (i, name) in columns {
+        for ((i, name), class_type) in columns.iter().zip(&mut wide_types) {
             let values = match builder.has_failure {
                 true => {
                     check(Some(*i), "0, 1, true or false", &is_failure)?;
@@ -318,18 +446,54 @@ fn read_csv(
                         ..values
                     }
                 }
-                false => RowValues {
-                    deployment: name,
-                    prediction: Some(Class::Text(field(*i))),
-                    wide_column: Some(name),
-                    ..values
-                },
+                false => {
+                    class_type.note(row, field(*i));
+                    RowValues {
+                        deployment: name,
+                        prediction: Some(Class::Text(field(*i))),
+                        wide_column: Some(name),
+                        ..values
+                    }
+                }
             };
             builder.push(row, values)?;
             for (col, &i) in builder.table.extra.iter_mut().zip(&layout.extra) {
                 col.push(field(i));
             }
         }
+    }
+    // Numeric label and prediction columns hold integer classes only.
+    let classes = [
+        (layout.label, &label_type),
+        (layout.prediction, &prediction_type),
+    ];
+    for (i, class_type) in classes {
+        if let Some(i) = i {
+            class_type.check(path, &header[i])?;
+        }
+    }
+    if let Source::Wide(columns) = &layout.deployment {
+        for ((_, name), class_type) in columns.iter().zip(&wide_types) {
+            class_type.check(path, name)?;
+        }
+    }
+    // Numeric text columns read as Parquet's float columns do.
+    let rows_per_record = match &layout.deployment {
+        Source::Wide(columns) => columns.len(),
+        _ => 1,
+    };
+    let t = &mut builder.table;
+    let mut text_columns: Vec<(usize, &mut Categorical)> =
+        vec![(layout.example_id, &mut t.example_id)];
+    if let Source::Column(i) = layout.deployment {
+        text_columns.push((i, &mut t.deployment));
+    }
+    if let (Some(i), Some(system)) = (layout.system, t.system.as_mut()) {
+        text_columns.push((i, system));
+    }
+    text_columns.extend(layout.extra.iter().copied().zip(t.extra.iter_mut()));
+    for (i, values) in text_columns {
+        csv_numeric_text(path, &header[i], values, rows_per_record)?;
     }
     builder.finish()
 }

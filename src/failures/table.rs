@@ -28,6 +28,24 @@ pub mod columns {
     ];
 }
 
+/// The character that joins the two deployments of a pairwise metric's name
+/// (`covariance:<a>|<b>`, see [`crate::metrics::pairwise::pair_name`]).
+pub const PAIR_SEPARATOR: char = '|';
+
+/// Why `name` cannot name a deployment, if it cannot: a name holding [`PAIR_SEPARATOR`] would
+/// make the pairwise metrics' names ambiguous (deployments `a|b` and `c` give the pair name
+/// `a|b|c`, and so do `a` and `b|c`). Every way a table gets its deployments (a column,
+/// `--deployment-per-file`, `--wide`, a table built in memory) is checked with this.
+pub fn deployment_name_problem(name: &str) -> Option<String> {
+    name.contains(PAIR_SEPARATOR).then(|| {
+        format!(
+            "the deployment name `{name}` contains `{PAIR_SEPARATOR}`, which joins the two \
+             deployments in the names of the pairwise metrics (`covariance:<a>{PAIR_SEPARATOR}<b>`), \
+             so those names would be ambiguous; rename the deployment without `{PAIR_SEPARATOR}`"
+        )
+    })
+}
+
 /// A string column stored as codes into a list of distinct values (levels), in order of first
 /// appearance.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -88,6 +106,24 @@ impl Categorical {
     /// Whether the column has no rows.
     pub fn is_empty(&self) -> bool {
         self.codes.is_empty()
+    }
+
+    /// Renames levels: `rename` gives level i's new value (`None`: unchanged). Levels renamed
+    /// to one value become one level, in order of first appearance.
+    pub(crate) fn rename_levels(&mut self, rename: impl Fn(usize, &str) -> Option<String>) {
+        let old = std::mem::take(&mut self.levels);
+        self.index.clear();
+        let map: Vec<u32> = old
+            .iter()
+            .enumerate()
+            .map(|(i, l)| match rename(i, l) {
+                Some(new) => self.intern(&new),
+                None => self.intern(l),
+            })
+            .collect();
+        for c in &mut self.codes {
+            *c = map[*c as usize];
+        }
     }
 
     /// Builds a column from one string per row.
@@ -318,6 +354,17 @@ impl FailureTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renamed_levels_merge_in_order_of_first_appearance() {
+        let mut c = Categorical::from_values("g", &["1.0", "b", "1", "1.0", "c"]);
+        c.rename_levels(|_, l| (l == "1.0").then(|| "1".to_string()));
+        assert_eq!(c.levels, vec!["1", "b", "c"]);
+        assert_eq!(c.codes, vec![0, 1, 0, 0, 2]);
+        c.push("b");
+        c.push("d");
+        assert_eq!(c.codes[5..], [1, 3]);
+    }
 
     #[test]
     fn categorical_interns_in_order_of_first_appearance() {

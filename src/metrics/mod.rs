@@ -14,6 +14,10 @@
 //!   when the table has losses, `loss_h`, `min_exp`, `exp_exp`;
 //! - group level (grouping = the group column): `h_avg`, `h_unif`, `h_worst` (note: the worst
 //!   group), `unfairness`, and `failure_rate_product:<group>` = prod_i FAIL_g(h^i).
+//!
+//! A name is read back as the metric up to the first `:` and its argument after it; a pair's
+//! two deployments are split at the one `|`, which no deployment name holds (see
+//! [`pairwise::pair_name`]).
 
 pub mod across;
 pub mod bootstrap;

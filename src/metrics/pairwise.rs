@@ -6,7 +6,7 @@
 use super::tally::Tally;
 use super::value::{Measurement, Value};
 use super::INDIVIDUAL;
-use crate::failures::{ABSENT, FAILED};
+use crate::failures::{ABSENT, FAILED, PAIR_SEPARATOR};
 
 /// Rows `covariance:<a>|<b>`, `pmi:<a>|<b>`, `phi:<a>|<b>`, `kappa:<a>|<b>` for a < b.
 pub fn pairwise_metrics(t: &Tally) -> Vec<Measurement> {
@@ -33,7 +33,7 @@ pub fn pairwise_metrics(t: &Tally) -> Vec<Measurement> {
                     fab += w;
                 }
             }
-            let pair = format!("{}|{}", t.types.deployments[a], t.types.deployments[b]);
+            let pair = pair_name(&t.types.deployments[a], &t.types.deployments[b]);
             rows.extend(pair_values(n, fa, fb, fab).into_iter().map(|(name, v)| {
                 let mut row = Measurement::new(INDIVIDUAL, format!("{name}:{pair}"), v);
                 if n > 0.0 && n < t.total {
@@ -47,6 +47,21 @@ pub fn pairwise_metrics(t: &Tally) -> Vec<Measurement> {
         }
     }
     rows
+}
+
+/// The `<a>|<b>` part of a pairwise metric's name (`covariance:<a>|<b>`): the two
+/// deployments' names joined by [`PAIR_SEPARATOR`] (`|`), unescaped.
+///
+/// Unambiguous because a deployment name never contains `|`: the reader refuses one (naming
+/// the file, row and column, exit 2), and so does [`crate::failures::systems`] for a table
+/// built in memory ([`crate::failures::deployment_name_problem`]). A name of the tidy output
+/// (`results.csv`) therefore reads back as: the metric up to the first `:` (no metric name
+/// holds one), the first deployment up to the one `|`, the second after it. A `:` inside a
+/// deployment name is allowed; it can only follow the first `:` and so is never the metric's
+/// end (`failure_rate:model:v2` is the failure rate of deployment `model:v2`). Prefixes added
+/// across systems (`mean:`, `sd:`, `n:`, `difference:`) nest in front the same way.
+pub fn pair_name(a: &str, b: &str) -> String {
+    format!("{a}{PAIR_SEPARATOR}{b}")
 }
 
 /// Covariance, PMI, phi and kappa from the weight of people who met both deployments (`n`),

@@ -386,6 +386,10 @@ impl ModelSharingConfig {
         for (i, t) in self.tasks.iter().enumerate() {
             check_folder_name(&t.name, "task name")
                 .map_err(|m| bad(&format!("tasks[{i}].name"), m))?;
+            // Task names are the deployments the report measures.
+            if let Some(m) = crate::failures::deployment_name_problem(&t.name) {
+                return Err(bad(&format!("tasks[{i}].name"), m));
+            }
             if names.contains(&t.name) {
                 return Err(bad(
                     &format!("tasks[{i}].name"),
