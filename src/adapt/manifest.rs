@@ -6,7 +6,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::cell::{CellOutcome, TrainSpec};
-use crate::error::{Error, Result};
+use super::progress::warn;
+use crate::error::{Error, InputError, Result};
+use crate::failures::write::move_aside;
 use crate::failures::write_atomically;
 
 /// What a cell folder records about its run.
@@ -37,10 +39,60 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Reads a manifest; `None` when the file is missing or unreadable.
+    /// Reads a manifest: `Ok(None)` when there is no such file; an input error naming the file
+    /// when it cannot be read or is not a cell manifest.
+    pub fn load(path: &Path) -> Result<Option<Manifest>> {
+        let bad = |message: String| -> Error { InputError::new(message).in_file(path).into() };
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(bad(format!("cannot be read ({e})"))),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            bad(format!(
+                "not a cell manifest (expected the JSON object homogen writes, with program, \
+                 config, config_hash and status): {e}"
+            ))
+        })
+    }
+
+    /// Reads the manifest of the cell that is about to train: `None` when there is none. One
+    /// that cannot be read ([`Manifest::load`]) is moved aside to `manifest.json.corrupt` with
+    /// a warning naming it and why, together with the cell's failure table next to it (which
+    /// it no longer ties to a spec), so that the cell trains again and nothing is lost.
     pub fn read(path: &Path) -> Option<Manifest> {
-        let text = std::fs::read_to_string(path).ok()?;
-        serde_json::from_str(&text).ok()
+        let problem = match Manifest::load(path) {
+            Ok(m) => return m,
+            Err(e) => e,
+        };
+        let mut moved = Vec::new();
+        let mut failed = Vec::new();
+        let table = path.with_file_name("failures.parquet");
+        for (p, why) in [
+            (path, ""),
+            (
+                table.as_path(),
+                " (no manifest ties that table to a spec any more)",
+            ),
+        ] {
+            if std::fs::symlink_metadata(p).is_err() {
+                continue;
+            }
+            match move_aside(p) {
+                Ok(aside) => moved.push(format!("{} to {}{why}", p.display(), aside.display())),
+                Err(e) => failed.push(e.to_string()),
+            }
+        }
+        let mut message = problem.to_string();
+        if !moved.is_empty() {
+            message.push_str(&format!("; moved {}", moved.join(" and ")));
+        }
+        if !failed.is_empty() {
+            message.push_str(&format!("; could not move aside: {}", failed.join("; ")));
+        }
+        message.push_str("; the cell is trained again");
+        warn(None, &message);
+        None
     }
 
     /// Writes the manifest atomically.

@@ -52,3 +52,9 @@ pub fn log_line(multi: Option<&MultiProgress>, line: &str) {
         _ => eprintln!("{line}"),
     }
 }
+
+/// Prints `warning: MESSAGE` as [`log_line`] does: something the user must know about (a
+/// damaged file set aside), shown even with `--quiet`.
+pub fn warn(multi: Option<&MultiProgress>, message: &str) {
+    log_line(multi, &format!("warning: {message}"));
+}

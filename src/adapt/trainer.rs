@@ -596,10 +596,15 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     let steps_per_epoch = batches_per_epoch.div_ceil(spec.grad_accum) as u64;
     let schedule = spec.schedule(steps_per_epoch)?;
     let (mut epochs_done, mut step) = (0, 0u64);
-    match checkpoint::latest(out, &hash).map_err(|e| checkpoint::damaged(out, e))? {
+    // A damaged checkpoint, or one that does not fit the model, is moved aside with a warning.
+    match checkpoint::resume(
+        out,
+        &hash,
+        &model.store,
+        opt.as_mut(),
+        opts.progress.as_ref(),
+    )? {
         Some(st) => {
-            checkpoint::restore(out, &st, &model.store, opt.as_mut())
-                .map_err(|e| checkpoint::damaged(out, e))?;
             truncate_metrics(&metrics_path, st.epochs_done)?;
             (epochs_done, step) = (st.epochs_done, st.step);
         }

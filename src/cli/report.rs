@@ -13,7 +13,8 @@ pub struct ReportArgs {
     pub run_dir: PathBuf,
 }
 
-/// Writes the report and prints where it is; failed cells are listed on stderr.
+/// Writes the report and prints where it is; cells with damaged files and failed cells are
+/// listed on stderr.
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let s = modelsharing::report(&args.run_dir)?;
     println!(
@@ -23,6 +24,9 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         s.report.display(),
         s.results.display()
     );
+    for (m, seed, task, what) in &s.damaged {
+        eprintln!("warning: {m} / seed {seed} / {task}: {what}");
+    }
     for (m, seed, task, e) in &s.failed {
         eprintln!(
             "failed: {m} / seed {seed} / {task}: {}",

@@ -261,7 +261,9 @@ pub fn run(args: TrainArgs, quiet: bool) -> anyhow::Result<()> {
 /// An input error (naming `--out`) when the cell folder exists, is not empty and is not this
 /// spec's cell: it holds no cell `manifest.json` (a dataset, another program's outputs), or a
 /// manifest recording another spec's hash (a finished cell that training would replace). An
-/// empty or missing folder and the same spec's cell (resumed or skipped) pass.
+/// empty or missing folder and the same spec's cell (resumed or skipped) pass, and so does a
+/// cell whose manifest cannot be read but whose other outputs are there (the trainer moves the
+/// manifest aside with a warning and trains the cell again).
 fn check_out_folder(spec: &TrainSpec) -> Result<(), Error> {
     let out = &spec.out;
     let Ok(mut entries) = std::fs::read_dir(out) else {
@@ -273,7 +275,37 @@ fn check_out_folder(spec: &TrainSpec) -> Result<(), Error> {
     let refuse = |message: String| -> Result<(), Error> {
         Err(InputError::new(message).in_file(out).at_key("--out").into())
     };
-    match homogen::adapt::manifest::Manifest::read(&out.join("manifest.json")) {
+    let manifest = match homogen::adapt::manifest::Manifest::load(&out.join("manifest.json")) {
+        Ok(m) => m,
+        // A damaged manifest in a folder holding a cell's other outputs: a cell, which the
+        // trainer trains again after moving the manifest and its table aside (with a warning),
+        // unless its checkpoint shows it was trained with another spec.
+        Err(e)
+            if ["failures.parquet", "checkpoint", "metrics.jsonl"]
+                .iter()
+                .any(|f| out.join(f).exists()) =>
+        {
+            use homogen::adapt::checkpoint::{inspect, Found};
+            return match inspect(out, Some(&spec.hash())) {
+                Found::OtherSpec(st) => refuse(format!(
+                    "its manifest.json cannot be read ({e}), and its checkpoint belongs to \
+                     another spec (config hash {}, this spec's {}); training would replace \
+                     that cell; choose another folder or pass --overwrite",
+                    short(&st.spec_hash),
+                    short(&spec.hash())
+                )),
+                _ => Ok(()),
+            };
+        }
+        Err(e) => {
+            return refuse(format!(
+                "the folder is not empty and its manifest.json cannot be read ({e}), nor does \
+                 it hold a cell's other outputs: it may not be a training cell, and training \
+                 would write into it; choose a new or empty folder (or pass --overwrite)"
+            ))
+        }
+    };
+    match manifest {
         None => refuse(
             "the folder is not empty and holds no cell manifest.json: it is not a training \
              cell, and training would write into it; choose a new or empty folder (or pass \

@@ -91,6 +91,8 @@ pub fn write_atomically(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = temporary_sibling(dir, &name, "");
+    // A file being replaced keeps its permission bits (a read-only table stays read-only).
+    let keep = std::fs::metadata(path).ok().map(|m| m.permissions());
     let result = (|| {
         let file =
             File::create(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
@@ -99,6 +101,10 @@ pub fn write_atomically(
         let file = w
             .into_inner()
             .map_err(|e| Error::io(format!("writing {}", tmp.display()), e.into_error()))?;
+        if let Some(permissions) = keep {
+            file.set_permissions(permissions)
+                .map_err(|e| Error::io(format!("setting permissions of {}", tmp.display()), e))?;
+        }
         file.sync_all()
             .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
         std::fs::rename(&tmp, path).map_err(|e| {
@@ -112,6 +118,30 @@ pub fn write_atomically(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// Renames `path` (a file or a folder) to the first free name of `NAME.corrupt`,
+/// `NAME.corrupt-2`, `NAME.corrupt-3`, ... in its folder, so that a damaged output is kept for
+/// inspection instead of being overwritten; returns the new path.
+pub fn move_aside(path: &Path) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let aside = (1..)
+        .map(|i| match i {
+            1 => path.with_file_name(format!("{name}.corrupt")),
+            i => path.with_file_name(format!("{name}.corrupt-{i}")),
+        })
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .unwrap_or_else(|| path.with_file_name(format!("{name}.corrupt")));
+    std::fs::rename(path, &aside).map_err(|e| {
+        Error::io(
+            format!("moving {} aside to {}", path.display(), aside.display()),
+            e,
+        )
+    })?;
+    Ok(aside)
 }
 
 /// An input error when `out` exists and is not a folder: a run or a training cell writes a

@@ -247,6 +247,53 @@ pub struct ReportSummary {
     pub total: usize,
     /// Failed cells: (method, seed, task, error).
     pub failed: Vec<(String, u64, String, String)>,
+    /// Cells with a manifest or checkpoint that cannot be read: (method, seed, task, what is
+    /// wrong and what becomes of the cell); see [`damaged_cells`].
+    pub damaged: Vec<(String, u64, String, String)>,
+}
+
+/// The cells whose `manifest.json` or (unfinished cells) checkpoint cannot be read, as
+/// (method, seed, task, what): the file, what is wrong with it, and what becomes of the cell —
+/// a finished cell is still reported (its `DONE` marker holds its spec's hash); an unfinished
+/// one is trained again by the next `homogen run`, which moves the damaged files aside.
+pub fn damaged_cells(cells: &[Cell]) -> Vec<(String, u64, String, String)> {
+    let mut out = Vec::new();
+    for c in cells.iter().filter(|c| c.out.is_dir()) {
+        let done = c.is_done();
+        let mut problems = Vec::new();
+        if let Err(e) = crate::adapt::manifest::Manifest::load(&c.out.join("manifest.json")) {
+            problems.push(e.to_string());
+        }
+        // Looked at twice: a cell training now (a Slurm task) replaces its last epoch's files
+        // right after writing the next, which can look like a missing file for a moment.
+        let damage = || match crate::adapt::checkpoint::inspect(&c.out, None) {
+            crate::adapt::checkpoint::Found::Damaged(d) => Some(d),
+            _ => None,
+        };
+        if !done && damage().is_some() {
+            if let Some(d) = damage() {
+                problems.push(format!("its checkpoint cannot be resumed from: {d}"));
+            }
+        }
+        if problems.is_empty() {
+            continue;
+        }
+        let fate = match done {
+            true => "the cell finished (its DONE marker holds this spec's hash), so its table is \
+                     reported"
+                .to_string(),
+            false => "the cell is not reported; the next `homogen run` trains it again, moving \
+                      the damaged files aside"
+                .to_string(),
+        };
+        out.push((
+            c.method.clone(),
+            c.seed,
+            c.task.clone(),
+            format!("{}; {fate}", problems.join("; ")),
+        ));
+    }
+    out
 }
 
 /// Measures a run folder and writes `failures.parquet` (the joined tables), `results.csv`,
@@ -276,6 +323,7 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
         })
         .collect();
     let finished = cells.iter().filter(|c| c.is_done()).count();
+    let damaged = damaged_cells(&cells);
     let cells_dir = run_dir.join("cells");
     if !cells_dir.is_dir() {
         return Err(InputError::new(
@@ -286,9 +334,16 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
         .into());
     }
     if finished == 0 {
+        let damaged_note = match damaged.first() {
+            Some((m, seed, task, what)) => format!(
+                "; {} with damaged files, first {m} / seed {seed} / {task}: {what}",
+                damaged.len()
+            ),
+            None => String::new(),
+        };
         return Err(InputError::new(format!(
-            "none of the {} cells of the run is finished ({} failed); nothing to measure, and \
-             nothing was written",
+            "none of the {} cells of the run is finished ({} failed{damaged_note}); nothing to \
+             measure, and nothing was written",
             cells.len(),
             failed.len()
         ))
@@ -330,6 +385,7 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
         correlations: &correlations,
         baselines: &baselines,
         failed: &failed,
+        damaged: &damaged,
         incomplete: &incomplete,
         figures: &figures,
     };
@@ -344,5 +400,6 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
         finished,
         total: cells.len(),
         failed,
+        damaged,
     })
 }

@@ -38,6 +38,8 @@ pub struct ReportInput<'a> {
     pub baselines: &'a [(String, Option<f64>)],
     /// Failed cells: (method, seed, task, error).
     pub failed: &'a [(String, u64, String, String)],
+    /// Cells with a manifest or checkpoint that cannot be read: (method, seed, task, what).
+    pub damaged: &'a [(String, u64, String, String)],
     /// Systems left out because some of their cells did not finish.
     pub incomplete: &'a [String],
     /// Figures, relative to the run folder.
@@ -266,6 +268,13 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
         }
         s.push('\n');
     }
+    if !input.damaged.is_empty() {
+        let _ = writeln!(s, "## Cells with damaged files\n");
+        for (m, seed, task, what) in input.damaged {
+            let _ = writeln!(s, "- {m} / seed {seed} / {task}: {what}");
+        }
+        s.push('\n');
+    }
     if !input.incomplete.is_empty() {
         let _ = writeln!(
             s,
@@ -442,6 +451,7 @@ mod tests {
             correlations: &[],
             baselines: &[],
             failed: &[],
+            damaged: &[],
             incomplete: &[],
             figures: &[],
         };
