@@ -51,7 +51,7 @@ fn s(p: &Path) -> &str {
 fn folder_names_from_the_config_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("a/b/run");
-    let cases: [(&str, &str, &str); 8] = [
+    let cases: [(&str, &str, &str); 9] = [
         (
             "name = \"probe\"",
             "name = \"probe\"\nlabel = \"../../escape\"",
