@@ -1,13 +1,17 @@
 //! `mlp`: scikit-learn's `MLPClassifier()` defaults, trained with candle-nn.
 //!
 //! One hidden layer of 100 ReLU units and one logistic output unit; Glorot-uniform
-//! initialisation as scikit-learn (weights and biases from U(−b, b), b = √(6/(fan_in+fan_out)),
-//! √(2/(fan_in+fan_out)) for the logistic output layer), drawn from our seeded ChaCha8
-//! generator; Adam (lr 1e-3, β 0.9/0.999, ε 1e-8) on mini-batches of min(200, n) people
-//! reshuffled every epoch; the batch loss is the mean log loss plus `α/2 · ‖W‖² / batch_size`
-//! over the weight matrices (α = 1e-4, biases not penalised), exactly scikit-learn's; up to 200
-//! epochs, stopping once the epoch's training loss has failed to improve on the best by
-//! `tol = 1e-4` for more than 10 epochs in a row (scikit-learn's rule). candle computes the
+//! initialisation as scikit-learn's `_init_coef` (weights and biases of every layer from
+//! U(−b, b), b = √(6/(fan_in+fan_out)); scikit-learn uses 2 in place of 6 only when the *hidden*
+//! activation is logistic, which ours never is, so the output layer gets 6 too), drawn from our
+//! seeded ChaCha8 generator; Adam (lr 1e-3, β 0.9/0.999, ε 1e-8) on mini-batches of
+//! min(200, n) people reshuffled every epoch; the batch loss is the mean log loss plus
+//! `α/2 · ‖W‖² / batch_size` over the weight matrices (α = 1e-4, biases not penalised), exactly
+//! scikit-learn's; up to 200 epochs, stopping once the epoch's training loss has failed to
+//! improve on the best by `tol = 1e-4` for more than 10 epochs in a row (scikit-learn's rule).
+//! Against scikit-learn on German Credit (`tests/tabular_learners.rs`), seed for seed, ours and
+//! its MLP predict alike for about 90% of test people, as often as scikit-learn's own seeds do
+//! among themselves: the generators differ, so seed s here is not seed s there. candle computes the
 //! forward pass and the gradient of the data loss; the Adam update and the L2 term's gradient are
 //! applied to plain vectors (candle-nn's `AdamW` places ε differently from scikit-learn and costs
 //! a dozen tensor ops per parameter per step, which dominated training time on these tiny
@@ -58,6 +62,12 @@ impl Default for Mlp {
 
 fn candle(e: candle_core::Error) -> Error {
     Error::Runtime(format!("mlp (candle): {e}"))
+}
+
+/// scikit-learn's `_init_coef` bound for a layer with ReLU hidden units:
+/// √(6 / (fan_in + fan_out)), the same for the hidden and the output layer.
+pub fn init_bound(fan_in: usize, fan_out: usize) -> f64 {
+    (6.0 / (fan_in + fan_out) as f64).sqrt()
 }
 
 /// A `rows × cols` matrix of U(−bound, bound) draws from `rng`.
@@ -184,19 +194,41 @@ impl EarlyStop {
 }
 
 impl Mlp {
+    /// Draws the initial (w1 [d × h], b1 [1 × h], w2 [h × 1], b2 [1 × 1]) from `rng`, in that
+    /// order (scikit-learn's order: each layer's weights, then its biases).
+    fn draw_initial(&self, rng: &mut ChaCha8Rng, d: usize) -> Result<[Var; 4]> {
+        let h = self.hidden;
+        let (b1, b2) = (init_bound(d, h), init_bound(h, 1));
+        Ok([
+            glorot(rng, d, h, b1)?,
+            glorot(rng, 1, h, b1)?,
+            glorot(rng, h, 1, b2)?,
+            glorot(rng, 1, 1, b2)?,
+        ])
+    }
+
+    /// The parameters `train` starts from for `n_features` inputs and `seed`: (w1, b1, w2, b2)
+    /// as flat row-major vectors.
+    pub fn initial_parameters(&self, n_features: usize, seed: u64) -> Result<Vec<Vec<f32>>> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        self.draw_initial(&mut rng, n_features)?
+            .iter()
+            .map(|v| {
+                v.as_tensor()
+                    .flatten_all()
+                    .and_then(|t| t.to_vec1::<f32>())
+                    .map_err(candle)
+            })
+            .collect()
+    }
+
     /// Trains on `x` (people × features) and returns the fitted parameters (w1, b1, w2, b2) and
     /// the per-epoch training losses.
     pub fn train(&self, x: &Array2<f64>, y: &[u8], seed: u64) -> Result<(Vec<Tensor>, Vec<f64>)> {
         let dev = Device::Cpu;
         let (n, d) = x.dim();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let h = self.hidden;
-        let b1 = (6.0 / (d + h) as f64).sqrt();
-        let b2 = (2.0 / (h + 1) as f64).sqrt();
-        let w1 = glorot(&mut rng, d, h, b1)?;
-        let c1 = glorot(&mut rng, 1, h, b1)?;
-        let w2 = glorot(&mut rng, h, 1, b2)?;
-        let c2 = glorot(&mut rng, 1, 1, b2)?;
+        let [w1, c1, w2, c2] = self.draw_initial(&mut rng, d)?;
         let vars = [w1.clone(), c1.clone(), w2.clone(), c2.clone()];
         let mut adam = Adam::new(&vars, self.learning_rate)?;
         let xs = Tensor::from_iter(x.iter().map(|&v| v as f32), &dev)
