@@ -4,15 +4,42 @@
 //!   `No_Beard`), `individual` (the image file name).
 //! - Text: `gender` (the paper's word lists) and `length` (token-length quantile bins).
 //!
-//! **Tokenisation** (gender and length): the text is lower-cased and split on every character
-//! that is not alphanumeric (Unicode letters and digits). Apostrophes split words too, so
-//! `he's` gives `he` + `s` and `mother's` gives `mother` + `s` — the same word tokens the
-//! authors' `nltk.word_tokenize` yields for the listed words (`he`, `'s`). Punctuation is not a
-//! token, so `length` counts words only (nltk also counts punctuation marks).
+//! **Gender tokenisation** ([`gender_tokens`]) follows the authors' `nltk.word_tokenize` (nltk
+//! 3.7, the release current when their code was written, October 2022: Punkt sentence
+//! splitting, then the Treebank-style word tokenizer on each sentence) wherever that decides
+//! whether a listed word is a token of its own. Checked against nltk on the texts in
+//! `tests/fixtures/gender/nltk_word_tokenize.json` (`scripts/make_gender_fixtures.py`). What
+//! follows from it:
+//! - whitespace, `; @ # $ % & ? ! *`, brackets `( ) [ ] { } < >`, double quotes, backticks and
+//!   the curly quotes `« “ ‘ „ » ” ’` separate words; so do `--` (pairs of hyphens), runs of two
+//!   or more periods, pairs of apostrophes, and `,` or `:` unless a digit follows;
+//! - a single hyphen, underscore, slash, `+`, `=` or apostrophe inside a word does not:
+//!   `Spider-Man`, `step-mother`, `police_man`, `his/her`, `he.she` are one word each, and so
+//!   is a URL (`//site.com/his-page`); an em or en dash does not either (nltk 3.7; later
+//!   releases split it);
+//! - a period ends a word only where Punkt ends a sentence: before whitespace or the end of
+//!   the text, or before one of `) " ; } ] * : @ ' ( { [ ! ?` when no later `.`, `?` or `!` in
+//!   the same run of non-space characters ends the sentence instead, and not when the next run
+//!   itself opens with such a sentence end (`he. . x` keeps `he.`); so `man.` at a sentence end
+//!   is `man`, while `man.<br />` and `Mr.man` are not split;
+//! - at the end of a word, one of `'s 'm 'd` (any case) or a lone `'`, then one of `'ll 're
+//!   've n't` (all lower or all upper case), are split off when a space or a separator follows
+//!   (not a tab or a newline: nltk 3.7 looks for a space); `'` before one word character other
+//!   than `s m t d n` splits there (`he'x`); an apostrophe opening a word stays on it
+//!   (`'mother` is not `mother` in nltk 3.7).
 //!
-//! **Gender rule** (as in the authors' code): the set of *distinct* tokens is intersected with
-//! each list; a word repeated counts once. More male words than female → `male`, more female →
-//! `female`, otherwise (a tie, including none) → `other`. "He, he and she" is `other`.
+//! Two approximations: nltk's `cannot`/`gonna`-style splits are not made (no piece they give is a
+//! listed word), and a `,` or `:` stays attached before any Unicode numeric character where nltk
+//! asks for a decimal digit (only `man,²`-like text differs).
+//!
+//! **Length tokenisation** ([`word_tokens`], the `length` grouping) is simpler: lower-cased runs
+//! of letters and digits, split at every other character, punctuation not counted (the authors
+//! count `len(nltk.word_tokenize(text))`, punctuation marks included).
+//!
+//! **Gender rule** (as in the authors' code): the set of *distinct* lower-cased tokens is
+//! intersected with each list; a word repeated counts once. More male words than female →
+//! `male`, more female → `female`, otherwise (a tie, including none) → `other`. "He, he and she"
+//! is `other`.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -49,12 +76,200 @@ pub const FEMALE_WORDS: [&str; 20] = [
     "nieces",
 ];
 
-/// Lower-cased word tokens: split on every non-alphanumeric character (apostrophes included).
+/// Lower-cased word tokens for the `length` grouping: runs of letters and digits, split on every
+/// other character (apostrophes included).
 pub fn word_tokens(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
         .map(|t| t.to_lowercase())
         .collect()
+}
+
+/// Characters nltk 3.7's word tokenizer always splits off.
+const ALWAYS_SPLIT: &str = ";@#$%&?!*()[]{}<>\"`«“‘„»”’";
+/// What may follow a sentence end for Punkt (its `NonWord` characters).
+const PUNKT_NON_WORD: &str = ")\";}]*:@'({[!?";
+/// What may follow the final period of a sentence for the Treebank tokenizer.
+const FINAL_PERIOD_CLOSERS: &str = "]})>\"'»”’ ";
+/// Separators nltk has already padded with spaces when it splits an apostrophe followed by a
+/// space (its `([^'])' ` rule); brackets, `*`, `--` and double quotes come later.
+const PADDED_BEFORE_APOSTROPHE: &str = ";@#$%&?!«“‘„`.,:";
+
+/// Whitespace as Python's `str.isspace` (and so `\s` and `str.split()`) has it.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// A word character as Python's `\w`.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The tokens of `text` that can be listed words, lower-cased, in order: nltk 3.7's
+/// `word_tokenize` tokens wherever that matters for matching whole words (see the module docs),
+/// without the separator tokens (punctuation).
+pub fn gender_tokens(text: &str) -> Vec<String> {
+    let c: Vec<char> = text.chars().collect();
+    let n = c.len();
+    let space: Vec<bool> = c.iter().map(|&ch| is_space(ch)).collect();
+    // sep[i]: c[i] separates words (its own token or whitespace).
+    let mut sep: Vec<bool> = c
+        .iter()
+        .zip(&space)
+        .map(|(&ch, &s)| s || ALWAYS_SPLIT.contains(ch))
+        .collect();
+
+    // Runs of '-' and of '\'' split in pairs from the left (`--`, `''`); runs of two or more
+    // periods split whole.
+    let mut i = 0;
+    while i < n {
+        let ch = c[i];
+        if matches!(ch, '-' | '.' | '\'') {
+            let mut j = i;
+            while j < n && c[j] == ch {
+                j += 1;
+            }
+            let k = j - i;
+            let end = if ch == '.' {
+                if k >= 2 {
+                    j
+                } else {
+                    i
+                }
+            } else {
+                i + 2 * (k / 2)
+            };
+            sep[i..end].iter_mut().for_each(|s| *s = true);
+            i = j;
+        } else {
+            i += 1;
+        }
+    }
+
+    // Sentence ends (Punkt): a candidate is `.`, `?` or `!` followed by one of its NonWord
+    // characters, or by whitespace and more text. From the right, a candidate is kept unless a
+    // kept one to its right took the word before it as context; a kept `.` ends its sentence,
+    // and the Treebank tokenizer splits a sentence's final period off.
+    let mut text_after = vec![false; n + 1];
+    for i in (0..n).rev() {
+        text_after[i] = text_after[i + 1] || !space[i];
+    }
+    let candidate = |p: usize| {
+        matches!(c[p], '.' | '?' | '!')
+            && p + 1 < n
+            && (PUNKT_NON_WORD.contains(c[p + 1]) || (space[p + 1] && text_after[p + 1]))
+    };
+    let mut before_start: Option<usize> = None;
+    for p in (0..n).rev() {
+        if !candidate(p) || before_start.is_some_and(|b| p + 1 > b) {
+            continue;
+        }
+        // Python: len(text[:p].rsplit(maxsplit=1)[0]), or 0 for a single word.
+        let mut q = p;
+        while q > 0 && space[q - 1] {
+            q -= 1;
+        }
+        while q > 0 && !space[q - 1] {
+            q -= 1;
+        }
+        while q > 0 && space[q - 1] {
+            q -= 1;
+        }
+        before_start = Some(q);
+        if c[p] == '.' {
+            sep[p] = true;
+        }
+    }
+    // The text's final period, before closing brackets, quotes and whitespace.
+    let mut t = n;
+    while t > 0 && (space[t - 1] || FINAL_PERIOD_CLOSERS.contains(c[t - 1])) {
+        t -= 1;
+    }
+    if t > 0 && c[t - 1] == '.' && (t == 1 || c[t - 2] != '.') {
+        sep[t - 1] = true;
+    }
+
+    // `,` and `:` split unless a digit follows (the regex consumes the next character too).
+    let mut i = 0;
+    while i < n {
+        if matches!(c[i], ',' | ':') && (i + 1 == n || !c[i + 1].is_numeric()) {
+            sep[i] = true;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+
+    // `'` then one word character (not s, m, t, d, n) then a non-word character: split there.
+    let cut_after: Vec<bool> = (0..n)
+        .map(|i| {
+            c[i] == '\''
+                && i + 1 < n
+                && is_word_char(c[i + 1])
+                && !matches!(c[i + 1].to_ascii_lowercase(), 's' | 'm' | 't' | 'd' | 'n')
+                && (i + 2 == n || !is_word_char(c[i + 2]))
+        })
+        .collect();
+
+    let mut end = n;
+    while end > 0 && space[end - 1] {
+        end -= 1;
+    }
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if sep[i] {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < n && !sep[j] && !cut_after[j - 1] {
+            j += 1;
+        }
+        let cut = cut_after[j - 1];
+        let next = c.get(j).copied();
+        // A space follows in nltk's padded text: a real space, a padded separator, the end.
+        let mut spaced = cut || next == Some(' ') || j >= end || (j < n && sep[j] && !space[j]);
+        let early = cut
+            || next == Some(' ')
+            || (j < n && sep[j] && PADDED_BEFORE_APOSTROPHE.contains(c[j]));
+        let mut w: &[char] = &c[i..j];
+        let len = w.len();
+        if early && len >= 2 && w[len - 1] == '\'' && w[len - 2] != '\'' {
+            w = &w[..len - 1];
+            spaced = true;
+        }
+        if spaced {
+            w = strip_clitics(w);
+        }
+        tokens.push(w.iter().collect::<String>().to_lowercase());
+        i = j;
+    }
+    tokens
+}
+
+/// nltk's two clitic passes at the end of a word: one of `'s 'm 'd` (any case) or `'`, then one
+/// of `'ll 're 've n't` (all lower or all upper case); each needs a character other than `'`
+/// before it.
+fn strip_clitics(w: &[char]) -> &[char] {
+    let ends = |w: &[char], tail: &str| {
+        let t: Vec<char> = tail.chars().collect();
+        w.len() > t.len() && w.ends_with(&t) && w[w.len() - t.len() - 1] != '\''
+    };
+    let mut w = w;
+    if let Some(cl) = ["'s", "'S", "'m", "'M", "'d", "'D", "'"]
+        .iter()
+        .find(|cl| ends(w, cl))
+    {
+        w = &w[..w.len() - cl.chars().count()];
+    }
+    if let Some(cl) = ["'ll", "'LL", "'re", "'RE", "'ve", "'VE", "n't", "N'T"]
+        .iter()
+        .find(|cl| ends(w, cl))
+    {
+        w = &w[..w.len() - cl.chars().count()];
+    }
+    w
 }
 
 /// The two word lists of the `gender` grouping.
@@ -114,12 +329,20 @@ impl GenderWords {
         Ok(words)
     }
 
+    /// The distinct listed words in `text`: (male, female), each sorted.
+    pub fn matches(&self, text: &str) -> (Vec<String>, Vec<String>) {
+        let tokens: HashSet<String> = gender_tokens(text).into_iter().collect();
+        let mut male: Vec<String> = tokens.intersection(&self.male).cloned().collect();
+        let mut female: Vec<String> = tokens.intersection(&self.female).cloned().collect();
+        male.sort();
+        female.sort();
+        (male, female)
+    }
+
     /// The gender group of a text: `male`, `female` or `other` (see the module docs).
     pub fn group(&self, text: &str) -> &'static str {
-        let tokens: HashSet<String> = word_tokens(text).into_iter().collect();
-        let male = tokens.iter().filter(|t| self.male.contains(*t)).count();
-        let female = tokens.iter().filter(|t| self.female.contains(*t)).count();
-        match male.cmp(&female) {
+        let (male, female) = self.matches(text);
+        match male.len().cmp(&female.len()) {
             std::cmp::Ordering::Greater => "male",
             std::cmp::Ordering::Less => "female",
             std::cmp::Ordering::Equal => "other",
@@ -189,6 +412,23 @@ mod tests {
         assert_eq!(
             word_tokens("He's my Father's-brother, isn't he?"),
             ["he", "s", "my", "father", "s", "brother", "isn", "t", "he"]
+        );
+    }
+
+    #[test]
+    fn gender_tokens_follow_nltk() {
+        assert_eq!(
+            gender_tokens("He's Spider-Man's step-mother, isn't he? The man."),
+            ["he", "spider-man", "step-mother", "is", "he", "the", "man"]
+        );
+        // `'s` splits before a space only; a period splits only at a sentence end.
+        assert_eq!(
+            gender_tokens("he's\nthe man.<br />"),
+            ["he's", "the", "man.", "br", "/"]
+        );
+        assert_eq!(
+            gender_tokens("police_man http://x.com/his"),
+            ["police_man", "http", "//x.com/his"]
         );
     }
 
