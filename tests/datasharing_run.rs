@@ -110,8 +110,26 @@ fn small_run_writes_failure_tables_measurements_and_report() {
     assert!(results
         .lines()
         .any(|l| l.starts_with("gc,gbm,disjoint,2,sex,h_worst,")));
+    // Blocks of 80 and 400 applicants always hold both classes of both tasks (300 bad loans
+    // and 568 amounts above 2000 of 1000): no single-class fit, and the report says so.
+    let header: Vec<&str> = results.lines().next().unwrap().split(',').collect();
+    assert_eq!(header.last(), Some(&"single_class_fits"));
+    assert!(results.lines().skip(1).all(|l| l.ends_with(",0")));
+    assert!(summary.single_class.values().all(|c| c.single() == 0));
+    // 16 trials x 2 tasks.
+    assert_eq!(
+        summary.single_class.values().map(|c| c.fits).sum::<usize>(),
+        32
+    );
     // With one data seed the report gives each scale's paired difference but no interval.
     let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(
+        report.contains(
+            "- Single-class training blocks: none; every one of the 32 fits trained on both \
+             classes of its task."
+        ),
+        "{report}"
+    );
     assert!(report.contains("| fixed − disjoint [95% CI] |"), "{report}");
     let rows = report
         .lines()
@@ -247,6 +265,45 @@ fn bad_configs_exit_2() {
         ),
         (SMALL.replace("model_seeds", "model_sedes"), "model_sedes"),
         (SMALL.replace("german_credit", "acs"), "need `path`"),
+        (
+            SMALL.replace(
+                "dataset = \"german_credit\"",
+                "dataset = \"german_credit\"\nstates = \"all\"",
+            ),
+            "key `data.states`: `states` is for the ACS dataset only",
+        ),
+        (
+            SMALL.replace(
+                "dataset = \"german_credit\"",
+                "dataset = \"german_credit\"\npath = [\"a.data\", \"b.data\"]",
+            ),
+            "key `data.path`: a list of files is for the ACS dataset",
+        ),
+        (
+            SMALL.replace(
+                "dataset = \"german_credit\"",
+                "dataset = \"acs\"\npath = \"d\"\nstates = [\"CA\", \"XX\"]",
+            ),
+            "key `data.states`: unknown state `XX`",
+        ),
+        (
+            SMALL.replace(
+                "dataset = \"german_credit\"",
+                "dataset = \"acs\"\npath = [\"a.csv\", \"a.csv\"]",
+            ),
+            "each person file must appear once",
+        ),
+        (
+            SMALL.replace(
+                "dataset = \"german_credit\"",
+                "dataset = \"acs\"\npath = [\"a.csv\", \"b.csv\"]\nstates = [\"CA\"]",
+            ),
+            "key `data.states`: `states` picks the person files of a folder",
+        ),
+        (
+            SMALL.replace("dataset = \"german_credit\"", "dataset = \"acs\"\npath = 3"),
+            "expected a string or a list of strings",
+        ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
         let path = dir.path().join(format!("c{i}.toml"));
@@ -275,7 +332,7 @@ fn acs_and_lsac_fixtures_run_through_the_protocol() {
         "[experiment]\nkind = \"datasharing\"\nout = \"x\"\n[data]\ndataset = \"lsac\"\npath = \"{}\"\n\
          [protocol]\nlearners = [\"logistic\"]\nscales = [2]\ndata_seeds = [0]\nmodel_seeds = [0]\n\
          groupings = [\"race\"]\n",
-        fixtures.join("lsac/law_data.csv").display()
+        fixtures.join("lsac/bar_pass_prediction.csv").display()
     );
     let config = Config::parse(&text, Path::new("lsac.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -303,7 +360,7 @@ fn acs_and_lsac_fixtures_run_through_the_protocol() {
     // ACS fixture: 4 people → 1 test, 3 train; 3 tasks need scale ≥ 3 for disjoint blocks.
     let text = text
         .replace("\"lsac\"", "\"acs\"")
-        .replace("lsac/law_data.csv", "acs/psam_p06.csv")
+        .replace("lsac/bar_pass_prediction.csv", "acs/psam_p06.csv")
         .replace("scales = [2]", "scales = [3]");
     let config = Config::parse(&text, Path::new("acs.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -323,6 +380,45 @@ fn acs_and_lsac_fixtures_run_through_the_protocol() {
     assert!(t.extra_column("race").is_some());
 }
 
+/// `population = "authors"` reaches the LSAC loader (white and Black students only, as the
+/// authors' tempeh loader kept) and the manifest; other datasets refuse the key.
+#[test]
+fn lsac_population_key_selects_the_authors_students() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tabular");
+    let csv = fixtures.join("lsac/bar_pass_prediction.csv");
+    let text = format!(
+        "[experiment]\nkind = \"datasharing\"\nout = \"x\"\n[data]\ndataset = \"lsac\"\npath = \"{}\"\n\
+         population = \"authors\"\n[protocol]\nlearners = [\"logistic\"]\nscales = [2]\n\
+         data_seeds = [0, 1, 2]\nmodel_seeds = [0]\ngroupings = [\"race\"]\n",
+        csv.display()
+    );
+    let config = Config::parse(&text, Path::new("lsac.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = RunOptions {
+        quiet: true,
+        threads: None,
+    };
+    datasharing::run(&config, &text, Some(dir.path()), opts).unwrap();
+    let t = read_table(&dir.path().join("failures/logistic.parquet")).unwrap();
+    let race = t.extra_column("race").unwrap();
+    for r in 0..t.len() {
+        assert!(
+            ["white", "black"].contains(&race.value(r)),
+            "{}",
+            race.value(r)
+        );
+    }
+    let manifest = std::fs::read_to_string(dir.path().join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains("\"population\": \"authors\""),
+        "{manifest}"
+    );
+
+    let german = text.replace("dataset = \"lsac\"", "dataset = \"german_credit\"");
+    let e = Config::parse(&german, Path::new("g.toml")).unwrap_err();
+    assert!(e.to_string().contains("data.population"), "{e}");
+}
+
 #[test]
 fn shipped_configs_parse() {
     use homogen::data::tabular::german::Encoding;
@@ -330,15 +426,30 @@ fn shipped_configs_parse() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     let codes = Config::load(&dir.join("datasharing-gc-integer-codes.toml")).unwrap();
     assert_eq!(codes.data.encoding, Encoding::IntegerCodes);
+    // The paper's population: folktables' data folder, every state of folktables' list.
     let acs = Config::load(&dir.join("datasharing-acs.toml")).unwrap();
     assert_eq!(acs.data.dataset, DatasetKind::Acs);
     // The authors' ACS scales, 25000 down to 10; the path is relative to the config.
     assert_eq!(acs.protocol.scales.first(), Some(&25000));
-    let acs_path = acs.data.path.unwrap();
-    assert!(acs_path.starts_with(&dir));
-    // ... and it is where `homogen fetch dataset acs --state CA` writes (default root data/acs).
+    assert_eq!(acs.protocol.scales.len(), 12);
+    let acs_paths = acs.data.paths();
+    assert_eq!(acs_paths.len(), 1);
+    assert!(acs_paths[0].starts_with(&dir));
+    // ... the folder `homogen fetch dataset acs --state all` writes to (default root data/acs).
+    let fetched = homogen::data::tabular::fetch::person_file_path(Path::new("data/acs"), "al");
+    assert!(
+        acs_paths[0].ends_with(fetched.parent().unwrap()),
+        "{}",
+        acs_paths[0].display()
+    );
+    assert_eq!(acs.data.state_codes(), None, "all of folktables' states");
+    assert!(acs.data.states.is_some());
+    // California alone, at the same scales.
+    let ca = Config::load(&dir.join("datasharing-acs-ca.toml")).unwrap();
+    assert_eq!(ca.protocol.scales, acs.protocol.scales);
     let fetched = homogen::data::tabular::fetch::person_file_path(Path::new("data/acs"), "ca");
-    assert!(acs_path.ends_with(&fetched), "{}", acs_path.display());
+    assert!(ca.data.paths()[0].ends_with(&fetched));
+    assert_eq!(ca.data.states, None);
     let lsac = Config::load(&dir.join("datasharing-lsac.toml")).unwrap();
     // range(30, 5, -1): 30 down to 6, 25 scales.
     assert_eq!(lsac.protocol.scales.len(), 25);
@@ -427,5 +538,254 @@ fn the_default_run_completes_offline_and_reports_every_scale() {
         let table = read_table(&out.join(format!("failures/{learner}.parquet"))).unwrap();
         // 2 settings x 11 scales x 25 trials x 2 tasks x 200 test people.
         assert_eq!(table.len(), 2 * 11 * 25 * 2 * 200, "{learner}");
+    }
+}
+
+/// The ACS person-file layout (the fixture's header) with `rows` of (column, value) pairs; every
+/// other field empty.
+fn person_file(path: &Path, rows: &[Vec<(&str, String)>]) {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tabular/acs/psam_p06.csv");
+    let text = std::fs::read_to_string(fixture).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let mut out = header.join(",") + "\n";
+    for row in rows {
+        let fields: Vec<String> = header
+            .iter()
+            .map(|h| {
+                row.iter()
+                    .find(|(k, _)| k == h)
+                    .map_or(String::new(), |(_, v)| v.clone())
+            })
+            .collect();
+        out += &(fields.join(",") + "\n");
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// Person `i` of a generated state: employed when i is even (ESR 1, else 6), in poverty when i
+/// is a multiple of 3 (POVPIP 100, else 400), never with HINS2 == 1 (HINS2 2): every
+/// health_insurance training block holds one class, label 0.
+fn generated_person(st: u32, i: usize) -> Vec<(&'static str, String)> {
+    vec![
+        ("RT", "P".into()),
+        ("ST", format!("{st:02}")),
+        ("AGEP", (20 + i).to_string()),
+        ("SCHL", (16 + i % 5).to_string()),
+        ("SEX", (1 + i % 2).to_string()),
+        ("RAC1P", (1 + (i + st as usize) % 3).to_string()),
+        ("WKHP", (10 * (i % 5)).to_string()),
+        ("ESR", if i.is_multiple_of(2) { "1" } else { "6" }.into()),
+        (
+            "POVPIP",
+            if i.is_multiple_of(3) { "100" } else { "400" }.into(),
+        ),
+        ("HINS2", "2".into()),
+    ]
+}
+
+/// Labels (employment, income_poverty, health_insurance) of generated person `i`.
+fn generated_labels(i: usize) -> [u8; 3] {
+    [
+        u8::from(i.is_multiple_of(2)),
+        u8::from(i.is_multiple_of(3)),
+        0,
+    ]
+}
+
+#[test]
+fn acs_states_run_counts_single_class_fits_and_says_where() {
+    use homogen::experiment::protocol::{training_sets, Setting};
+    let dir = tempfile::tempdir().unwrap();
+    // Alabama (ST 01) and Alaska (ST 02), 15 people each, listed Alaska first.
+    let al = dir.path().join("psam_p01.csv");
+    let ak = dir.path().join("psam_p02.csv");
+    let people = |st: u32| (0..15).map(|i| generated_person(st, i)).collect::<Vec<_>>();
+    person_file(&al, &people(1));
+    person_file(&ak, &people(2));
+    let config = dir.path().join("acs.toml");
+    let text = "[experiment]\nkind = \"datasharing\"\nout = \"x\"\n[data]\ndataset = \"acs\"\n\
+         path = [\"psam_p02.csv\", \"psam_p01.csv\"]\n[protocol]\nlearners = [\"logistic\"]\n\
+         scales = [5, 3]\ndata_seeds = [0, 1]\nmodel_seeds = [0]\ngroupings = [\"race\"]\n";
+    std::fs::write(&config, text).unwrap();
+    let out = dir.path().join("run");
+    let run = Command::new(env!("CARGO_BIN_EXE_homogen"))
+        .args([
+            "run",
+            config.to_str().unwrap(),
+            "--quiet",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    // Warned at run time: the first such fit as it happens, and the count at the end.
+    assert!(
+        stderr.contains("warning: acs/logistic/")
+            && stderr.contains("health_insurance (all 0) held a single class"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("fits trained on a block holding a single class"),
+        "{stderr}"
+    );
+
+    // The population is Alabama's 15 people then Alaska's 15 (folktables' order), whatever
+    // order the config lists them in: person 15 is Alaska's first.
+    let table = read_table(&out.join("failures/logistic.parquet")).unwrap();
+    let race = table.extra_column("race").unwrap();
+    let names = homogen::data::tabular::acs::RACE_NAMES;
+    for row in 0..table.len() {
+        let person: usize = table.example_id.value(row).parse().unwrap();
+        let (st, i) = if person < 15 {
+            (1, person)
+        } else {
+            (2, person - 15)
+        };
+        assert_eq!(race.value(row), names[(i + st) % 3], "person {person}");
+        let task = ["employment", "income_poverty", "health_insurance"]
+            .iter()
+            .position(|t| *t == table.deployment.value(row))
+            .unwrap();
+        let label = table.label.as_ref().unwrap()[row];
+        assert_eq!(
+            label,
+            i64::from(generated_labels(i)[task]),
+            "person {person}"
+        );
+    }
+
+    // Expected counts: health_insurance is single-class in every fit (by construction); for
+    // the other two, each block drawn by the protocol is looked at here.
+    let label_of = |person: usize, task: usize| generated_labels(person % 15)[task];
+    let mut want = std::collections::BTreeMap::new();
+    for setting in [Setting::Fixed, Setting::Disjoint] {
+        for scale in [5usize, 3] {
+            let mut per_task = [0usize; 3];
+            for seed in [0u64, 1] {
+                let s = split(30, seed);
+                let sets = training_sets(&s, 3, scale, setting, seed).unwrap();
+                for (task, block) in sets.iter().enumerate() {
+                    let first = label_of(block[0], task);
+                    if block.iter().all(|&p| label_of(p, task) == first) {
+                        per_task[task] += 1;
+                    }
+                }
+            }
+            assert_eq!(per_task[2], 2, "health_insurance: every fit");
+            want.insert((setting.as_str(), scale), per_task);
+        }
+    }
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let header: Vec<&str> = results.lines().next().unwrap().split(',').collect();
+    let at = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let mut seen = 0;
+    for line in results.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let per_task = want[&(f[at("setting")], f[at("scale")].parse::<usize>().unwrap())];
+        let metric = f[at("metric")];
+        let expected = match metric.strip_prefix("failure_rate:") {
+            Some("employment") => per_task[0],
+            Some("income_poverty") => per_task[1],
+            Some("health_insurance") => per_task[2],
+            Some(other) => panic!("{other}"),
+            None => per_task.iter().sum(),
+        };
+        let got: usize = f[at("single_class_fits")].parse().unwrap();
+        assert_eq!(got, expected, "{line}");
+        seen += 1;
+    }
+    assert!(seen > 20, "{results}");
+
+    // The report names where it happened.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let total: usize = want.values().map(|t| t.iter().sum::<usize>()).sum();
+    assert!(
+        report.contains(&format!(
+            "- **Single-class training blocks**: {total} of the 24 fits trained on a block \
+             holding one class of its task"
+        )),
+        "{report}"
+    );
+    for setting in ["fixed", "disjoint"] {
+        for scale in [3, 5] {
+            let place =
+                format!("logistic, {setting}, scale {scale}: health_insurance 2 of 2 fits (all 0)");
+            assert!(report.contains(&place), "{place}\n{report}");
+        }
+    }
+    assert!(
+        report.contains(
+            "ACS PUMS: 30 people from 2 person files concatenated in folktables' \
+             state order (AL, AK)"
+        ),
+        "{report}"
+    );
+
+    // The dataset fingerprint: sha256 of the files' `sha256  name` lines, in that order.
+    use sha2::Digest;
+    let sha = |bytes: &[u8]| hex_string(&sha2::Sha256::digest(bytes));
+    let lines = format!(
+        "{}  psam_p01.csv\n{}  psam_p02.csv\n",
+        sha(&std::fs::read(&al).unwrap()),
+        sha(&std::fs::read(&ak).unwrap())
+    );
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(
+        manifest.contains(&format!(
+            "\"dataset_sha256\": \"{}\"",
+            sha(lines.as_bytes())
+        )),
+        "{manifest}"
+    );
+}
+
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn acs_bad_person_files_exit_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let al = dir.path().join("psam_p01.csv");
+    person_file(&al, &[generated_person(1, 0), generated_person(1, 1)]);
+    // Alaska's file with an extra column: not the same survey layout.
+    let ak = dir.path().join("psam_p02.csv");
+    person_file(&ak, &[generated_person(2, 0)]);
+    let wider: String = std::fs::read_to_string(&ak)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| format!("{l},{}\n", if i == 0 { "EXTRA" } else { "" }))
+        .collect();
+    std::fs::write(&ak, wider).unwrap();
+    let cases = [
+        ("[\"psam_p01.csv\", \"psam_p04.csv\"]", "psam_p04.csv: no such file; `homogen fetch dataset acs"),
+        ("[\"psam_p01.csv\", \"psam_p02.csv\"]", "psam_p02.csv: its header differs from that of"),
+        ("\".\"\nstates = [\"AL\", \"AZ\"]", "no person file for 1 of the 2 states of `data.states`: AZ (psam_p04.csv or csv_paz.zip)"),
+    ];
+    for (i, (path, want)) in cases.iter().enumerate() {
+        let config = dir.path().join(format!("c{i}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "[experiment]\nkind = \"datasharing\"\nout = \"x\"\n[data]\ndataset = \"acs\"\n\
+                 path = {path}\n[protocol]\nlearners = [\"logistic\"]\nscales = [3]\n\
+                 data_seeds = [0]\nmodel_seeds = [0]\n"
+            ),
+        )
+        .unwrap();
+        let out = homogen(&[
+            "run",
+            config.to_str().unwrap(),
+            "--quiet",
+            "-o",
+            dir.path().join(format!("out{i}")).to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {err}");
+        assert!(err.contains(want), "case {i}: {err}");
     }
 }

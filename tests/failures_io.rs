@@ -149,6 +149,40 @@ fn writing_the_same_table_twice_gives_the_same_bytes() {
     assert_eq!(std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
 }
 
+/// A table written in parts, one part in memory at a time, reads back as the parts appended;
+/// parts with other columns, and no parts at all, are errors that leave no file.
+#[test]
+fn parquet_written_in_parts_reads_back_as_the_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("parts.parquet");
+    let mut second = sample_table();
+    second.system = Some({
+        let mut c = Categorical::new("system");
+        (0..4).for_each(|_| c.push("t"));
+        c
+    });
+    failures::write_parquet_parts(&path, [Ok(sample_table()), Ok(second.clone())]).unwrap();
+    let mut whole = sample_table();
+    whole.append(second);
+    let mut back = read_table(&path).unwrap();
+    back.origins.clear();
+    let prob = back.extra.iter().position(|c| c.name == "prob").unwrap();
+    back.extra.remove(prob);
+    whole.float_extra.clear();
+    assert_eq!(back, whole);
+    assert_eq!(back.example_id.len(), 8);
+
+    let other = dir.path().join("other.parquet");
+    let mut no_loss = sample_table();
+    no_loss.loss = None;
+    let e = failures::write_parquet_parts(&other, [Ok(sample_table()), Ok(no_loss)]).unwrap_err();
+    assert!(e.to_string().contains("columns differ"), "{e}");
+    assert!(!other.exists());
+    let e = failures::write_parquet_parts(&other, std::iter::empty()).unwrap_err();
+    assert!(e.to_string().contains("no rows"), "{e}");
+    assert!(!other.exists());
+}
+
 /// Writes `content` to a CSV in a temporary folder and reads it, returning the error text.
 fn csv_error(content: &[u8]) -> String {
     let dir = tempfile::tempdir().unwrap();

@@ -186,3 +186,88 @@ fn a_server_ignoring_the_range_restarts_the_download() {
     assert_eq!(ranges(&seen), vec![Some("bytes=7-".to_string())]);
     assert_eq!(std::fs::read(&path).unwrap(), body);
 }
+
+/// folktables' `state_list`, copied from folktables/load_acs.py (folktables 0.0.12): the 50
+/// states and Puerto Rico, no DC, in this order. `ACSDataSource(...).get_data()` without
+/// `states`, as the authors call it, loads exactly these.
+const FOLKTABLES_STATE_LIST: [&str; 51] = [
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
+    "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY",
+    "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV",
+    "WI", "WY", "PR",
+];
+
+#[test]
+fn state_all_fetches_exactly_folktables_51_states_in_its_order() {
+    // Any person file is served (the same small zip); the log shows what was asked for.
+    let body = person_zip();
+    let (base, seen) = common::http::serve(move |r| {
+        if r.path.starts_with("/2018/1-Year/csv_p") && r.path.ends_with(".zip") {
+            Response {
+                status: 200,
+                headers: Vec::new(),
+                body: body.clone(),
+                cut_after: None,
+            }
+        } else {
+            Response::status(404)
+        }
+    });
+    let want: Vec<String> = FOLKTABLES_STATE_LIST
+        .iter()
+        .map(|s| format!("/2018/1-Year/csv_p{}.zip", s.to_ascii_lowercase()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let out = fetch(&base, dir.path(), "all");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let asked: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    assert_eq!(asked, want);
+    assert!(!asked.iter().any(|p| p.ends_with("csv_pdc.zip")));
+    // Every file is where the folder layout of configs/datasharing-acs.toml expects it.
+    for s in FOLKTABLES_STATE_LIST {
+        let path = dir
+            .path()
+            .join(format!("2018/1-Year/csv_p{}.zip", s.to_ascii_lowercase()));
+        assert!(path.is_file(), "{}", path.display());
+        assert!(text(&out.stdout).contains(&path.display().to_string()));
+    }
+    // The library's list is the same.
+    assert_eq!(
+        homogen::data::tabular::fetch::FOLKTABLES_STATES,
+        FOLKTABLES_STATE_LIST
+    );
+
+    // --include-pr (kept for old command lines) changes nothing: PR is in `all` already. All
+    // files are there, so nothing is downloaded again.
+    let again = Command::new(env!("CARGO_BIN_EXE_homogen"))
+        .args([
+            "--quiet",
+            "fetch",
+            "dataset",
+            "acs",
+            "--state",
+            "all",
+            "--include-pr",
+            "--root",
+        ])
+        .arg(dir.path())
+        .env("HOMOGEN_ACS_BASE_URL", &base)
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert_eq!(seen.lock().unwrap().len(), 51);
+    assert_eq!(text(&again.stdout).lines().count(), 51);
+
+    // DC is outside folktables' list but the Census Bureau has it: one state on request.
+    let out = fetch(&base, dir.path(), "DC");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        seen.lock().unwrap().last().unwrap().path,
+        "/2018/1-Year/csv_pdc.zip"
+    );
+}

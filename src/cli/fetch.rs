@@ -26,13 +26,14 @@ pub enum FetchWhat {
         /// Revision (branch, tag or commit); default: the pinned one, else `main`.
         #[arg(long)]
         revision: Option<String>,
-        /// acs only: the state's postal code (e.g. CA), or `all` (50 states and DC).
+        /// acs only: a state's postal code (e.g. CA, or DC), or `all` (folktables' 51: the 50
+        /// states and Puerto Rico, not DC; the paper's population).
         #[arg(long)]
         state: Option<String>,
         /// acs only: folktables' root_dir; files go to ROOT/2018/1-Year/csv_p<st>.zip.
         #[arg(long)]
         root: Option<PathBuf>,
-        /// acs only: with `--state all`, also fetch Puerto Rico.
+        /// Ignored: Puerto Rico is part of `all` (kept so older commands still run).
         #[arg(long)]
         include_pr: bool,
     },

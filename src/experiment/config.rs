@@ -9,7 +9,10 @@
 //!
 //! [data]
 //! dataset = "german_credit"   # german_credit | acs | lsac
-//! # path = "data/psam_p06.csv" (acs, lsac; relative to the config file)
+//! # path = "bar_pass_prediction.csv"  (acs, lsac; relative to the config file)
+//! # path = ["psam_p01.csv", "psam_p02.csv"]  (acs: several person files)
+//! # path = "../data/acs/2018/1-Year"         (acs: a folder of per-state person files)
+//! # states = "all"             (acs with a folder: "all", folktables' 51, or ["CA", "TX"])
 //! encoding = "one-hot"         # german_credit only: one-hot | integer-codes
 //!
 //! [protocol]
@@ -25,6 +28,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::learners;
+use crate::data::tabular::fetch;
 use crate::data::tabular::german::Encoding;
 use crate::error::{Error, InputError, Result};
 
@@ -63,9 +67,11 @@ pub struct ExperimentSection {
 pub enum DatasetKind {
     /// The bundled German Credit data.
     GermanCredit,
-    /// An ACS PUMS person file (`psam_pXX.csv` or `csv_pxx.zip`).
+    /// ACS PUMS person files (`psam_pNN.csv` or `csv_pxx.zip`; one, a list, or a folder of
+    /// per-state files).
     Acs,
-    /// An LSAC CSV (`law_data.csv`-style).
+    /// An LSAC CSV in the SEAPHE layout (`bar_pass_prediction.csv` or an `lsac.sas7bdat`
+    /// export; Kusner et al.'s `law_data.csv` is refused: its `first_pf` is not bar passage).
     Lsac,
 }
 
@@ -75,12 +81,87 @@ pub enum DatasetKind {
 pub struct DataSection {
     /// The dataset.
     pub dataset: DatasetKind,
-    /// The file to read (ACS, LSAC; optional for German Credit, which is bundled).
+    /// What to read (ACS, LSAC; optional for German Credit, which is bundled): one file; for
+    /// ACS also a list of person files, or a folder of per-state person files (folktables'
+    /// `ROOT/2018/1-Year/`), concatenated in folktables' state order
+    /// ([`crate::data::tabular::acs::load_paths`]). Relative paths are relative to the config.
     #[serde(default)]
-    pub path: Option<PathBuf>,
+    pub path: Option<OneOrMany<PathBuf>>,
+    /// ACS with a folder `path`: the states to read, `"all"` (folktables' 51: the 50 states
+    /// and Puerto Rico, no DC; the default) or a list of postal codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub states: Option<OneOrMany<String>>,
     /// German Credit's categorical encoding.
     #[serde(default)]
     pub encoding: Encoding,
+    /// LSAC only: `all` (default) or `authors` (white and Black students only, as the authors'
+    /// `tempeh` loader kept).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::data::tabular::lsac::Population::is_all"
+    )]
+    pub population: crate::data::tabular::lsac::Population,
+}
+
+impl DataSection {
+    /// The paths `path` names (none when absent).
+    pub fn paths(&self) -> Vec<PathBuf> {
+        match &self.path {
+            None => Vec::new(),
+            Some(OneOrMany::One(p)) => vec![p.clone()],
+            Some(OneOrMany::Many(ps)) => ps.clone(),
+        }
+    }
+
+    /// The ACS states `states` names as postal codes (`None` when absent or `"all"`: every
+    /// state of folktables' list).
+    pub fn state_codes(&self) -> Option<Vec<String>> {
+        match &self.states {
+            None => None,
+            Some(OneOrMany::One(s)) if s.eq_ignore_ascii_case("all") => None,
+            Some(OneOrMany::One(s)) => Some(vec![s.to_ascii_uppercase()]),
+            Some(OneOrMany::Many(list)) => {
+                Some(list.iter().map(|s| s.to_ascii_uppercase()).collect())
+            }
+        }
+    }
+}
+
+/// A config value that is one item or a list of them (`path = "a.csv"` or
+/// `path = ["a.csv", "b.csv"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany<T> {
+    /// One item.
+    One(T),
+    /// A list.
+    Many(Vec<T>),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{value::SeqAccessDeserializer, IntoDeserializer, SeqAccess, Visitor};
+        struct OneOrList<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrList<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
+                T::deserialize(v.into_deserializer()).map(OneOrMany::One)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                Vec::<T>::deserialize(SeqAccessDeserializer::new(seq)).map(OneOrMany::Many)
+            }
+        }
+        d.deserialize_any(OneOrList(std::marker::PhantomData))
+    }
 }
 
 /// `[protocol]`.
@@ -106,9 +187,16 @@ impl Config {
     pub fn parse(text: &str, origin: &Path) -> Result<Config> {
         check_kind_first(text, origin, "datasharing")?;
         let mut config: Config = crate::tomlfile::parse(text, origin, "invalid config")?;
-        if let (Some(p), Some(dir)) = (config.data.path.as_mut(), origin.parent()) {
-            if p.is_relative() && !dir.as_os_str().is_empty() {
-                *p = dir.join(&*p);
+        if let Some(dir) = origin.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let resolve = |p: &mut PathBuf| {
+                if p.is_relative() {
+                    *p = dir.join(&*p);
+                }
+            };
+            match config.data.path.as_mut() {
+                Some(OneOrMany::One(p)) => resolve(p),
+                Some(OneOrMany::Many(ps)) => ps.iter_mut().for_each(resolve),
+                None => {}
             }
         }
         config.validate(origin)?;
@@ -206,11 +294,91 @@ impl Config {
                 return Err(bad(key, "must not be empty".to_string()));
             }
         }
-        if self.data.dataset != DatasetKind::GermanCredit && self.data.path.is_none() {
+        self.validate_data(origin)
+    }
+
+    fn validate_data(&self, origin: &Path) -> Result<()> {
+        let bad = |key: &str, message: String| key_error(origin, key, message);
+        let d = &self.data;
+        let acs = d.dataset == DatasetKind::Acs;
+        if d.dataset != DatasetKind::GermanCredit && d.path.is_none() {
             return Err(bad(
                 "data.path",
-                "the ACS and LSAC datasets need `path` (the CSV or zip to read)".to_string(),
+                "the ACS and LSAC datasets need `path` (the CSV or zip to read; for ACS also a \
+                 list of person files or a folder of them)"
+                    .to_string(),
             ));
+        }
+        if let Some(OneOrMany::Many(paths)) = &d.path {
+            if !acs {
+                return Err(bad(
+                    "data.path",
+                    "a list of files is for the ACS dataset (its per-state person files); this \
+                     dataset reads one file"
+                        .to_string(),
+                ));
+            }
+            if paths.is_empty() {
+                return Err(bad("data.path", "must not be empty".to_string()));
+            }
+            if let Some(i) = first_repeat(paths) {
+                return Err(bad(
+                    "data.path",
+                    format!(
+                        "`{}` is listed twice; each person file must appear once",
+                        paths[i].display()
+                    ),
+                ));
+            }
+        }
+        if d.states.is_some() && !acs {
+            return Err(bad(
+                "data.states",
+                "`states` is for the ACS dataset only".to_string(),
+            ));
+        }
+        if !d.population.is_all() && d.dataset != DatasetKind::Lsac {
+            return Err(bad(
+                "data.population",
+                "`population` is for the LSAC dataset only".to_string(),
+            ));
+        }
+        if let Some(OneOrMany::Many(_)) = &d.path {
+            if d.states.is_some() {
+                return Err(bad(
+                    "data.states",
+                    "`states` picks the person files of a folder `path`; with a list of files, \
+                     leave it out"
+                        .to_string(),
+                ));
+            }
+        }
+        if let Some(codes) = d.state_codes() {
+            if codes.is_empty() {
+                return Err(bad(
+                    "data.states",
+                    "must not be empty (\"all\" is folktables' 51 states)".to_string(),
+                ));
+            }
+            for code in &codes {
+                if fetch::fips_of(code).is_none() {
+                    return Err(bad(
+                        "data.states",
+                        format!(
+                            "unknown state `{code}`; expected \"all\" (folktables' 51: the 50 \
+                             states and Puerto Rico, not DC) or a list of postal codes ({}, or \
+                             DC)",
+                            fetch::FOLKTABLES_STATES.join(", ")
+                        ),
+                    ));
+                }
+            }
+            if let Some(i) = first_repeat(&codes) {
+                return Err(bad(
+                    "data.states",
+                    format!("`{}` is listed twice", codes[i]),
+                ));
+            }
         }
         Ok(())
     }

@@ -17,5 +17,6 @@ pub use table::{
 };
 pub use write::{
     check_output_file, check_output_folder, refuse_overwriting_inputs, temporary_sibling,
-    write_atomically, write_csv, write_parquet, write_safetensors, write_table,
+    write_atomically, write_csv, write_parquet, write_parquet_parts, write_safetensors,
+    write_table,
 };

@@ -293,7 +293,32 @@ pub fn to_record_batch(table: &FailureTable) -> Result<RecordBatch> {
 
 /// Writes a table as Parquet (Snappy-compressed), atomically.
 pub fn write_parquet(path: &Path, table: &FailureTable) -> Result<()> {
-    let batch = to_record_batch(table)?;
+    write_batches(path, to_record_batch(table)?, std::iter::empty())
+}
+
+/// Writes the concatenation of `parts` (tables with the same columns) as one Parquet table
+/// (Snappy-compressed), atomically, holding one part in memory at a time: for outputs too large
+/// to build as one [`FailureTable`] (a data-sharing run's trials on millions of people).
+/// An empty `parts` is an error.
+pub fn write_parquet_parts(
+    path: &Path,
+    parts: impl IntoIterator<Item = Result<FailureTable>>,
+) -> Result<()> {
+    let mut batches = parts
+        .into_iter()
+        .map(|t| t.and_then(|t| to_record_batch(&t)));
+    let first = batches
+        .next()
+        .ok_or_else(|| Error::Runtime(format!("writing {}: no rows to write", path.display())))??;
+    write_batches(path, first, batches)
+}
+
+/// Writes `first` and then `rest` (the same columns) as one Parquet table, atomically.
+fn write_batches(
+    path: &Path,
+    first: RecordBatch,
+    rest: impl Iterator<Item = Result<RecordBatch>>,
+) -> Result<()> {
     write_atomically(path, |w| {
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
@@ -301,8 +326,19 @@ pub fn write_parquet(path: &Path, table: &FailureTable) -> Result<()> {
         let fail = |e: parquet::errors::ParquetError| {
             Error::Runtime(format!("writing {}: {e}", path.display()))
         };
-        let mut writer = ArrowWriter::try_new(w, batch.schema(), Some(props)).map_err(fail)?;
-        writer.write(&batch).map_err(fail)?;
+        let schema = first.schema();
+        let mut writer = ArrowWriter::try_new(w, schema.clone(), Some(props)).map_err(fail)?;
+        writer.write(&first).map_err(fail)?;
+        for batch in rest {
+            let batch = batch?;
+            if batch.schema() != schema {
+                return Err(Error::Runtime(format!(
+                    "writing {}: a part's columns differ from the first part's",
+                    path.display()
+                )));
+            }
+            writer.write(&batch).map_err(fail)?;
+        }
         writer.close().map_err(fail)?;
         Ok(())
     })

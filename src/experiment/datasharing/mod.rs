@@ -9,7 +9,8 @@
 //!   `data_seed`, `model_seed`;
 //! - `measurements.csv` — one row per trial, grouping and metric;
 //! - `results.csv` — mean, sd and n over data seeds (each the mean over its model seeds) per
-//!   learner, setting, scale, grouping, metric;
+//!   learner, setting, scale, grouping, metric, with `single_class_fits`: how many of the fits
+//!   behind the row trained on a block holding one class (see [`report::ResultRow`]);
 //! - `comparison.csv` — the paired difference fixed − disjoint per learner, scale, grouping and
 //!   metric, with its 95% interval over data seeds and a verdict ([`compare`]);
 //! - `report.md`, `figures/*.svg|png`, `manifest.json`.
@@ -29,7 +30,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::config::{Config, DatasetKind};
-use super::learners::{self, fit_predict};
+use super::learners::{self, fit};
 use super::protocol::{self, Split, Trial};
 use crate::data::tabular::{acs, german, lsac, TabularDataset};
 use crate::error::{Error, Result};
@@ -61,30 +62,81 @@ pub struct RunSummary {
     pub results: Vec<report::ResultRow>,
     /// Paired fixed − disjoint differences (what `comparison.csv` holds).
     pub comparisons: Vec<compare::Comparison>,
+    /// Fits whose training block held a single class, per (learner, setting, scale, task).
+    pub single_class: report::SingleClassFits,
     /// Wall time of the trials, in seconds.
     pub seconds: f64,
 }
 
-/// Loads the dataset a config names, and a fingerprint of its bytes (sha256 hex).
+/// The sha256 (hex) of a file's bytes, read in pieces.
+fn file_sha256(p: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(p).map_err(|e| Error::reading(p, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Loads the dataset a config names, and a fingerprint of its bytes (sha256 hex): of the file,
+/// or, for several ACS person files, of the lines `<sha256>  <file name>` (as `sha256sum`
+/// prints them) in the order the files were concatenated.
 pub fn load_dataset(config: &Config) -> Result<(TabularDataset, String)> {
     let fingerprint = |bytes: &[u8]| hex::encode(Sha256::digest(bytes));
-    let file_fingerprint = |p: &Path| -> Result<String> {
-        let bytes =
-            std::fs::read(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-        Ok(fingerprint(&bytes))
-    };
     let d = &config.data;
-    Ok(match (d.dataset, d.path.as_deref()) {
-        (DatasetKind::GermanCredit, None) => (
+    let paths = d.paths();
+    let one = || -> Result<&Path> {
+        match paths.as_slice() {
+            [p] => Ok(p.as_path()),
+            _ => Err(Error::input(
+                "the German Credit and LSAC datasets read one file (`data.path`)",
+            )),
+        }
+    };
+    Ok(match (d.dataset, paths.is_empty()) {
+        (DatasetKind::GermanCredit, true) => (
             german::load_bundled(d.encoding)?,
             fingerprint(german::GERMAN_DATA.as_bytes()),
         ),
-        (DatasetKind::GermanCredit, Some(p)) => {
-            (german::load_file(p, d.encoding)?, file_fingerprint(p)?)
+        (DatasetKind::GermanCredit, false) => {
+            let p = one()?;
+            (german::load_file(p, d.encoding)?, file_sha256(p)?)
         }
-        (DatasetKind::Acs, Some(p)) => (acs::load(p)?, file_fingerprint(p)?),
-        (DatasetKind::Lsac, Some(p)) => (lsac::load(p)?.0, file_fingerprint(p)?),
-        (_, None) => {
+        (DatasetKind::Acs, false) => {
+            let (ds, files) = acs::load_paths(&paths, d.state_codes().as_deref())
+                .map_err(|e| config.locate(e))?;
+            let print = match files.as_slice() {
+                [f] => file_sha256(f)?,
+                _ => {
+                    let mut lines = String::new();
+                    for f in &files {
+                        let name = f
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        lines.push_str(&format!("{}  {name}\n", file_sha256(f)?));
+                    }
+                    fingerprint(lines.as_bytes())
+                }
+            };
+            (ds, print)
+        }
+        (DatasetKind::Lsac, false) => {
+            let p = one()?;
+            let options = lsac::LsacOptions {
+                population: config.data.population,
+            };
+            (lsac::load_with(p, &options)?.0, file_sha256(p)?)
+        }
+        (_, true) => {
             return Err(Error::input(
                 "the ACS and LSAC datasets need `data.path` in the config",
             ))
@@ -99,6 +151,9 @@ pub struct TrialOutput {
     pub trial: Trial,
     /// Predictions per task (same order as the dataset's tasks), on `split.test`.
     pub predictions: Vec<Vec<u8>>,
+    /// Per task, `Some(class)` when its training block held that class alone, so that no model
+    /// was fitted and every prediction is `class` ([`learners::Fit::single_class`]).
+    pub single_class: Vec<Option<u8>>,
 }
 
 fn rows(x: &Array2<f64>, people: &[usize], columns: &[usize]) -> Array2<f64> {
@@ -116,21 +171,19 @@ pub fn run_trial(ds: &TabularDataset, split: &Split, trial: &Trial) -> Result<Tr
         trial.data_seed,
     )?;
     let mut predictions = Vec::with_capacity(ds.tasks.len());
+    let mut single_class = Vec::with_capacity(ds.tasks.len());
     for (task, train) in ds.tasks.iter().zip(&sets) {
         let x_train = rows(&ds.features, train, &task.feature_columns);
         let x_test = rows(&ds.features, &split.test, &task.feature_columns);
         let y: Vec<u8> = train.iter().map(|&i| task.labels[i]).collect();
-        predictions.push(fit_predict(
-            learner.as_ref(),
-            &x_train,
-            &y,
-            &x_test,
-            trial.model_seed,
-        )?);
+        let f = fit(learner.as_ref(), &x_train, &y, &x_test, trial.model_seed)?;
+        predictions.push(f.predictions);
+        single_class.push(f.single_class);
     }
     Ok(TrialOutput {
         trial: trial.clone(),
         predictions,
+        single_class,
     })
 }
 
@@ -176,6 +229,48 @@ pub fn trial_table(ds: &TabularDataset, split: &Split, out: &TrialOutput) -> Fai
     table.extra = groups;
     table.extra.extend(trial_cols);
     table
+}
+
+/// Counts, per (learner, setting, scale, task), the fits of `outputs` and those whose training
+/// block held a single class.
+pub fn single_class_fits(ds: &TabularDataset, outputs: &[TrialOutput]) -> report::SingleClassFits {
+    let mut counts = report::SingleClassFits::new();
+    for o in outputs {
+        let t = &o.trial;
+        for (task, class) in ds.tasks.iter().zip(&o.single_class) {
+            let c = counts
+                .entry((t.learner.clone(), t.setting, t.scale, task.name.clone()))
+                .or_default();
+            c.fits += 1;
+            if let Some(class) = class {
+                c.by_class[usize::from(*class > 0)] += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// The run-time warning for the first trial found with a single-class training block.
+fn first_single_class_warning(
+    ds: &TabularDataset,
+    o: &TrialOutput,
+    split: &Split,
+    t: &Trial,
+) -> String {
+    let tasks: Vec<String> = ds
+        .tasks
+        .iter()
+        .zip(&o.single_class)
+        .filter_map(|(task, c)| c.map(|c| format!("{} (all {c})", task.name)))
+        .collect();
+    format!(
+        "{}: the training data ({} people) of {} held a single class, so no model was fitted and \
+         each predicts that class for everyone (scikit-learn would refuse to fit); every such fit \
+         is counted in results.csv (`single_class_fits`) and report.md",
+        t.system_name(&ds.name),
+        split.train.len() / t.scale.max(1),
+        tasks.join(", ")
+    )
 }
 
 /// Runs a data-sharing config into its output folder (or `out` when given).
@@ -242,6 +337,7 @@ pub fn run(
     };
     let start = Instant::now();
     let measurements = Mutex::new(Vec::<(Trial, Vec<MetricRow>)>::new());
+    let warned = std::sync::atomic::AtomicBool::new(false);
     let threads = options.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
@@ -255,6 +351,12 @@ pub fn run(
             .map(|t| {
                 let split = split_of(t.data_seed);
                 let o = run_trial(&ds, split, t)?;
+                if o.single_class.iter().any(Option::is_some)
+                    && !warned.swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    let line = first_single_class_warning(&ds, &o, split, t);
+                    bar.suspend(|| eprintln!("warning: {line}"));
+                }
                 let table = trial_table(&ds, split, &o);
                 let systems = failures::systems(&table, &p.groupings)?;
                 let mut rows = Vec::new();
@@ -273,22 +375,25 @@ pub fn run(
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
 
-    // One failure table per learner, trials in grid order.
+    // One failure table per learner, trials in grid order, built and written one trial at a
+    // time (a run on all states' people holds billions of rows in all).
     for learner in &p.learners {
-        let mut table = FailureTable::new();
-        for o in outputs.iter().filter(|o| &o.trial.learner == learner) {
-            table.append(trial_table(&ds, split_of(o.trial.data_seed), o));
-        }
-        failures::write_parquet(
+        let trials = outputs.iter().filter(|o| &o.trial.learner == learner);
+        failures::write_parquet_parts(
             &out.join("failures").join(format!("{learner}.parquet")),
-            &table,
+            trials.map(|o| Ok(trial_table(&ds, split_of(o.trial.data_seed), o))),
         )?;
     }
     let mut measurements = measurements
         .into_inner()
         .map_err(|_| Error::Runtime("a trial panicked".into()))?;
     measurements.sort_by(|a, b| a.0.cmp(&b.0));
-    let results = report::aggregate(&measurements);
+    let mut results = report::aggregate(&measurements);
+    let single_class = single_class_fits(&ds, &outputs);
+    report::set_single_class_fits(&mut results, &single_class);
+    if let Some(line) = report::single_class_summary(&single_class) {
+        eprintln!("warning: {line}");
+    }
     let comparisons = compare::compare(&measurements);
     report::write_measurements(&out.join("measurements.csv"), &ds.name, &measurements)?;
     report::write_results(&out.join("results.csv"), &ds.name, &results)?;
@@ -314,6 +419,7 @@ pub fn run(
             results: &results,
             comparisons: &comparisons,
             figures: &figures,
+            single_class: &single_class,
         },
     )?;
     report::write_manifest(
@@ -329,6 +435,7 @@ pub fn run(
         n_trials: trials.len(),
         results,
         comparisons,
+        single_class,
         seconds,
     })
 }

@@ -58,6 +58,92 @@ pub struct ResultRow {
     /// number of different measurement sets its model seeds gave, summed. Equal to the number
     /// of data seeds when the model seed changes nothing (a deterministic learner).
     pub distinct_fits: usize,
+    /// Of the fits behind this row (every trial of its learner, setting and scale; for
+    /// `failure_rate:<task>` the fits of that task, otherwise those of every task), how many
+    /// trained on a block holding one class of their task: no model was fitted and they
+    /// predict that class for everyone, where scikit-learn refuses to fit. Set by
+    /// [`set_single_class_fits`] (0 from [`aggregate`] alone).
+    pub single_class_fits: usize,
+}
+
+/// Fits and single-class fits of one (learner, setting, scale, task).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SingleClassCount {
+    /// Fits (trials) of the task.
+    pub fits: usize,
+    /// Fits whose training block held only label 0 (`[0]`) or only label 1 (`[1]`).
+    pub by_class: [usize; 2],
+}
+
+impl SingleClassCount {
+    /// Fits whose training block held a single class.
+    pub fn single(&self) -> usize {
+        self.by_class[0] + self.by_class[1]
+    }
+}
+
+/// [`SingleClassCount`] per (learner, setting, scale, task).
+pub type SingleClassFits = BTreeMap<(String, Setting, usize, String), SingleClassCount>;
+
+/// Fills [`ResultRow::single_class_fits`] from the counts: a `failure_rate:<task>` row gets
+/// its task's count, every other row the sum over the tasks.
+pub fn set_single_class_fits(results: &mut [ResultRow], counts: &SingleClassFits) {
+    for r in results {
+        let task = r.metric.strip_prefix("failure_rate:");
+        r.single_class_fits = counts
+            .iter()
+            .filter(|((l, s, sc, t), _)| {
+                *l == r.learner && *s == r.setting && *sc == r.scale && task.is_none_or(|x| x == t)
+            })
+            .map(|(_, c)| c.single())
+            .sum();
+    }
+}
+
+/// Where single-class fits happened, one entry per (learner, setting, scale, task) with any:
+/// "logistic, fixed, scale 250: health_insurance 3 of 25 fits (all 0)".
+pub fn single_class_places(counts: &SingleClassFits) -> Vec<String> {
+    counts
+        .iter()
+        .filter(|(_, c)| c.single() > 0)
+        .map(|((learner, setting, scale, task), c)| {
+            let classes = match c.by_class {
+                [0, _] => "all 1".to_string(),
+                [_, 0] => "all 0".to_string(),
+                [zeros, ones] => format!("{zeros} all 0, {ones} all 1"),
+            };
+            format!(
+                "{learner}, {setting}, scale {scale}: {task} {} of {} fits ({classes})",
+                c.single(),
+                c.fits
+            )
+        })
+        .collect()
+}
+
+/// The run-time warning about single-class fits, if there were any.
+pub fn single_class_summary(counts: &SingleClassFits) -> Option<String> {
+    let single: usize = counts.values().map(SingleClassCount::single).sum();
+    if single == 0 {
+        return None;
+    }
+    let fits: usize = counts.values().map(|c| c.fits).sum();
+    let places = single_class_places(counts);
+    let shown = places
+        .iter()
+        .take(3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    let more = match places.len() {
+        n if n > 3 => format!("; and {} more", n - 3),
+        _ => String::new(),
+    };
+    Some(format!(
+        "{single} of {fits} fits trained on a block holding a single class and predict that class \
+         for everyone (scikit-learn would refuse to fit them): {shown}{more}. results.csv counts \
+         them per row (`single_class_fits`) and report.md lists them"
+    ))
 }
 
 /// Per (learner, setting, scale): the number of distinct trial measurements within each data
@@ -137,6 +223,7 @@ pub fn aggregate(measurements: &[(Trial, Vec<MetricRow>)]) -> Vec<ResultRow> {
                 sd,
                 n,
                 distinct_fits,
+                single_class_fits: 0,
             }
         })
         .collect()
@@ -210,6 +297,7 @@ pub fn write_results(path: &Path, dataset: &str, results: &[ResultRow]) -> Resul
         "n_undefined",
         "n_trials",
         "distinct_fits",
+        "single_class_fits",
     ];
     let rows = results.iter().map(|r| {
         vec![
@@ -225,6 +313,7 @@ pub fn write_results(path: &Path, dataset: &str, results: &[ResultRow]) -> Resul
             r.n_undefined.to_string(),
             r.n_trials.to_string(),
             r.distinct_fits.to_string(),
+            r.single_class_fits.to_string(),
         ]
     });
     write_csv(path, &header, rows)
@@ -432,6 +521,8 @@ pub struct ReportInput<'a> {
     pub comparisons: &'a [Comparison],
     /// Figure files (relative to the run folder).
     pub figures: &'a [PathBuf],
+    /// Fits whose training block held a single class.
+    pub single_class: &'a SingleClassFits,
 }
 
 /// Whether, in every (setting, scale) of `learner`, the trials hold one distinct fit per data
@@ -532,6 +623,29 @@ pub fn write_report(path: &Path, input: &ReportInput<'_>) -> Result<()> {
             ));
         }
         let _ = writeln!(w, "- Model seeds: {}.", parts.join("; "));
+    }
+    let places = single_class_places(input.single_class);
+    let fits: usize = input.single_class.values().map(|c| c.fits).sum();
+    if places.is_empty() {
+        let _ = writeln!(
+            w,
+            "- Single-class training blocks: none; every one of the {fits} fits trained on both \
+             classes of its task."
+        );
+    } else {
+        let single: usize = input
+            .single_class
+            .values()
+            .map(SingleClassCount::single)
+            .sum();
+        let _ = writeln!(
+            w,
+            "- **Single-class training blocks**: {single} of the {fits} fits trained on a block \
+             holding one class of its task, so no model was fitted and each predicts that class \
+             for everyone (scikit-learn refuses to fit such a block); `single_class_fits` in \
+             `results.csv` counts them per row. Where: {}.",
+            places.join("; ")
+        );
     }
     let _ = writeln!(w);
     let has_headline = input.results.iter().any(|r| r.metric == HEADLINE);
@@ -853,5 +967,55 @@ mod tests {
             difference_cell(Some(&c)),
             "+0.000 [-0.200, +0.200] no clear difference"
         );
+    }
+
+    #[test]
+    fn single_class_fits_are_counted_per_task_and_summed_over_tasks() {
+        let mut counts = SingleClassFits::new();
+        let key = |task: &str| ("logistic".to_string(), Setting::Fixed, 4, task.to_string());
+        counts.insert(
+            key("a"),
+            SingleClassCount {
+                fits: 5,
+                by_class: [1, 2],
+            },
+        );
+        counts.insert(
+            key("b"),
+            SingleClassCount {
+                fits: 5,
+                by_class: [0, 0],
+            },
+        );
+        counts.insert(
+            key("c"),
+            SingleClassCount {
+                fits: 5,
+                by_class: [4, 0],
+            },
+        );
+        let row = |metric: &str| {
+            let mut r = aggregate(&[(trial("logistic", 0, 0), h(1.0))]).remove(0);
+            r.metric = metric.to_string();
+            r
+        };
+        let mut rows = vec![row(HEADLINE), row("failure_rate:a"), row("failure_rate:b")];
+        let mut other = row(HEADLINE);
+        other.scale = 2;
+        rows.push(other);
+        set_single_class_fits(&mut rows, &counts);
+        let got: Vec<usize> = rows.iter().map(|r| r.single_class_fits).collect();
+        // 3 + 0 + 4 over the tasks; a's 3; b's 0; nothing at scale 2.
+        assert_eq!(got, vec![7, 3, 0, 0]);
+        assert_eq!(
+            single_class_places(&counts),
+            vec![
+                "logistic, fixed, scale 4: a 3 of 5 fits (1 all 0, 2 all 1)",
+                "logistic, fixed, scale 4: c 4 of 5 fits (all 0)"
+            ]
+        );
+        let warning = single_class_summary(&counts).unwrap();
+        assert!(warning.starts_with("7 of 15 fits trained on a block holding a single class"));
+        assert_eq!(single_class_summary(&SingleClassFits::new()), None);
     }
 }

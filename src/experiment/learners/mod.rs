@@ -41,10 +41,57 @@ pub trait Learner: Send + Sync {
     ) -> Result<Vec<u8>>;
 }
 
+/// The class every training label has, when the labels hold a single class (`None` when both
+/// are present, or there are no labels).
+pub fn single_class(y_train: &[u8]) -> Option<u8> {
+    let first = *y_train.first()?;
+    y_train.iter().all(|&y| y == first).then_some(first)
+}
+
+/// What one fit gave: the test predictions, and the class of a single-class training set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fit {
+    /// One 0/1 prediction per test row.
+    pub predictions: Vec<u8>,
+    /// `Some(class)` when every training label was `class`: no model was trained and every
+    /// prediction is `class` (scikit-learn refuses to fit such data, "needs samples of at least
+    /// 2 classes"). Callers count these and say so ([`crate::experiment::datasharing`]).
+    pub single_class: Option<u8>,
+}
+
 /// Standard-scales with statistics of the training rows, then fits and predicts.
 ///
-/// When the training labels hold a single class, every prediction is that class: scikit-learn
-/// refuses to fit on one class, and a constant is what any of these learners would converge to.
+/// When the training labels hold a single class, every prediction is that class and
+/// [`Fit::single_class`] says so: scikit-learn refuses to fit on one class, and a constant is
+/// what any of these learners would converge to.
+pub fn fit(
+    learner: &dyn Learner,
+    x_train: &Array2<f64>,
+    y_train: &[u8],
+    x_test: &Array2<f64>,
+    seed: u64,
+) -> Result<Fit> {
+    if let Some(class) = single_class(y_train) {
+        return Ok(Fit {
+            predictions: vec![class; x_test.nrows()],
+            single_class: Some(class),
+        });
+    }
+    let scaler = StandardScaler::fit(x_train);
+    let predictions = learner.fit_predict_scaled(
+        &scaler.transform(x_train),
+        y_train,
+        &scaler.transform(x_test),
+        seed,
+    )?;
+    Ok(Fit {
+        predictions,
+        single_class: None,
+    })
+}
+
+/// [`fit`]'s predictions alone (a single-class training set predicts its class for everyone;
+/// use [`fit`] to know when that happened).
 pub fn fit_predict(
     learner: &dyn Learner,
     x_train: &Array2<f64>,
@@ -52,17 +99,7 @@ pub fn fit_predict(
     x_test: &Array2<f64>,
     seed: u64,
 ) -> Result<Vec<u8>> {
-    let first = y_train.first().copied().unwrap_or(0);
-    if y_train.iter().all(|&y| y == first) {
-        return Ok(vec![first; x_test.nrows()]);
-    }
-    let scaler = StandardScaler::fit(x_train);
-    learner.fit_predict_scaled(
-        &scaler.transform(x_train),
-        y_train,
-        &scaler.transform(x_test),
-        seed,
-    )
+    fit(learner, x_train, y_train, x_test, seed).map(|f| f.predictions)
 }
 
 /// The learner called `name`; an unknown name is bad input listing the known ones.
