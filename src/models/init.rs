@@ -169,9 +169,7 @@ pub fn torch_init(p: &Param, store: &ParamStore) -> Result<Draw> {
             }
         }
         r if r.ends_with("_proj.bias") && r.contains(".self_attn.") => half(Init::Zeros),
-        r if r.ends_with("mlp.fc1.weight") || r.ends_with("mlp.fc2.weight") => {
-            half(linear(name)?)
-        }
+        r if r.ends_with("mlp.fc1.weight") || r.ends_with("mlp.fc2.weight") => half(linear(name)?),
         r if r.ends_with("mlp.fc1.bias") || r.ends_with("mlp.fc2.bias") => {
             let layer = r.trim_end_matches(".bias");
             half(linear(&weight_of(layer))?)
