@@ -537,6 +537,71 @@ fn grid_cells_with_damaged_files_are_named_by_the_report_and_trained_again() {
     assert!(!report.contains("damaged"), "{report}");
 }
 
+/// A finished cell whose `failures.parquet` cannot be read is not skipped: `train` moves the
+/// table aside with a warning naming it and predicts again from the last checkpoint, to the
+/// same bytes; in a grid, `report` names the cell and leaves it out, and the next `run`
+/// retrains it to the uninterrupted run's `results.csv`.
+#[test]
+fn a_finished_cell_with_a_damaged_table_is_trained_again() {
+    let work = tempfile::tempdir().unwrap();
+    let (out, cache) = (work.path().join("cell"), work.path().join("cache"));
+    train(&out, &cache);
+    let table = out.join("failures.parquet");
+    let good = bytes(&table);
+    std::fs::write(&table, &good[..good.len() / 2]).unwrap();
+    let err = stderr(&train(&out, &cache));
+    assert!(
+        err.contains(&format!("warning: {}", s(&table))) && err.contains("trained again"),
+        "{err}"
+    );
+    assert_eq!(bytes(&table), good);
+    assert_eq!(
+        bytes(&out.join("failures.parquet.corrupt")),
+        &good[..good.len() / 2]
+    );
+
+    let config = s(&grid_config(work.path()));
+    let run = work.path().join("run");
+    let run_args = || -> Vec<String> {
+        vec![
+            "run".into(),
+            config.clone(),
+            "--out".into(),
+            s(&run),
+            "--quiet".into(),
+        ]
+    };
+    let o = homogen(&run_args());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results = bytes(&run.join("results.csv"));
+    let table = run.join("cells/bitfit/seed-1/imdb/failures.parquet");
+    let good = bytes(&table);
+    std::fs::write(&table, b"PAR1 not a table").unwrap();
+    let o = homogen(&["report".into(), s(&run)]);
+    let err = stderr(&o);
+    let report = std::fs::read_to_string(run.join("report.md")).unwrap();
+    for text in [&err, &report] {
+        for needle in [
+            "bitfit / seed 1 / imdb: its failure table cannot be read",
+            &s(&table),
+            "the next `homogen run` trains it again",
+        ] {
+            assert!(text.contains(needle), "no `{needle}` in: {text}");
+        }
+    }
+    let o = homogen(&run_args());
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("4 cells: 1 trained, 3 skipped"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(err.contains(&format!("warning: {}", s(&table))), "{err}");
+    assert_eq!(bytes(&table), good);
+    assert_eq!(bytes(&run.join("results.csv")), results);
+}
+
 /// A file replaced through a temporary file and a rename keeps the old file's permission bits;
 /// a new file gets the usual ones.
 #[cfg(unix)]

@@ -419,9 +419,25 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     let failures_path = out.join("failures.parquet");
     if let Some(m) = Manifest::read(&manifest_path) {
         if m.status == "finished" && m.config_hash == hash && failures_path.exists() {
-            if let Some(mut o) = m.outcome {
-                o.skipped = true;
-                return Ok(o);
+            match crate::failures::read_table(&failures_path) {
+                Ok(_) => {
+                    if let Some(mut o) = m.outcome {
+                        o.skipped = true;
+                        return Ok(o);
+                    }
+                }
+                // A finished cell whose table cannot be read is predicted again (from its last
+                // checkpoint when there is one), the damaged table kept beside it.
+                Err(e) => {
+                    let aside = crate::failures::write::move_aside(&failures_path)?;
+                    progress::warn(
+                        opts.progress.as_ref(),
+                        &format!(
+                            "{e}; it was moved to {} and the cell is trained again",
+                            aside.display()
+                        ),
+                    );
+                }
             }
         }
     }

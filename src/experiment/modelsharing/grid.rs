@@ -54,10 +54,23 @@ impl Cell {
         }
     }
 
-    /// True when the cell finished with this very spec.
+    /// True when the cell finished with this very spec and its failure table reads.
     pub fn is_done(&self) -> bool {
+        self.has_done_marker() && self.table_problem().is_none()
+    }
+
+    /// True when the cell's `DONE` marker holds this spec's hash and its table file exists
+    /// (whether or not the table reads).
+    pub fn has_done_marker(&self) -> bool {
         std::fs::read_to_string(self.done_path()).is_ok_and(|h| h.trim() == self.hash)
             && self.failures_path().is_file()
+    }
+
+    /// Why the cell's failure table cannot be read (`None` when it reads).
+    pub fn table_problem(&self) -> Option<String> {
+        crate::failures::read_table(&self.failures_path())
+            .err()
+            .map(|e| e.to_string())
     }
 }
 

@@ -252,10 +252,12 @@ pub struct ReportSummary {
     pub damaged: Vec<(String, u64, String, String)>,
 }
 
-/// The cells whose `manifest.json` or (unfinished cells) checkpoint cannot be read, as
+/// The cells whose `manifest.json`, failure table or (unfinished cells) checkpoint cannot be
+/// read, as
 /// (method, seed, task, what): the file, what is wrong with it, and what becomes of the cell —
-/// a finished cell is still reported (its `DONE` marker holds its spec's hash); an unfinished
-/// one is trained again by the next `homogen run`, which moves the damaged files aside.
+/// a finished cell is still reported (its `DONE` marker holds its spec's hash) unless its table
+/// is the damaged file; an unfinished one (or one whose table cannot be read) is trained again
+/// by the next `homogen run`, which moves the damaged files aside.
 pub fn damaged_cells(cells: &[Cell]) -> Vec<(String, u64, String, String)> {
     let mut out = Vec::new();
     for c in cells.iter().filter(|c| c.out.is_dir()) {
@@ -263,6 +265,11 @@ pub fn damaged_cells(cells: &[Cell]) -> Vec<(String, u64, String, String)> {
         let mut problems = Vec::new();
         if let Err(e) = crate::adapt::manifest::Manifest::load(&c.out.join("manifest.json")) {
             problems.push(e.to_string());
+        }
+        if c.has_done_marker() && !done {
+            if let Some(p) = c.table_problem() {
+                problems.push(format!("its failure table cannot be read: {p}"));
+            }
         }
         // Looked at twice: a cell training now (a Slurm task) replaces its last epoch's files
         // right after writing the next, which can look like a missing file for a moment.
