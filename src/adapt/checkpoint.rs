@@ -246,13 +246,9 @@ fn set_aside(cell: &Path, damage: &Damage, multi: Option<&MultiProgress>) -> Res
 }
 
 /// Reads the last checkpoint's state, when there is one for this spec hash whose files are
-/// complete ([`inspect`]). A damaged checkpoint is moved aside with a warning (on stderr) and
-/// reads as none, so the cell trains from the start.
-pub fn latest(cell: &Path, spec_hash: &str) -> Result<Option<CheckpointState>> {
-    latest_with(cell, spec_hash, None)
-}
-
-fn latest_with(
+/// complete ([`inspect`]). A damaged checkpoint is moved aside with a warning (above `multi`'s
+/// bars, else on stderr) and reads as none, so the cell trains from the start.
+fn latest(
     cell: &Path,
     spec_hash: &str,
     multi: Option<&MultiProgress>,
@@ -279,7 +275,7 @@ pub fn resume(
     opt: &mut dyn Optimizer,
     multi: Option<&MultiProgress>,
 ) -> Result<Option<CheckpointState>> {
-    let Some(state) = latest_with(cell, spec_hash, multi)? else {
+    let Some(state) = latest(cell, spec_hash, multi)? else {
         return Ok(None);
     };
     match restore(cell, &state, store, opt) {
@@ -503,7 +499,7 @@ mod tests {
             let s = store(params);
             let mut opt = optimizer(&s);
             let zeros = values(&s);
-            let state = latest(cell.path(), "h").unwrap().unwrap();
+            let state = latest(cell.path(), "h", None).unwrap().unwrap();
             let e = restore(cell.path(), &state, &s, opt.as_mut()).unwrap_err();
             let Error::Input(input) = &e else {
                 panic!("{case}: {e}")

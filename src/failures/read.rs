@@ -145,6 +145,20 @@ pub fn read_table(path: &Path) -> Result<FailureTable> {
     read_one(path, &ReadOptions::default(), None)
 }
 
+/// Why the Parquet file at `path` cannot be opened (`None` when its footer and schema read): a
+/// check that reads the footer only, for files a program wrote itself and must find whole
+/// (a truncated or overwritten file fails it; damage inside a data page shows only when the
+/// table is read).
+pub fn parquet_problem(path: &Path) -> Option<String> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return Some(format!("{}: cannot open: {e}", path.display())),
+    };
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .err()
+        .map(|e| format!("{}: cannot read as Parquet: {e}", path.display()))
+}
+
 /// Reads one file; `deployment` names its single deployment when the file has no column for it.
 /// A file that is not a regular file (a pipe, `/dev/stdin`, a shell's `<(...)`) is read once
 /// into memory, since it cannot be opened a second time.

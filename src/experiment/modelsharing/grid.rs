@@ -54,7 +54,7 @@ impl Cell {
         }
     }
 
-    /// True when the cell finished with this very spec and its failure table reads.
+    /// True when the cell finished with this very spec and its failure table opens.
     pub fn is_done(&self) -> bool {
         self.has_done_marker() && self.table_problem().is_none()
     }
@@ -66,11 +66,10 @@ impl Cell {
             && self.failures_path().is_file()
     }
 
-    /// Why the cell's failure table cannot be read (`None` when it reads).
+    /// Why the cell's failure table cannot be opened (`None` when its Parquet footer reads;
+    /// cheap, since a report asks for every cell several times).
     pub fn table_problem(&self) -> Option<String> {
-        crate::failures::read_table(&self.failures_path())
-            .err()
-            .map(|e| e.to_string())
+        crate::failures::read::parquet_problem(&self.failures_path())
     }
 }
 
