@@ -136,15 +136,14 @@ fn describe_reads_a_config_with_several_datasets() {
     assert!(stderr(&bad).contains("max_tset"), "{}", stderr(&bad));
 }
 
-/// A Hugging Face cache holding the IMDB fixture at a made-up commit, as hf-hub lays it out.
+/// A Hugging Face cache holding the IMDB fixture at the commit IMDB is pinned to, as hf-hub
+/// lays it out (a commit needs no ref).
 fn hub_cache() -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
     let repo = home.path().join("hub/datasets--stanfordnlp--imdb");
-    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let commit = homogen::data::text::IMDB_REVISION;
     let snap = repo.join("snapshots").join(commit).join("plain_text");
     std::fs::create_dir_all(&snap).unwrap();
-    std::fs::create_dir_all(repo.join("refs")).unwrap();
-    std::fs::write(repo.join("refs/main"), commit).unwrap();
     for split in ["train", "test", "unsupervised"] {
         let f = format!("{split}-00000-of-00001.parquet");
         std::fs::copy(
@@ -179,14 +178,16 @@ fn loaders_find_fetched_data_offline_in_the_hub_cache() {
     assert!(f.status.success(), "{}", stderr(&f));
     assert!(stdout(&f)
         .trim()
-        .ends_with("snapshots/0123456789abcdef0123456789abcdef01234567"));
+        .ends_with("snapshots/e6281661ce1c48d982bc483cf8a173c1bbeb5d31"));
     // A dataset that is not cached: exit 2 telling the user to fetch it.
     let g = homogen(&["data", "describe", "--dataset", "ag_news"], &env);
     assert_eq!(g.status.code(), Some(2));
     assert!(
         stderr(&g).contains(
-            "download it with `homogen fetch dataset fancyzhx/ag_news` where the Hub is \
-             reachable (HF_HUB_OFFLINE is set: unset it for that)"
+            "`fancyzhx/ag_news` at revision `eb185aade064a813bc0b7f42de02595523103ca4` is not \
+             in the Hugging Face cache; download it with `homogen fetch dataset fancyzhx/ag_news \
+             --revision eb185aade064a813bc0b7f42de02595523103ca4` where the Hub is reachable \
+             (HF_HUB_OFFLINE is set: unset it for that)"
         ),
         "{}",
         stderr(&g)

@@ -11,7 +11,8 @@ use std::process::{Command, Output};
 
 use common::hub::{downloads, serve_hub, HubRepo};
 
-const DATA_SHA: &str = "1111111111111111111111111111111111111111";
+/// The commit IMDB is pinned to: the stand-in Hub serves the fixture there (and as `main`).
+const DATA_SHA: &str = homogen::data::text::IMDB_REVISION;
 const MODEL_SHA: &str = "2222222222222222222222222222222222222222";
 
 fn fixtures() -> PathBuf {
@@ -109,10 +110,12 @@ fn fetch_dataset_writes_the_cache_layout_the_loaders_read_then_skips() {
         .join("plain_text/unsupervised-00000-of-00001.parquet")
         .exists());
     assert!(!snap.join("README.md").exists());
-    let main = home
-        .path()
-        .join("hub/datasets--stanfordnlp--imdb/refs/main");
-    assert_eq!(std::fs::read_to_string(main).unwrap().trim(), DATA_SHA);
+    // IMDB is pinned: the files were asked for at the commit, and no branch was recorded.
+    let asked = format!("/api/datasets/stanfordnlp/imdb/revision/{DATA_SHA}");
+    let paths: Vec<String> = log.lock().unwrap().iter().map(|r| r.path.clone()).collect();
+    assert!(paths.contains(&asked), "{asked} not in {paths:?}");
+    let refs = home.path().join("hub/datasets--stanfordnlp--imdb/refs");
+    assert!(!refs.join("main").exists());
     assert_eq!(downloads(&log).len(), 2);
     let via_cdn = log
         .lock()
@@ -142,6 +145,17 @@ fn fetch_dataset_writes_the_cache_layout_the_loaders_read_then_skips() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(downloads(&log).len(), 2);
     assert_eq!(log.lock().unwrap().len(), before + 1);
+
+    // A branch is recorded as pointing at the commit it resolved to, as huggingface_hub does.
+    let main = fetch(
+        &endpoint,
+        home.path(),
+        &["dataset", "imdb", "--revision", "main"],
+    );
+    assert!(main.status.success(), "{}", stderr(&main));
+    assert_eq!(downloads(&log).len(), 2);
+    let main = std::fs::read_to_string(refs.join("main")).unwrap();
+    assert_eq!(main.trim(), DATA_SHA);
 }
 
 #[test]

@@ -25,8 +25,8 @@ pub struct HubDataset {
     pub name: &'static str,
     /// The repository id.
     pub repo: &'static str,
-    /// The default revision: a pinned commit where we know it, else `main` (pin one with
-    /// `--revision`; `fetch` prints the commit it resolved).
+    /// The default revision: a pinned commit where we know it (CelebA, IMDB, AG News), else
+    /// `main` (pin one with `--revision`; `fetch` prints the commit it resolved).
     pub revision: &'static str,
 }
 
@@ -60,7 +60,7 @@ pub fn hub_dataset(name: &str) -> Result<HubDataset> {
     Ok(HubDataset {
         name: set.name(),
         repo: set.hub_repo(),
-        revision: "main",
+        revision: set.hub_revision(),
     })
 }
 
@@ -444,6 +444,19 @@ mod tests {
         assert_eq!(hub_dataset("fancyzhx/ag_news").unwrap().name, "ag_news");
         assert_eq!(hub_dataset("hate-speech18").unwrap().name, "hate_speech18");
         assert!(matches!(hub_dataset("mnist"), Err(Error::Input(_))));
+        // Pinned where a commit is known, else `main`.
+        let revision = |name| hub_dataset(name).unwrap().revision;
+        assert_eq!(revision("imdb"), "e6281661ce1c48d982bc483cf8a173c1bbeb5d31");
+        assert_eq!(
+            revision("agnews"),
+            "eb185aade064a813bc0b7f42de02595523103ca4"
+        );
+        assert_eq!(
+            revision("celeba"),
+            "2d738f56e0e7f925ea36ae7c808ea925264aacec"
+        );
+        assert_eq!(revision("yahoo"), "main");
+        assert_eq!(revision("hate_speech18"), "main");
     }
 
     #[test]

@@ -40,6 +40,14 @@ pub enum TextSet {
     HateSpeech18,
 }
 
+/// stanfordnlp/imdb's pinned commit: the Parquet layout (`plain_text/{train,test,unsupervised}-
+/// 00000-of-00001.parquet`) that public projects pin for byte-identical data.
+pub const IMDB_REVISION: &str = "e6281661ce1c48d982bc483cf8a173c1bbeb5d31";
+
+/// fancyzhx/ag_news's pinned commit (`data/{train,test}-00000-of-00001.parquet`), the one MTEB's
+/// AG News task and other public projects pin.
+pub const AG_NEWS_REVISION: &str = "eb185aade064a813bc0b7f42de02595523103ca4";
+
 impl TextSet {
     /// Every text set.
     pub const ALL: [TextSet; 4] = [
@@ -77,6 +85,16 @@ impl TextSet {
             TextSet::AgNews => "fancyzhx/ag_news",
             TextSet::YahooAnswers => "community-datasets/yahoo_answers_topics",
             TextSet::HateSpeech18 => "odegiber/hate_speech18",
+        }
+    }
+
+    /// The revision `fetch` and the loaders use by default: a pinned commit where one is known
+    /// (IMDB, AG News), else `main`, whose commit the run's manifest records.
+    pub fn hub_revision(self) -> &'static str {
+        match self {
+            TextSet::Imdb => IMDB_REVISION,
+            TextSet::AgNews => AG_NEWS_REVISION,
+            TextSet::YahooAnswers | TextSet::HateSpeech18 => "main",
         }
     }
 
