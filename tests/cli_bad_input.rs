@@ -415,31 +415,39 @@ fn report_without_finished_cells_keeps_the_old_report() {
     }
 }
 
-/// Settings only training would reject are checked before any cell starts: a `num_labels`
-/// that is not the task's class count, a `max_length` of 0.
+/// Settings only training would reject are checked before any cell starts, by `run` and by
+/// `plan` (before it writes the job list): a `num_labels` that is not the task's class count, a
+/// `max_length` of 0, a task the dataset does not have.
 #[test]
-fn run_checks_num_labels_and_max_length_before_training() {
+fn run_and_plan_check_num_labels_and_max_length_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let cases: [(&str, &str); 3] = [
+    let cases: [(&str, &str); 4] = [
         ("[train]\n", "[train]\nnum_labels = 3\n"),
         ("name = \"probe\"\n", "name = \"probe\"\nnum_labels = 5\n"),
         ("[train]\n", "[train]\nmax_length = 0\n"),
+        ("task = \"Wearing_Necklace\"", "task = \"Wearing_Cape\""),
     ];
     let keys = [
         "train.num_labels",
         "methods[0].num_labels",
         "train.max_length",
+        "tasks[1].task",
     ];
     for ((from, to), key) in cases.into_iter().zip(keys) {
-        let c = small_config(dir.path(), |t| t.replacen(from, to, 1));
-        let (code, stdout, err) = homogen(&["run", s(&c), "--out", s(&out), "--quiet"]);
-        assert_eq!(code, 2, "{to}: {stdout}{err}");
-        assert!(
-            err.contains(&format!("key `{key}`")) && err.contains("c.toml"),
-            "{err}"
-        );
-        assert!(!out.join("cells").exists(), "{to}: a cell ran");
+        let c = small_config(dir.path(), |t| {
+            assert!(t.contains(from), "{from}");
+            t.replacen(from, to, 1)
+        });
+        for command in ["run", "plan"] {
+            let (code, stdout, err) = homogen(&[command, s(&c), "--out", s(&out), "--quiet"]);
+            assert_eq!(code, 2, "{command} {to}: {stdout}{err}");
+            assert!(
+                err.contains(&format!("key `{key}`")) && err.contains("c.toml"),
+                "{command}: {err}"
+            );
+            assert!(!out.exists(), "{command} {to}: wrote {}", out.display());
+        }
     }
 }
 

@@ -74,10 +74,19 @@ pub fn run(args: PlanArgs, quiet: bool) -> anyhow::Result<()> {
     }
     // Downloaded here, once, so that array tasks (often on nodes without network) find the
     // model and datasets in the cache. Planning offline, what is missing is left to the tasks.
+    // With every dataset at hand, what only training would reject (a wrong `root` or task
+    // name, a `num_labels` that is not the task's class count) is one error now, not one failed
+    // array task per cell.
     match config.fetch_missing(!quiet) {
-        Ok(lines) => lines.iter().for_each(|l| eprintln!("downloaded {l}")),
+        Ok(lines) => {
+            lines.iter().for_each(|l| eprintln!("downloaded {l}"));
+            config.check_datasets()?;
+        }
         Err(e) if homogen::data::hub::offline() => {
-            eprintln!("warning: {e}; the array tasks will need to download it")
+            eprintln!(
+                "warning: {e}; the array tasks will need to download it (the datasets were not \
+                 checked)"
+            )
         }
         Err(e) => return Err(e.into()),
     }
