@@ -18,7 +18,7 @@ use homogen::models::init::InitScheme;
 pub struct TrainArgs {
     /// A TOML file with a `[train]` table (the keys of the flags below, snake_case, with the
     /// dataset as a `[train.dataset]` table). Only `--out` and the run options (`--cache-dir`,
-    /// `--allow-pickle`, `--no-feature-cache`) may be given with it; a training flag is refused
+    /// `--allow-pickle`, `--overwrite`) may be given with it; a training flag is refused
     /// rather than silently ignored.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -83,7 +83,8 @@ pub struct TrainArgs {
         conflicts_with = "config"
     )]
     pub weight_decay: f64,
-    /// linear, cosine or constant.
+    /// linear, cosine (transformers' per-step schedules), cosine-epochs (torch's
+    /// `CosineAnnealingLR(T_max=epochs)` stepped once per epoch) or constant.
     #[arg(long, default_value = "linear", conflicts_with = "config")]
     pub schedule: String,
     /// Warmup steps.
