@@ -136,6 +136,12 @@ fn describe_reads_a_config_with_several_datasets() {
     assert!(stderr(&bad).contains("max_tset"), "{}", stderr(&bad));
 }
 
+/// The IMDB snapshot folder of commit `commit` in the Hugging Face cache under `home`.
+fn repo_snapshot(home: &Path, commit: &str) -> PathBuf {
+    home.join("hub/datasets--stanfordnlp--imdb/snapshots")
+        .join(commit)
+}
+
 /// A Hugging Face cache holding the IMDB fixture at the commit IMDB is pinned to, as hf-hub
 /// lays it out (a commit needs no ref).
 fn hub_cache() -> tempfile::TempDir {
@@ -192,6 +198,31 @@ fn loaders_find_fetched_data_offline_in_the_hub_cache() {
         "{}",
         stderr(&g)
     );
+    // A config pins another commit with the dataset table's `revision`: looked up as given.
+    let other = "0123456789abcdef0123456789abcdef01234567";
+    let cfg = home.path().join("pinned.toml");
+    std::fs::write(
+        &cfg,
+        format!("[dataset]\nname = \"imdb\"\nrevision = \"{other}\"\n"),
+    )
+    .unwrap();
+    let p = homogen(&["data", "describe", cfg.to_str().unwrap()], &env);
+    assert_eq!(p.status.code(), Some(2));
+    assert!(
+        stderr(&p).contains(&format!("`stanfordnlp/imdb` at revision `{other}` is not")),
+        "{}",
+        stderr(&p)
+    );
+    let cached = repo_snapshot(home.path(), homogen::data::text::IMDB_REVISION);
+    std::fs::rename(cached, repo_snapshot(home.path(), other)).unwrap();
+    let p = homogen(
+        &["data", "describe", cfg.to_str().unwrap(), "--format", "csv"],
+        &env,
+    );
+    assert!(p.status.success(), "{}", stderr(&p));
+    assert!(stdout(&p)
+        .lines()
+        .any(|l| l == "imdb,train,examples,all,20"));
     // A model card's name stands for its Hub model (here at another revision than its pin).
     for (model, shown) in [
         ("org/some-model", "org/some-model"),
