@@ -42,6 +42,20 @@ fn config(dir: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// Copies a folder of plain files (the CelebA fixture) recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 fn homogen(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().unwrap()
 }
@@ -100,11 +114,17 @@ fn slurm_array_matches_local_run_and_names_failed_cells() {
         "results.csv from the Slurm array differs from the local run"
     );
 
-    // A task whose dataset folder does not exist: its cells fail on the cluster.
+    // A task whose dataset is there when planned (plan checks it) and gone when the array runs:
+    // its cells fail on the cluster.
+    let moved = dir.path().join("celeba-moved");
+    copy_dir(&root().join("tests/fixtures/data/celeba/official"), &moved);
     let bad = config(
         dir.path(),
-        "[[tasks]]\nname = \"Broken\"\ntask = \"Wearing_Hat\"\n\
-         dataset = { name = \"celeba\", root = \"/nonexistent/celeba\" }\n",
+        &format!(
+            "[[tasks]]\nname = \"Broken\"\ntask = \"Wearing_Earrings\"\n\
+             dataset = {{ name = \"celeba\", root = \"{}\" }}\n",
+            moved.display()
+        ),
     );
     let run = dir.path().join("bad");
     let o = homogen(&[
@@ -114,6 +134,7 @@ fn slurm_array_matches_local_run_and_names_failed_cells() {
         run.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(&moved).unwrap();
     let o = sbatch_wait(&run.join("submit.sbatch"));
     assert!(
         !o.status.success(),
