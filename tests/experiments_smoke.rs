@@ -347,3 +347,88 @@ fn smoke_language_from_a_cold_feature_cache_runs_every_cell() {
         .iter()
         .any(|((_, g, m), value)| g == "gender" && m == "h_avg" && !value.is_empty()));
 }
+
+/// `split_seed = "seed"` gives each training seed its own HateSpeech18 train/test cut (the
+/// authors drew an unseeded one per run): the seed-s cell tests on exactly the examples
+/// `data::load` holds out with `split_seed = s`, the cells of another seed on others, and the
+/// report measures the systems. Any other string is refused, naming the key.
+#[test]
+fn hate_speech_cut_per_training_seed() {
+    use homogen::data::{DatasetSpec, Split};
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = "tests/fixtures/data/hate_speech18/parquet";
+    let config = |split_seed: &str| {
+        let text = std::fs::read_to_string(root().join("configs/smoke-language.toml"))
+            .unwrap()
+            .replace("../tests/", &format!("{}/tests/", root().display()))
+            .replace(
+                "parquet\", groupings = [\"gender\"] }",
+                &format!("parquet\", groupings = [\"gender\"], split_seed = {split_seed} }}"),
+            )
+            .replace("[[methods]]\nname = \"bitfit\"\n\n", "")
+            .replace("[[methods]]\nname = \"finetune\"\n\n", "")
+            .replace("values = [1, 2, 3]", "values = [1, 2]");
+        assert!(text.contains("split_seed") && !text.contains("name = \"bitfit\""));
+        let path = dir.path().join(format!("c{}.toml", split_seed.len()));
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let out = dir.path().join("run");
+    let stdout = run_ok(&[
+        "run",
+        config("\"seed\"").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(stdout.contains("8 trained"), "{stdout}");
+    let held_out = |seed: u64| {
+        let mut spec = DatasetSpec::named("hate_speech18");
+        spec.root = Some(root().join(fixture));
+        spec.split_seed = seed;
+        let ds = homogen::data::load(&spec, false).unwrap();
+        let mut ids: Vec<String> = ds
+            .split(Split::Test)
+            .map(|e| e.example_id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let tested = |seed: u64| {
+        let cell = out.join(format!(
+            "cells/probe/seed-{seed}/hate_speech18/failures.parquet"
+        ));
+        let t = read_table(&cell).unwrap();
+        let mut ids: Vec<String> = (0..t.len())
+            .map(|r| t.example_id.value(r).to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_ne!(held_out(1), held_out(2), "the fixture's cuts should differ");
+    assert_eq!(tested(1), held_out(1));
+    assert_eq!(tested(2), held_out(2));
+    let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    for seed in [1, 2] {
+        let key = (
+            format!("probe/seed-{seed}"),
+            "gender".to_string(),
+            "h_avg".to_string(),
+        );
+        assert!(
+            values(&results).get(&key).is_some_and(|v| !v.is_empty()),
+            "{key:?} in\n{results}"
+        );
+    }
+
+    let bad = Command::new(BIN)
+        .args(["run", config("\"each\"").to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("tasks[3].dataset.split_seed") && err.contains("\"seed\""),
+        "{err}"
+    );
+}

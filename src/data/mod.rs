@@ -75,7 +75,8 @@ pub struct DatasetSpec {
     /// Seed of the subsets.
     #[serde(default)]
     pub subset_seed: u64,
-    /// Seed of HateSpeech18's train/test cut (fixed per dataset, not per training seed).
+    /// Seed of HateSpeech18's train/test cut (a model-sharing config's `split_seed = "seed"`
+    /// sets it to each cell's training seed).
     #[serde(default)]
     pub split_seed: u64,
     /// Share of HateSpeech18 held out as test.

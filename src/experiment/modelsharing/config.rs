@@ -20,6 +20,7 @@
 //! name = "imdb"                   # the deployment's name
 //! task = "label"                  # optional: the dataset's label/attribute
 //! dataset = { name = "imdb", root = "tests/fixtures/data/imdb/hub" }
+//! # HateSpeech18's 80/20 cut: split_seed = 0 (one cut) or "seed" (one per training seed)
 //!
 //! [[methods]]
 //! name = "probe"
@@ -155,10 +156,45 @@ pub struct MethodSection {
     pub overrides: BTreeMap<String, toml::Value>,
 }
 
+/// The `split_seed` value that gives each training seed its own train/test cut (HateSpeech18,
+/// which has one split upstream): the cut of a cell trained with seed `s` uses `split_seed = s`,
+/// as the authors' unseeded cut gave every run its own, but reproducibly, and shared by the
+/// methods of one seed so that they stay paired.
+pub const SPLIT_PER_SEED: &str = "seed";
+
 impl TaskSection {
-    /// The task's dataset spec; an error names `tasks[i].dataset` in `origin`.
+    /// The task's dataset table for a cell trained with `seed`: `split_seed = "seed"` becomes
+    /// that seed; everything else as configured.
+    pub fn dataset_for_seed(&self, seed: u64) -> toml::Table {
+        let mut table = self.dataset.clone();
+        if self.split_per_seed() {
+            table.insert("split_seed".into(), toml::Value::Integer(seed as i64));
+        }
+        table
+    }
+
+    /// Whether the task's train/test cut follows the training seed (`split_seed = "seed"`).
+    pub fn split_per_seed(&self) -> bool {
+        self.dataset.get("split_seed").and_then(toml::Value::as_str) == Some(SPLIT_PER_SEED)
+    }
+
+    /// The task's dataset spec (with `split_seed = "seed"`, the cut of seed 0: what the checks
+    /// before training read, the task's classes and groups, is the same for every cut); an
+    /// error names `tasks[i].dataset` in `origin`.
     fn dataset_spec(&self, origin: &Path, i: usize) -> Result<crate::data::DatasetSpec> {
-        toml::Value::Table(self.dataset.clone())
+        if let Some(v) = self.dataset.get("split_seed") {
+            if !(v.is_integer() || self.split_per_seed()) {
+                return Err(key_error(
+                    origin,
+                    &format!("tasks[{i}].dataset.split_seed"),
+                    format!(
+                        "expected an integer or \"{SPLIT_PER_SEED}\" (a cut per training seed), \
+                         found {v}"
+                    ),
+                ));
+            }
+        }
+        toml::Value::Table(self.dataset_for_seed(0))
             .try_into()
             .map_err(|e| key_error(origin, &format!("tasks[{i}].dataset"), e.to_string()))
     }

@@ -93,7 +93,7 @@ pub fn expand(config: &ModelSharingConfig, out: &Path) -> Result<Vec<Cell>> {
                     spec.insert("revision".into(), r.clone().into());
                 }
                 spec.insert("method".into(), m.name.clone().into());
-                let dataset = serde_json::to_value(&t.dataset)
+                let dataset = serde_json::to_value(t.dataset_for_seed(seed))
                     .map_err(|e| Error::Runtime(format!("dataset spec to JSON: {e}")))?;
                 spec.insert("dataset".into(), dataset);
                 if let Some(task) = &t.task {
