@@ -21,7 +21,8 @@
 //! they are given in, so a population always has the same row order: person `i` (its
 //! `example_id`) is the `i`-th row of that concatenation. Every file must have the same header
 //! (one survey's layout) and a different state. Files are streamed (a zip is decompressed on
-//! the fly), keeping only the columns the tasks need: 3.2 million people take about 1.2 GB.
+//! the fly), keeping only the columns the tasks need: 3.2 million people take about 1 GiB at
+//! peak, where folktables takes 23 GiB for the same files (BENCHMARKS.md).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
