@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod common;
+use common::copy_dir;
+
 const BIN: &str = env!("CARGO_BIN_EXE_homogen");
 
 fn root() -> PathBuf {
@@ -40,20 +43,6 @@ fn config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("c.toml");
     std::fs::write(&path, format!("{text}\n{extra}")).unwrap();
     path
-}
-
-/// Copies a folder of plain files (the CelebA fixture) recursively.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 fn homogen(args: &[&str]) -> std::process::Output {

@@ -199,6 +199,20 @@ pub fn assert_gradients_match(
     worst
 }
 
+/// Copies a folder of plain files and folders (a fixture) to `to`, recursively.
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
 /// A copy of the CelebA fixture (tests/fixtures/data/celeba/official) under `dir` whose images
 /// are not images: the annotations load, decoding any image fails.
 pub fn broken_celeba(dir: &std::path::Path) -> std::path::PathBuf {
