@@ -108,7 +108,11 @@ fn cached_features_are_the_same_whatever_the_training_batch() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let small = cache_after_cell(data.path(), a.path(), 3);
     let large = cache_after_cell(data.path(), b.path(), 50);
-    assert_eq!(small.len(), 2, "one feature file per split");
+    assert_eq!(
+        small.len(),
+        1,
+        "one feature file for the examples of both splits"
+    );
     let names = |f: &[(PathBuf, Vec<u8>)]| f.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(names(&small), names(&large), "same cache keys");
     for ((name, x), (_, y)) in small.iter().zip(&large) {
@@ -121,47 +125,55 @@ fn cached_features_are_the_same_whatever_the_training_batch() {
 }
 
 /// The cache is filled shortest text first (each pass pads little) but keeps one row per example
-/// in the split's order: every cached row equals that example's features computed alone (no
-/// padding at all), within rounding, and the texts' lengths really differ.
+/// in the canonical order of the examples of all splits, sorted by example id (here
+/// `imdb:<split>:<row>`, so `imdb:test:0`, `imdb:test:1`, `imdb:test:10`, …): every cached row
+/// equals that example's features computed alone (no padding at all), within rounding, and the
+/// texts' lengths really differ.
 #[test]
-fn cached_rows_follow_the_split_order_and_match_unpadded_features() {
+fn cached_rows_follow_the_example_ids_and_match_unpadded_features() {
     let data = tempfile::tempdir().unwrap();
     write_split(data.path(), "train", 40);
-    write_split(data.path(), "test", 10);
+    write_split(data.path(), "test", 12);
     let work = tempfile::tempdir().unwrap();
     let files = cache_after_cell(data.path(), work.path(), 8);
-    let (_, train_bytes) = files
-        .iter()
-        .find(|(_, bytes)| {
-            let t = candle_core::safetensors::load_buffer(bytes, &Device::Cpu).unwrap();
-            t["features"].dim(0).unwrap() == 40
-        })
-        .expect("the train split's feature file");
-    let cached = candle_core::safetensors::load_buffer(train_bytes, &Device::Cpu).unwrap()
+    assert_eq!(files.len(), 1);
+    let cached = candle_core::safetensors::load_buffer(&files[0].1, &Device::Cpu).unwrap()
         ["features"]
         .clone();
+    assert_eq!(cached.dim(0).unwrap(), 52);
 
+    let mut examples: Vec<(String, String)> = Vec::new();
+    for split in ["train", "test"] {
+        let csv = std::fs::read_to_string(data.path().join(format!("{split}.csv"))).unwrap();
+        for (row, text) in texts_of(&csv).into_iter().enumerate() {
+            examples.push((format!("imdb:{split}:{row}"), text.to_string()));
+        }
+    }
+    examples.sort();
+    assert_eq!(examples[2].0, "imdb:test:10");
     let (model, tok) = fixture_model();
-    let csv = std::fs::read_to_string(data.path().join("train.csv")).unwrap();
-    let texts = texts_of(&csv);
+    let texts: Vec<&str> = examples.iter().map(|(_, t)| t.as_str()).collect();
     let lengths = tok.lengths(&texts).unwrap();
     assert!(
         lengths.iter().min() < lengths.iter().max(),
         "lengths {lengths:?}"
     );
-    for (i, text) in texts.iter().enumerate() {
+    for (r, (id, text)) in examples.iter().enumerate() {
         let alone = features_of(&model, &tok, &[text])
             .flatten_all()
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        let row = cached.get(i).unwrap().to_vec1::<f32>().unwrap();
+        let row = cached.get(r).unwrap().to_vec1::<f32>().unwrap();
         let diff = alone
             .iter()
             .zip(&row)
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
-        assert!(diff < 1e-5, "example {i}: cached row differs by {diff}");
+        assert!(
+            diff < 1e-5,
+            "row {r} ({id}): differs by {diff} from its features"
+        );
     }
 }
 

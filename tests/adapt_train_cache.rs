@@ -1,12 +1,38 @@
 //! The probe feature cache: across 3 seeds × 2 epochs the frozen backbone sees each example
-//! exactly once (counted by the cache layer). Its own test binary, so that no other test moves
-//! the process-wide counter.
+//! exactly once (counted by the cache layer), also when each seed cuts the examples into train
+//! and test differently. Its own test binary, and one test, so that nothing else moves the
+//! process-wide counter while it counts.
 
 use std::path::Path;
 
 use homogen::adapt::cache::backbone_examples;
 use homogen::adapt::{train_cell, RunOptions, TrainSpec};
-use homogen::data::DatasetSpec;
+use homogen::data::{DatasetSpec, Split};
+
+/// Trains a probe on `dataset` for 2 epochs with `seed` into `out`, the feature cache in
+/// `out`'s parent's `cache/`.
+fn train_probe(model: &Path, dataset: DatasetSpec, seed: u64, out: &Path) {
+    let mut s = TrainSpec::new(
+        &model.display().to_string(),
+        "probe",
+        dataset,
+        out.to_path_buf(),
+    );
+    s.seed = seed;
+    s.epochs = 2;
+    s.batch_size = 4;
+    let o = train_cell(
+        &s,
+        &RunOptions {
+            quiet: true,
+            cache_dir: Some(out.parent().unwrap().join("cache")),
+            allow_pickle: false,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(!o.skipped);
+}
 
 #[test]
 fn backbone_runs_once_per_example_across_seeds_and_epochs() {
@@ -38,31 +64,56 @@ fn backbone_runs_once_per_example_across_seeds_and_epochs() {
     for seed in 0..3 {
         let mut d = DatasetSpec::named("imdb");
         d.root = Some(data.path().to_path_buf());
-        let mut s = TrainSpec::new(
-            &model.display().to_string(),
-            "probe",
-            d,
-            work.path().join(format!("seed{seed}")),
-        );
-        s.seed = seed;
-        s.epochs = 2;
-        s.batch_size = 4;
-        let o = train_cell(
-            &s,
-            &RunOptions {
-                quiet: true,
-                cache_dir: Some(work.path().join("cache")),
-                allow_pickle: false,
-                ..RunOptions::default()
-            },
-        )
-        .unwrap();
-        assert!(!o.skipped);
+        train_probe(&model, d, seed, &work.path().join(format!("seed{seed}")));
     }
     // 10 train + 6 test examples, each through the backbone once; no validation split.
     assert_eq!(backbone_examples() - before, 16);
     let files = std::fs::read_dir(work.path().join("cache"))
         .unwrap()
         .count();
-    assert_eq!(files, 2, "one cached feature file per split");
+    assert_eq!(
+        files, 1,
+        "one cached feature file for the examples of all splits"
+    );
+
+    // HateSpeech18 cut 80/20 by each training seed (`split_seed = "seed"` in a config): every
+    // seed trains and tests on other examples, but the examples are the same ones, so the
+    // backbone still sees each once.
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/data/hate_speech18/parquet");
+    let hate = |seed: u64| {
+        let mut d = DatasetSpec::named("hate_speech18");
+        d.root = Some(fixture.clone());
+        d.split_seed = seed;
+        d
+    };
+    let test_ids = |seed: u64| {
+        let ds = homogen::data::load(&hate(seed), false).unwrap();
+        let mut ids: Vec<String> = ds
+            .split(Split::Test)
+            .map(|e| e.example_id.clone())
+            .collect();
+        ids.sort();
+        (ds.examples.len() as u64, ids)
+    };
+    let (pool, cut_1) = test_ids(1);
+    assert_ne!(cut_1, test_ids(2).1, "the fixture's cuts should differ");
+    let before = backbone_examples();
+    for seed in 1..=3 {
+        train_probe(
+            &model,
+            hate(seed),
+            seed,
+            &work.path().join(format!("hate{seed}")),
+        );
+    }
+    assert!(pool > 0);
+    assert_eq!(backbone_examples() - before, pool);
+    let files = std::fs::read_dir(work.path().join("cache"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        files, 2,
+        "one more cached feature file: HateSpeech18's examples"
+    );
 }

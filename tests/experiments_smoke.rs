@@ -408,6 +408,12 @@ fn hate_speech_cut_per_training_seed() {
     assert_ne!(held_out(1), held_out(2), "the fixture's cuts should differ");
     assert_eq!(tested(1), held_out(1));
     assert_eq!(tested(2), held_out(2));
+    // The probe's features: one file per task's examples, the two seeds' cuts of HateSpeech18
+    // included (they cut the same examples).
+    let feature_files = std::fs::read_dir(out.join(".feature-cache"))
+        .unwrap()
+        .count();
+    assert_eq!(feature_files, 4, "one feature file per task");
     let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
     for seed in [1, 2] {
         let key = (

@@ -1,7 +1,10 @@
-//! The probe feature cache: a frozen backbone's features of one dataset split, computed once and
-//! kept in a safetensors file (tensor `features` [n, hidden], f32) named by the SHA-256 of what
-//! decides them — the model's files (config, weights, tokenizer), the split's inputs in order and
-//! the preprocessing. Every seed, epoch and task sharing those reuses the file.
+//! The probe feature cache: a frozen backbone's features of the examples a cell uses, computed
+//! once and kept in a safetensors file (tensor `features` [n, hidden], f32) named by the SHA-256
+//! of what decides them — the model's files (config, weights, tokenizer), the distinct inputs in
+//! a canonical order ([`ExampleUnion`]) and the preprocessing. Which split an example is in is
+//! not part of the key, so every seed, epoch and task with the same inputs reuses the file, also
+//! when each training seed cuts the same examples into train and test differently
+//! (HateSpeech18's `split_seed = "seed"`).
 //!
 //! [`backbone_examples`] counts the examples this process has pushed through a backbone to fill
 //! the cache (tests use it to check that each example is computed once).
@@ -161,6 +164,55 @@ impl FeatureCache {
     }
 }
 
+/// The distinct examples of several splits in a canonical order — sorted by their identity (an
+/// example's id and input), whatever split each is in and whatever order the splits list them —
+/// and where each split's examples sit in it. Two cells that use the same examples share one
+/// union, so one cache file, even when their splits cut those examples differently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExampleUnion {
+    /// `(split, index in that split)` of one occurrence of each distinct example, in union order.
+    pub members: Vec<(usize, usize)>,
+    /// For each split, the union row of each of its examples, in the split's order.
+    pub rows: Vec<Vec<u32>>,
+}
+
+impl ExampleUnion {
+    /// The union of `splits`, each a list of example identities (equal identities are one
+    /// example, computed once).
+    pub fn new<K: Ord>(splits: &[Vec<K>]) -> Self {
+        let mut all: Vec<(&K, usize, usize)> = splits
+            .iter()
+            .enumerate()
+            .flat_map(|(s, keys)| keys.iter().enumerate().map(move |(i, k)| (k, s, i)))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        let mut members = Vec::new();
+        let mut rows: Vec<Vec<u32>> = splits.iter().map(|k| vec![0; k.len()]).collect();
+        for (place, &(key, s, i)) in all.iter().enumerate() {
+            let new = place == 0 || all[place - 1].0 != key;
+            if new {
+                members.push((s, i));
+            }
+            rows[s][i] = (members.len() - 1) as u32;
+        }
+        ExampleUnion { members, rows }
+    }
+
+    /// Split `s`'s rows of `union_rows` (one row per member, in union order), in the split's
+    /// order.
+    pub fn split_rows(&self, union_rows: &Tensor, s: usize) -> Result<Tensor> {
+        let rows = &self.rows[s];
+        if rows.is_empty() {
+            let width = union_rows.dims().get(1).copied().unwrap_or(0);
+            return Tensor::zeros((0, width), union_rows.dtype(), union_rows.device())
+                .map_err(tensor_error);
+        }
+        Tensor::from_slice(rows, rows.len(), union_rows.device())
+            .and_then(|idx| union_rows.index_select(&idx, 0))
+            .map_err(tensor_error)
+    }
+}
+
 /// Writes named tensors to a safetensors file through a temporary name and a rename.
 pub fn save_atomically(tensors: &[(&str, &Tensor)], path: &Path) -> Result<()> {
     crate::failures::write_safetensors(tensors, path)
@@ -241,6 +293,35 @@ mod tests {
         assert_eq!(
             f.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
             vec![0.0, 2.0, 4.0]
+        );
+    }
+
+    /// Worked by hand: splits [b, a] and [c, a] hold the distinct examples a, b, c; the shared
+    /// `a` is one member (its first occurrence, split 0 index 1), and each split's rows point
+    /// into that order. Another cut of the same examples gives the same members' keys.
+    #[test]
+    fn a_union_is_the_sorted_distinct_examples_whatever_the_cut() {
+        let u = ExampleUnion::new(&[vec!["b", "a"], vec!["c", "a"]]);
+        assert_eq!(u.members, vec![(0, 1), (0, 0), (1, 0)]);
+        assert_eq!(u.rows, vec![vec![1, 0], vec![2, 0]]);
+        let other = ExampleUnion::new(&[vec!["c"], vec!["a", "b"], vec![]]);
+        assert_eq!(other.members, vec![(1, 0), (1, 1), (0, 0)]);
+        assert_eq!(other.rows, vec![vec![2], vec![0, 1], vec![]]);
+
+        let union_rows =
+            Tensor::from_vec(vec![0f32, 1., 10., 11., 20., 21.], (3, 2), &Device::Cpu).unwrap();
+        let split = |s| {
+            other
+                .split_rows(&union_rows, s)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap()
+        };
+        assert_eq!(split(0), vec![vec![20., 21.]]);
+        assert_eq!(split(1), vec![vec![0., 1.], vec![10., 11.]]);
+        assert_eq!(
+            other.split_rows(&union_rows, 2).unwrap().dims(),
+            &[0usize, 2]
         );
     }
 

@@ -18,6 +18,7 @@
 //! check resuming. It has no other effect.
 
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Instant;
 
@@ -26,7 +27,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::cache::{CacheKey, FeatureCache, FEATURE_BATCH};
+use super::cache::{CacheKey, ExampleUnion, FeatureCache, FEATURE_BATCH};
 use super::cell::{CellOutcome, FeatureKind, ResizeMode, RunOptions, TrainSpec};
 use super::checkpoint::{self, CheckpointState};
 use super::clip::{clip_coefficient, grad_norm};
@@ -552,35 +553,34 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                 .join(".feature-cache")
         }))
         .with_concurrent_batches(device.is_cpu());
-        let base = model_key(&files, spec, &pipeline)?;
-        let mut feats = Vec::new();
-        for (split, ex) in [
-            (Split::Train, &train),
-            (Split::Valid, &valid),
-            (Split::Test, &test),
-        ] {
-            let mut key = base.clone();
-            key.part("split", split.as_str().as_bytes());
-            for e in ex.iter() {
-                key.part("id", e.example_id.as_bytes());
-                match &e.input {
-                    Input::Text(t) => key.part("text", t.as_bytes()),
-                    Input::Image(i) => key.part("image", i.describe().as_bytes()),
-                };
-            }
-            let f = cache.features(
-                &key.finish(),
-                ex.len(),
-                FEATURE_BATCH,
-                || pipeline.pass_order(ex),
-                |indices| {
-                    let picked: Vec<&Example> = indices.iter().map(|&i| ex[i]).collect();
-                    let b = pipeline.batch(&picked, None)?;
-                    model.host_features(&b, &Ctx::eval()).map_err(tensor_error)
-                },
-            )?;
-            feats.push(f);
+        let mut key = model_key(&files, spec, &pipeline)?;
+        let splits = [&train, &valid, &test];
+        let identities: Vec<Vec<Identity>> = splits
+            .iter()
+            .map(|ex| ex.iter().map(|e| example_identity(e)).collect())
+            .collect();
+        let union = ExampleUnion::new(&identities);
+        let members: Vec<&Example> = union.members.iter().map(|&(s, i)| splits[s][i]).collect();
+        for &(s, i) in &union.members {
+            let (id, kind, input) = &identities[s][i];
+            key.part("id", id.as_bytes());
+            key.part(kind, input.as_bytes());
         }
+        drop(identities);
+        let all = cache.features(
+            &key.finish(),
+            members.len(),
+            FEATURE_BATCH,
+            || pipeline.pass_order(&members),
+            |indices| {
+                let picked: Vec<&Example> = indices.iter().map(|&i| members[i]).collect();
+                let b = pipeline.batch(&picked, None)?;
+                model.host_features(&b, &Ctx::eval()).map_err(tensor_error)
+            },
+        )?;
+        let feats = (0..splits.len())
+            .map(|s| union.split_rows(&all, s))
+            .collect::<Result<Vec<_>>>()?;
         Some(feats)
     } else {
         None
@@ -761,7 +761,20 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     Ok(outcome)
 }
 
-/// The cache key part shared by every split: the model's files, the spec's revision, dtype and
+/// What decides an example's features: its id, its input's kind and the input (the text, or
+/// where the image is). Not its split or labels, which do not change the features.
+type Identity<'a> = (&'a str, &'static str, Cow<'a, str>);
+
+/// An example's [`Identity`].
+fn example_identity(e: &Example) -> Identity<'_> {
+    let (kind, input) = match &e.input {
+        Input::Text(t) => ("text", Cow::Borrowed(t.as_str())),
+        Input::Image(i) => ("image", Cow::Owned(i.describe())),
+    };
+    (e.example_id.as_str(), kind, input)
+}
+
+/// The cache key part shared by every example: the model's files, the spec's revision, dtype and
 /// device, the preprocessing, and the batch the features are computed in.
 fn model_key(files: &ModelFiles, spec: &TrainSpec, pipeline: &Pipeline) -> Result<CacheKey> {
     let mut key = CacheKey::new();
