@@ -8,18 +8,21 @@
 //!   fused in-place updates (CPU and CUDA kernels) and checkpointable state;
 //! - [`schedule`]: transformers' and torch's learning-rate schedules, stepwise;
 //! - [`clip`]: gradient-norm clipping as `torch.nn.utils.clip_grad_norm_`;
-//! - [`trainer`]: the one training loop ([`train_cell`]) over a [`TrainSpec`], with the probe
-//!   feature [`cache`], [`checkpoint`]s, the run [`manifest`] and [`progress`] bars.
+//! - [`trainer`]: the one training loop ([`train_cell`]) over a [`TrainSpec`], with its input
+//!   pipeline (`pipeline`), the probe feature [`cache`] (filled by `features`), [`checkpoint`]s,
+//!   the run [`manifest`] and [`progress`] bars.
 
 pub mod cache;
 pub mod cell;
 pub mod checkpoint;
 pub mod clip;
 mod device_kernel;
+mod features;
 mod kernel;
 pub mod manifest;
 pub mod method;
 pub mod optim;
+mod pipeline;
 pub mod progress;
 pub mod schedule;
 mod state;

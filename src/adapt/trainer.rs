@@ -17,8 +17,6 @@
 //! process exits with code 137 right after its N-th optimiser step (as if killed), so tests can
 //! check resuming. It has no other effect.
 
-use rayon::prelude::*;
-use std::borrow::Cow;
 use std::path::Path;
 use std::time::Instant;
 
@@ -27,162 +25,29 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::cache::{CacheKey, ExampleUnion, FeatureCache, FEATURE_BATCH};
-use super::cell::{CellOutcome, FeatureKind, ResizeMode, RunOptions, TrainSpec};
+use super::cache::FeatureCache;
+use super::cell::{CellOutcome, FeatureKind, RunOptions, TrainSpec};
 use super::checkpoint::{self, CheckpointState};
 use super::clip::{clip_coefficient, grad_norm};
+use super::features::{frozen_features, model_key};
 use super::manifest::{append_metrics, truncate_metrics, EpochMetrics, Manifest};
 use super::method::{self, HeadKind, Method};
 use super::optim::NamedVars;
+use super::pipeline::{mix, Pipeline};
 use super::progress;
 use super::tensor_error;
-use crate::data::{self, Dataset, Example, Input, Split};
+use crate::data::{self, Dataset, Example, Split};
 use crate::device::{parse_device, parse_dtype, Precision};
 use crate::error::{Error, InputError, Result};
 use crate::failures::{write_parquet, Categorical, FailureTable};
 use crate::models::config::ModelConfig;
-use crate::models::encoder::{ids_tensor, EncoderInput};
 use crate::models::heads::HeadKind as ModelHead;
-use crate::models::hub::{resolve, ModelFiles, ResolveOptions, WeightFiles};
+use crate::models::hub::{resolve, ResolveOptions};
 use crate::models::layers::Ctx;
-use crate::models::preprocess::{augment, preprocess, to_tensor, Resize};
-use crate::models::tokenize::{length_order, TextTokenizer};
-use crate::models::{Backbone, Batch, HeadSpec, Model};
+use crate::models::{HeadSpec, Model};
 
 /// The environment variable of the abort test hook (see the module docs).
 pub const ABORT_AFTER_STEPS_ENV: &str = "HOMOGEN_TEST_ABORT_AFTER_STEPS";
-
-/// Mixes numbers into one seed (splitmix64 steps), so each (seed, epoch, step, ...) position has
-/// its own generator.
-fn mix(parts: &[u64]) -> u64 {
-    let mut z: u64 = 0x9E37_79B9_7F4A_7C15;
-    for &p in parts {
-        z = z.wrapping_add(p).wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-    }
-    z
-}
-
-/// Turns examples into model input.
-struct Pipeline {
-    tokenizer: Option<TextTokenizer>,
-    image_size: usize,
-    /// How images are resized (evaluation, cached features, and training without augmentation).
-    resize: Resize,
-    device: Device,
-}
-
-impl Pipeline {
-    fn new(model: &Model, files: &ModelFiles, spec: &TrainSpec, device: &Device) -> Result<Self> {
-        let (tokenizer, image_size) = match &model.backbone {
-            Backbone::Text(enc) => {
-                let tok_file = files.tokenizer.as_deref().ok_or_else(|| {
-                    InputError::new("the model has no tokenizer.json").in_file(&files.config)
-                })?;
-                let cfg = enc.config();
-                let max = spec
-                    .max_length
-                    .map_or(cfg.max_tokens(), |m| m.min(cfg.max_tokens()));
-                let tok = TextTokenizer::from_files(
-                    tok_file,
-                    files.tokenizer_config.as_deref(),
-                    max,
-                    cfg.pad_id() as u32,
-                )?;
-                (Some(tok), 0)
-            }
-            Backbone::Vision(v) => (None, v.config().image_size),
-        };
-        Ok(Pipeline {
-            tokenizer,
-            image_size,
-            resize: match spec.resize {
-                ResizeMode::Clip => Resize::Clip,
-                ResizeMode::Stretch => Resize::Stretch,
-            },
-            device: device.clone(),
-        })
-    }
-
-    /// A description of the deterministic preprocessing, for cache keys.
-    fn describe(&self) -> String {
-        match (&self.tokenizer, self.resize) {
-            (Some(t), _) => format!("text max_len={}", t.max_len()),
-            (None, Resize::Clip) => {
-                format!("image clip-resize-centre-crop size={}", self.image_size)
-            }
-            (None, Resize::Stretch) => format!("image bilinear-stretch size={}", self.image_size),
-        }
-    }
-
-    /// The order in which to run `examples` through the model where the order does not
-    /// matter (filling the feature cache, predictions): texts shortest first, so that each
-    /// pass pads little (a split of reviews from 20 to 512 tokens otherwise pads most batches
-    /// to nearly the longest); images as they come (all one size).
-    fn pass_order(&self, examples: &[&Example]) -> Result<Vec<usize>> {
-        let Some(tok) = &self.tokenizer else {
-            return Ok((0..examples.len()).collect());
-        };
-        let texts: Vec<&str> = examples
-            .iter()
-            .map(|e| e.input.text().unwrap_or(""))
-            .collect();
-        Ok(length_order(&tok.lengths(&texts)?))
-    }
-
-    /// The batch of `examples`; `augment_seed` turns on seeded image augmentation.
-    fn batch(&self, examples: &[&Example], augment_seed: Option<u64>) -> Result<Batch> {
-        let dev = &self.device;
-        if let Some(tok) = &self.tokenizer {
-            let texts = examples
-                .iter()
-                .map(|e| {
-                    e.input.text().ok_or_else(|| {
-                        Error::input(format!(
-                            "example `{}` has no text but the model is a text encoder",
-                            e.example_id
-                        ))
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let b = tok.encode(&texts)?;
-            return Ok(Batch::Text(EncoderInput {
-                input_ids: ids_tensor(&b.input_ids, dev).map_err(tensor_error)?,
-                attention_mask: ids_tensor(&b.attention_mask, dev).map_err(tensor_error)?,
-                token_type_ids: Some(ids_tensor(&b.token_type_ids, dev).map_err(tensor_error)?),
-            }));
-        }
-        // Decode and preprocess the batch's images in parallel; each image's augmentation draws
-        // from its own seeded generator, so the result does not depend on the thread count.
-        let size = self.image_size as u32;
-        let pixels = examples
-            .par_iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let Input::Image(img) = &e.input else {
-                    return Err(Error::input(format!(
-                        "example `{}` has no image but the model is a vision tower",
-                        e.example_id
-                    )));
-                };
-                let rgb = img.decode()?.to_rgb8();
-                Ok(match augment_seed {
-                    Some(s) => augment(
-                        &rgb,
-                        size,
-                        &mut ChaCha8Rng::seed_from_u64(mix(&[s, i as u64])),
-                    ),
-                    None => preprocess(&rgb, self.resize, size),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Batch::Pixels(
-            to_tensor(&pixels, self.image_size, dev).map_err(tensor_error)?,
-        ))
-    }
-}
 
 /// Where a batch's logits come from: the whole model, or the head on cached features.
 enum Source<'a> {
@@ -553,35 +418,14 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
                 .join(".feature-cache")
         }))
         .with_concurrent_batches(device.is_cpu());
-        let mut key = model_key(&files, spec, &pipeline)?;
-        let splits = [&train, &valid, &test];
-        let identities: Vec<Vec<Identity>> = splits
-            .iter()
-            .map(|ex| ex.iter().map(|e| example_identity(e)).collect())
-            .collect();
-        let union = ExampleUnion::new(&identities);
-        let members: Vec<&Example> = union.members.iter().map(|&(s, i)| splits[s][i]).collect();
-        for &(s, i) in &union.members {
-            let (id, kind, input) = &identities[s][i];
-            key.part("id", id.as_bytes());
-            key.part(kind, input.as_bytes());
-        }
-        drop(identities);
-        let all = cache.features(
-            &key.finish(),
-            members.len(),
-            FEATURE_BATCH,
-            || pipeline.pass_order(&members),
-            |indices| {
-                let picked: Vec<&Example> = indices.iter().map(|&i| members[i]).collect();
-                let b = pipeline.batch(&picked, None)?;
-                model.host_features(&b, &Ctx::eval()).map_err(tensor_error)
-            },
-        )?;
-        let feats = (0..splits.len())
-            .map(|s| union.split_rows(&all, s))
-            .collect::<Result<Vec<_>>>()?;
-        Some(feats)
+        let key = model_key(&files, spec, &pipeline)?;
+        Some(frozen_features(
+            &cache,
+            key,
+            &model,
+            &pipeline,
+            &[&train, &valid, &test],
+        )?)
     } else {
         None
     };
@@ -759,60 +603,6 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     manifest.outcome = Some(outcome.clone());
     manifest.write(&manifest_path)?;
     Ok(outcome)
-}
-
-/// What decides an example's features: its id, its input's kind and the input (the text, or
-/// where the image is). Not its split or labels, which do not change the features.
-type Identity<'a> = (&'a str, &'static str, Cow<'a, str>);
-
-/// An example's [`Identity`].
-fn example_identity(e: &Example) -> Identity<'_> {
-    let (kind, input) = match &e.input {
-        Input::Text(t) => ("text", Cow::Borrowed(t.as_str())),
-        Input::Image(i) => ("image", Cow::Owned(i.describe())),
-    };
-    (e.example_id.as_str(), kind, input)
-}
-
-/// The cache key part shared by every example: the model's files, the spec's revision, dtype and
-/// device, the preprocessing, and the batch the features are computed in.
-fn model_key(files: &ModelFiles, spec: &TrainSpec, pipeline: &Pipeline) -> Result<CacheKey> {
-    let mut key = CacheKey::new();
-    key.file("config", &files.config)?;
-    match &files.weights {
-        WeightFiles::Safetensors(paths) => {
-            for p in paths {
-                key.file("weights", p)?;
-            }
-        }
-        WeightFiles::Pickle(p) => {
-            key.file("weights", p)?;
-        }
-    }
-    if let Some(t) = &files.tokenizer {
-        key.file("tokenizer", t)?;
-    }
-    if let Some(t) = &files.tokenizer_config {
-        key.file("tokenizer_config", t)?;
-    }
-    key.part(
-        "revision",
-        files.revision.as_deref().unwrap_or("").as_bytes(),
-    );
-    key.part("dtype", spec.dtype.as_bytes());
-    if spec.dtype != "f32" {
-        // Mixed precision's residual stream became f32 (autocast's); features computed before
-        // differ in rounding.
-        key.part("residual", b"f32");
-    }
-    key.part("device", spec.device.as_bytes());
-    key.part("preprocess", pipeline.describe().as_bytes());
-    if spec.features == FeatureKind::Projected {
-        key.part("features", b"projected");
-    }
-    key.part("feature_batch", FEATURE_BATCH.to_string().as_bytes());
-    key.part("fill_order", b"shortest-first");
-    Ok(key)
 }
 
 /// The bits of every backbone parameter before training.

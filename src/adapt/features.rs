@@ -1,0 +1,115 @@
+//! A frozen backbone's features for a cell's splits, through the probe feature
+//! [`cache`](super::cache): the examples of all splits as one [`ExampleUnion`], keyed by the
+//! model's files, the preprocessing and the examples' ids and inputs, computed once in
+//! evaluation mode, and cut back into one tensor per split.
+
+use std::borrow::Cow;
+
+use candle_core::Tensor;
+
+use super::cache::{CacheKey, ExampleUnion, FeatureCache, FEATURE_BATCH};
+use super::cell::{FeatureKind, TrainSpec};
+use super::pipeline::Pipeline;
+use super::tensor_error;
+use crate::data::{Example, Input};
+use crate::error::Result;
+use crate::models::hub::{ModelFiles, WeightFiles};
+use crate::models::layers::Ctx;
+use crate::models::Model;
+
+/// The features of each of `splits`' examples ([n, hidden] per split, rows in the split's
+/// order) under `model`'s frozen backbone: read from `cache` under `model_key` plus the
+/// examples, or computed (each distinct example once, [`FEATURE_BATCH`] at a time, shortest
+/// text first) and written there.
+pub(super) fn frozen_features(
+    cache: &FeatureCache,
+    mut model_key: CacheKey,
+    model: &Model,
+    pipeline: &Pipeline,
+    splits: &[&[&Example]],
+) -> Result<Vec<Tensor>> {
+    let identities: Vec<Vec<Identity>> = splits
+        .iter()
+        .map(|ex| ex.iter().map(|e| example_identity(e)).collect())
+        .collect();
+    let union = ExampleUnion::new(&identities);
+    let members: Vec<&Example> = union.members.iter().map(|&(s, i)| splits[s][i]).collect();
+    for &(s, i) in &union.members {
+        let (id, kind, input) = &identities[s][i];
+        model_key.part("id", id.as_bytes());
+        model_key.part(kind, input.as_bytes());
+    }
+    drop(identities);
+    let all = cache.features(
+        &model_key.finish(),
+        members.len(),
+        FEATURE_BATCH,
+        || pipeline.pass_order(&members),
+        |indices| {
+            let picked: Vec<&Example> = indices.iter().map(|&i| members[i]).collect();
+            let b = pipeline.batch(&picked, None)?;
+            model.host_features(&b, &Ctx::eval()).map_err(tensor_error)
+        },
+    )?;
+    (0..splits.len())
+        .map(|s| union.split_rows(&all, s))
+        .collect()
+}
+
+/// What decides an example's features: its id, its input's kind and the input (the text, or
+/// where the image is). Not its split or labels, which do not change the features.
+type Identity<'a> = (&'a str, &'static str, Cow<'a, str>);
+
+/// An example's [`Identity`].
+fn example_identity(e: &Example) -> Identity<'_> {
+    let (kind, input) = match &e.input {
+        Input::Text(t) => ("text", Cow::Borrowed(t.as_str())),
+        Input::Image(i) => ("image", Cow::Owned(i.describe())),
+    };
+    (e.example_id.as_str(), kind, input)
+}
+
+/// The cache key part shared by every example: the model's files, the spec's revision, dtype and
+/// device, the preprocessing, and the batch the features are computed in.
+pub(super) fn model_key(
+    files: &ModelFiles,
+    spec: &TrainSpec,
+    pipeline: &Pipeline,
+) -> Result<CacheKey> {
+    let mut key = CacheKey::new();
+    key.file("config", &files.config)?;
+    match &files.weights {
+        WeightFiles::Safetensors(paths) => {
+            for p in paths {
+                key.file("weights", p)?;
+            }
+        }
+        WeightFiles::Pickle(p) => {
+            key.file("weights", p)?;
+        }
+    }
+    if let Some(t) = &files.tokenizer {
+        key.file("tokenizer", t)?;
+    }
+    if let Some(t) = &files.tokenizer_config {
+        key.file("tokenizer_config", t)?;
+    }
+    key.part(
+        "revision",
+        files.revision.as_deref().unwrap_or("").as_bytes(),
+    );
+    key.part("dtype", spec.dtype.as_bytes());
+    if spec.dtype != "f32" {
+        // Mixed precision's residual stream became f32 (autocast's); features computed before
+        // differ in rounding.
+        key.part("residual", b"f32");
+    }
+    key.part("device", spec.device.as_bytes());
+    key.part("preprocess", pipeline.describe().as_bytes());
+    if spec.features == FeatureKind::Projected {
+        key.part("features", b"projected");
+    }
+    key.part("feature_batch", FEATURE_BATCH.to_string().as_bytes());
+    key.part("fill_order", b"shortest-first");
+    Ok(key)
+}
