@@ -70,7 +70,8 @@ fn features_of(model: &Model, tok: &TextTokenizer, texts: &[&str]) -> Tensor {
         .unwrap()
 }
 
-/// Trains one probe cell with `batch_size` and returns its cache folder's files, sorted.
+/// Trains one probe cell with `batch_size` and returns its cache folder's files (not its
+/// `.locks/`), sorted.
 fn cache_after_cell(data: &Path, work: &Path, batch_size: usize) -> Vec<(PathBuf, Vec<u8>)> {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/roberta");
     let mut d = DatasetSpec::named("imdb");
@@ -90,6 +91,7 @@ fn cache_after_cell(data: &Path, work: &Path, batch_size: usize) -> Vec<(PathBuf
     .unwrap();
     let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(&cache)
         .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_file())
         .map(|e| {
             let p = e.unwrap().path();
             let bytes = std::fs::read(&p).unwrap();

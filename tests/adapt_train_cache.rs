@@ -9,6 +9,17 @@ use homogen::adapt::cache::backbone_examples;
 use homogen::adapt::{train_cell, RunOptions, TrainSpec};
 use homogen::data::{DatasetSpec, Split};
 
+/// The feature files in a cache folder (its `.locks/` left out).
+fn feature_files(cache: &Path) -> usize {
+    std::fs::read_dir(cache)
+        .unwrap()
+        .filter(|e| {
+            let p = e.as_ref().unwrap().path();
+            p.extension().is_some_and(|x| x == "safetensors")
+        })
+        .count()
+}
+
 /// Trains a probe on `dataset` for 2 epochs with `seed` into `out`, the feature cache in
 /// `out`'s parent's `cache/`.
 fn train_probe(model: &Path, dataset: DatasetSpec, seed: u64, out: &Path) {
@@ -68,9 +79,7 @@ fn backbone_runs_once_per_example_across_seeds_and_epochs() {
     }
     // 10 train + 6 test examples, each through the backbone once; no validation split.
     assert_eq!(backbone_examples() - before, 16);
-    let files = std::fs::read_dir(work.path().join("cache"))
-        .unwrap()
-        .count();
+    let files = feature_files(&work.path().join("cache"));
     assert_eq!(
         files, 1,
         "one cached feature file for the examples of all splits"
@@ -109,9 +118,7 @@ fn backbone_runs_once_per_example_across_seeds_and_epochs() {
     }
     assert!(pool > 0);
     assert_eq!(backbone_examples() - before, pool);
-    let files = std::fs::read_dir(work.path().join("cache"))
-        .unwrap()
-        .count();
+    let files = feature_files(&work.path().join("cache"));
     assert_eq!(
         files, 2,
         "one more cached feature file: HateSpeech18's examples"

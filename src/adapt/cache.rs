@@ -31,7 +31,9 @@ pub const FEATURE_BATCH: usize = 64;
 
 /// One lock per cache file, shared by this process's workers: when two cells that need the same
 /// features start at once, the second waits for the first and then reads its file instead of
-/// pushing the split through the backbone again.
+/// pushing the examples through the backbone again. Other processes (Slurm array tasks sharing
+/// the run folder, `--devices` workers) are kept out by the file lock of
+/// [`FeatureCache::lock_path`].
 fn key_lock(path: &Path) -> Arc<Mutex<()>> {
     static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
     let mut locks = LOCKS
@@ -108,6 +110,54 @@ impl FeatureCache {
         self.dir.join(format!("{key}.safetensors"))
     }
 
+    /// The lock file of `key` (in the cache's `.locks/`): a process filling `key` holds an
+    /// exclusive lock on it, so a process that needs the same features meanwhile waits and
+    /// then reads the file rather than computing them again. Lock files stay, as the Hugging
+    /// Face cache's do: removing one could let two processes lock different files of one name.
+    pub fn lock_path(&self, key: &str) -> PathBuf {
+        self.dir.join(".locks").join(format!("{key}.lock"))
+    }
+
+    /// The features of `key` if its file holds `n` rows.
+    fn read(&self, key: &str, n: usize) -> Result<Option<Tensor>> {
+        let path = self.path(key);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let mut t = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| {
+            Error::Runtime(format!("reading feature cache {}: {e}", path.display()))
+        })?;
+        match t.remove("features") {
+            Some(f) if f.dim(0).map_err(tensor_error)? == n => Ok(Some(f)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Takes the exclusive lock of `key` (see [`lock_path`](Self::lock_path)), waiting while
+    /// another process holds it; released when the file is dropped. Where the file system
+    /// cannot lock (some cluster file systems), a warning says so and the fill goes on
+    /// unlocked: two processes may then both compute the features, and the file one of them
+    /// renames into place last holds the same values.
+    fn lock(&self, key: &str) -> Result<Option<std::fs::File>> {
+        let path = self.lock_path(key);
+        std::fs::create_dir_all(path.parent().unwrap_or(&self.dir))
+            .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
+        match std::fs::File::create(&path).and_then(|f| f.lock().map(|()| f)) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) => {
+                super::progress::warn(
+                    None,
+                    &format!(
+                        "cannot lock {} ({e}); filling the feature cache without a lock, so \
+                         another process needing the same features may compute them too",
+                        path.display()
+                    ),
+                );
+                Ok(None)
+            }
+        }
+    }
+
     /// The features [n, hidden] for `key`, one row per example in example order: read from the
     /// cache, or computed and then written atomically. Computing visits the examples in the
     /// order `order()` gives (a permutation of 0..n, asked for only on a miss: e.g. by token
@@ -128,15 +178,13 @@ impl FeatureCache {
         let path = self.path(key);
         let lock = key_lock(&path);
         let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
-        if path.exists() {
-            let mut t = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| {
-                Error::Runtime(format!("reading feature cache {}: {e}", path.display()))
-            })?;
-            if let Some(f) = t.remove("features") {
-                if f.dim(0).map_err(tensor_error)? == n {
-                    return Ok(f);
-                }
-            }
+        if let Some(f) = self.read(key, n)? {
+            return Ok(f);
+        }
+        let _filling = self.lock(key)?;
+        // Another process may have filled it while this one waited for the lock.
+        if let Some(f) = self.read(key, n)? {
+            return Ok(f);
         }
         let order = order()?;
         if order.len() != n {
@@ -157,8 +205,6 @@ impl FeatureCache {
         // strided view; the gather makes contiguous storage, which later row gathers need).
         let features = Tensor::cat(&chunks, 0).map_err(tensor_error)?;
         let features = crate::models::rows_in_input_order(&features, &order)?;
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
         save_atomically(&[("features", &features)], &path)?;
         Ok(features)
     }
@@ -323,6 +369,43 @@ mod tests {
             other.split_rows(&union_rows, 2).unwrap().dims(),
             &[0usize, 2]
         );
+    }
+
+    /// Another process filling the same features holds the key's file lock (here: the lock
+    /// taken through a file description of its own, as another process's would be): a fill
+    /// waits for it, then reads what that process wrote instead of computing.
+    #[test]
+    fn a_fill_waits_for_another_process_holding_the_lock_and_reads_its_file() {
+        use std::sync::atomic::AtomicBool;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FeatureCache::new(dir.path());
+        let lock_path = cache.lock_path("k");
+        std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+        let other = std::fs::File::create(&lock_path).unwrap();
+        other.lock().unwrap();
+
+        let computed = Arc::new(AtomicBool::new(false));
+        let (filler, flag) = (cache.clone(), computed.clone());
+        let waiting = std::thread::spawn(move || {
+            filler.features(
+                "k",
+                2,
+                2,
+                || Ok(vec![0, 1]),
+                |idx| {
+                    flag.store(true, Ordering::SeqCst);
+                    Tensor::zeros((idx.len(), 1), DType::F32, &Device::Cpu).map_err(tensor_error)
+                },
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!waiting.is_finished(), "the fill did not wait for the lock");
+        let theirs = Tensor::new(&[[1f32], [2.]], &Device::Cpu).unwrap();
+        save_atomically(&[("features", &theirs)], &cache.path("k")).unwrap();
+        drop(other);
+        let f = waiting.join().unwrap().unwrap();
+        assert_eq!(f.to_vec2::<f32>().unwrap(), vec![vec![1.], vec![2.]]);
+        assert!(!computed.load(Ordering::SeqCst));
     }
 
     #[test]
