@@ -1,5 +1,5 @@
 //! How much the order of a feature-cache fill matters for texts of mixed lengths: the
-//! product's fill (`FeatureCache::features`, batches of `FEATURE_BATCH`, texts shortest first as
+//! product's fill (`FeatureCache::fill`, batches of `FEATURE_BATCH`, texts shortest first as
 //! the trainer orders them) against the same fill in input order, on a model folder and a file
 //! of texts (one per line). Prints one JSON line: seconds and padded-token share per order, and
 //! the largest difference between the two orders' features; then shortest first with concurrent
@@ -66,7 +66,7 @@ fn main() -> anyhow::Result<()> {
         let cache = FeatureCache::new(work.path().join(name)).with_concurrent_batches(concurrent);
         let padded = AtomicUsize::new(0);
         let started = Instant::now();
-        let f = cache.features(
+        let (f, _) = cache.fill(
             name,
             texts.len(),
             FEATURE_BATCH,

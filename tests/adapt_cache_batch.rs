@@ -193,8 +193,8 @@ fn concurrent_batches_fill_the_cache_with_the_same_bits() {
     let fill = |concurrent: bool| {
         let dir = tempfile::tempdir().unwrap();
         let cache = FeatureCache::new(dir.path()).with_concurrent_batches(concurrent);
-        let f = cache
-            .features(
+        let (f, _) = cache
+            .fill(
                 "k",
                 texts.len(),
                 4,

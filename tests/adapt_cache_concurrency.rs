@@ -17,7 +17,7 @@ fn concurrent_requests_for_one_key_compute_once() {
             let calls = calls.clone();
             std::thread::spawn(move || {
                 cache
-                    .features(
+                    .fill(
                         "samekey",
                         6,
                         4,
@@ -35,6 +35,7 @@ fn concurrent_requests_for_one_key_compute_once() {
                         },
                     )
                     .unwrap()
+                    .0
                     .flatten_all()
                     .unwrap()
                     .to_vec1::<f32>()

@@ -80,6 +80,17 @@ impl CacheKey {
     }
 }
 
+/// How [`FeatureCache::fill`] obtained its features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filled {
+    /// The file was there (or another worker of this process had just written it).
+    Read,
+    /// The file was written meanwhile by another process, which this one waited for.
+    ByAnotherProcess,
+    /// Pushed through the backbone here, and written.
+    Computed,
+}
+
 /// A folder of cached feature files.
 #[derive(Debug, Clone)]
 pub struct FeatureCache {
@@ -158,33 +169,34 @@ impl FeatureCache {
         }
     }
 
-    /// The features [n, hidden] for `key`, one row per example in example order: read from the
-    /// cache, or computed and then written atomically. Computing visits the examples in the
-    /// order `order()` gives (a permutation of 0..n, asked for only on a miss: e.g. by token
+    /// The features [n, hidden] for `key`, one row per example in example order, and how they
+    /// were obtained: read from the cache, or computed and then written atomically. Computing
+    /// visits the examples in the order `order()` gives (a permutation of 0..n, asked for only on a miss: e.g. by token
     /// length, so that a batch pads little), `batch` at a time: `compute(indices)` must return
     /// [indices.len(), hidden] for those examples, and may be called from several threads at
     /// once (see [`with_concurrent_batches`](Self::with_concurrent_batches)).
-    pub fn features(
+    pub fn fill(
         &self,
         key: &str,
         n: usize,
         batch: usize,
         order: impl FnOnce() -> Result<Vec<usize>>,
         compute: impl Fn(&[usize]) -> Result<Tensor> + Sync,
-    ) -> Result<Tensor> {
+    ) -> Result<(Tensor, Filled)> {
         if n == 0 {
-            return Tensor::zeros((0, 0), DType::F32, &Device::Cpu).map_err(tensor_error);
+            let none = Tensor::zeros((0, 0), DType::F32, &Device::Cpu).map_err(tensor_error)?;
+            return Ok((none, Filled::Read));
         }
         let path = self.path(key);
         let lock = key_lock(&path);
         let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = self.read(key, n)? {
-            return Ok(f);
+            return Ok((f, Filled::Read));
         }
         let _filling = self.lock(key)?;
         // Another process may have filled it while this one waited for the lock.
         if let Some(f) = self.read(key, n)? {
-            return Ok(f);
+            return Ok((f, Filled::ByAnotherProcess));
         }
         let order = order()?;
         if order.len() != n {
@@ -206,7 +218,7 @@ impl FeatureCache {
         let features = Tensor::cat(&chunks, 0).map_err(tensor_error)?;
         let features = crate::models::rows_in_input_order(&features, &order)?;
         save_atomically(&[("features", &features)], &path)?;
-        Ok(features)
+        Ok((features, Filled::Computed))
     }
 }
 
@@ -277,8 +289,8 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let cache = FeatureCache::new(dir.path()).with_concurrent_batches(concurrent);
             let seen = Mutex::new(Vec::new());
-            let f = cache
-                .features(
+            let (f, filled) = cache
+                .fill(
                     "k",
                     5,
                     2,
@@ -290,6 +302,7 @@ mod tests {
                     },
                 )
                 .unwrap();
+            assert_eq!(filled, Filled::Computed);
             let mut seen = seen.into_inner().unwrap();
             if concurrent {
                 seen.sort();
@@ -300,8 +313,8 @@ mod tests {
             let rows = f.flatten_all().unwrap().to_vec1::<f32>().unwrap();
             assert_eq!(rows, vec![0.0, 10.0, 20.0, 30.0, 40.0]);
             // Read back from the file: the same rows, and the order is not asked for.
-            let again = cache
-                .features(
+            let (again, filled) = cache
+                .fill(
                     "k",
                     5,
                     2,
@@ -309,6 +322,7 @@ mod tests {
                     |_| panic!("computed on a hit"),
                 )
                 .unwrap();
+            assert_eq!(filled, Filled::Read);
             assert_eq!(again.flatten_all().unwrap().to_vec1::<f32>().unwrap(), rows);
         }
     }
@@ -320,8 +334,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = FeatureCache::new(dir.path());
         let w = candle_core::Var::new(&[2f32], &Device::Cpu).unwrap();
-        let f = cache
-            .features(
+        let (f, _) = cache
+            .fill(
                 "graph",
                 3,
                 2,
@@ -387,7 +401,7 @@ mod tests {
         let computed = Arc::new(AtomicBool::new(false));
         let (filler, flag) = (cache.clone(), computed.clone());
         let waiting = std::thread::spawn(move || {
-            filler.features(
+            filler.fill(
                 "k",
                 2,
                 2,
@@ -403,7 +417,8 @@ mod tests {
         let theirs = Tensor::new(&[[1f32], [2.]], &Device::Cpu).unwrap();
         save_atomically(&[("features", &theirs)], &cache.path("k")).unwrap();
         drop(other);
-        let f = waiting.join().unwrap().unwrap();
+        let (f, filled) = waiting.join().unwrap().unwrap();
+        assert_eq!(filled, Filled::ByAnotherProcess);
         assert_eq!(f.to_vec2::<f32>().unwrap(), vec![vec![1.], vec![2.]]);
         assert!(!computed.load(Ordering::SeqCst));
     }
@@ -413,7 +428,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = FeatureCache::new(dir.path());
         for bad in [vec![0, 0, 1], vec![0, 1], vec![0, 1, 3], vec![0, 1, 2, 2]] {
-            let r = cache.features(
+            let r = cache.fill(
                 "bad",
                 3,
                 2,

@@ -4,10 +4,12 @@
 //! evaluation mode, and cut back into one tensor per split.
 
 use std::borrow::Cow;
+use std::path::PathBuf;
+use std::time::Instant;
 
 use candle_core::Tensor;
 
-use super::cache::{CacheKey, ExampleUnion, FeatureCache, FEATURE_BATCH};
+use super::cache::{CacheKey, ExampleUnion, FeatureCache, Filled, FEATURE_BATCH};
 use super::cell::{FeatureKind, TrainSpec};
 use super::pipeline::Pipeline;
 use super::tensor_error;
@@ -17,17 +19,48 @@ use crate::models::hub::{ModelFiles, WeightFiles};
 use crate::models::layers::Ctx;
 use crate::models::Model;
 
-/// The features of each of `splits`' examples ([n, hidden] per split, rows in the split's
-/// order) under `model`'s frozen backbone: read from `cache` under `model_key` plus the
-/// examples, or computed (each distinct example once, [`FEATURE_BATCH`] at a time, shortest
-/// text first) and written there.
+/// A frozen backbone's features of a cell's splits, and how they were obtained.
+pub(super) struct FrozenFeatures {
+    /// [n, hidden] per split, rows in the split's order.
+    pub splits: Vec<Tensor>,
+    /// Whether the cache had them, another process filled them meanwhile, or they were computed.
+    pub filled: Filled,
+    /// The distinct examples of all splits (rows of the cache file).
+    pub examples: usize,
+    /// The cache file.
+    pub file: PathBuf,
+    /// Seconds spent getting them.
+    pub seconds: f64,
+}
+
+impl FrozenFeatures {
+    /// One line for the run's log: how many examples, where from, and how long it took.
+    pub fn describe(&self) -> String {
+        let how = match self.filled {
+            Filled::Computed => "computed and cached",
+            Filled::Read => "read from the cache",
+            Filled::ByAnotherProcess => "read from the cache after another process filled it",
+        };
+        format!(
+            "frozen features of {} examples {how} in {:.1} s ({})",
+            self.examples,
+            self.seconds,
+            self.file.display()
+        )
+    }
+}
+
+/// The features of each of `splits`' examples under `model`'s frozen backbone: read from
+/// `cache` under `model_key` plus the examples, or computed (each distinct example once,
+/// [`FEATURE_BATCH`] at a time, shortest text first) and written there.
 pub(super) fn frozen_features(
     cache: &FeatureCache,
     mut model_key: CacheKey,
     model: &Model,
     pipeline: &Pipeline,
     splits: &[&[&Example]],
-) -> Result<Vec<Tensor>> {
+) -> Result<FrozenFeatures> {
+    let start = Instant::now();
     let identities: Vec<Vec<Identity>> = splits
         .iter()
         .map(|ex| ex.iter().map(|e| example_identity(e)).collect())
@@ -40,8 +73,9 @@ pub(super) fn frozen_features(
         model_key.part(kind, input.as_bytes());
     }
     drop(identities);
-    let all = cache.features(
-        &model_key.finish(),
+    let key = model_key.finish();
+    let (all, filled) = cache.fill(
+        &key,
         members.len(),
         FEATURE_BATCH,
         || pipeline.pass_order(&members),
@@ -51,9 +85,16 @@ pub(super) fn frozen_features(
             model.host_features(&b, &Ctx::eval()).map_err(tensor_error)
         },
     )?;
-    (0..splits.len())
+    let splits = (0..splits.len())
         .map(|s| union.split_rows(&all, s))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(FrozenFeatures {
+        splits,
+        filled,
+        examples: members.len(),
+        file: cache.path(&key),
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// What decides an example's features: its id, its input's kind and the input (the text, or

@@ -419,13 +419,12 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         }))
         .with_concurrent_batches(device.is_cpu());
         let key = model_key(&files, spec, &pipeline)?;
-        Some(frozen_features(
-            &cache,
-            key,
-            &model,
-            &pipeline,
-            &[&train, &valid, &test],
-        )?)
+        let frozen = frozen_features(&cache, key, &model, &pipeline, &[&train, &valid, &test])?;
+        if !opts.quiet {
+            let line = format!("{cell_label}: {}", frozen.describe());
+            progress::log_line(opts.progress.as_ref(), &line);
+        }
+        Some(frozen.splits)
     } else {
         None
     };
