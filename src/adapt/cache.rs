@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::tensor_error;
 use crate::error::{Error, Result};
+use crate::failures::write::move_aside;
 
 static BACKBONE_EXAMPLES: AtomicU64 = AtomicU64::new(0);
 
@@ -129,19 +130,41 @@ impl FeatureCache {
         self.dir.join(".locks").join(format!("{key}.lock"))
     }
 
-    /// The features of `key` if its file holds `n` rows.
+    /// The features of `key` (`n` rows) if the cache has them. A file that is not what this
+    /// cache writes — unreadable, or without a `features` tensor of `n` rows (the key fixes
+    /// `n`, so any other count is damage) — is moved aside (`.corrupt`) with a warning and
+    /// reads as absent, so the features are computed again instead of the cell failing.
     fn read(&self, key: &str, n: usize) -> Result<Option<Tensor>> {
         let path = self.path(key);
         if !path.exists() {
             return Ok(None);
         }
-        let mut t = candle_core::safetensors::load(&path, &Device::Cpu).map_err(|e| {
-            Error::Runtime(format!("reading feature cache {}: {e}", path.display()))
+        let damage = match candle_core::safetensors::load(&path, &Device::Cpu) {
+            Ok(mut t) => match t.remove("features") {
+                Some(f) if f.rank() == 2 && f.dim(0).map_err(tensor_error)? == n => {
+                    return Ok(Some(f))
+                }
+                Some(f) => format!("its features have shape {:?}, expected {n} rows", f.dims()),
+                None => "it has no `features` tensor".to_string(),
+            },
+            Err(e) => format!("it cannot be read ({e})"),
+        };
+        let aside = move_aside(&path).map_err(|e| {
+            Error::Runtime(format!(
+                "the feature cache file {} is damaged: {damage}; and it cannot be moved aside: {e}",
+                path.display()
+            ))
         })?;
-        match t.remove("features") {
-            Some(f) if f.dim(0).map_err(tensor_error)? == n => Ok(Some(f)),
-            _ => Ok(None),
-        }
+        super::progress::warn(
+            None,
+            &format!(
+                "the feature cache file {} is damaged: {damage}; it was moved to {} and the \
+                 features are computed again",
+                path.display(),
+                aside.display()
+            ),
+        );
+        Ok(None)
     }
 
     /// Takes the exclusive lock of `key` (see [`lock_path`](Self::lock_path)), waiting while
@@ -421,6 +444,41 @@ mod tests {
         assert_eq!(filled, Filled::ByAnotherProcess);
         assert_eq!(f.to_vec2::<f32>().unwrap(), vec![vec![1.], vec![2.]]);
         assert!(!computed.load(Ordering::SeqCst));
+    }
+
+    /// A cache file that is not one this cache wrote (garbage bytes, or a safetensors file
+    /// whose features have another row count than the key's examples) is moved aside and the
+    /// features computed again, not read and not an error.
+    #[test]
+    fn a_damaged_cache_file_is_set_aside_and_computed_again() {
+        let wrong_rows = Tensor::zeros((3, 1), DType::F32, &Device::Cpu).unwrap();
+        let wrong_rows = safetensors::serialize([("features", &wrong_rows)], None).unwrap();
+        for damage in [b"not a safetensors file".to_vec(), wrong_rows] {
+            let dir = tempfile::tempdir().unwrap();
+            let cache = FeatureCache::new(dir.path());
+            std::fs::write(cache.path("k"), &damage).unwrap();
+            let (f, filled) = cache
+                .fill(
+                    "k",
+                    2,
+                    2,
+                    || Ok(vec![0, 1]),
+                    |idx| {
+                        let rows: Vec<f32> = idx.iter().map(|&i| 1.0 + i as f32).collect();
+                        Tensor::from_vec(rows, (idx.len(), 1), &Device::Cpu).map_err(tensor_error)
+                    },
+                )
+                .unwrap();
+            assert_eq!(filled, Filled::Computed);
+            assert_eq!(f.to_vec2::<f32>().unwrap(), vec![vec![1.], vec![2.]]);
+            let aside = dir.path().join("k.safetensors.corrupt");
+            assert_eq!(std::fs::read(aside).unwrap(), damage);
+            let (again, filled) = cache
+                .fill("k", 2, 2, || panic!("a hit"), |_| panic!("a hit"))
+                .unwrap();
+            assert_eq!(filled, Filled::Read);
+            assert_eq!(again.to_vec2::<f32>().unwrap(), vec![vec![1.], vec![2.]]);
+        }
     }
 
     #[test]
