@@ -13,7 +13,7 @@ use super::cache::{CacheKey, ExampleUnion, FeatureCache, Filled, FEATURE_BATCH};
 use super::cell::{FeatureKind, TrainSpec};
 use super::pipeline::Pipeline;
 use super::tensor_error;
-use crate::data::{Example, Input};
+use crate::data::{Example, ImageRef, Input};
 use crate::error::Result;
 use crate::models::hub::{ModelFiles, WeightFiles};
 use crate::models::layers::Ctx;
@@ -68,9 +68,12 @@ pub(super) fn frozen_features(
     let union = ExampleUnion::new(&identities);
     let members: Vec<&Example> = union.members.iter().map(|&(s, i)| splits[s][i]).collect();
     for &(s, i) in &union.members {
-        let (id, kind, input) = &identities[s][i];
+        let (id, kind, input, bytes) = &identities[s][i];
         model_key.part("id", id.as_bytes());
         model_key.part(kind, input.as_bytes());
+        if !bytes.is_empty() {
+            model_key.part("bytes", bytes);
+        }
     }
     drop(identities);
     let key = model_key.finish();
@@ -97,17 +100,37 @@ pub(super) fn frozen_features(
     })
 }
 
-/// What decides an example's features: its id, its input's kind and the input (the text, or
-/// where the image is). Not its split or labels, which do not change the features.
-type Identity<'a> = (&'a str, &'static str, Cow<'a, str>);
+/// What decides an example's features: its id, its input's kind and the input — the text; for
+/// an image file its path, size and modification time; for an image embedded in a Parquet file
+/// its name and (the last part) its encoded bytes. Not its split or labels, which do not change
+/// the features. An image rewritten in place therefore gets new features, not stale ones.
+type Identity<'a> = (&'a str, &'static str, Cow<'a, str>, &'a [u8]);
 
 /// An example's [`Identity`].
 fn example_identity(e: &Example) -> Identity<'_> {
-    let (kind, input) = match &e.input {
-        Input::Text(t) => ("text", Cow::Borrowed(t.as_str())),
-        Input::Image(i) => ("image", Cow::Owned(i.describe())),
-    };
-    (e.example_id.as_str(), kind, input)
+    let id = e.example_id.as_str();
+    match &e.input {
+        Input::Text(t) => (id, "text", Cow::Borrowed(t.as_str()), &[]),
+        Input::Image(ImageRef::File(path)) => {
+            let stamp = std::fs::metadata(path).map_or_else(
+                |e| format!("unreadable ({})", e.kind()),
+                |m| {
+                    let modified = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    format!("{} bytes, modified {modified} ns", m.len())
+                },
+            );
+            let input = format!("{} ({stamp})", path.display());
+            (id, "image", Cow::Owned(input), &[])
+        }
+        Input::Image(image @ ImageRef::Embedded { bytes, .. }) => {
+            (id, "image", Cow::Owned(image.describe()), bytes)
+        }
+        Input::Image(image) => (id, "image", Cow::Owned(image.describe()), &[]),
+    }
 }
 
 /// The cache key part shared by every example: the model's files, the spec's revision, dtype and
@@ -153,4 +176,55 @@ pub(super) fn model_key(
     key.part("feature_batch", FEATURE_BATCH.to_string().as_bytes());
     key.part("fill_order", b"shortest-first");
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Split;
+    use std::sync::Arc;
+
+    fn example(input: Input) -> Example {
+        Example {
+            example_id: "e1".into(),
+            split: Split::Train,
+            input,
+            labels: vec![0],
+            groups: Vec::new(),
+        }
+    }
+
+    /// An image rewritten in place, or embedded bytes that differ, make another identity (so
+    /// another cache key); the same image and the same bytes make the same one; a text is
+    /// itself.
+    #[test]
+    fn an_image_identity_follows_its_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000001.jpg");
+        std::fs::write(&path, b"first image").unwrap();
+        let file = example(Input::Image(ImageRef::File(path.clone())));
+        let before = example_identity(&file);
+        assert_eq!(example_identity(&file), before);
+        std::fs::write(&path, b"second, longer image").unwrap();
+        let after = example_identity(&file);
+        assert_ne!(after, before);
+        assert!(after.2.contains("20 bytes"), "{after:?}");
+
+        let embedded = |bytes: &[u8]| {
+            example(Input::Image(ImageRef::Embedded {
+                source: dir.path().join("train.parquet"),
+                name: "000001.jpg".into(),
+                bytes: Arc::from(bytes),
+            }))
+        };
+        let (a, b, a_again) = (embedded(b"aaa"), embedded(b"aab"), embedded(b"aaa"));
+        assert_ne!(example_identity(&a), example_identity(&b));
+        assert_eq!(example_identity(&a), example_identity(&a_again));
+
+        let text = example(Input::Text("a review".into()));
+        assert_eq!(
+            example_identity(&text),
+            ("e1", "text", Cow::Borrowed("a review"), &[][..])
+        );
+    }
 }
