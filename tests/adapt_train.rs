@@ -668,6 +668,18 @@ fn frozen_dropout_runs_the_backbone_every_step_with_dropout() {
     let (plain, plain_cached, _) = run("cached", false);
     let (live, live_cached, o) = run("live", true);
     assert!(plain_cached > 0);
+    // The manifests say which features each head trained on: the cached file, or none.
+    let manifest = |name: &str| {
+        homogen::adapt::manifest::Manifest::load(&work.path().join(name).join("manifest.json"))
+            .unwrap()
+            .unwrap()
+    };
+    let file = manifest("cached").feature_cache.expect("the cache file");
+    assert!(
+        work.path().join("cache-cached").join(&file).is_file(),
+        "{file}"
+    );
+    assert_eq!(manifest("live").feature_cache, None);
     assert_eq!(
         live_cached, 0,
         "a probe with backbone dropout caches nothing"

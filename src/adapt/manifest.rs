@@ -32,6 +32,11 @@ pub struct Manifest {
     /// `homogen fetch dataset NAME --revision COMMIT` gets the same files.
     #[serde(default)]
     pub dataset_revision: Option<String>,
+    /// The probe feature cache file the head trained on (its name in the cache folder, the
+    /// SHA-256 key of the model, preprocessing and examples); `None` when no cached features
+    /// were used (the backbone ran every step).
+    #[serde(default)]
+    pub feature_cache: Option<String>,
     /// `running` or `finished`.
     pub status: String,
     /// The outcome, once finished.

@@ -424,12 +424,16 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             let line = format!("{cell_label}: {}", frozen.describe());
             progress::log_line(opts.progress.as_ref(), &line);
         }
-        Some(frozen.splits)
+        let file = frozen
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        Some((frozen.splits, file))
     } else {
         None
     };
     let source_for = |i: usize| match &cached {
-        Some(f) => Source::Cached(&f[i]),
+        Some((f, _)) => Source::Cached(&f[i]),
         None => Source::Model(&pipeline),
     };
 
@@ -446,6 +450,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         dataset_revision: data::resolve_root(&spec.dataset)
             .ok()
             .and_then(|root| data::hub::snapshot_commit(&root)),
+        feature_cache: cached.as_ref().and_then(|(_, file)| file.clone()),
         status: "running".into(),
         outcome: None,
     };
