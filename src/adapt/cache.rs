@@ -194,10 +194,11 @@ impl FeatureCache {
 
     /// The features [n, hidden] for `key`, one row per example in example order, and how they
     /// were obtained: read from the cache, or computed and then written atomically. Computing
-    /// visits the examples in the order `order()` gives (a permutation of 0..n, asked for only on a miss: e.g. by token
-    /// length, so that a batch pads little), `batch` at a time: `compute(indices)` must return
-    /// [indices.len(), hidden] for those examples, and may be called from several threads at
-    /// once (see [`with_concurrent_batches`](Self::with_concurrent_batches)).
+    /// visits the examples in the order `order()` gives (a permutation of 0..n, asked for only
+    /// on a miss: e.g. by token length, so that a batch pads little), `batch` at a time:
+    /// `compute(indices)` must return [indices.len(), hidden] for those examples, and may be
+    /// called from several threads at once (see
+    /// [`with_concurrent_batches`](Self::with_concurrent_batches)).
     pub fn fill(
         &self,
         key: &str,
