@@ -203,6 +203,18 @@ fn run_checks_datasets_and_the_output_folder_before_training() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("this is a datasharing config"), "{err}");
+    // A model-sharing option given with a data-sharing config.
+    let (code, _, err) = homogen(&[
+        "run",
+        root().join("configs/default.toml").to_str().unwrap(),
+        "--feature-cache",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--feature-cache apply to model-sharing configs"),
+        "{err}"
+    );
 }
 
 /// Slurm resources are checked before anything is written; a flag is named as such, a config

@@ -439,3 +439,61 @@ fn hate_speech_cut_per_training_seed() {
         "{err}"
     );
 }
+
+/// Two runs pointed at one feature cache folder (`--feature-cache`, or the config's
+/// `experiment.feature_cache`) share their probes' frozen features: the first run computes them
+/// once for its six probe cells (3 seeds x 2 CelebA tasks over the same images), the second
+/// computes nothing, the results agree byte for byte, and neither run folder gets a cache of
+/// its own. A file where the folder should be is refused, naming the key.
+#[test]
+fn runs_share_a_feature_cache_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("shared-cache");
+    let text = std::fs::read_to_string(smoke())
+        .unwrap()
+        .replace("../tests/", &format!("{}/tests/", root().display()));
+    let with_key = |folder: &Path| {
+        let keyed = text.replace(
+            "devices = [\"cpu\"]",
+            &format!(
+                "devices = [\"cpu\"]\nfeature_cache = {:?}",
+                folder.display().to_string()
+            ),
+        );
+        assert!(keyed.contains("feature_cache"));
+        let path = dir.path().join("keyed.toml");
+        std::fs::write(&path, keyed).unwrap();
+        path
+    };
+    let plain = dir.path().join("plain.toml");
+    std::fs::write(&plain, &text).unwrap();
+    let run = |config: &Path, out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let o = Command::new(BIN)
+            .args(["run", config.to_str().unwrap(), "-o", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{log}");
+        let said = |what: &str| log.matches(what).count();
+        let counts = (said("computed and cached"), said("read from the cache"));
+        assert!(!out.join(".feature-cache").exists());
+        (counts, std::fs::read(out.join("results.csv")).unwrap())
+    };
+    let (first, results_first) = run(&plain, "a", &["--feature-cache", cache.to_str().unwrap()]);
+    assert_eq!(first, (1, 5), "one fill, five reads");
+    let (second, results_second) = run(&with_key(&cache), "b", &[]);
+    assert_eq!(second, (0, 6), "the second run computes nothing");
+    assert!(results_first == results_second);
+
+    let not_a_folder = dir.path().join("a-file");
+    std::fs::write(&not_a_folder, "").unwrap();
+    let bad = Command::new(BIN)
+        .args(["run", with_key(&not_a_folder).to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(err.contains("experiment.feature_cache"), "{err}");
+}

@@ -29,6 +29,10 @@ pub struct RunArgs {
     /// (default: the config's `experiment.devices`).
     #[arg(long, value_delimiter = ',')]
     pub devices: Option<Vec<String>>,
+    /// Model-sharing configs: folder of the probe feature cache, shared by the runs pointed at
+    /// it (default: the config's `experiment.feature_cache`, else `<out>/.feature-cache`).
+    #[arg(long)]
+    pub feature_cache: Option<PathBuf>,
 }
 
 /// Loads the config, runs it and prints where the report is and a short summary.
@@ -44,9 +48,10 @@ pub fn run(args: RunArgs, quiet: bool) -> anyhow::Result<()> {
     // Data-sharing trials are the parallel unit: candle would otherwise split every tiny
     // matmul across the cores.
     homogen::device::fix_thread_count(Some(1));
-    if args.task_index.is_some() || args.devices.is_some() {
+    if args.task_index.is_some() || args.devices.is_some() || args.feature_cache.is_some() {
         return Err(homogen::error::Error::from(homogen::error::InputError::new(
-            "--task-index and --devices apply to model-sharing configs (kind = \"modelsharing\") only",
+            "--task-index, --devices and --feature-cache apply to model-sharing configs (kind = \
+             \"modelsharing\") only",
         ))
         .into());
     }
@@ -157,7 +162,10 @@ fn run_modelsharing(
     let multi = indicatif::MultiProgress::new();
     let exec = TrainerExecutor {
         quiet,
-        cache_dir: Some(out.join(".feature-cache")),
+        cache_dir: Some(match &args.feature_cache {
+            Some(dir) => dir.clone(),
+            None => config.experiment.feature_cache_in(&out),
+        }),
         progress: Some(multi.clone()),
     };
     if let Some(i) = args.task_index {

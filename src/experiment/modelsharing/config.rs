@@ -112,6 +112,20 @@ pub struct ExperimentSection {
     /// Devices cells run on concurrently (`cpu`, `cuda:0`, ...).
     #[serde(default = "default_devices")]
     pub devices: Vec<String>,
+    /// Folder of the probe feature cache, `<out>/.feature-cache` when absent (relative paths
+    /// are relative to the working directory, as `out`). Runs pointed at one folder share
+    /// their frozen features: a second study of the same model and examples reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_cache: Option<PathBuf>,
+}
+
+impl ExperimentSection {
+    /// The feature cache folder of a run into `out`: `feature_cache`, or `<out>/.feature-cache`.
+    pub fn feature_cache_in(&self, out: &Path) -> PathBuf {
+        self.feature_cache
+            .clone()
+            .unwrap_or_else(|| out.join(".feature-cache"))
+    }
 }
 
 fn default_devices() -> Vec<String> {
@@ -386,6 +400,14 @@ impl ModelSharingConfig {
         let bad = |key: &str, message: String| key_error(origin, key, message);
         if self.experiment.devices.is_empty() {
             return Err(bad("experiment.devices", "must not be empty".into()));
+        }
+        if let Some(dir) = &self.experiment.feature_cache {
+            if dir.exists() && !dir.is_dir() {
+                return Err(bad(
+                    "experiment.feature_cache",
+                    format!("`{}` is a file; expected a folder", dir.display()),
+                ));
+            }
         }
         for d in &self.experiment.devices {
             let ok = d == "cpu"

@@ -12,7 +12,8 @@ use crate::error::{Error, InputError, Result};
 pub struct TrainerExecutor {
     /// Hide progress bars.
     pub quiet: bool,
-    /// The probe feature cache shared by every cell (`<run>/.feature-cache`).
+    /// The probe feature cache shared by every cell (`<run>/.feature-cache` unless the
+    /// config's `experiment.feature_cache` or `run --feature-cache` names another folder).
     pub cache_dir: Option<PathBuf>,
     /// The terminal's bars, shared with the grid's bar (see [`RunOptions::progress`]).
     pub progress: Option<indicatif::MultiProgress>,
