@@ -9,16 +9,8 @@ use homogen::adapt::cache::backbone_examples;
 use homogen::adapt::{train_cell, RunOptions, TrainSpec};
 use homogen::data::{DatasetSpec, Split};
 
-/// The feature files in a cache folder (its `.locks/` left out).
-fn feature_files(cache: &Path) -> usize {
-    std::fs::read_dir(cache)
-        .unwrap()
-        .filter(|e| {
-            let p = e.as_ref().unwrap().path();
-            p.extension().is_some_and(|x| x == "safetensors")
-        })
-        .count()
-}
+mod common;
+use common::feature_files;
 
 /// Trains a probe on `dataset` for 2 epochs with `seed` into `out`, the feature cache in
 /// `out`'s parent's `cache/`.

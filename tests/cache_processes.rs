@@ -6,6 +6,9 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod common;
+use common::feature_files;
+
 const BIN: &str = env!("CARGO_BIN_EXE_homogen");
 
 /// Writes `n` texts of 5–40 words (a linear congruential draw, so the file is fixed) as
@@ -86,11 +89,7 @@ fn two_processes_fill_one_feature_file_once() {
         1,
         "{logs:#?}"
     );
-    let feature_files = std::fs::read_dir(&cache)
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().is_file())
-        .count();
-    assert_eq!(feature_files, 1);
+    assert_eq!(feature_files(&cache), 1);
     for seed in [1, 2] {
         let cell = work.path().join(format!("seed-{seed}"));
         assert!(cell.join("failures.parquet").is_file());

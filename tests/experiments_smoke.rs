@@ -10,6 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use homogen::failures::read_table;
 
+mod common;
+use common::feature_files;
+
 const BIN: &str = env!("CARGO_BIN_EXE_homogen");
 
 fn root() -> PathBuf {
@@ -410,11 +413,11 @@ fn hate_speech_cut_per_training_seed() {
     assert_eq!(tested(2), held_out(2));
     // The probe's features: one file per task's examples, the two seeds' cuts of HateSpeech18
     // included (they cut the same examples).
-    let feature_files = std::fs::read_dir(out.join(".feature-cache"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().is_file())
-        .count();
-    assert_eq!(feature_files, 4, "one feature file per task");
+    assert_eq!(
+        feature_files(&out.join(".feature-cache")),
+        4,
+        "one feature file per task"
+    );
     let results = std::fs::read_to_string(out.join("results.csv")).unwrap();
     for seed in [1, 2] {
         let key = (

@@ -174,8 +174,9 @@ impl FeatureCache {
     /// renames into place last holds the same values.
     fn lock(&self, key: &str) -> Result<Option<std::fs::File>> {
         let path = self.lock_path(key);
-        std::fs::create_dir_all(path.parent().unwrap_or(&self.dir))
-            .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
+        let locks = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(locks)
+            .map_err(|e| Error::io(format!("creating {}", locks.display()), e))?;
         match std::fs::File::create(&path).and_then(|f| f.lock().map(|()| f)) {
             Ok(f) => Ok(Some(f)),
             Err(e) => {
@@ -267,7 +268,7 @@ impl ExampleUnion {
             .enumerate()
             .flat_map(|(s, keys)| keys.iter().enumerate().map(move |(i, k)| (k, s, i)))
             .collect();
-        all.sort_by(|a, b| a.0.cmp(b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+        all.sort();
         let mut members = Vec::new();
         let mut rows: Vec<Vec<u32>> = splits.iter().map(|k| vec![0; k.len()]).collect();
         for (place, &(key, s, i)) in all.iter().enumerate() {

@@ -199,6 +199,14 @@ pub fn assert_gradients_match(
     worst
 }
 
+/// The feature files in a probe feature cache folder: its files, not its `.locks/` folder.
+pub fn feature_files(cache: &std::path::Path) -> usize {
+    std::fs::read_dir(cache)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_file())
+        .count()
+}
+
 /// Copies a folder of plain files and folders (a fixture) to `to`, recursively.
 pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
