@@ -5,6 +5,10 @@ tiny models and images that scripts/make_model_fixtures.py wrote:
   fixture image as the paper's transfer-learning code ran it on PIL images, which is PIL's
   bilinear resize straight to 224x224 (torchvision's functional resize calls
   `img.resize(size, Image.BILINEAR)` for PIL input).
+- tests/fixtures/models/images/crop_ref{i}.png: torchvision's `resized_crop` (what
+  RandomResizedCrop applies once it has drawn a box) on each fixture image with the box in
+  CROP_BOXES, which is `img.crop(box).resize((224, 224), Image.BILINEAR)` for PIL input: boxes
+  that shrink, stretch and enlarge.
 - tests/fixtures/models/clip_projected.safetensors: CLIP's image embedding
   (`CLIPModel.get_image_features`: the pooled output through `visual_projection`) of the tiny
   CLIP model on the pixel values already stored in reference.safetensors (`clip.pixel_values`).
@@ -33,6 +37,19 @@ def stretch_refs():
         Image.fromarray(out).save(os.path.join(images, f"stretch_ref{i}.png"))
 
 
+# (left, top, width, height) per fixture image (300x200, 180x260, 224x224); the Rust test
+# (tests/models_preprocess.rs) uses the same boxes.
+CROP_BOXES = [(13, 7, 251, 170), (40, 100, 61, 150), (0, 0, 224, 224)]
+
+
+def crop_refs():
+    images = os.path.join(ROOT, "images")
+    for i, (left, top, w, h) in enumerate(CROP_BOXES):
+        pil = Image.open(os.path.join(images, f"img{i}.png")).convert("RGB")
+        out = pil.crop((left, top, left + w, top + h)).resize((224, 224), Image.BILINEAR)
+        Image.fromarray(np.asarray(out)).save(os.path.join(images, f"crop_ref{i}.png"))
+
+
 def projected_features():
     refs = load_file(os.path.join(ROOT, "reference.safetensors"))
     model = CLIPModel.from_pretrained(os.path.join(ROOT, "clip")).eval()
@@ -49,4 +66,5 @@ def projected_features():
 
 if __name__ == "__main__":
     stretch_refs()
+    crop_refs()
     projected_features()

@@ -110,8 +110,19 @@ fn embeds_pixels_and_images_with_the_clip_tower() {
         "--quiet",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // Nine PNGs in the folder, 32-wide tower.
-    assert_eq!(features(&out).dims(), [9, 32]);
+    // One row per PNG in the folder (the fixture images and their references), 32-wide tower.
+    let pngs = std::fs::read_dir(&images)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "png")
+        })
+        .count();
+    assert_eq!(pngs, 12);
+    assert_eq!(features(&out).dims(), [pngs, 32]);
 }
 
 #[test]

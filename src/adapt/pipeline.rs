@@ -81,10 +81,15 @@ impl Pipeline {
     pub(super) fn describe(&self) -> String {
         match (&self.tokenizer, self.resize) {
             (Some(t), _) => format!("text max_len={}", t.max_len()),
-            (None, Resize::Clip) => {
-                format!("image clip-resize-centre-crop size={}", self.image_size)
-            }
-            (None, Resize::Stretch) => format!("image bilinear-stretch size={}", self.image_size),
+            // The resampler is named: another one rounds some pixels differently.
+            (None, Resize::Clip) => format!(
+                "image clip-resize-centre-crop size={} resampler=fast_image_resize-u8",
+                self.image_size
+            ),
+            (None, Resize::Stretch) => format!(
+                "image bilinear-stretch size={} resampler=fast_image_resize-u8",
+                self.image_size
+            ),
         }
     }
 

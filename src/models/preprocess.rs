@@ -1,4 +1,5 @@
-//! Image preprocessing with the `image` crate.
+//! Image preprocessing: decoding with the `image` crate, resizing as PIL does with
+//! `fast_image_resize`.
 //!
 //! - [`Resize::Clip`]: CLIPImageProcessor's pipeline — bicubic resize of the shortest side to
 //!   `size` (the long side `floor(size·long/short)`), centre crop `size`×`size`, rescale by 1/255,
@@ -10,8 +11,12 @@
 //!   0.08–1, ratio 3/4–4/3, ten tries then a centre crop; bilinear, its default) and a
 //!   horizontal flip with p = 0.5.
 
+use std::cell::RefCell;
+
 use candle_core::{Device, Tensor};
-use image::imageops::{self, FilterType};
+use fast_image_resize::images::{Image, ImageRef};
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::imageops;
 use image::RgbImage;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -43,7 +48,7 @@ pub fn load_image(path: &Path) -> Result<RgbImage> {
 /// The resized (and for CLIP centre-cropped) 8-bit image, before rescaling.
 pub fn resize(img: &RgbImage, mode: Resize, size: u32) -> RgbImage {
     match mode {
-        Resize::Stretch => two_pass(img, size, size, FilterType::Triangle),
+        Resize::Stretch => resample(img, size, size, FilterType::Bilinear),
         Resize::Clip => {
             let (w, h) = img.dimensions();
             let (nw, nh) = if w <= h {
@@ -59,36 +64,70 @@ pub fn resize(img: &RgbImage, mode: Resize, size: u32) -> RgbImage {
     }
 }
 
-/// Bicubic (Catmull-Rom, a = -0.5) resize done as PIL does it (see `two_pass`).
+/// Bicubic (Catmull-Rom, a = -0.5) resize as PIL's `Image.resize(.., BICUBIC)` does it.
 pub fn bicubic(img: &RgbImage, width: u32, height: u32) -> RgbImage {
-    two_pass(img, width, height, FilterType::CatmullRom)
+    resample(img, width, height, FilterType::CatmullRom)
 }
 
-/// A resize done as PIL does it (support widened when shrinking): the horizontal pass first,
-/// rounded and clipped to 8 bits, then the vertical pass. `Triangle` is PIL's bilinear,
-/// `CatmullRom` its bicubic; either is the identity at scale 1, so each `imageops::resize`
-/// call below resamples one axis.
-fn two_pass(img: &RgbImage, width: u32, height: u32, filter: FilterType) -> RgbImage {
+/// The `(left, top, width, height)` box of `img` resized with PIL's bilinear filter to
+/// `size`×`size`: torchvision's `resized_crop` on a PIL image, `img.crop(box).resize(..)`, so the
+/// pixels outside the box take no part (unlike a resize of a box within the image, whose
+/// filter reaches past the box's edges).
+pub fn resized_crop(
+    img: &RgbImage,
+    (left, top, w, h): (u32, u32, u32, u32),
+    size: u32,
+) -> RgbImage {
+    let crop = imageops::crop_imm(img, left, top, w, h).to_image();
+    resample(&crop, size, size, FilterType::Bilinear)
+}
+
+/// A resize as PIL's `Image.resize` does it: a separable convolution whose support widens when
+/// shrinking, the horizontal pass first, rounded and clipped to 8 bits, then the vertical pass
+/// (fast_image_resize's SIMD convolution in Pillow's fixed-point scheme; one call per pass, since
+/// in one call it runs the vertical pass first, which rounds differently). A zero-sized image
+/// gives a black one.
+fn resample(img: &RgbImage, width: u32, height: u32, filter: FilterType) -> RgbImage {
     let across = if img.width() == width {
         img.clone()
     } else {
-        imageops::resize(img, width, img.height(), filter)
+        convolve(img, width, img.height(), filter)
     };
     if across.height() == height {
         across
     } else {
-        imageops::resize(&across, width, height, filter)
+        convolve(&across, width, height, filter)
     }
 }
 
+/// One pass of [`resample`]: `img` convolved to `width`×`height`, where only one of the two
+/// sides changes.
+fn convolve(img: &RgbImage, width: u32, height: u32, filter: FilterType) -> RgbImage {
+    thread_local! {
+        static RESIZER: RefCell<Resizer> = RefCell::new(Resizer::new());
+    }
+    let mut out = Image::new(width, height, PixelType::U8x3);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(filter));
+    // An RgbImage's buffer always holds width × height pixels of 3 bytes (alignment 1), the
+    // one thing ImageRef checks, and both images are U8x3, the one thing resize checks.
+    if let Ok(src) = ImageRef::new(img.width(), img.height(), img.as_raw(), PixelType::U8x3) {
+        RESIZER.with(|r| r.borrow_mut().resize(&src, &mut out, &options).ok());
+    }
+    RgbImage::from_raw(width, height, out.into_vec())
+        .unwrap_or_else(|| RgbImage::new(width, height))
+}
+
 /// Channel-first values rescaled by 1/255 and normalised with `mean`/`std`: [3, h, w] flattened.
+/// Each channel's 256 possible values are computed once and looked up (the same arithmetic, so
+/// the same bits, as computing each pixel's).
 pub fn normalise(img: &RgbImage, mean: [f32; 3], std: [f32; 3]) -> Vec<f32> {
     let (w, h) = img.dimensions();
     let plane = (w * h) as usize;
     let mut out = vec![0f32; 3 * plane];
-    for (i, px) in img.pixels().enumerate() {
-        for c in 0..3 {
-            out[c * plane + i] = (px[c] as f32 / 255.0 - mean[c]) / std[c];
+    for (c, values) in out.chunks_exact_mut(plane.max(1)).enumerate() {
+        let table: [f32; 256] = std::array::from_fn(|v| (v as f32 / 255.0 - mean[c]) / std[c]);
+        for (o, px) in values.iter_mut().zip(img.as_raw().chunks_exact(3)) {
+            *o = table[px[c] as usize];
         }
     }
     out
@@ -102,9 +141,8 @@ pub fn preprocess(img: &RgbImage, mode: Resize, size: u32) -> Vec<f32> {
 /// Seeded training augmentation (random resized crop to `size`, horizontal flip with p = 0.5)
 /// with CLIP's normalisation: [3, size, size] flattened.
 pub fn augment(img: &RgbImage, size: u32, rng: &mut ChaCha8Rng) -> Vec<f32> {
-    let (x, y, w, h) = random_resized_crop_box(img.width(), img.height(), rng);
-    let crop = imageops::crop_imm(img, x, y, w, h).to_image();
-    let mut out = two_pass(&crop, size, size, FilterType::Triangle);
+    let crop = random_resized_crop_box(img.width(), img.height(), rng);
+    let mut out = resized_crop(img, crop, size);
     if rng.gen::<f64>() < 0.5 {
         imageops::flip_horizontal_in_place(&mut out);
     }
