@@ -79,18 +79,18 @@ impl Pipeline {
 
     /// A description of the deterministic preprocessing, for cache keys.
     pub(super) fn describe(&self) -> String {
-        match (&self.tokenizer, self.resize) {
-            (Some(t), _) => format!("text max_len={}", t.max_len()),
-            // The resampler is named: another one rounds some pixels differently.
-            (None, Resize::Clip) => format!(
-                "image clip-resize-centre-crop size={} resampler=fast_image_resize-u8",
-                self.image_size
-            ),
-            (None, Resize::Stretch) => format!(
-                "image bilinear-stretch size={} resampler=fast_image_resize-u8",
-                self.image_size
-            ),
+        if let Some(t) = &self.tokenizer {
+            return format!("text max_len={}", t.max_len());
         }
+        let resize = match self.resize {
+            Resize::Clip => "clip-resize-centre-crop",
+            Resize::Stretch => "bilinear-stretch",
+        };
+        // The resampler is named: another one rounds some pixels differently.
+        format!(
+            "image {resize} size={} resampler=fast_image_resize-u8",
+            self.image_size
+        )
     }
 
     /// The order in which to run `examples` through the model where the order does not

@@ -88,15 +88,16 @@ pub fn resized_crop(
 /// in one call it runs the vertical pass first, which rounds differently). A zero-sized image
 /// gives a black one.
 fn resample(img: &RgbImage, width: u32, height: u32, filter: FilterType) -> RgbImage {
-    let across = if img.width() == width {
-        img.clone()
-    } else {
-        convolve(img, width, img.height(), filter)
-    };
-    if across.height() == height {
-        across
-    } else {
-        convolve(&across, width, height, filter)
+    match (img.width() == width, img.height() == height) {
+        (true, true) => img.clone(),
+        // One side changes: one pass.
+        (true, false) | (false, true) => convolve(img, width, height, filter),
+        (false, false) => convolve(
+            &convolve(img, width, img.height(), filter),
+            width,
+            height,
+            filter,
+        ),
     }
 }
 
