@@ -7,6 +7,7 @@
 pub mod adapt;
 pub mod alloc;
 pub mod data;
+pub mod decode_guard;
 pub mod device;
 pub mod error;
 pub mod experiment;

@@ -745,3 +745,203 @@ fn empty_model_ids_are_refused() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("empty model id"), "{err}");
 }
+
+/// Parquet files damaged so that the arrow/parquet readers panic while decoding their pages
+/// (found by byte-flip fuzzing; `scripts/make_damaged_parquet.py`) exit 2 naming the file,
+/// without a panic message.
+#[test]
+fn measure_refuses_damaged_parquet_without_panicking() {
+    for name in ["bitchunk", "colstart", "dict_decoder"] {
+        let path = root()
+            .join("tests/fixtures/failures/damaged")
+            .join(format!("{name}.parquet"));
+        let (code, _, err) = homogen(&["measure", s(&path)]);
+        assert_eq!(code, 2, "{name}: {err}");
+        assert!(
+            err.contains(&format!("{name}.parquet")) && err.contains("the file is damaged"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
+
+/// Replicate and permutation counts beyond the documented limits are usage errors (they
+/// overflowed an allocation, exit 101, or aborted, before).
+#[test]
+fn measure_caps_bootstrap_and_permutations() {
+    let table = root().join("data/example/failures.csv");
+    for (option, too_many, limit) in [
+        ("--bootstrap", "1000001", "0..=1000000"),
+        ("--permutations", "18446744073709551615", "0..=100000000"),
+    ] {
+        let (code, _, err) = homogen(&["measure", s(&table), option, too_many]);
+        assert_eq!(code, 2, "{option}: {err}");
+        assert!(err.contains(option) && err.contains(limit), "{err}");
+    }
+    let (code, out, err) = homogen(&["measure", s(&table), "--bootstrap", "1000000", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1,000,000"), "{out}");
+}
+
+/// `--column ROLE=NAME` naming a column the file lacks is an error for every role: an optional
+/// role (failure, loss, system, label, prediction) was silently read as absent before, which
+/// changed the results (failures from label != prediction, no loss metrics, one system). A
+/// file given twice is named as such (it was reported as a duplicate row).
+#[test]
+fn measure_refuses_a_column_option_naming_a_missing_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("t.csv");
+    std::fs::write(
+        &table,
+        "deployment,example_id,label,prediction,bad_outcome,logloss,sys\n\
+         a,1,0,0,1,0.1,s\na,2,1,1,0,0.2,s\nb,1,0,0,1,0.3,s\nb,2,1,1,0,0.4,s\n",
+    )
+    .unwrap();
+    let (code, out, err) = homogen(&[
+        "measure",
+        s(&table),
+        "--column",
+        "failure=bad_outcome",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("all,individual,h_individual,2,"), "{out}");
+    for (role, typo) in [
+        ("failure", "bad_outcom"),
+        ("loss", "log_loss"),
+        ("system", "system_id"),
+        ("label", "y_true"),
+        ("prediction", "y_pred"),
+    ] {
+        let mapping = format!("{role}={typo}");
+        let (code, _, err) = homogen(&["measure", s(&table), "--column", &mapping]);
+        assert_eq!(code, 2, "{mapping}: {err}");
+        assert!(
+            err.contains("t.csv")
+                && err.contains(&format!("no column `{typo}`"))
+                && err.contains(&format!("--column {mapping}"))
+                && err.contains("columns found: deployment, example_id"),
+            "{err}"
+        );
+    }
+    // The same file twice (every row a duplicate) is said to be that.
+    let again = dir.path().join(".").join("t.csv");
+    let (code, _, err) = homogen(&["measure", s(&table), s(&again)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the same file is given twice"), "{err}");
+}
+
+/// With `--wide`, one `loss` per person cannot be each deployment's loss: refused (it was
+/// copied to every deployment, so MinExp and ExpExp always came out 1).
+#[test]
+fn measure_refuses_a_per_person_loss_with_wide() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("wide.csv");
+    std::fs::write(&table, "id,label,m1,m2,loss\n1,0,0,1,0.5\n2,1,0,1,0.7\n").unwrap();
+    let args = [
+        "measure",
+        s(&table),
+        "--wide",
+        "prediction=m1,m2",
+        "--column",
+        "example_id=id",
+    ];
+    let (code, _, err) = homogen(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("wide.csv") && err.contains("column `loss`") && err.contains("--wide"),
+        "{err}"
+    );
+}
+
+/// `report` reads and checks every finished cell before it writes anything, and its errors name
+/// the cell's file: a person whose group differs between a system's deployments, a cell whose
+/// table lacks a grouping of the config, a cell listed twice in `jobs.jsonl`. Each exits 2 and
+/// leaves the earlier `failures.parquet`, report, results and comparison byte for byte (the
+/// joined `failures.parquet` was rewritten before the check).
+#[test]
+fn report_checks_the_cells_before_writing_and_names_their_files() {
+    use homogen::failures::{read_table, write_parquet, Categorical};
+    let dir = tempfile::tempdir().unwrap();
+    let c = small_config(dir.path(), |t| t);
+    let out = dir.path().join("run");
+    let (code, stdout, err) = homogen(&["run", s(&c), "--out", s(&out), "--quiet"]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let files = [
+        "failures.parquet",
+        "report.md",
+        "results.csv",
+        "comparison.csv",
+    ]
+    .map(|f| out.join(f));
+    let before: Vec<Vec<u8>> = files.iter().map(|f| read(f)).collect();
+    let unchanged = || {
+        for (f, b) in files.iter().zip(&before) {
+            assert_eq!(&read(f), b, "{} changed", f.display());
+        }
+    };
+    let cell = out.join("cells/probe/seed-0/Wearing_Necklace/failures.parquet");
+    let original = read(&cell);
+    let rewrite = |edit: &dyn Fn(&mut homogen::failures::FailureTable)| {
+        let mut t = read_table(&cell).unwrap();
+        edit(&mut t);
+        write_parquet(&cell, &t).unwrap();
+    };
+
+    // A person in another hair group in this deployment than in the other.
+    rewrite(&|t| {
+        let hair = t.extra.iter_mut().find(|c| c.name == "hair").unwrap();
+        let mut values: Vec<String> = (0..hair.len()).map(|r| hair.value(r).to_string()).collect();
+        values[0].push_str("_changed");
+        *hair = Categorical::from_values("hair", &values);
+    });
+    let (code, _, err) = homogen(&["report", s(&out)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("Wearing_Necklace/failures.parquet, row 1, column `hair`")
+            && err.contains("Wearing_Earrings/failures.parquet row 1"),
+        "{err}"
+    );
+    unchanged();
+
+    // A table without the config's `beard` grouping.
+    std::fs::write(&cell, &original).unwrap();
+    rewrite(&|t| t.extra.retain(|c| c.name != "beard"));
+    let (code, _, err) = homogen(&["report", s(&out)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("Wearing_Necklace/failures.parquet")
+            && err.contains("no column `beard`")
+            && err.contains("experiment.groupings"),
+        "{err}"
+    );
+    unchanged();
+
+    // A cell listed twice.
+    std::fs::write(&cell, &original).unwrap();
+    let jobs = out.join("jobs.jsonl");
+    let listed = std::fs::read_to_string(&jobs).unwrap();
+    let first = listed.lines().next().unwrap();
+    std::fs::write(&jobs, format!("{listed}{first}\n")).unwrap();
+    let (code, _, err) = homogen(&["report", s(&out)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("jobs.jsonl, row 3") && err.contains("listed twice (also at row 1)"),
+        "{err}"
+    );
+    unchanged();
+
+    // No jobs.jsonl, or a file given as the run folder: bad input (exit 2; 1 before).
+    std::fs::remove_file(&jobs).unwrap();
+    let (code, _, err) = homogen(&["report", s(&out)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("jobs.jsonl: no such file"), "{err}");
+    let (code, _, err) = homogen(&["report", s(&c)]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("is a file; expected a model-sharing run folder"),
+        "{err}"
+    );
+    unchanged();
+}

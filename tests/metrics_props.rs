@@ -203,8 +203,9 @@ fn fast_and_slow_permutation_paths_agree_in_distribution() {
         .collect();
     let s = matrix(3, o, vec![]);
     let draws = 20_000;
-    let fast = hypergeometric_counts(12, &[6, 5, 7], draws, &mut ChaCha8Rng::seed_from_u64(1));
-    let slow = shuffled_counts(&s, draws, &mut ChaCha8Rng::seed_from_u64(2));
+    let fast: Vec<u64> =
+        hypergeometric_counts(12, &[6, 5, 7], draws, &mut ChaCha8Rng::seed_from_u64(1)).collect();
+    let slow: Vec<u64> = shuffled_counts(&s, draws, &mut ChaCha8Rng::seed_from_u64(2)).collect();
     let pmf = |c: &[u64]| {
         let mut h = [0.0; 13];
         for &x in c {
@@ -377,12 +378,13 @@ fn hypergeometric_counts_match_exact_tails() {
             .map(|(x, p)| (x as f64 - mean).powi(2) * p)
             .sum::<f64>()
             .sqrt();
-        let counts = hypergeometric_counts(
+        let counts: Vec<u64> = hypergeometric_counts(
             *n,
             failed,
             draws,
             &mut ChaCha8Rng::seed_from_u64(case as u64),
-        );
+        )
+        .collect();
         let mut worst = 0.0f64;
         for d in [-2.0, -1.0, 0.0, 0.5, 1.0, 2.0] {
             let t = (mean + d * sd).round().max(0.0) as usize;

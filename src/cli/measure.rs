@@ -22,6 +22,10 @@ Output rows (system, grouping, metric, value, ci_lo, ci_hi, p_value, note):
     note: higher|lower|no clear difference)
   --correlations: system `across_systems`, rows pearson_r2:<a>|<b>, spearman_rho:<a>|<b>
 Intervals: bootstrap over people, percentiles 2.5/97.5 (linear interpolation).
+  The same files and options give the same bytes. The draws follow --seed, each system's
+  position and the people's order, and resample a person with all their groups at once: so
+  reordering rows or systems, or adding a --group, draws other replicates (an interval or
+  p-value moves within its Monte Carlo error).
 Undefined values have an empty value and the reason in note.";
 
 /// Output formats of `homogen measure`.
@@ -42,6 +46,11 @@ pub enum CompatArg {
     Reference,
 }
 
+/// The most bootstrap replicates `--bootstrap` takes (each keeps 8 bytes per metric row).
+const MAX_BOOTSTRAP: u64 = 1_000_000;
+/// The most permutations `--permutations` takes.
+const MAX_PERMUTATIONS: u64 = 100_000_000;
+
 /// Arguments of `homogen measure`.
 #[derive(Debug, Args)]
 #[command(after_help = METRICS_HELP)]
@@ -55,12 +64,14 @@ pub struct MeasureArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
-    /// Bootstrap replicates over people for percentile 95% intervals (0: none).
-    #[arg(long, default_value_t = 0)]
-    pub bootstrap: usize,
-    /// Permutations for the p-value of H_individual against independence (0: none).
-    #[arg(long, default_value_t = 0)]
-    pub permutations: usize,
+    /// Bootstrap replicates over people for percentile 95% intervals (0: none; at most
+    /// 1,000,000, which keep 8 bytes per metric each).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_BOOTSTRAP))]
+    pub bootstrap: u64,
+    /// Permutations for the p-value of H_individual against independence (0: none; at most
+    /// 100,000,000, a p-value resolution of 1e-8).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(..=MAX_PERMUTATIONS))]
+    pub permutations: u64,
     /// Seed of the bootstrap and the permutations.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -120,8 +131,8 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
     let table = failures::read_tables_with(&args.files, &read)?;
     let systems = failures::systems(&table, &args.groups)?;
     let opts = Options {
-        bootstrap: args.bootstrap,
-        permutations: args.permutations,
+        bootstrap: args.bootstrap as usize,
+        permutations: args.permutations as usize,
         seed: args.seed,
         compat: match args.compat {
             Some(CompatArg::Reference) => Compat::Reference,

@@ -12,6 +12,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 
 use super::example::Split;
+use crate::decode_guard::decoding;
 use crate::error::{Error, InputError, Result};
 
 /// The kind of a data file found in a dataset folder.
@@ -150,7 +151,7 @@ fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<SplitFile>) -> Resu
 pub fn open_parquet(path: &Path) -> Result<ParquetRecordBatchReaderBuilder<File>> {
     let file =
         File::open(path).map_err(|e| InputError::new(format!("cannot open: {e}")).in_file(path))?;
-    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| {
+    decoding(path, || ParquetRecordBatchReaderBuilder::try_new(file))?.map_err(|e| {
         InputError::new(format!("cannot read as Parquet: {e}"))
             .in_file(path)
             .into()
@@ -185,10 +186,10 @@ pub fn read_parquet(
         })
         .collect();
     let mask = ProjectionMask::leaves(&descr, leaves);
-    let reader = builder.with_projection(mask).build().map_err(|e| {
+    let mut reader = decoding(path, || builder.with_projection(mask).build())?.map_err(|e| {
         Error::from(InputError::new(format!("cannot read as Parquet: {e}")).in_file(path))
     })?;
-    for batch in reader {
+    while let Some(batch) = decoding(path, || reader.next())? {
         let batch = batch.map_err(|e| {
             Error::from(InputError::new(format!("cannot read a Parquet batch: {e}")).in_file(path))
         })?;

@@ -113,6 +113,30 @@ impl Builder {
                 ));
             }
         }
+        // A column the user named with --column must be there: an optional role read from a
+        // misspelt name would otherwise be silently absent (failures from label != prediction,
+        // no loss metrics, one system). The required roles have their own message below.
+        for role in [
+            Role::System,
+            Role::Label,
+            Role::Prediction,
+            Role::Failure,
+            Role::Loss,
+        ] {
+            if map.is_renamed(role) && find(role).is_none() {
+                return Err(refuse(
+                    map.name(role),
+                    format!(
+                        "no column `{}` in the file, which --column {}={} names (columns \
+                         found: {})",
+                        map.name(role),
+                        role.schema_name(),
+                        map.name(role),
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
         let (has_deployment, has_wide) = (find(Role::Deployment), options.wide.as_ref());
         let deployment = match (has_deployment, deployment, has_wide) {
             (Some(i), None, None) => Source::Column(i),
@@ -193,6 +217,19 @@ impl Builder {
         };
         // With one column per deployment, a per-person prediction or failure column would
         // contradict the deployments' own.
+        if let (Some(_), Some(i)) = (wide_role, layout.loss) {
+            return Err(refuse(
+                &names[i],
+                format!(
+                    "a loss column ({}) next to {}: one loss per person cannot be each \
+                     deployment's loss (the loss metrics compare the deployments' losses of a \
+                     person); rename or drop the column, or give the deployments' losses in a \
+                     long table",
+                    map.describe(Role::Loss),
+                    Wide::OPTION
+                ),
+            ));
+        }
         if let Some(role) = wide_role {
             for (other, position) in [
                 (Role::Prediction, layout.prediction),

@@ -230,8 +230,8 @@ impl Wide {
     }
 }
 
-/// A deployment name for each file: the shortest tail of its path (extension dropped) that no
-/// other file shares, so `a.csv b.csv` give `a` and `b`, and `runs/x/preds.csv
+/// A deployment name for each file: the shortest tail of its path (extension dropped, unless
+/// another file differs from it only by the extension) that no other file shares, so `a.csv b.csv` give `a` and `b`, and `runs/x/preds.csv
 /// runs/y/preds.csv` give `x/preds` and `y/preds`. The same file given twice is an error.
 pub fn deployment_names(paths: &[PathBuf]) -> Result<Vec<String>> {
     let mut parts: Vec<Vec<String>> = Vec::with_capacity(paths.len());
@@ -248,20 +248,33 @@ pub fn deployment_names(paths: &[PathBuf]) -> Result<Vec<String>> {
             .into());
         }
         seen.push((full.clone(), path));
-        let mut tail: Vec<String> = full
+        let tail: Vec<String> = full
             .components()
             .filter_map(|c| match c {
                 std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
                 _ => None,
             })
             .collect();
-        if let Some(last) = tail.last_mut() {
+        parts.push(tail);
+    }
+    // Extensions are dropped, except where two files differ only by theirs (`a.csv`, `a.tsv`),
+    // which keep them: so the tails below stay as distinct as the canonical paths.
+    let stem = |p: &[String]| -> Vec<String> {
+        let mut p = p.to_vec();
+        if let Some(last) = p.last_mut() {
             if let Some(stem) = Path::new(last.as_str()).file_stem() {
                 *last = stem.to_string_lossy().into_owned();
             }
         }
-        parts.push(tail);
-    }
+        p
+    };
+    let stems: Vec<Vec<String>> = parts.iter().map(|p| stem(p)).collect();
+    let parts: Vec<Vec<String>> = (0..parts.len())
+        .map(|i| match stems.iter().filter(|s| **s == stems[i]).count() {
+            1 => stems[i].clone(),
+            _ => parts[i].clone(),
+        })
+        .collect();
     // Each file takes the shortest tail that no other file shares at that length. Names of
     // different lengths differ in their number of `/`, so the names are distinct; distinct
     // canonical paths always differ at some length.
@@ -352,6 +365,13 @@ mod tests {
         assert_eq!(
             deployment_names(&[x.clone(), y, a.clone()]).unwrap(),
             ["x/preds", "y/preds", "a"]
+        );
+        // Files that differ only by their extension keep it (they were one deployment, named
+        // after the whole path, before an audit found it); the others still drop theirs.
+        let (a_tsv, z) = (touch("a.tsv"), touch("runs/z/preds.csv"));
+        assert_eq!(
+            deployment_names(&[a.clone(), a_tsv, z]).unwrap(),
+            ["a.csv", "a.tsv", "preds"]
         );
         let again = dir.path().join("runs/../a.csv");
         let e = deployment_names(&[a, again]).unwrap_err().to_string();

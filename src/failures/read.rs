@@ -28,6 +28,7 @@ use super::arrow_columns::{
 use super::builder::{Builder, Class, RowValues, Source};
 use super::mapping::{deployment_names, ReadOptions};
 use super::table::{Categorical, FailureTable, RowOrigin};
+use crate::decode_guard::decoding;
 use crate::error::{Error, InputError, Result};
 
 /// The two on-disk formats of a failure table.
@@ -119,6 +120,27 @@ pub fn read_tables(paths: &[PathBuf]) -> Result<FailureTable> {
     read_tables_with(paths, &ReadOptions::default())
 }
 
+/// A regular file given twice (under any path) would be every row's duplicate: an input error
+/// naming both paths. Pipes and other streams are not compared.
+fn refuse_repeated_files(paths: &[PathBuf]) -> Result<()> {
+    let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
+    for path in paths.iter().filter(|p| p.is_file()) {
+        let Ok(full) = std::fs::canonicalize(path) else {
+            continue;
+        };
+        if let Some((_, first)) = seen.iter().find(|(p, _)| *p == full) {
+            return Err(InputError::new(format!(
+                "the same file is given twice (also as {}); expected each table once",
+                first.display()
+            ))
+            .in_file(path)
+            .into());
+        }
+        seen.push((full, path));
+    }
+    Ok(())
+}
+
 /// Reads one or more failure tables and concatenates them, with columns renamed and
 /// deployments taken from the files as `options` say.
 pub fn read_tables_with(paths: &[PathBuf], options: &ReadOptions) -> Result<FailureTable> {
@@ -127,7 +149,10 @@ pub fn read_tables_with(paths: &[PathBuf], options: &ReadOptions) -> Result<Fail
     }
     let deployments = match options.deployment_per_file {
         true => Some(deployment_names(paths)?),
-        false => None,
+        false => {
+            refuse_repeated_files(paths)?;
+            None
+        }
     };
     let read = |i: usize| read_one(&paths[i], options, deployments.as_ref().map(|d| &*d[i]));
     // The first table is kept as read (appending it to an empty table would re-intern every
@@ -154,9 +179,11 @@ pub fn parquet_problem(path: &Path) -> Option<String> {
         Ok(f) => f,
         Err(e) => return Some(format!("{}: cannot open: {e}", path.display())),
     };
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .err()
-        .map(|e| format!("{}: cannot read as Parquet: {e}", path.display()))
+    match decoding(path, || ParquetRecordBatchReaderBuilder::try_new(file)) {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(format!("{}: cannot read as Parquet: {e}", path.display())),
+        Err(damaged) => Some(damaged.to_string()),
+    }
 }
 
 /// Reads one file; `deployment` names its single deployment when the file has no column for it.
@@ -551,7 +578,8 @@ fn parquet_from<R: parquet::file::reader::ChunkReader + 'static>(
             .in_file(path)
             .into()
     };
-    let builder = ParquetRecordBatchReaderBuilder::try_new(source).map_err(not_parquet)?;
+    let builder = decoding(path, || ParquetRecordBatchReaderBuilder::try_new(source))?
+        .map_err(not_parquet)?;
     let names: Vec<String> = builder
         .schema()
         .fields()
@@ -559,12 +587,10 @@ fn parquet_from<R: parquet::file::reader::ChunkReader + 'static>(
         .map(|f| f.name().clone())
         .collect();
     let (mut out, layout) = Builder::new(path, &names, options, deployment)?;
-    let reader = builder
-        .with_batch_size(64 * 1024)
-        .build()
-        .map_err(not_parquet)?;
+    let mut reader =
+        decoding(path, || builder.with_batch_size(64 * 1024).build())?.map_err(not_parquet)?;
     let mut row0 = 0usize;
-    for batch in reader {
+    while let Some(batch) = decoding(path, || reader.next())? {
         let batch: RecordBatch = batch.map_err(|e| {
             Error::from(InputError::new(format!("cannot decode Parquet data: {e}")).in_file(path))
         })?;

@@ -48,30 +48,34 @@ impl rand_core09::RngCore for Rng09<'_> {
     }
 }
 
-/// Permuted counts with full coverage: `failed[i]` people failed by deployment i out of `n`.
-pub fn hypergeometric_counts(
+/// Permuted counts with full coverage: `failed[i]` people failed by deployment i out of `n`;
+/// drawn as the iterator is read, so many permutations need no memory.
+pub fn hypergeometric_counts<'a>(
     n: u64,
-    failed: &[u64],
+    failed: &'a [u64],
     permutations: usize,
-    rng: &mut ChaCha8Rng,
-) -> Vec<u64> {
-    let rng = &mut Rng09(rng);
-    (0..permutations)
-        .map(|_| {
-            let mut count = failed.first().copied().unwrap_or(0);
-            for &m in failed.iter().skip(1) {
-                if count == 0 {
-                    break;
-                }
-                count = Hypergeometric::new(n, m, count).map_or(0, |h| h.sample(rng));
+    rng: &'a mut ChaCha8Rng,
+) -> impl Iterator<Item = u64> + 'a {
+    let mut rng = Rng09(rng);
+    (0..permutations).map(move |_| {
+        let mut count = failed.first().copied().unwrap_or(0);
+        for &m in failed.iter().skip(1) {
+            if count == 0 {
+                break;
             }
-            count
-        })
-        .collect()
+            count = Hypergeometric::new(n, m, count).map_or(0, |h| h.sample(&mut rng));
+        }
+        count
+    })
 }
 
-/// Permuted counts by real shuffles of each deployment's failures among the people who met it.
-pub fn shuffled_counts(s: &SystemMatrix, permutations: usize, rng: &mut ChaCha8Rng) -> Vec<u64> {
+/// Permuted counts by real shuffles of each deployment's failures among the people who met it;
+/// shuffled as the iterator is read.
+pub fn shuffled_counts<'a>(
+    s: &SystemMatrix,
+    permutations: usize,
+    rng: &'a mut ChaCha8Rng,
+) -> impl Iterator<Item = u64> + 'a {
     let k = s.n_deployments();
     let n = s.n_people();
     let mut met: Vec<Vec<usize>> = vec![Vec::new(); k];
@@ -85,20 +89,18 @@ pub fn shuffled_counts(s: &SystemMatrix, permutations: usize, rng: &mut ChaCha8R
         }
     }
     let mut everywhere = vec![true; n];
-    (0..permutations)
-        .map(|_| {
-            everywhere.iter_mut().for_each(|x| *x = true);
-            for i in 0..k {
-                fails[i].shuffle(rng);
-                for (&p, &f) in met[i].iter().zip(&fails[i]) {
-                    if !f {
-                        everywhere[p] = false;
-                    }
+    (0..permutations).map(move |_| {
+        everywhere.iter_mut().for_each(|x| *x = true);
+        for i in 0..k {
+            fails[i].shuffle(rng);
+            for (&p, &f) in met[i].iter().zip(&fails[i]) {
+                if !f {
+                    everywhere[p] = false;
                 }
             }
-            everywhere.iter().filter(|&&x| x).count() as u64
-        })
-        .collect()
+        }
+        everywhere.iter().filter(|&&x| x).count() as u64
+    })
 }
 
 /// The permutation p-value of H_individual: the hypergeometric chain with full coverage, real
@@ -106,7 +108,7 @@ pub fn shuffled_counts(s: &SystemMatrix, permutations: usize, rng: &mut ChaCha8R
 pub fn p_value(s: &SystemMatrix, permutations: usize, rng: &mut ChaCha8Rng) -> f64 {
     let observed = failed_everywhere(s);
     let full = !s.outcomes.contains(&ABSENT);
-    let counts = if full {
+    let at_least = if full {
         let k = s.n_deployments();
         let mut failed = vec![0u64; k];
         for p in 0..s.n_people() {
@@ -115,9 +117,12 @@ pub fn p_value(s: &SystemMatrix, permutations: usize, rng: &mut ChaCha8Rng) -> f
             }
         }
         hypergeometric_counts(s.n_people() as u64, &failed, permutations, rng)
+            .filter(|&c| c >= observed)
+            .count()
     } else {
         shuffled_counts(s, permutations, rng)
+            .filter(|&c| c >= observed)
+            .count()
     };
-    let at_least = counts.iter().filter(|&&c| c >= observed).count();
     (1 + at_least) as f64 / (1 + permutations) as f64
 }

@@ -3,11 +3,9 @@
 //! [`crate::metrics::measure_system`], and the systems aggregated per method with
 //! [`crate::metrics::aggregate_by`].
 
-use std::path::Path;
-
 use super::grid::Cell;
-use crate::error::Result;
-use crate::failures::{read_table, systems, write_parquet, Categorical, FailureTable};
+use crate::error::{InputError, Result};
+use crate::failures::{read_table, systems, Categorical, FailureTable};
 use crate::metrics::{self, Measurement, Options, SystemResult};
 
 /// The name of the system of (method, seed).
@@ -39,15 +37,35 @@ pub fn incomplete_systems(cells: &[Cell]) -> Vec<String> {
 
 /// Reads the failure tables of the finished cells of complete systems and joins them: `system`
 /// is `<method>/seed-<seed>`, `deployment` the task's name, `method` and `seed` attribute
-/// columns (the method's label). Writes nothing.
-pub fn join_tables(cells: &[Cell]) -> Result<FailureTable> {
+/// columns (the method's label). Each table must hold a column for each of `groupings` (the
+/// config's `experiment.groupings`; the error names the cell's file). Rows keep their origin,
+/// so an error about the joined table names the cell's file and row. Writes nothing.
+pub fn join_tables(cells: &[Cell], groupings: &[String]) -> Result<FailureTable> {
     let incomplete = incomplete_systems(cells);
     let mut all: Option<FailureTable> = None;
     for c in cells
         .iter()
         .filter(|c| c.is_done() && !incomplete.contains(&system_name(&c.method, c.seed)))
     {
-        let mut t = read_table(&c.failures_path())?;
+        let path = c.failures_path();
+        let mut t = read_table(&path)?;
+        if let Some(g) = groupings
+            .iter()
+            .find(|g| !t.extra.iter().any(|col| col.name == **g))
+        {
+            let present: Vec<&str> = t.extra.iter().map(|c| c.name.as_str()).collect();
+            return Err(InputError::new(format!(
+                "no column `{g}`, which the run's config names in experiment.groupings \
+                 (group or attribute columns present: {}); this cell's table was not written \
+                 by this run's config",
+                match present.is_empty() {
+                    true => "none".to_string(),
+                    false => present.join(", "),
+                }
+            ))
+            .in_file(&path)
+            .into());
+        }
         let n = t.len();
         let sys = system_name(&c.method, c.seed);
         t.system = Some(Categorical::from_values("system", &vec![sys.as_str(); n]));
@@ -61,22 +79,12 @@ pub fn join_tables(cells: &[Cell]) -> Result<FailureTable> {
         let seed = c.seed.to_string();
         t.extra
             .push(Categorical::from_values("seed", &vec![seed.as_str(); n]));
-        t.origins.clear();
         match all.as_mut() {
             Some(a) => a.append(t),
             None => all = Some(t),
         }
     }
     Ok(all.unwrap_or_default())
-}
-
-/// Joins the cells' tables and writes them to `path` (Parquet); returns the table.
-pub fn write_joined(cells: &[Cell], path: &Path) -> Result<FailureTable> {
-    let t = join_tables(cells)?;
-    if !t.is_empty() {
-        write_parquet(path, &t)?;
-    }
-    Ok(t)
 }
 
 /// Measures every system of the joined table at the individual level and for `groupings`.

@@ -308,12 +308,20 @@ pub fn damaged_cells(cells: &[Cell]) -> Vec<(String, u64, String, String)> {
 /// without a `cells/` folder, or with no finished cell, is an input error and nothing is
 /// written (a report there from earlier is kept, not replaced by one of undefined values).
 pub fn report(run_dir: &Path) -> Result<ReportSummary> {
+    if !run_dir.is_dir() {
+        let what = match run_dir.exists() {
+            true => "is a file; expected a model-sharing run folder",
+            false => "no such folder; expected a model-sharing run folder",
+        };
+        return Err(InputError::new(what).in_file(run_dir).into());
+    }
     let saved = run_dir.join(SAVED_CONFIG);
-    let text = std::fs::read_to_string(&saved).map_err(|_| {
-        Error::from(
+    let text = std::fs::read_to_string(&saved).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::from(
             InputError::new("not a model-sharing run folder (no config.toml; run `homogen run` or `homogen plan` first)")
                 .in_file(&saved),
-        )
+        ),
+        _ => Error::reading(&saved, e),
     })?;
     let config: ModelSharingConfig = crate::tomlfile::parse(&text, &saved, "invalid saved config")?;
     let mut cells = runner::read_jobs(&run_dir.join(JOBS))?;
@@ -358,10 +366,15 @@ pub fn report(run_dir: &Path) -> Result<ReportSummary> {
         .into());
     }
     let incomplete = measure::incomplete_systems(&cells);
-    let failures_path = run_dir.join("failures.parquet");
-    let table = measure::write_joined(&cells, &failures_path)?;
+    // Everything is read and checked before anything is written: a cell's table that is bad
+    // input leaves the folder's earlier report, tables and figures as they were.
     let groupings = &config.experiment.groupings;
+    let table = measure::join_tables(&cells, groupings)?;
     let systems = measure::measure_systems(&table, groupings)?;
+    let failures_path = run_dir.join("failures.parquet");
+    if !table.is_empty() {
+        crate::failures::write_parquet(&failures_path, &table)?;
+    }
     let per_method = measure::per_method(&systems)?;
     let correlations = crate::metrics::correlations(&systems);
     let baselines = measure::majority_baselines(&table);

@@ -121,18 +121,45 @@ pub fn run_cells(
 
 /// The cells of a run folder's `jobs.jsonl`.
 pub fn read_jobs(path: &Path) -> Result<Vec<Cell>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                crate::error::InputError::new(format!("not a cell: {e}"))
-                    .in_file(path)
-                    .at_row(i + 1)
-                    .into()
-            })
-        })
-        .collect()
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::reading_or_fetch(
+            path,
+            e,
+            Some("it lists the run's cells, and `homogen run CONFIG` or `homogen plan CONFIG` writes it"),
+        )
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        crate::error::InputError::new(format!(
+            "not UTF-8 text (byte {at}); expected one JSON cell per line"
+        ))
+        .in_file(path)
+        .at_row(crate::error::line_at(e.as_bytes(), at))
+    })?;
+    let mut cells: Vec<(usize, Cell)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |message: String| -> Error {
+            crate::error::InputError::new(message)
+                .in_file(path)
+                .at_row(i + 1)
+                .into()
+        };
+        let cell: Cell = serde_json::from_str(line).map_err(|e| bad(format!("not a cell: {e}")))?;
+        // A cell listed twice would be measured twice (each person twice in one deployment).
+        if let Some((row, _)) = cells
+            .iter()
+            .find(|(_, c)| (&c.method, c.seed, &c.task) == (&cell.method, cell.seed, &cell.task))
+        {
+            return Err(bad(format!(
+                "the cell {} / seed {} / {} is listed twice (also at row {row}); expected one \
+                 line per cell, as `homogen plan` writes",
+                cell.method, cell.seed, cell.task
+            )));
+        }
+        cells.push((i + 1, cell));
+    }
+    Ok(cells.into_iter().map(|(_, c)| c).collect())
 }
