@@ -510,3 +510,79 @@ fn writing_onto_a_folder_is_refused_and_leaves_nothing() {
     let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(entries.len(), 1, "only the folder itself");
 }
+
+/// Parquet in every codec writers use (zstd is polars' default; `homogen` read only snappy and
+/// uncompressed files before): each holds the bundled example table, row for row
+/// (`scripts/make_compressed_parquet.py`).
+#[test]
+fn reads_parquet_in_every_codec() {
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/example/failures.csv");
+    let want = read_table(&csv).unwrap();
+    assert_eq!(want.len(), 3600);
+    for codec in ["zstd", "gzip", "lz4", "brotli"] {
+        let t = read_table(&fixture(&format!("compressed/{codec}.parquet")))
+            .unwrap_or_else(|e| panic!("{codec}: {e}"));
+        assert_eq!(t.len(), want.len(), "{codec}");
+        assert_eq!(levels(&t.example_id), levels(&want.example_id), "{codec}");
+        assert_eq!(levels(&t.deployment), levels(&want.deployment), "{codec}");
+        assert_eq!(t.failure, want.failure, "{codec}");
+        let region =
+            |t: &FailureTable| levels(t.extra.iter().find(|c| c.name == "region").unwrap());
+        assert_eq!(region(&t), region(&want), "{codec}");
+    }
+}
+
+/// Attribute columns of types Arrow cannot cast to text no longer make a file unreadable: a
+/// pandas `datetime64[ns, UTC]` column (a zone name needs a time-zone database Arrow is built
+/// without here; the instants print in UTC) and a struct column (printed as Arrow prints it).
+/// Both were "cannot read ... values as text" errors before.
+#[test]
+fn reads_zoned_timestamps_and_structs_as_attribute_text() {
+    use arrow_array::{ArrayRef, Int64Array, StringArray, StructArray, TimestampNanosecondArray};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.parquet");
+    let strings = |v: &[&str]| -> ArrayRef { Arc::new(StringArray::from(v.to_vec())) };
+    let ints = |v: &[i64]| -> ArrayRef { Arc::new(Int64Array::from(v.to_vec())) };
+    // 2024-01-01T00:00:00Z and one hour later, in nanoseconds.
+    let t0 = 1_704_067_200_000_000_000i64;
+    let ts: ArrayRef = Arc::new(
+        TimestampNanosecondArray::from(vec![t0, t0 + 3_600_000_000_000]).with_timezone("UTC"),
+    );
+    let meta: ArrayRef = Arc::new(StructArray::from(vec![
+        (
+            Arc::new(arrow_schema::Field::new(
+                "a",
+                arrow_schema::DataType::Int64,
+                false,
+            )),
+            ints(&[1, 2]),
+        ),
+        (
+            Arc::new(arrow_schema::Field::new(
+                "b",
+                arrow_schema::DataType::Utf8,
+                false,
+            )),
+            strings(&["x", "y"]),
+        ),
+    ]));
+    let batch = arrow_array::RecordBatch::try_from_iter(vec![
+        ("deployment", strings(&["m", "m"])),
+        ("example_id", strings(&["1", "2"])),
+        ("label", ints(&[0, 1])),
+        ("prediction", ints(&[1, 1])),
+        ("ts", ts),
+        ("meta", meta),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(&path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let t = read_table(&path).unwrap();
+    let column = |name: &str| levels(t.extra.iter().find(|c| c.name == name).unwrap());
+    assert_eq!(column("ts"), ["2024-01-01T00:00:00", "2024-01-01T01:00:00"]);
+    assert_eq!(column("meta"), ["{a: 1, b: x}", "{a: 2, b: y}"]);
+    assert_eq!(t.failure, [true, false]);
+}

@@ -3,6 +3,7 @@
 //! row and column named.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
@@ -90,14 +91,69 @@ pub(super) fn text_column(
             }
         }
     }
-    arrow_cast::cast(array, &DataType::Utf8).map_err(|e| {
-        column_error(
-            path,
-            column,
-            None,
-            format!("cannot read {} values as text: {e}", array.data_type()),
-        )
-    })
+    let array = without_time_zone(array);
+    arrow_cast::cast(&array, &DataType::Utf8)
+        .or_else(|_| displayed(&array))
+        .map_err(|e| {
+            column_error(
+                path,
+                column,
+                None,
+                format!("cannot read {} values as text: {e}", array.data_type()),
+            )
+        })
+}
+
+/// Timestamps with a zone as the same instants without it (Arrow keeps them in UTC), since
+/// printing a zone's name (`UTC`, `Europe/Paris`, as pandas writes `datetime64[ns, tz]`) needs
+/// a time-zone database that Arrow is built without here. Other arrays unchanged.
+fn without_time_zone(array: &ArrayRef) -> ArrayRef {
+    use arrow_array::types::{
+        TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+        TimestampSecondType,
+    };
+    use arrow_schema::TimeUnit;
+    let DataType::Timestamp(unit, Some(_)) = array.data_type() else {
+        return array.clone();
+    };
+    let none = None::<String>;
+    match unit {
+        TimeUnit::Second => Arc::new(
+            array
+                .as_primitive::<TimestampSecondType>()
+                .clone()
+                .with_timezone_opt(none),
+        ),
+        TimeUnit::Millisecond => Arc::new(
+            array
+                .as_primitive::<TimestampMillisecondType>()
+                .clone()
+                .with_timezone_opt(none),
+        ),
+        TimeUnit::Microsecond => Arc::new(
+            array
+                .as_primitive::<TimestampMicrosecondType>()
+                .clone()
+                .with_timezone_opt(none),
+        ),
+        TimeUnit::Nanosecond => Arc::new(
+            array
+                .as_primitive::<TimestampNanosecondType>()
+                .clone()
+                .with_timezone_opt(none),
+        ),
+    }
+}
+
+/// Values Arrow cannot cast to text (structs, maps, fixed-size binary) as Arrow prints them
+/// (`{a: 1, b: x}`): an attribute column of such a type does not make the file unreadable.
+fn displayed(array: &ArrayRef) -> std::result::Result<ArrayRef, arrow_schema::ArrowError> {
+    let options = arrow_cast::display::FormatOptions::default();
+    let formatter = arrow_cast::display::ArrayFormatter::try_new(array.as_ref(), &options)?;
+    let values = (0..array.len())
+        .map(|i| formatter.value(i).try_to_string())
+        .collect::<std::result::Result<Vec<String>, _>>()?;
+    Ok(Arc::new(arrow_array::StringArray::from(values)))
 }
 
 /// The text of a float column (`array`, whose values as f64 are `values`; no NaN): whole
