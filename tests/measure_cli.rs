@@ -373,13 +373,11 @@ fn rejects(name: &str, bytes: &[u8], extra: &[&str], message: &str) {
         stderr.contains(message),
         "{name}: expected `{message}` in: {stderr}"
     );
-    // Problems in a file name the file; `--by` is about the systems, not one file.
-    if extra.first() != Some(&"--by") {
-        assert!(
-            stderr.contains(name),
-            "{name}: the file is not named: {stderr}"
-        );
-    }
+    // Problems in a file name the file.
+    assert!(
+        stderr.contains(name),
+        "{name}: the file is not named: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -513,7 +511,50 @@ fn bad_input_exits_2_naming_the_problem() {
         "noby.csv",
         b"deployment,example_id,failure\na,p1,1\n",
         &["--by", "method"],
-        "--by method: system `all` has no single value of column `method`",
+        "noby.csv: no attribute column for --by `method` (group or attribute columns present: \
+         none)",
+    );
+    // --by is checked before measuring, and a value that varies within a system names both rows.
+    rejects(
+        "byvaries.csv",
+        b"system,deployment,example_id,failure,method\ns,a,p1,1,probe\ns,a,p2,0,probe\n\
+          s,a,p3,1,finetune\n",
+        &["--by", "method", "--bootstrap", "1000000"],
+        "byvaries.csv, row 3, column `method`: --by method: system `s` has more than one value of \
+         `method`: `finetune` here and `probe` at ",
+    );
+    rejects(
+        "bygroup.csv",
+        b"deployment,example_id,failure,hair\na,p1,1,red\n",
+        &["--by", "hair", "--group", "hair"],
+        "`hair` is a group column here (--group)",
+    );
+    rejects(
+        "bysystem.csv",
+        b"system,deployment,example_id,failure\ns,a,p1,1\n",
+        &["--by", "system"],
+        "--by system: `system` is a column of the failure table's schema",
+    );
+    // A CSV file without its header row reads its first row as the names.
+    rejects(
+        "noheader.csv",
+        b"a,p1,1,1\na,p2,0,1\n",
+        &[],
+        "column `1`: the column name appears twice in the header (the header holds numbers: is \
+         it a row of data?",
+    );
+    rejects(
+        "noheader2.csv",
+        b"a,p1,0,1\na,p2,0,1\n",
+        &[],
+        "(columns found: a, p1, 0, 1) (the header holds numbers: is it a row of data?",
+    );
+    // An id of spaces is as empty as an empty one.
+    rejects(
+        "blankid.csv",
+        b"deployment,example_id,failure\na,p1,1\na,  ,0\n",
+        &[],
+        "row 2, column `example_id`: empty value",
     );
 }
 
@@ -543,9 +584,57 @@ fn a_group_column_missing_from_one_file_names_that_file() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("without.csv: no group column `hair` (group or attribute columns present: none); every file must have the group columns"),
+        stderr.contains("without.csv: no group column `hair` (group or attribute columns present: none); every file must have the column"),
         "{stderr}"
     );
+    // Before the error, the warning that the concatenation dropped the column.
+    assert!(
+        stderr.contains(&format!(
+            "warning: column `hair` is in {} but not in {}: it is dropped",
+            with.display(),
+            without.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// A `loss` column in only some files is dropped with a warning naming a file with it and one
+/// without: the loss metrics are missing from the output, which says why.
+#[test]
+fn a_loss_column_in_only_some_files_is_dropped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = write(
+        dir.path(),
+        "with.csv",
+        b"deployment,example_id,failure,loss\na,p1,1,0.7\na,p2,0,0.1\n",
+    );
+    let without = write(
+        dir.path(),
+        "without.csv",
+        b"deployment,example_id,failure\nb,p1,1\nb,p2,0\n",
+    );
+    let args = ["--format", "csv"];
+    let both = homogen(&[&["measure", with.to_str().unwrap()], &args[..]].concat());
+    succeeded(&both);
+    assert!(String::from_utf8_lossy(&both.stdout).contains("loss"));
+    let out = homogen(
+        &[
+            &["measure", with.to_str().unwrap(), without.to_str().unwrap()],
+            &args[..],
+        ]
+        .concat(),
+    );
+    succeeded(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "warning: column `loss` is in {} but not in {}: the loss metrics are left out",
+            with.display(),
+            without.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("loss"));
 }
 
 #[test]

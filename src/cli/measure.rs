@@ -128,8 +128,15 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
             .map(failures::Wide::parse)
             .transpose()?,
     };
-    let table = failures::read_tables_with(&args.files, &read)?;
+    let (table, dropped) = failures::read_tables_noting(&args.files, &read)?;
+    for line in dropped {
+        eprintln!("warning: {line}");
+    }
     let systems = failures::systems(&table, &args.groups)?;
+    if let Some(column) = &args.by {
+        // Before measuring, which can take minutes with many draws.
+        failures::check_attribute(&table, column, &args.groups, "--by")?;
+    }
     let opts = Options {
         bootstrap: args.bootstrap as usize,
         permutations: args.permutations as usize,

@@ -69,6 +69,18 @@ impl ClassKinds {
     }
 }
 
+/// A hint for a header that holds numbers (a CSV file written without its header row, whose
+/// first row of data is then read as the column names); empty otherwise.
+fn headerless_hint(names: &[String]) -> &'static str {
+    match names.iter().any(|n| n.trim().parse::<f64>().is_ok()) {
+        true => {
+            " (the header holds numbers: is it a row of data? The first row must name the \
+             columns, as pandas' to_csv writes it)"
+        }
+        false => "",
+    }
+}
+
 impl Builder {
     /// Checks the header: required columns present and no name twice; `deployment` is the
     /// file's one deployment when it has no deployment column.
@@ -97,10 +109,11 @@ impl Builder {
             refuse(
                 map.name(role),
                 format!(
-                    "missing required column {} (columns found: {}); name the column that \
+                    "missing required column {} (columns found: {}){}; name the column that \
                      holds it with --column {}=NAME{per_file}",
                     map.describe(role),
                     names.join(", "),
+                    headerless_hint(names),
                     role.schema_name(),
                 ),
             )
@@ -109,7 +122,10 @@ impl Builder {
             if names[..i].contains(n) {
                 return Err(refuse(
                     n,
-                    "the column name appears twice in the header".into(),
+                    format!(
+                        "the column name appears twice in the header{}",
+                        headerless_hint(names)
+                    ),
                 ));
             }
         }
@@ -362,7 +378,7 @@ impl Builder {
             (Role::Deployment, values.deployment),
             (Role::ExampleId, values.example_id),
         ] {
-            if value.is_empty() {
+            if value.trim().is_empty() {
                 let column = self.columns.name(role);
                 return Err(self.error(row, column, "empty value; expected a non-empty name"));
             }
@@ -386,7 +402,7 @@ impl Builder {
                 format!("expected a finite loss of 0 or more, found {loss}{hint}"),
             ));
         }
-        if values.system.is_some_and(str::is_empty) {
+        if values.system.is_some_and(|s| s.trim().is_empty()) {
             let column = self.columns.name(Role::System);
             return Err(self.error(row, column, "empty value; expected a system name"));
         }

@@ -90,20 +90,31 @@ fn place(table: &FailureTable, row: usize) -> String {
     }
 }
 
+/// `e` naming the table's first file, for a problem with a column every file has.
+fn in_first_file(table: &FailureTable, e: InputError) -> crate::error::Error {
+    match table.origins.first() {
+        Some(o) => e.in_file(&o.file).into(),
+        None => e.into(),
+    }
+}
+
 /// The error for a `--group` column the table lacks: a schema column is not a group column,
 /// and with several files the file without the column is named.
 fn missing_group_column(table: &FailureTable, name: &str) -> crate::error::Error {
     if columns::CORE.contains(&name) {
-        let mut e = InputError::new(format!(
+        let e = InputError::new(format!(
             "`{name}` is a column of the failure table's schema, not a group column; to group \
              people by it, copy it into a column of its own (a person's group must be the same \
              in every deployment)"
         ));
-        if let Some(o) = table.origins.first() {
-            e = e.in_file(&o.file);
-        }
-        return e.into();
+        return in_first_file(table, e);
     }
+    absent_column(table, name, "group column")
+}
+
+/// The error for a column the table lacks, which the user asked for as `what` (`group column`);
+/// with several files the file without the column is named.
+fn absent_column(table: &FailureTable, name: &str, what: &str) -> crate::error::Error {
     // The first file without the column (a column only some files have is dropped).
     let lacking = table
         .origins
@@ -115,14 +126,14 @@ fn missing_group_column(table: &FailureTable, name: &str) -> crate::error::Error
         None => table.extra.iter().map(|c| c.name.as_str()).collect(),
     };
     let mut e = InputError::new(format!(
-        "no group column `{name}` (group or attribute columns present: {}){}",
+        "no {what} `{name}` (group or attribute columns present: {}){}",
         if present.is_empty() {
             "none".to_string()
         } else {
             present.join(", ")
         },
         if table.origins.len() > 1 {
-            "; every file must have the group columns"
+            "; every file must have the column"
         } else {
             ""
         }
@@ -131,6 +142,65 @@ fn missing_group_column(table: &FailureTable, name: &str) -> crate::error::Error
         e = e.in_file(&o.file);
     }
     e.into()
+}
+
+/// Checks that `column` is an attribute of every system of `table` (one value on all of a
+/// system's rows, and not one of `group_columns`), as aggregating systems by it needs; `option`
+/// (`--by`) names what asks. The error names the file without the column, or the two rows of
+/// one system that disagree.
+pub fn check_attribute(
+    table: &FailureTable,
+    column: &str,
+    group_columns: &[String],
+    option: &str,
+) -> Result<()> {
+    if columns::CORE.contains(&column) {
+        let e = InputError::new(format!(
+            "{option} {column}: `{column}` is a column of the failure table's schema; {option} \
+             needs an attribute column with one value per system, such as `method` or `seed`"
+        ))
+        .in_column(column);
+        return Err(in_first_file(table, e));
+    }
+    let Some(values) = table.extra_column(column) else {
+        return Err(absent_column(
+            table,
+            column,
+            &format!("attribute column for {option}"),
+        ));
+    };
+    if group_columns.iter().any(|g| g == column) {
+        let e = InputError::new(format!(
+            "{option} {column}: `{column}` is a group column here (--group); {option} needs a \
+             column that has one value per system, such as `method` or `seed`"
+        ))
+        .in_column(column);
+        return Err(in_first_file(table, e));
+    }
+    let n_systems = table.system.as_ref().map_or(1, |s| s.levels.len());
+    let mut first_row: Vec<Option<usize>> = vec![None; n_systems];
+    for row in 0..table.len() {
+        let s = table.system.as_ref().map_or(0, |s| s.codes[row] as usize);
+        let first = *first_row[s].get_or_insert(row);
+        if values.codes[row] != values.codes[first] {
+            return Err(located(
+                table,
+                row,
+                column,
+                format!(
+                    "{option} {column}: system `{}` has more than one value of `{column}`: `{}` \
+                     here and `{}` at {}; {option} compares systems that each have one value \
+                     (give each value its own system, or leave out {option})",
+                    table.system_of(row),
+                    values.value(row),
+                    values.value(first),
+                    place(table, first),
+                ),
+            )
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Splits a failure table into its systems, with `group_columns` as groupings.

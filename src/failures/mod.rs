@@ -10,8 +10,8 @@ pub mod table;
 pub mod write;
 
 pub use mapping::{ColumnMap, ReadOptions, Role, Wide};
-pub use matrix::{systems, Grouping, SystemMatrix, ABSENT, FAILED, OK};
-pub use read::{read_table, read_tables, read_tables_with, Format};
+pub use matrix::{check_attribute, systems, Grouping, SystemMatrix, ABSENT, FAILED, OK};
+pub use read::{read_table, read_tables, read_tables_noting, read_tables_with, Format};
 pub use table::{
     columns, deployment_name_problem, Categorical, FailureTable, RowOrigin, PAIR_SEPARATOR,
 };

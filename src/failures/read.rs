@@ -144,6 +144,17 @@ fn refuse_repeated_files(paths: &[PathBuf]) -> Result<()> {
 /// Reads one or more failure tables and concatenates them, with columns renamed and
 /// deployments taken from the files as `options` say.
 pub fn read_tables_with(paths: &[PathBuf], options: &ReadOptions) -> Result<FailureTable> {
+    read_tables_noting(paths, options).map(|(table, _)| table)
+}
+
+/// [`read_tables_with`], also saying what the concatenation left out: a `loss` column or a
+/// group/attribute column that some files have and others lack is dropped (it would be
+/// undefined on the other files' rows), one line per column, naming a file with it and one
+/// without. A caller shows these as warnings, since they change what can be measured.
+pub fn read_tables_noting(
+    paths: &[PathBuf],
+    options: &ReadOptions,
+) -> Result<(FailureTable, Vec<String>)> {
     if paths.is_empty() {
         return Err(Error::input("no failure-table file given"));
     }
@@ -158,10 +169,60 @@ pub fn read_tables_with(paths: &[PathBuf], options: &ReadOptions) -> Result<Fail
     // The first table is kept as read (appending it to an empty table would re-intern every
     // level); the others are appended.
     let mut table = read(0)?;
+    let mut columns = vec![FileColumns::of(&table)];
     for i in 1..paths.len() {
-        table.append(read(i)?);
+        let next = read(i)?;
+        columns.push(FileColumns::of(&next));
+        table.append(next);
     }
-    Ok(table)
+    Ok((table, dropped_columns(paths, &columns)))
+}
+
+/// The optional columns of one file, for [`dropped_columns`].
+struct FileColumns {
+    loss: bool,
+    extra: Vec<String>,
+}
+
+impl FileColumns {
+    fn of(table: &FailureTable) -> Self {
+        FileColumns {
+            loss: table.loss.is_some(),
+            extra: table.extra.iter().map(|c| c.name.clone()).collect(),
+        }
+    }
+}
+
+/// The columns that concatenating the files dropped because only some have them, each as a
+/// sentence naming the first file with the column and the first without.
+fn dropped_columns(paths: &[PathBuf], files: &[FileColumns]) -> Vec<String> {
+    let with_and_without = |has: &dyn Fn(&FileColumns) -> bool| {
+        let with = files.iter().position(has)?;
+        let without = files.iter().position(|f| !has(f))?;
+        Some((paths[with].display(), paths[without].display()))
+    };
+    let mut notes = Vec::new();
+    if let Some((with, without)) = with_and_without(&|f| f.loss) {
+        notes.push(format!(
+            "column `loss` is in {with} but not in {without}: the loss metrics are left out \
+             (every file needs the column)"
+        ));
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for name in files.iter().flat_map(|f| &f.extra) {
+        if !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    for name in names {
+        if let Some((with, without)) = with_and_without(&|f| f.extra.iter().any(|c| c == name)) {
+            notes.push(format!(
+                "column `{name}` is in {with} but not in {without}: it is dropped, so it is \
+                 neither a group (--group) nor an attribute (--by) (every file needs the column)"
+            ));
+        }
+    }
+    notes
 }
 
 /// Reads one failure table from CSV or Parquet (see [`Format::of_path`]), with the schema's
