@@ -109,39 +109,30 @@ pub(super) fn text_column(
 /// a time-zone database that Arrow is built without here. Other arrays unchanged.
 fn without_time_zone(array: &ArrayRef) -> ArrayRef {
     use arrow_array::types::{
-        TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-        TimestampSecondType,
+        ArrowTimestampType, TimestampMicrosecondType, TimestampMillisecondType,
+        TimestampNanosecondType, TimestampSecondType,
     };
     use arrow_schema::TimeUnit;
-    let DataType::Timestamp(unit, Some(_)) = array.data_type() else {
-        return array.clone();
-    };
-    let none = None::<String>;
-    match unit {
-        TimeUnit::Second => Arc::new(
+    fn naive<T: ArrowTimestampType>(array: &ArrayRef) -> ArrayRef {
+        Arc::new(
             array
-                .as_primitive::<TimestampSecondType>()
+                .as_primitive::<T>()
                 .clone()
-                .with_timezone_opt(none),
-        ),
-        TimeUnit::Millisecond => Arc::new(
-            array
-                .as_primitive::<TimestampMillisecondType>()
-                .clone()
-                .with_timezone_opt(none),
-        ),
-        TimeUnit::Microsecond => Arc::new(
-            array
-                .as_primitive::<TimestampMicrosecondType>()
-                .clone()
-                .with_timezone_opt(none),
-        ),
-        TimeUnit::Nanosecond => Arc::new(
-            array
-                .as_primitive::<TimestampNanosecondType>()
-                .clone()
-                .with_timezone_opt(none),
-        ),
+                .with_timezone_opt(None::<String>),
+        )
+    }
+    match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, Some(_)) => naive::<TimestampSecondType>(array),
+        DataType::Timestamp(TimeUnit::Millisecond, Some(_)) => {
+            naive::<TimestampMillisecondType>(array)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => {
+            naive::<TimestampMicrosecondType>(array)
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, Some(_)) => {
+            naive::<TimestampNanosecondType>(array)
+        }
+        _ => array.clone(),
     }
 }
 
