@@ -427,6 +427,12 @@ fn bad_input_exits_2_naming_the_problem() {
         "not valid UTF-8",
     );
     rejects(
+        "utfheader.csv",
+        b"deployment,example_id,fail\xffure\na,p1,1\n",
+        &[],
+        "utfheader.csv: the header row (the column names) is not valid UTF-8 (field 3)",
+    );
+    rejects(
         "nogroup.csv",
         b"deployment,example_id,failure\na,p1,1\n",
         &["--group", "hair"],
@@ -549,6 +555,13 @@ fn bad_input_exits_2_naming_the_problem() {
         &[],
         "(columns found: a, p1, 0, 1) (the header holds numbers: is it a row of data?",
     );
+    // `nan` and `inf` are column names, not numbers: no hint about a missing header.
+    rejects(
+        "nanheader.csv",
+        b"deployment,example_id,nan\na,p1,1\n",
+        &[],
+        "(columns found: deployment, example_id, nan)\n",
+    );
     // An id of spaces is as empty as an empty one.
     rejects(
         "blankid.csv",
@@ -635,6 +648,90 @@ fn a_loss_column_in_only_some_files_is_dropped_with_a_warning() {
         "{stderr}"
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("loss"));
+}
+
+/// A wide layout's deployment column given as a group or `--by` attribute is refused before
+/// any file is read (it named no column at all before: the column had become a deployment).
+#[test]
+fn a_wide_deployment_column_is_not_a_group_or_attribute() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "wide.csv",
+        b"example_id,label,m1,m2,g\np1,0,0,1,a\np2,1,1,1,b\n",
+    );
+    let file = path.to_str().unwrap();
+    for (args, message) in [
+        (
+            &["--wide", "prediction=m1,g", "--group", "g"][..],
+            "option `--group`: `g` is one of the deployment columns of `--wide prediction=m1,g`",
+        ),
+        (
+            &["--wide", "failure=m1,m2", "--by", "m2"][..],
+            "option `--by`: `m2` is one of the deployment columns of `--wide failure=m1,m2`",
+        ),
+    ] {
+        let out = homogen(&[&["measure", file][..], args].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+    }
+    // A column outside the list is a group as usual.
+    let out = homogen(&[
+        "measure",
+        file,
+        "--wide",
+        "prediction=m1,m2",
+        "--group",
+        "g",
+    ]);
+    succeeded(&out);
+}
+
+/// Rows of a file without the `system` column that other files have form the system `all`,
+/// and the user is told so.
+#[test]
+fn a_file_without_the_system_column_gets_system_all_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = write(
+        dir.path(),
+        "with.csv",
+        b"system,deployment,example_id,failure\ns1,a,p1,1\ns1,a,p2,0\n",
+    );
+    let without = write(
+        dir.path(),
+        "without.csv",
+        b"deployment,example_id,failure\na,p1,1\na,p2,0\n",
+    );
+    let out = homogen(&[
+        "measure",
+        with.to_str().unwrap(),
+        without.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
+    succeeded(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "warning: column `system` is in {} but not in {}: the rows of each file without it \
+             belong to one system named `all`",
+            with.display(),
+            without.display()
+        )),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let systems: std::collections::BTreeSet<&str> = stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(systems, ["all", "s1"].into_iter().collect(), "{stdout}");
+    // Files that agree draw no warning.
+    let alone = homogen(&["measure", without.to_str().unwrap()]);
+    succeeded(&alone);
+    assert!(!String::from_utf8_lossy(&alone.stderr).contains("warning"));
 }
 
 #[test]

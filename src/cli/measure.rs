@@ -119,14 +119,23 @@ pub fn run(args: MeasureArgs) -> anyhow::Result<()> {
         failures::check_output_file(output, "--output")?;
         failures::refuse_overwriting_inputs(output, &args.files)?;
     }
+    let wide = args
+        .wide
+        .as_deref()
+        .map(failures::Wide::parse)
+        .transpose()?;
+    if let Some(wide) = &wide {
+        for column in &args.groups {
+            wide.refuse_as_attribute(column, "--group")?;
+        }
+        if let Some(column) = &args.by {
+            wide.refuse_as_attribute(column, "--by")?;
+        }
+    }
     let read = failures::ReadOptions {
         columns: failures::ColumnMap::parse(&args.columns)?,
         deployment_per_file: args.deployment_per_file,
-        wide: args
-            .wide
-            .as_deref()
-            .map(failures::Wide::parse)
-            .transpose()?,
+        wide,
     };
     let (table, dropped) = failures::read_tables_noting(&args.files, &read)?;
     for line in dropped {

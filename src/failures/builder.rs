@@ -72,7 +72,11 @@ impl ClassKinds {
 /// A hint for a header that holds numbers (a CSV file written without its header row, whose
 /// first row of data is then read as the column names); empty otherwise.
 fn headerless_hint(names: &[String]) -> &'static str {
-    match names.iter().any(|n| n.trim().parse::<f64>().is_ok()) {
+    // Finite only: `nan` and `inf` parse as numbers but are plausible column names.
+    match names
+        .iter()
+        .any(|n| n.trim().parse::<f64>().is_ok_and(f64::is_finite))
+    {
         true => {
             " (the header holds numbers: is it a row of data? The first row must name the \
              columns, as pandas' to_csv writes it)"

@@ -228,6 +228,23 @@ impl Wide {
         }
         Ok(Wide { role, columns })
     }
+
+    /// Refuses `column`, given to `option` (`--group`, `--by`) as a person's attribute, when
+    /// it is one of the deployment columns: those hold predictions, not attributes.
+    pub fn refuse_as_attribute(&self, column: &str, option: &str) -> Result<()> {
+        if !self.columns.iter().any(|c| c == column) {
+            return Ok(());
+        }
+        Err(InputError::new(format!(
+            "`{column}` is one of the deployment columns of `{} {}={}`; a group or attribute \
+             column must be a column of its own",
+            Wide::OPTION,
+            self.role.schema_name(),
+            self.columns.join(",")
+        ))
+        .at_key(option)
+        .into())
+    }
 }
 
 /// A deployment name for each file: the shortest tail of its path (extension dropped, unless

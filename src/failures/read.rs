@@ -147,10 +147,11 @@ pub fn read_tables_with(paths: &[PathBuf], options: &ReadOptions) -> Result<Fail
     read_tables_noting(paths, options).map(|(table, _)| table)
 }
 
-/// [`read_tables_with`], also saying what the concatenation left out: a `loss` column or a
-/// group/attribute column that some files have and others lack is dropped (it would be
-/// undefined on the other files' rows), one line per column, naming a file with it and one
-/// without. A caller shows these as warnings, since they change what can be measured.
+/// [`read_tables_with`], also saying what the concatenation left out or filled in: a `loss`
+/// column or a group/attribute column that some files have and others lack is dropped (it
+/// would be undefined on the other files' rows), and the rows of files without the `system`
+/// column that others have form the system `all`; one line per column, naming a file with it
+/// and one without. A caller shows these as warnings, since they change what is measured.
 pub fn read_tables_noting(
     paths: &[PathBuf],
     options: &ReadOptions,
@@ -180,6 +181,7 @@ pub fn read_tables_noting(
 
 /// The optional columns of one file, for [`dropped_columns`].
 struct FileColumns {
+    system: bool,
     loss: bool,
     extra: Vec<String>,
 }
@@ -187,14 +189,16 @@ struct FileColumns {
 impl FileColumns {
     fn of(table: &FailureTable) -> Self {
         FileColumns {
+            system: table.system.is_some(),
             loss: table.loss.is_some(),
             extra: table.extra.iter().map(|c| c.name.clone()).collect(),
         }
     }
 }
 
-/// The columns that concatenating the files dropped because only some have them, each as a
-/// sentence naming the first file with the column and the first without.
+/// The columns that concatenating the files dropped (or, for `system`, filled in) because
+/// only some have them, each as a sentence naming the first file with the column and the
+/// first without.
 fn dropped_columns(paths: &[PathBuf], files: &[FileColumns]) -> Vec<String> {
     let with_and_without = |has: &dyn Fn(&FileColumns) -> bool| {
         let with = files.iter().position(has)?;
@@ -202,6 +206,13 @@ fn dropped_columns(paths: &[PathBuf], files: &[FileColumns]) -> Vec<String> {
         Some((paths[with].display(), paths[without].display()))
     };
     let mut notes = Vec::new();
+    if let Some((with, without)) = with_and_without(&|f| f.system) {
+        notes.push(format!(
+            "column `system` is in {with} but not in {without}: the rows of each file without \
+             it belong to one system named `{}`",
+            super::table::columns::DEFAULT_SYSTEM
+        ));
+    }
     if let Some((with, without)) = with_and_without(&|f| f.loss) {
         notes.push(format!(
             "column `loss` is in {with} but not in {without}: the loss metrics are left out \
@@ -445,7 +456,11 @@ fn read_csv(
         let row = e.position().map(|p| p.record() as usize);
         let message = match e.kind() {
             csv::ErrorKind::Utf8 { err, .. } => format!(
-                "text is not valid UTF-8 (field {}); expected UTF-8 encoded text",
+                "{} is not valid UTF-8 (field {}); expected UTF-8 encoded text",
+                match row {
+                    Some(0) => "the header row (the column names)",
+                    _ => "text",
+                },
                 err.field() + 1
             ),
             csv::ErrorKind::UnequalLengths {
