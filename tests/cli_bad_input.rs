@@ -365,6 +365,114 @@ fn train_config_without_out_takes_the_out_option() {
     assert!(err.contains("out"), "{err}");
 }
 
+/// Options for the other kind of input (image options for a text model, `--max-length` for an
+/// image model) would train without what the command says: they are refused, naming the
+/// option, before anything is written.
+#[test]
+fn train_refuses_options_for_the_other_kind_of_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cell");
+    for (extra, option) in [
+        (&["--augment"][..], "option `--augment`: an image option"),
+        (
+            &["--resize", "stretch"][..],
+            "option `--resize`: an image option",
+        ),
+    ] {
+        let mut args = train_args(&out, "0");
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let (code, _, err) = homogen_owned(&args);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(option) && err.contains("text encoder (roberta)"),
+            "{err}"
+        );
+        assert!(!out.exists(), "wrote {}", out.display());
+    }
+    let clip = models().join("clip");
+    let celeba = root().join("tests/fixtures/data/celeba/official");
+    let (code, _, err) = homogen(&[
+        "train",
+        "--quiet",
+        "--model",
+        s(&clip),
+        "--method",
+        "probe",
+        "--dataset",
+        "celeba",
+        "--data-root",
+        s(&celeba),
+        "--max-length",
+        "32",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("option `--max-length`: a text option") && err.contains("image encoder"),
+        "{err}"
+    );
+    assert!(!out.exists(), "wrote {}", out.display());
+
+    // A dataset of the other kind of input is named with the model's kind.
+    let (code, _, err) = homogen(&[
+        "train",
+        "--quiet",
+        "--model",
+        s(&clip),
+        "--method",
+        "probe",
+        "--dataset",
+        "imdb",
+        "--data-root",
+        s(&root().join("tests/fixtures/data/imdb/hub")),
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "option `--dataset`: dataset `imdb` holds texts, but the model is an image \
+                      encoder"
+        ),
+        "{err}"
+    );
+    let mut args = train_args(&out, "0");
+    let i = args.iter().position(|a| a == "imdb").unwrap();
+    args[i] = "celeba".into();
+    args[i + 2] = celeba.display().to_string();
+    let (code, _, err) = homogen_owned(&args);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("dataset `celeba` holds images, but the model is a text encoder (roberta)"),
+        "{err}"
+    );
+    assert!(!out.exists(), "wrote {}", out.display());
+}
+
+/// `run` and `plan` check the model against each task's dataset before anything is written.
+#[test]
+fn run_and_plan_refuse_a_dataset_the_model_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let roberta = models().join("roberta");
+    let c = small_config(dir.path(), |t| {
+        let clip = models().join("clip").display().to_string();
+        assert!(t.contains(&clip), "{t}");
+        t.replace(&clip, &roberta.display().to_string())
+    });
+    for command in ["run", "plan"] {
+        let (code, stdout, err) = homogen(&[command, s(&c), "--out", s(&out), "--quiet"]);
+        assert_eq!(code, 2, "{command}: {stdout}{err}");
+        assert!(
+            err.contains("key `tasks[0].dataset`: task `")
+                && err.contains("holds images, but the model is a text encoder (roberta)"),
+            "{command}: {err}"
+        );
+        assert!(!out.exists(), "{command}: wrote {}", out.display());
+    }
+}
+
 /// The vision smoke config cut to one method (probe) and one seed: two cells.
 fn small_config(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     config(dir, |t| {
@@ -422,17 +530,22 @@ fn report_without_finished_cells_keeps_the_old_report() {
 fn run_and_plan_check_num_labels_and_max_length_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let cases: [(&str, &str); 4] = [
+    let cases: [(&str, &str); 6] = [
         ("[train]\n", "[train]\nnum_labels = 3\n"),
         ("name = \"probe\"\n", "name = \"probe\"\nnum_labels = 5\n"),
         ("[train]\n", "[train]\nmax_length = 0\n"),
         ("task = \"Wearing_Necklace\"", "task = \"Wearing_Cape\""),
+        // A text option for an image model would be silently ignored.
+        ("[train]\n", "[train]\nmax_length = 16\n"),
+        ("name = \"probe\"\n", "name = \"probe\"\nmax_length = 16\n"),
     ];
     let keys = [
         "train.num_labels",
         "methods[0].num_labels",
         "train.max_length",
         "tasks[1].task",
+        "train.max_length",
+        "methods[0].max_length",
     ];
     for ((from, to), key) in cases.into_iter().zip(keys) {
         let c = small_config(dir.path(), |t| {

@@ -12,8 +12,9 @@ use sha2::{Digest, Sha256};
 use super::method::{HeadKind, Method};
 use super::optim::{AdamWConfig, OptimizerConfig, SgdConfig};
 use super::schedule::Schedule;
-use crate::data::DatasetSpec;
+use crate::data::{Dataset, DatasetSpec, Input};
 use crate::error::{InputError, Result};
+use crate::models::config::ModelConfig;
 use crate::models::init::InitScheme;
 
 fn d_head() -> String {
@@ -302,6 +303,43 @@ impl TrainSpec {
         Ok(())
     }
 
+    /// Refuses options that do nothing for the model's inputs: the image options (`resize`,
+    /// `augment`) with a text encoder, and `max_length` with an image encoder. Without this
+    /// check a run would silently train without what its spec says.
+    pub fn check_options_fit(&self, model: &ModelConfig) -> Result<()> {
+        match model {
+            ModelConfig::Text(c) => {
+                let text = |key: &str| {
+                    bad(
+                        key,
+                        format!(
+                            "an image option, but this model is a text encoder ({}), whose \
+                             inputs are texts: leave it out",
+                            c.model_type
+                        ),
+                    )
+                };
+                if self.augment {
+                    return Err(text("augment"));
+                }
+                if self.resize != ResizeMode::default() {
+                    return Err(text("resize"));
+                }
+            }
+            ModelConfig::Vision(_) => {
+                if self.max_length.is_some() {
+                    return Err(bad(
+                        "max_length",
+                        "a text option (tokens per text), but this model is an image encoder \
+                         (CLIP's vision tower): leave it out"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The optimiser's configuration.
     pub fn optimizer_config(&self) -> Result<OptimizerConfig> {
         match self.optimizer.as_str() {
@@ -359,6 +397,34 @@ impl TrainSpec {
 
 fn bad(key: &str, message: String) -> crate::error::Error {
     InputError::new(message).at_key(key).into()
+}
+
+/// Refuses a dataset whose inputs are not the kind the model reads (texts for a text encoder,
+/// images for CLIP's vision tower), naming both; the key is `dataset`.
+pub fn check_dataset_fits(ds: &Dataset, model: &ModelConfig) -> Result<()> {
+    let Some(first) = ds.examples.first() else {
+        return Ok(());
+    };
+    let (holds, model_is, fitting) = match (&first.input, model) {
+        (Input::Text(_), ModelConfig::Vision(_)) => (
+            "texts",
+            "an image encoder (CLIP's vision tower)".to_string(),
+            "a text model (roberta-base, bert-base-uncased)",
+        ),
+        (Input::Image(_), ModelConfig::Text(c)) => (
+            "images",
+            format!("a text encoder ({})", c.model_type),
+            "an image model (clip-vit-base-patch16)",
+        ),
+        _ => return Ok(()),
+    };
+    Err(bad(
+        "dataset",
+        format!(
+            "dataset `{}` holds {holds}, but the model is {model_is}: train {fitting} on it",
+            ds.name
+        ),
+    ))
 }
 
 /// Options that do not change a run's result.

@@ -28,7 +28,7 @@ pub mod schedule;
 mod state;
 pub mod trainer;
 
-pub use cell::{CellOutcome, FeatureKind, ResizeMode, RunOptions, TrainSpec};
+pub use cell::{check_dataset_fits, CellOutcome, FeatureKind, ResizeMode, RunOptions, TrainSpec};
 pub use clip::{clip_coefficient, clip_grad_norm, grad_norm};
 pub use method::{HeadKind, Method, ParamCounts, HEAD_PREFIX, METHOD_NAMES};
 pub use optim::{

@@ -371,6 +371,8 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         classes,
     };
     let mut config = ModelConfig::from_file(&files.config)?;
+    spec.check_options_fit(&config)?;
+    super::cell::check_dataset_fits(&ds, &config)?;
     if spec.features == FeatureKind::Projected {
         config = config.with_projected_features()?;
     }

@@ -287,10 +287,17 @@ impl ModelSharingConfig {
     /// instead of one failed cell per method and seed.
     pub fn check_datasets(&self) -> Result<()> {
         let origin = self.origin.as_deref().unwrap_or(Path::new("config"));
+        let model = self.local_model_config();
         for (i, t) in self.tasks.iter().enumerate() {
             let spec = t.dataset_spec(origin, i)?;
             let ds = crate::data::load(&spec, false)
                 .map_err(|e| prefixed(e, &format!("task `{}` (tasks[{i}].dataset)", t.name)))?;
+            if let Some(model) = &model {
+                if let Err(Error::Input(e)) = crate::adapt::check_dataset_fits(&ds, model) {
+                    let what = format!("task `{}`: {}", t.name, e.message);
+                    return Err(key_error(origin, &format!("tasks[{i}].dataset"), what));
+                }
+            }
             if let Some(task) = &t.task {
                 if ds.task_index(task).is_none() {
                     let names: Vec<&str> = ds.tasks.iter().map(|t| t.name.as_str()).collect();
@@ -307,7 +314,28 @@ impl ModelSharingConfig {
             }
             self.check_num_labels(origin, i, &ds)?;
         }
+        if let Some(model) = &model {
+            for (i, m) in self.methods.iter().enumerate() {
+                self.check_train_spec(origin, i, m, Some(model))?;
+            }
+        }
         Ok(())
+    }
+
+    /// The model's `config.json` when the model is a local folder or already in the Hub
+    /// cache; `None` otherwise, or when it does not read (the trainer then reports it).
+    fn local_model_config(&self) -> Option<crate::models::config::ModelConfig> {
+        use crate::models::hub;
+        let dir = Path::new(&self.model.id);
+        let files = match dir.is_dir() {
+            true => hub::from_folder(dir, true, None),
+            false => {
+                let (id, revision) =
+                    crate::models::card::hub_ref(&self.model.id, self.model.revision.as_deref());
+                hub::from_cache(&crate::data::hub::cache_from_env(), &id, &revision, true)
+            }
+        };
+        crate::models::config::ModelConfig::from_file(&files.ok()?.config).ok()
     }
 
     /// Checks each method's `num_labels` (when set) against the classes of task `i`'s label,
@@ -554,15 +582,24 @@ impl ModelSharingConfig {
             ));
         }
         for (i, m) in self.methods.iter().enumerate() {
-            self.check_train_spec(origin, i, m)?;
+            self.check_train_spec(origin, i, m, None)?;
         }
         self.check_groupings(origin)
     }
 
     /// Checks method `i`'s training spec (`[train]` with the method's overrides) as the trainer
     /// will read it, so that a bad value is reported once, naming its key, before any cell
-    /// trains (instead of failing every cell of the grid at run time).
-    fn check_train_spec(&self, origin: &Path, i: usize, m: &MethodSection) -> Result<()> {
+    /// trains (instead of failing every cell of the grid at run time); with the `model`'s
+    /// config, also that its options fit the model's inputs ([`TrainSpec::check_options_fit`]).
+    ///
+    /// [`TrainSpec::check_options_fit`]: crate::adapt::TrainSpec::check_options_fit
+    fn check_train_spec(
+        &self,
+        origin: &Path,
+        i: usize,
+        m: &MethodSection,
+        model: Option<&crate::models::config::ModelConfig>,
+    ) -> Result<()> {
         let key_of = |k: &str| match m.overrides.contains_key(k) {
             true => format!("methods[{i}].{k}"),
             false => format!("train.{k}"),
@@ -607,6 +644,9 @@ impl ModelSharingConfig {
             other => other,
         };
         spec.validate().map_err(relocate)?;
+        if let Some(model) = model {
+            spec.check_options_fit(model).map_err(relocate)?;
+        }
         if spec.max_length == Some(0) {
             return Err(key_error(
                 origin,
