@@ -450,29 +450,6 @@ fn train_refuses_options_for_the_other_kind_of_input() {
     assert!(!out.exists(), "wrote {}", out.display());
 }
 
-/// `run` and `plan` check the model against each task's dataset before anything is written.
-#[test]
-fn run_and_plan_refuse_a_dataset_the_model_cannot_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let roberta = models().join("roberta");
-    let c = small_config(dir.path(), |t| {
-        let clip = models().join("clip").display().to_string();
-        assert!(t.contains(&clip), "{t}");
-        t.replace(&clip, &roberta.display().to_string())
-    });
-    for command in ["run", "plan"] {
-        let (code, stdout, err) = homogen(&[command, s(&c), "--out", s(&out), "--quiet"]);
-        assert_eq!(code, 2, "{command}: {stdout}{err}");
-        assert!(
-            err.contains("key `tasks[0].dataset`: task `")
-                && err.contains("holds images, but the model is a text encoder (roberta)"),
-            "{command}: {err}"
-        );
-        assert!(!out.exists(), "{command}: wrote {}", out.display());
-    }
-}
-
 /// The vision smoke config cut to one method (probe) and one seed: two cells.
 fn small_config(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     config(dir, |t| {
@@ -525,29 +502,62 @@ fn report_without_finished_cells_keeps_the_old_report() {
 
 /// Settings only training would reject are checked before any cell starts, by `run` and by
 /// `plan` (before it writes the job list): a `num_labels` that is not the task's class count, a
-/// `max_length` of 0, a task the dataset does not have.
+/// `max_length` of 0 or for an image model, a task the dataset does not have, a model that
+/// cannot read the dataset's inputs.
 #[test]
 fn run_and_plan_check_num_labels_and_max_length_before_training() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let cases: [(&str, &str); 6] = [
-        ("[train]\n", "[train]\nnum_labels = 3\n"),
-        ("name = \"probe\"\n", "name = \"probe\"\nnum_labels = 5\n"),
-        ("[train]\n", "[train]\nmax_length = 0\n"),
-        ("task = \"Wearing_Necklace\"", "task = \"Wearing_Cape\""),
+    let clip = models().join("clip").display().to_string();
+    let roberta = models().join("roberta").display().to_string();
+    // (text replaced, its replacement, the key named, what the message says)
+    let cases: [(&str, &str, &str, &str); 7] = [
+        (
+            "[train]\n",
+            "[train]\nnum_labels = 3\n",
+            "train.num_labels",
+            "the head would have 3 outputs",
+        ),
+        (
+            "name = \"probe\"\n",
+            "name = \"probe\"\nnum_labels = 5\n",
+            "methods[0].num_labels",
+            "the head would have 5 outputs",
+        ),
+        (
+            "[train]\n",
+            "[train]\nmax_length = 0\n",
+            "train.max_length",
+            "must be at least 1",
+        ),
+        (
+            "task = \"Wearing_Necklace\"",
+            "task = \"Wearing_Cape\"",
+            "tasks[1].task",
+            "has no task `Wearing_Cape`",
+        ),
         // A text option for an image model would be silently ignored.
-        ("[train]\n", "[train]\nmax_length = 16\n"),
-        ("name = \"probe\"\n", "name = \"probe\"\nmax_length = 16\n"),
+        (
+            "[train]\n",
+            "[train]\nmax_length = 16\n",
+            "train.max_length",
+            "a text option (tokens per text), but this model is an image encoder",
+        ),
+        (
+            "name = \"probe\"\n",
+            "name = \"probe\"\nmax_length = 16\n",
+            "methods[0].max_length",
+            "a text option (tokens per text), but this model is an image encoder",
+        ),
+        // A model that cannot read the task's inputs.
+        (
+            &clip,
+            &roberta,
+            "tasks[0].dataset",
+            "holds images, but the model is a text encoder (roberta)",
+        ),
     ];
-    let keys = [
-        "train.num_labels",
-        "methods[0].num_labels",
-        "train.max_length",
-        "tasks[1].task",
-        "train.max_length",
-        "methods[0].max_length",
-    ];
-    for ((from, to), key) in cases.into_iter().zip(keys) {
+    for (from, to, key, message) in cases {
         let c = small_config(dir.path(), |t| {
             assert!(t.contains(from), "{from}");
             t.replacen(from, to, 1)
@@ -556,7 +566,9 @@ fn run_and_plan_check_num_labels_and_max_length_before_training() {
             let (code, stdout, err) = homogen(&[command, s(&c), "--out", s(&out), "--quiet"]);
             assert_eq!(code, 2, "{command} {to}: {stdout}{err}");
             assert!(
-                err.contains(&format!("key `{key}`")) && err.contains("c.toml"),
+                err.contains(&format!("key `{key}`"))
+                    && err.contains("c.toml")
+                    && err.contains(message),
                 "{command}: {err}"
             );
             assert!(!out.exists(), "{command} {to}: wrote {}", out.display());

@@ -293,10 +293,14 @@ impl ModelSharingConfig {
             let ds = crate::data::load(&spec, false)
                 .map_err(|e| prefixed(e, &format!("task `{}` (tasks[{i}].dataset)", t.name)))?;
             if let Some(model) = &model {
-                if let Err(Error::Input(e)) = crate::adapt::check_dataset_fits(&ds, model) {
-                    let what = format!("task `{}`: {}", t.name, e.message);
-                    return Err(key_error(origin, &format!("tasks[{i}].dataset"), what));
-                }
+                crate::adapt::check_dataset_fits(&ds, model).map_err(|e| match e {
+                    Error::Input(e) => key_error(
+                        origin,
+                        &format!("tasks[{i}].dataset"),
+                        format!("task `{}`: {}", t.name, e.message),
+                    ),
+                    other => other,
+                })?;
             }
             if let Some(task) = &t.task {
                 if ds.task_index(task).is_none() {
