@@ -15,7 +15,6 @@ use std::time::Instant;
 use candle_core::{DType, Device};
 use homogen::adapt::cache::{FeatureCache, FEATURE_BATCH};
 use homogen::models::config::ModelConfig;
-use homogen::models::encoder::{ids_tensor, EncoderInput};
 use homogen::models::hub::from_folder;
 use homogen::models::layers::Ctx;
 use homogen::models::tokenize::{length_order, TextTokenizer};
@@ -76,11 +75,7 @@ fn main() -> anyhow::Result<()> {
                 let b = tok.encode(&batch)?;
                 let n: usize = b.input_ids.iter().map(Vec::len).sum();
                 padded.fetch_add(n, Ordering::Relaxed);
-                let input = EncoderInput {
-                    input_ids: ids_tensor(&b.input_ids, &Device::Cpu).map_err(err)?,
-                    attention_mask: ids_tensor(&b.attention_mask, &Device::Cpu).map_err(err)?,
-                    token_type_ids: Some(ids_tensor(&b.token_type_ids, &Device::Cpu).map_err(err)?),
-                };
+                let input = b.to_input(&Device::Cpu).map_err(err)?;
                 model
                     .host_features(&Batch::Text(input), &Ctx::eval())
                     .map_err(err)

@@ -13,6 +13,8 @@
 //! the probe runs its frozen backbone every step, as the PyTorch loop does, not from the
 //! feature cache).
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -62,20 +64,10 @@ fn write_images(data: &Path, n_train: usize, n_test: usize) -> Result<()> {
     std::fs::create_dir_all(&images).map_err(io("mkdir"))?;
     let n = n_train + n_test;
     let (mut attrs, mut parts) = (format!("{n}\n{names}\n"), String::new());
-    let mut noise = 0x2545_f491_4f6c_dd1d_u64;
+    let mut maker = common::CelebaLikeImages::default();
     for i in 0..n {
         let file = format!("{:06}.jpg", i + 1);
-        let img = image::RgbImage::from_fn(178, 218, |x, y| {
-            noise ^= noise << 13;
-            noise ^= noise >> 7;
-            noise ^= noise << 17;
-            let jitter = (noise % 32) as u32;
-            image::Rgb([
-                ((x + 7 * i as u32 + jitter) % 256) as u8,
-                ((y + jitter) % 256) as u8,
-                ((x + y + jitter) % 256) as u8,
-            ])
-        });
+        let img = maker.image(i);
         img.save(images.join(&file))
             .map_err(|e| Error::Runtime(e.to_string()))?;
         let flag = if i % 2 == 0 { "1" } else { "-1" };

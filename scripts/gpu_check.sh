@@ -11,11 +11,14 @@
 #   trainer_*.csv        trainer examples/s per method, ours and the PyTorch loop (bf16, batch 32;
 #                        RoBERTa-base, and CLIP ViT-B/16 with the optional step trainer-clip)
 #   smoke-*/             the smoke configs run with --devices cuda:0, and their logs
+#   prefetch_*.json      with the optional step prefetch: CLIP ViT-B/16 features of 4,096 JPEGs
+#                        in bf16, batches one after another with and without the next one
+#                        decoded meanwhile, ours and PyTorch's DataLoader (0 / 1 worker)
 # Steps have their own time limits so that one hang costs only its own step.
 #
 # Usage (device tool): bash scripts/gpu_check.sh [STEP...]  steps: parity grad optim bench-f32
-#   bench-bf16 trainer smoke (default: all, in that order); trainer-clip (only when named: the
-#   PyTorch side needs PIL)
+#   bench-bf16 trainer smoke (default: all, in that order); trainer-clip and prefetch (only
+#   when named: their PyTorch side needs PIL)
 set -u
 out="${OUT:?set OUT to the folder to write results to}"
 dist=target/gpu-dist
@@ -76,6 +79,10 @@ for s in "${steps[@]}"; do
     trainer-clip)
         step trainer-clip-candle 150 trainer_clip_candle.csv "$bin/bench_trainer" 20 cuda:0 bf16 32 clip
         step trainer-clip-pytorch 150 trainer_clip_pytorch.csv python3 scripts/bench_trainer_torch.py 20 cuda bf16 32 clip
+        ;;
+    prefetch)
+        step prefetch-candle 120 prefetch_candle.json "$bin/bench_prefetch" 4096 cuda:0 bf16 base 3
+        step prefetch-pytorch 120 prefetch_pytorch.json python3 scripts/bench_prefetch_torch.py 4096 cuda bf16 base 3
         ;;
     smoke)
         for c in language vision; do

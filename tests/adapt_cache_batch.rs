@@ -9,7 +9,6 @@ use homogen::adapt::cache::FeatureCache;
 use homogen::adapt::{train_cell, RunOptions, TrainSpec};
 use homogen::data::DatasetSpec;
 use homogen::models::config::ModelConfig;
-use homogen::models::encoder::{ids_tensor, EncoderInput};
 use homogen::models::hub::from_folder;
 use homogen::models::layers::Ctx;
 use homogen::models::tokenize::{length_order, TextTokenizer};
@@ -60,11 +59,7 @@ fn fixture_model() -> (Model, TextTokenizer) {
 /// The features of `texts` (one batch of them) through `model`.
 fn features_of(model: &Model, tok: &TextTokenizer, texts: &[&str]) -> Tensor {
     let b = tok.encode(texts).unwrap();
-    let input = EncoderInput {
-        input_ids: ids_tensor(&b.input_ids, &Device::Cpu).unwrap(),
-        attention_mask: ids_tensor(&b.attention_mask, &Device::Cpu).unwrap(),
-        token_type_ids: Some(ids_tensor(&b.token_type_ids, &Device::Cpu).unwrap()),
-    };
+    let input = b.to_input(&Device::Cpu).unwrap();
     model
         .host_features(&Batch::Text(input), &Ctx::eval())
         .unwrap()

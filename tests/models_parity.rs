@@ -5,7 +5,7 @@
 //! within 1e-4 there (cuBLAS sums in another order).
 
 use candle_core::{DType, Device, Tensor};
-use homogen::models::encoder::{ids_tensor, EncoderInput};
+use homogen::models::encoder::EncoderInput;
 use homogen::models::heads::HeadKind;
 use homogen::models::hub::{from_folder, resolve, ResolveOptions};
 use homogen::models::init::InitScheme;
@@ -87,11 +87,7 @@ fn text_case(name: &str, head: Option<HeadSpec>) -> (Model, EncoderInput) {
     }
     assert!(report.missing_head.is_empty() || head.is_some());
     let dev = device();
-    let input = EncoderInput {
-        input_ids: ids_tensor(&batch.input_ids, &dev).unwrap(),
-        attention_mask: ids_tensor(&batch.attention_mask, &dev).unwrap(),
-        token_type_ids: Some(ids_tensor(&batch.token_type_ids, &dev).unwrap()),
-    };
+    let input = batch.to_input(&dev).unwrap();
     (model, input)
 }
 

@@ -208,6 +208,29 @@ impl FeatureCache {
         order: impl FnOnce() -> Result<Vec<usize>>,
         compute: impl Fn(&[usize]) -> Result<Tensor> + Sync,
     ) -> Result<(Tensor, Filled)> {
+        self.fill_in_stages(
+            key,
+            n,
+            batch,
+            order,
+            |indices| Ok(indices.to_vec()),
+            |indices| compute(&indices),
+        )
+    }
+
+    /// [`fill`](Self::fill) with each batch's computation in two stages:
+    /// `prepare(indices)` makes the batch's input on the host (tokenizing, decoding images) and
+    /// `compute(input)` runs the backbone on it. Batches filled one after another prepare the
+    /// next batch's input on a helper thread meanwhile ([`crate::models::map_batches`]).
+    pub fn fill_in_stages<P: Send>(
+        &self,
+        key: &str,
+        n: usize,
+        batch: usize,
+        order: impl FnOnce() -> Result<Vec<usize>>,
+        prepare: impl Fn(&[usize]) -> Result<P> + Sync,
+        compute: impl Fn(P) -> Result<Tensor> + Sync,
+    ) -> Result<(Tensor, Filled)> {
         if n == 0 {
             let none = Tensor::zeros((0, 0), DType::F32, &Device::Cpu).map_err(tensor_error)?;
             return Ok((none, Filled::Read));
@@ -230,14 +253,14 @@ impl FeatureCache {
                 order.len()
             )));
         }
-        let pass = |indices: &[usize]| -> Result<Tensor> {
+        let pass = |input: P| -> Result<Tensor> {
             // Kept as values: a chunk that still tracked its graph would keep every activation
             // of its pass alive until the fill ends.
-            let f = crate::models::features_to_host(&compute(indices)?).map_err(tensor_error)?;
-            BACKBONE_EXAMPLES.fetch_add(indices.len() as u64, Ordering::Relaxed);
+            let f = crate::models::features_to_host(&compute(input)?).map_err(tensor_error)?;
+            BACKBONE_EXAMPLES.fetch_add(f.dim(0).map_err(tensor_error)? as u64, Ordering::Relaxed);
             Ok(f)
         };
-        let chunks = crate::models::map_batches(&order, batch, self.concurrent, pass)?;
+        let chunks = crate::models::map_batches(&order, batch, self.concurrent, prepare, pass)?;
         // Rows back in example order (`cat` of a single chunk returns it as is, which can be a
         // strided view; the gather makes contiguous storage, which later row gathers need).
         let features = Tensor::cat(&chunks, 0).map_err(tensor_error)?;

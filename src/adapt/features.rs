@@ -77,15 +77,20 @@ pub(super) fn frozen_features(
     }
     drop(identities);
     let key = model_key.finish();
-    let (all, filled) = cache.fill(
+    let (all, filled) = cache.fill_in_stages(
         &key,
         members.len(),
         FEATURE_BATCH,
         || pipeline.pass_order(&members),
         |indices| {
             let picked: Vec<&Example> = indices.iter().map(|&i| members[i]).collect();
-            let b = pipeline.batch(&picked, None)?;
-            model.host_features(&b, &Ctx::eval()).map_err(tensor_error)
+            pipeline.host_batch(&picked, None)
+        },
+        |batch| {
+            batch
+                .to_device(model.store.device())
+                .and_then(|b| model.host_features(&b, &Ctx::eval()))
+                .map_err(tensor_error)
         },
     )?;
     let splits = (0..splits.len())

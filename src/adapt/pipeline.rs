@@ -12,7 +12,6 @@ use super::cell::{ResizeMode, TrainSpec};
 use super::tensor_error;
 use crate::data::{Example, Input};
 use crate::error::{Error, InputError, Result};
-use crate::models::encoder::{ids_tensor, EncoderInput};
 use crate::models::hub::ModelFiles;
 use crate::models::preprocess::{augment, preprocess, to_tensor, Resize};
 use crate::models::tokenize::{length_order, TextTokenizer};
@@ -37,16 +36,10 @@ pub(super) struct Pipeline {
     image_size: usize,
     /// How images are resized (evaluation, cached features, and training without augmentation).
     resize: Resize,
-    device: Device,
 }
 
 impl Pipeline {
-    pub(super) fn new(
-        model: &Model,
-        files: &ModelFiles,
-        spec: &TrainSpec,
-        device: &Device,
-    ) -> Result<Self> {
+    pub(super) fn new(model: &Model, files: &ModelFiles, spec: &TrainSpec) -> Result<Self> {
         let (tokenizer, image_size) = match &model.backbone {
             Backbone::Text(enc) => {
                 let tok_file = files.tokenizer.as_deref().ok_or_else(|| {
@@ -73,7 +66,6 @@ impl Pipeline {
                 ResizeMode::Clip => Resize::Clip,
                 ResizeMode::Stretch => Resize::Stretch,
             },
-            device: device.clone(),
         })
     }
 
@@ -108,9 +100,15 @@ impl Pipeline {
         Ok(length_order(&tok.lengths(&texts)?))
     }
 
-    /// The batch of `examples`; `augment_seed` turns on seeded image augmentation.
-    pub(super) fn batch(&self, examples: &[&Example], augment_seed: Option<u64>) -> Result<Batch> {
-        let dev = &self.device;
+    /// The batch of `examples` on the host (the CPU; [`Batch::to_device`] moves it to the
+    /// model's device), so that it can be prepared on another thread than the one running the
+    /// model; `augment_seed` turns on seeded image augmentation.
+    pub(super) fn host_batch(
+        &self,
+        examples: &[&Example],
+        augment_seed: Option<u64>,
+    ) -> Result<Batch> {
+        let dev = &Device::Cpu;
         if let Some(tok) = &self.tokenizer {
             let texts = examples
                 .iter()
@@ -123,12 +121,8 @@ impl Pipeline {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let b = tok.encode(&texts)?;
-            return Ok(Batch::Text(EncoderInput {
-                input_ids: ids_tensor(&b.input_ids, dev).map_err(tensor_error)?,
-                attention_mask: ids_tensor(&b.attention_mask, dev).map_err(tensor_error)?,
-                token_type_ids: Some(ids_tensor(&b.token_type_ids, dev).map_err(tensor_error)?),
-            }));
+            let input = tok.encode(&texts)?.to_input(dev).map_err(tensor_error)?;
+            return Ok(Batch::Text(input));
         }
         // Decode and preprocess the batch's images in parallel; each image's augmentation draws
         // from its own seeded generator, so the result does not depend on the thread count.

@@ -5,7 +5,9 @@
 //! dropout), mean cross-entropy, backward, gradient-norm clipping, an optimiser step on the
 //! method's trainable parameters every `grad_accum` batches with the schedule's learning rate;
 //! then evaluation on the validation split when there is one, `metrics.jsonl` and a checkpoint.
-//! Finally the test split is predicted into `failures.parquet`.
+//! Finally the test split is predicted into `failures.parquet`. Each batch's input is prepared
+//! on the host by a helper thread while the model runs the batch before
+//! ([`crate::models::for_each_prefetched`]), so that a GPU does not wait for decoding.
 //!
 //! A probe's backbone is frozen, so its features come from the [`super::cache`] (computed once,
 //! in evaluation mode, from the deterministic preprocessing) and only the head runs per step.
@@ -44,7 +46,7 @@ use crate::models::config::ModelConfig;
 use crate::models::heads::HeadKind as ModelHead;
 use crate::models::hub::{resolve, ResolveOptions};
 use crate::models::layers::Ctx;
-use crate::models::{HeadSpec, Model};
+use crate::models::{for_each_prefetched, Batch, HeadSpec, Model};
 
 /// The environment variable of the abort test hook (see the module docs).
 pub const ABORT_AFTER_STEPS_ENV: &str = "HOMOGEN_TEST_ABORT_AFTER_STEPS";
@@ -55,25 +57,41 @@ enum Source<'a> {
     Cached(&'a Tensor),
 }
 
-fn logits(
-    model: &Model,
+/// A batch's input on the host, prepared on a helper thread while the model runs the batch
+/// before ([`for_each_prefetched`]): the model's input, or the batch's rows of cached features.
+enum HostInput {
+    Model(Batch),
+    Features(Tensor),
+}
+
+/// The host input of `examples`, which are rows `rows` of the split `source` covers.
+fn prepare(
     source: &Source,
     examples: &[&Example],
     rows: &[usize],
-    ctx: &Ctx,
     augment_seed: Option<u64>,
-) -> Result<Tensor> {
-    let out = match source {
-        Source::Model(p) => model
-            .logits(&p.batch(examples, augment_seed)?, ctx)
-            .map_err(tensor_error)?,
+) -> Result<HostInput> {
+    Ok(match source {
+        Source::Model(p) => HostInput::Model(p.host_batch(examples, augment_seed)?),
         Source::Cached(features) => {
             let idx: Vec<u32> = rows.iter().map(|&r| r as u32).collect();
-            let dev = model.store.device();
             let idx = Tensor::new(idx.as_slice(), &Device::Cpu).map_err(tensor_error)?;
+            HostInput::Features(features.index_select(&idx, 0).map_err(tensor_error)?)
+        }
+    })
+}
+
+/// The logits [batch, classes] (f32) of a prepared batch, on the model's device.
+fn logits(model: &Model, input: HostInput, ctx: &Ctx) -> Result<Tensor> {
+    let dev = model.store.device();
+    let out = match input {
+        HostInput::Model(batch) => batch
+            .to_device(dev)
+            .and_then(|b| model.logits(&b, ctx))
+            .map_err(tensor_error)?,
+        HostInput::Features(features) => {
             let f = features
-                .index_select(&idx, 0)
-                .and_then(|f| f.to_device(dev))
+                .to_device(dev)
                 .and_then(|f| f.to_dtype(model.store.dtype()))
                 .map_err(tensor_error)?;
             let head = model
@@ -96,6 +114,28 @@ struct Predictions {
     prediction: Vec<i64>,
     prob: Vec<f64>,
     loss: Vec<f64>,
+}
+
+impl Predictions {
+    /// Records the log-probabilities [batch, classes] of examples `rows`.
+    fn record(
+        &mut self,
+        log_probs: &[Vec<f32>],
+        rows: &[usize],
+        examples: &[&Example],
+        task: usize,
+    ) {
+        for (row, &i) in log_probs.iter().zip(rows) {
+            let (best, &lbest) =
+                row.iter().enumerate().fold(
+                    (0, &f32::NEG_INFINITY),
+                    |a, b| if b.1 > a.1 { b } else { a },
+                );
+            self.prediction[i] = best as i64;
+            self.prob[i] = f64::from(lbest).exp();
+            self.loss[i] = -f64::from(row[examples[i].labels[task] as usize]);
+        }
+    }
 }
 
 fn predict(
@@ -131,24 +171,21 @@ fn predict_batches(
         Source::Model(pipeline) => pipeline.pass_order(examples)?,
         Source::Cached(_) => (0..n).collect(),
     };
-    for rows in order.chunks(batch.max(1)) {
-        let chunk: Vec<&Example> = rows.iter().map(|&i| examples[i]).collect();
-        let lp = logits(model, source, &chunk, rows, &ctx, None)?;
-        let lp = candle_nn::ops::log_softmax(&lp, D::Minus1)
-            .and_then(|l| l.to_device(&Device::Cpu))
-            .and_then(|l| l.to_vec2::<f32>())
-            .map_err(tensor_error)?;
-        for ((row, e), &i) in lp.iter().zip(&chunk).zip(rows) {
-            let (best, &lbest) =
-                row.iter().enumerate().fold(
-                    (0, &f32::NEG_INFINITY),
-                    |a, b| if b.1 > a.1 { b } else { a },
-                );
-            p.prediction[i] = best as i64;
-            p.prob[i] = f64::from(lbest).exp();
-            p.loss[i] = -f64::from(row[e.labels[task] as usize]);
-        }
-    }
+    let chunks: Vec<&[usize]> = order.chunks(batch.max(1)).collect();
+    let examples_of =
+        |rows: &[usize]| -> Vec<&Example> { rows.iter().map(|&i| examples[i]).collect() };
+    for_each_prefetched(
+        &chunks,
+        |_, rows| prepare(source, &examples_of(rows), rows, None),
+        |b, input| {
+            let lp = candle_nn::ops::log_softmax(&logits(model, input, &ctx)?, D::Minus1)
+                .and_then(|l| l.to_device(&Device::Cpu))
+                .and_then(|l| l.to_vec2::<f32>())
+                .map_err(tensor_error)?;
+            p.record(&lp, chunks[b], examples, task);
+            Ok(())
+        },
+    )?;
     Ok(p)
 }
 
@@ -412,7 +449,7 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         progress::log_line(opts.progress.as_ref(), &line);
     }
 
-    let pipeline = Pipeline::new(&model, &files, spec, &device)?;
+    let pipeline = Pipeline::new(&model, &files, spec)?;
     let cached = if method.backbone_frozen() && !spec.frozen_dropout {
         let cache = FeatureCache::new(opts.cache_dir.clone().unwrap_or_else(|| {
             out.parent()
@@ -506,42 +543,69 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         let first_step = step;
         let mut last_lr = 0.0;
         let batches: Vec<&[usize]> = order.chunks(spec.batch_size).collect();
-        for group in batches.chunks(spec.grad_accum) {
-            let mut total: Option<Tensor> = None;
-            for (k, rows) in group.iter().enumerate() {
-                let ex: Vec<&Example> = rows.iter().map(|&r| train[r]).collect();
-                let rng_seed = mix(&[spec.seed, step, k as u64, 2]);
-                let ctx = Ctx::train(rng_seed);
-                let augment_seed = spec.augment.then_some(rng_seed);
-                let lg = logits(&model, &source_for(0), &ex, rows, &ctx, augment_seed)?;
-                let loss = candle_nn::loss::cross_entropy(&lg, &targets(&ex, task, &dev)?)
-                    .map_err(tensor_error)?;
+        let accum = spec.grad_accum;
+        // Batch b is micro-batch b % accum of the epoch's (b / accum)-th optimiser step; its
+        // dropout and augmentation draw from a seed of that position.
+        let seed_of = |b: usize| {
+            mix(&[
+                spec.seed,
+                first_step + (b / accum) as u64,
+                (b % accum) as u64,
+                2,
+            ])
+        };
+        let examples_of =
+            |rows: &[usize]| -> Vec<&Example> { rows.iter().map(|&r| train[r]).collect() };
+        let train_source = source_for(0);
+        let mut total: Option<Tensor> = None;
+        // The next batch is tokenized or decoded on a helper thread while this one trains.
+        for_each_prefetched(
+            &batches,
+            |b, rows| {
+                let augment_seed = spec.augment.then(|| seed_of(b));
+                prepare(&train_source, &examples_of(rows), rows, augment_seed)
+            },
+            |b, input| {
+                debug_assert_eq!(step, first_step + (b / accum) as u64, "seed_of's position");
+                let rows = batches[b];
+                let group_start = b - b % accum;
+                let group_len = accum.min(batches.len() - group_start);
+                let lg = logits(&model, input, &Ctx::train(seed_of(b)))?;
+                let loss =
+                    candle_nn::loss::cross_entropy(&lg, &targets(&examples_of(rows), task, &dev)?)
+                        .map_err(tensor_error)?;
                 losses.push(&loss)?;
-                let scaled = (loss / group.len() as f64).map_err(tensor_error)?;
-                total = Some(match total {
+                let scaled = (loss / group_len as f64).map_err(tensor_error)?;
+                total = Some(match total.take() {
                     Some(t) => (t + scaled).map_err(tensor_error)?,
                     None => scaled,
                 });
-                bar.inc(ex.len() as u64);
-            }
-            let Some(total) = total else { continue };
-            let grads = total.backward().map_err(tensor_error)?;
-            let coef = match spec.clip_norm {
-                Some(max) => clip_coefficient(grad_norm(&params, &grads)?, max),
-                None => 1.0,
-            };
-            last_lr = schedule.lr(base_lr, step);
-            opt.set_lr(last_lr);
-            opt.step_scaled(&grads, coef)?;
-            step += 1;
-            steps_here += 1;
-            if let Some(last) = losses.last_read() {
-                bar.set_message(format!("loss {last:.4}"));
-            }
-            if abort_after == Some(steps_here) {
-                std::process::exit(137);
-            }
-        }
+                bar.inc(rows.len() as u64);
+                if b + 1 < group_start + group_len {
+                    return Ok(());
+                }
+                let Some(total) = total.take() else {
+                    return Ok(());
+                };
+                let grads = total.backward().map_err(tensor_error)?;
+                let coef = match spec.clip_norm {
+                    Some(max) => clip_coefficient(grad_norm(&params, &grads)?, max),
+                    None => 1.0,
+                };
+                last_lr = schedule.lr(base_lr, step);
+                opt.set_lr(last_lr);
+                opt.step_scaled(&grads, coef)?;
+                step += 1;
+                steps_here += 1;
+                if let Some(last) = losses.last_read() {
+                    bar.set_message(format!("loss {last:.4}"));
+                }
+                if abort_after == Some(steps_here) {
+                    std::process::exit(137);
+                }
+                Ok(())
+            },
+        )?;
         bar.finish_and_clear();
         let epoch_losses = losses.finish()?;
         check_diverged(&epoch_losses, epoch, first_step, spec)?;

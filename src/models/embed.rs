@@ -7,7 +7,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 
 use super::config::ModelConfig;
-use super::encoder::{ids_tensor, EncoderInput};
 use super::hub::{resolve, ResolveOptions};
 use super::layers::Ctx;
 use super::params::candle_err;
@@ -78,10 +77,15 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
     }
     // On the CPU the batches run concurrently (the same bits, see `map_batches`).
     let concurrent = opts.device.is_cpu();
-    let features_of = |batch: Batch| {
-        model
-            .host_features(&batch, &Ctx::eval())
-            .map_err(candle_err)
+    // Inputs are prepared on the host (on a helper thread, one batch ahead, when the batches
+    // run one after another) and moved to the device for the pass.
+    let features_of = |batch: Batch, bar: &ProgressBar| {
+        let f = batch
+            .to_device(&opts.device)
+            .and_then(|b| model.host_features(&b, &Ctx::eval()))
+            .map_err(candle_err)?;
+        bar.inc(f.dim(0).map_err(candle_err)? as u64);
+        Ok(f)
     };
     // The order the inputs were computed in, when not their own.
     let mut computed_in: Option<Vec<usize>> = None;
@@ -102,21 +106,17 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
             // Shortest first, so that each batch pads little; rows go back in input order below.
             let order = length_order(&tok.lengths(&all)?);
             let bar = progress(texts.len(), opts.quiet);
-            let chunks = map_batches(&order, opts.batch_size, concurrent, |chunk| {
-                let refs: Vec<&str> = chunk.iter().map(|&i| all[i]).collect();
-                let b = tok.encode(&refs)?;
-                let input = EncoderInput {
-                    input_ids: ids_tensor(&b.input_ids, &opts.device).map_err(candle_err)?,
-                    attention_mask: ids_tensor(&b.attention_mask, &opts.device)
-                        .map_err(candle_err)?,
-                    token_type_ids: Some(
-                        ids_tensor(&b.token_type_ids, &opts.device).map_err(candle_err)?,
-                    ),
-                };
-                let f = features_of(Batch::Text(input))?;
-                bar.inc(chunk.len() as u64);
-                Ok(f)
-            })?;
+            let chunks = map_batches(
+                &order,
+                opts.batch_size,
+                concurrent,
+                |chunk| {
+                    let refs: Vec<&str> = chunk.iter().map(|&i| all[i]).collect();
+                    let input = tok.encode(&refs)?.to_input(&Device::Cpu);
+                    Ok(Batch::Text(input.map_err(candle_err)?))
+                },
+                |batch| features_of(batch, &bar),
+            )?;
             bar.finish_and_clear();
             computed_in = Some(order);
             chunks
@@ -125,17 +125,21 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
             let paths = image_files(dir)?;
             let size = v.config().image_size;
             let bar = progress(paths.len(), opts.quiet);
-            let chunks = map_batches(&paths, opts.batch_size, concurrent, |chunk| {
-                let mut pixels = Vec::with_capacity(chunk.len());
-                for p in chunk {
-                    pixels.push(preprocess(&load_image(p)?, Resize::Clip, size as u32));
-                }
-                let f = features_of(Batch::Pixels(
-                    to_tensor(&pixels, size, &opts.device).map_err(candle_err)?,
-                ))?;
-                bar.inc(chunk.len() as u64);
-                Ok(f)
-            })?;
+            let chunks = map_batches(
+                &paths,
+                opts.batch_size,
+                concurrent,
+                |chunk| {
+                    let mut pixels = Vec::with_capacity(chunk.len());
+                    for p in chunk {
+                        pixels.push(preprocess(&load_image(p)?, Resize::Clip, size as u32));
+                    }
+                    Ok(Batch::Pixels(
+                        to_tensor(&pixels, size, &Device::Cpu).map_err(candle_err)?,
+                    ))
+                },
+                |batch| features_of(batch, &bar),
+            )?;
             bar.finish_and_clear();
             chunks
         }
@@ -144,15 +148,18 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
             let n = pixels.dim(0).map_err(candle_err)?;
             let bar = progress(n, opts.quiet);
             let rows: Vec<usize> = (0..n).collect();
-            let chunks = map_batches(&rows, opts.batch_size, concurrent, |chunk| {
-                let px = pixels
-                    .narrow(0, chunk[0], chunk.len())
-                    .and_then(|p| p.to_device(&opts.device))
-                    .map_err(candle_err)?;
-                let f = features_of(Batch::Pixels(px))?;
-                bar.inc(chunk.len() as u64);
-                Ok(f)
-            })?;
+            let chunks = map_batches(
+                &rows,
+                opts.batch_size,
+                concurrent,
+                |chunk| {
+                    pixels
+                        .narrow(0, chunk[0], chunk.len())
+                        .map(Batch::Pixels)
+                        .map_err(candle_err)
+                },
+                |batch| features_of(batch, &bar),
+            )?;
             bar.finish_and_clear();
             chunks
         }

@@ -8,6 +8,7 @@
 //! [`ParamStore::set_trainable`] (see [`Selection`]).
 
 pub mod attention;
+pub mod batches;
 pub mod card;
 pub mod clip_vit;
 pub mod config;
@@ -83,6 +84,8 @@ pub(crate) mod test_util {
 
 use candle_core::{Device, Tensor};
 
+pub use batches::{for_each_prefetched, map_batches};
+
 use crate::device::Precision;
 use crate::error::Result;
 use clip_vit::ClipVision;
@@ -110,6 +113,24 @@ pub enum Batch {
     Text(EncoderInput),
     /// Preprocessed pixels [batch, 3, size, size].
     Pixels(Tensor),
+}
+
+impl Batch {
+    /// The batch on `device`: prepared on the host, moved to the model's device for its pass.
+    pub fn to_device(&self, device: &Device) -> candle_core::Result<Batch> {
+        Ok(match self {
+            Batch::Text(input) => Batch::Text(EncoderInput {
+                input_ids: input.input_ids.to_device(device)?,
+                attention_mask: input.attention_mask.to_device(device)?,
+                token_type_ids: input
+                    .token_type_ids
+                    .as_ref()
+                    .map(|t| t.to_device(device))
+                    .transpose()?,
+            }),
+            Batch::Pixels(pixels) => Batch::Pixels(pixels.to_device(device)?),
+        })
+    }
 }
 
 /// The head to attach: its kind and number of classes.
@@ -320,27 +341,6 @@ pub fn features_to_host(features: &Tensor) -> candle_core::Result<Tensor> {
         .to_device(&candle_core::Device::Cpu)
 }
 
-/// `f` applied to `items`, `batch` at a time, the results in the items' order: with
-/// `concurrent`, the batches run at once on rayon's threads, else one after the other. For
-/// backbone passes on the CPU: each pass's operations split their work over the threads the same
-/// way whichever thread runs the pass, so the results have the same bits either way, and a small
-/// model, whose single pass leaves threads waiting at every operation's hand-off, runs faster
-/// (see [`crate::adapt::cache::FeatureCache::with_concurrent_batches`]). Costs the memory of one
-/// batch's work per thread; not for a GPU, whose work one stream orders.
-pub fn map_batches<T: Sync, R: Send>(
-    items: &[T],
-    batch: usize,
-    concurrent: bool,
-    f: impl Fn(&[T]) -> crate::error::Result<R> + Sync + Send,
-) -> crate::error::Result<Vec<R>> {
-    use rayon::prelude::*;
-    if concurrent {
-        items.par_chunks(batch.max(1)).map(&f).collect()
-    } else {
-        items.chunks(batch.max(1)).map(&f).collect()
-    }
-}
-
 /// `rows` [n, ...] computed in `order` (row j is input `order[j]`), put back in input order:
 /// row i of the result is input i's. An error unless `order` is a permutation of 0..n.
 pub fn rows_in_input_order(rows: &Tensor, order: &[usize]) -> crate::error::Result<Tensor> {
@@ -360,32 +360,4 @@ pub fn rows_in_input_order(rows: &Tensor, order: &[usize]) -> crate::error::Resu
     Tensor::from_vec(position, n, rows.device())
         .and_then(|p| rows.contiguous()?.index_select(&p, 0))
         .map_err(|e| crate::error::Error::Runtime(e.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Both ways give each batch's result in the items' order, and an error in any batch is
-    /// the result.
-    #[test]
-    fn map_batches_keeps_the_order_and_reports_errors() {
-        let items: Vec<usize> = (0..10).collect();
-        let expected = vec![vec![0, 1, 2], vec![3, 4, 5], vec![6, 7, 8], vec![9]];
-        for concurrent in [false, true] {
-            let got = test_util::with_threads(3, || {
-                map_batches(&items, 3, concurrent, |chunk| Ok(chunk.to_vec()))
-            })
-            .unwrap();
-            assert_eq!(got, expected, "concurrent: {concurrent}");
-            let failed = map_batches(&items, 3, concurrent, |chunk| {
-                if chunk.contains(&7) {
-                    Err(crate::error::Error::Runtime("batch with 7".into()))
-                } else {
-                    Ok(chunk.len())
-                }
-            });
-            assert!(failed.unwrap_err().to_string().contains("batch with 7"));
-        }
-    }
 }

@@ -5,6 +5,7 @@
 use std::path::Path;
 use tokenizers::{PaddingParams, PaddingStrategy, PostProcessor, Tokenizer, TruncationParams};
 
+use super::encoder::{ids_tensor, EncoderInput};
 use crate::error::{Error, InputError, Result};
 
 /// The order that visits texts of the given lengths shortest first (ties in input order), so
@@ -24,6 +25,17 @@ pub struct TokenBatch {
     pub attention_mask: Vec<Vec<u32>>,
     /// Segment ids (all 0 for single texts).
     pub token_type_ids: Vec<Vec<u32>>,
+}
+
+impl TokenBatch {
+    /// The encoder's input tensors on `device`.
+    pub fn to_input(&self, device: &candle_core::Device) -> candle_core::Result<EncoderInput> {
+        Ok(EncoderInput {
+            input_ids: ids_tensor(&self.input_ids, device)?,
+            attention_mask: ids_tensor(&self.attention_mask, device)?,
+            token_type_ids: Some(ids_tensor(&self.token_type_ids, device)?),
+        })
+    }
 }
 
 /// A configured tokenizer.
