@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs on a lent GPU machine, from the repository root, with target/gpu-dist carried over (made
+# Runs on a lent GPU machine, from the repository root, with files of target/gpu-dist carried over (made
 # here by scripts/gpu_build.sh). Writes everything under $OUT:
 #   summary.txt          one line per step with its exit status and seconds
 #   nvidia-smi.txt       the machine
@@ -52,6 +52,11 @@ export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 step() { # step NAME LIMIT_S OUTFILE CMD...
     local name=$1 limit=$2 file=$3 start rc
     shift 3
+    # Each call carries only the binaries its steps need (scripts/gpu_build.sh lists them).
+    if [[ $1 == "$bin"/* && ! -e $1 ]]; then
+        echo "$name skipped: $(basename "$1") was not carried" | tee -a "$summary"
+        return
+    fi
     start=$(date +%s)
     timeout "$limit" "$@" >"$out/$file" 2>&1
     rc=$?
