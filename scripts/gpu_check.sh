@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs on a lent GPU machine, from the repository root, with files of target/gpu-dist carried over (made
-# here by scripts/gpu_build.sh). Writes everything under $OUT:
+# Runs on a lent GPU machine, from the repository root, with target/gpu-dist carried over (made
+# here by scripts/gpu_build.sh: the binaries in one archive). Writes everything under $OUT:
 #   summary.txt          one line per step with its exit status and seconds
 #   nvidia-smi.txt       the machine
 #   parity.txt grad.txt  models_parity / models_grad on cuda:0 (HOMOGEN_TEST_DEVICE); grad.txt
@@ -28,10 +28,11 @@ echo "commit $(cat "$dist/commit" 2>/dev/null) at $(date -u +%FT%TZ)" >>"$summar
 
 # Unpacked outside the repository, so that target/gpu-dist stays as small as it was carried.
 bin="$(mktemp -d)"
-for f in "$dist"/*.xz; do
-    name="$(basename "$f" .xz)"
-    xz -dc "$f" >"$bin/$name" && chmod +x "$bin/$name"
-done
+if ! tar -xJf "$dist/bin.tar.xz" -C "$bin"; then
+    echo "cannot unpack $dist/bin.tar.xz: carry target/gpu-dist, made by scripts/gpu_build.sh" |
+        tee -a "$summary"
+    exit 1
+fi
 # Test binaries find their fixtures under the path they were built at.
 built_at=/work/main
 if [ ! -e "$built_at/Cargo.toml" ]; then
@@ -52,11 +53,6 @@ export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 step() { # step NAME LIMIT_S OUTFILE CMD...
     local name=$1 limit=$2 file=$3 start rc
     shift 3
-    # Each call carries only the binaries its steps need (scripts/gpu_build.sh lists them).
-    if [[ $1 == "$bin"/* && ! -e $1 ]]; then
-        echo "$name skipped: $(basename "$1") was not carried" | tee -a "$summary"
-        return
-    fi
     start=$(date +%s)
     timeout "$limit" "$@" >"$out/$file" 2>&1
     rc=$?
