@@ -260,11 +260,18 @@ impl FeatureCache {
             BACKBONE_EXAMPLES.fetch_add(f.dim(0).map_err(tensor_error)? as u64, Ordering::Relaxed);
             Ok(f)
         };
-        let chunks = crate::models::map_batches(&order, batch, self.concurrent, prepare, pass)?;
+        // Each copy of the features is freed as soon as the next one is made: two at most are
+        // held while assembling (the batches and their joined rows, then the joined rows and
+        // the rows in example order), and saving adds its own two (safetensors serializes a
+        // copy of the tensor's bytes into a buffer of the whole file).
+        let computed = {
+            let chunks = crate::models::map_batches(&order, batch, self.concurrent, prepare, pass)?;
+            Tensor::cat(&chunks, 0).map_err(tensor_error)?
+        };
         // Rows back in example order (`cat` of a single chunk returns it as is, which can be a
         // strided view; the gather makes contiguous storage, which later row gathers need).
-        let features = Tensor::cat(&chunks, 0).map_err(tensor_error)?;
-        let features = crate::models::rows_in_input_order(&features, &order)?;
+        let features = crate::models::rows_in_input_order(&computed, &order)?;
+        drop(computed);
         save_atomically(&[("features", &features)], &path)?;
         Ok((features, Filled::Computed))
     }

@@ -391,12 +391,118 @@ pub fn write_csv(path: &Path, table: &FailureTable) -> Result<()> {
 }
 
 /// Writes named tensors as one safetensors file, atomically (used for features, checkpoints and
-/// optimizer state).
+/// optimizer state). The bytes of host tensors are serialized from where they lie, without
+/// the copy that candle's own `View` makes of each tensor.
 pub fn write_safetensors(tensors: &[(&str, &candle_core::Tensor)], path: &Path) -> Result<()> {
-    let bytes = safetensors::serialize(tensors.iter().map(|(n, t)| (*n, *t)), None)
+    let held: Vec<_> = tensors
+        .iter()
+        .map(|(_, t)| t.storage_and_layout())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&held)
+        .map(|((name, t), (storage, layout))| {
+            let bytes = layout
+                .contiguous_offsets()
+                .and_then(|(start, end)| host_bytes(storage, start, end))
+                .map_or_else(|| safetensors::View::data(t), std::borrow::Cow::Borrowed);
+            (*name, TensorBytes { tensor: t, bytes })
+        });
+    let bytes = safetensors::serialize(views, None)
         .map_err(|e| Error::Runtime(format!("serialising tensors for {}: {e}", path.display())))?;
+    drop(held);
     write_atomically(path, |w| {
         std::io::Write::write_all(w, &bytes)
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))
     })
+}
+
+/// Elements `start..end` of a host tensor's storage as little-endian bytes, borrowed; `None`
+/// for a device's storage, a big-endian host, or a dtype without a plain byte view.
+fn host_bytes(storage: &candle_core::Storage, start: usize, end: usize) -> Option<&[u8]> {
+    use candle_core::{CpuStorage, Storage};
+    let Storage::Cpu(cpu) = storage else {
+        return None;
+    };
+    if cfg!(target_endian = "big") {
+        return None;
+    }
+    Some(match cpu {
+        CpuStorage::U8(v) => &v[start..end],
+        CpuStorage::U32(v) => bytemuck::cast_slice(&v[start..end]),
+        CpuStorage::I64(v) => bytemuck::cast_slice(&v[start..end]),
+        CpuStorage::F32(v) => bytemuck::cast_slice(&v[start..end]),
+        CpuStorage::F64(v) => bytemuck::cast_slice(&v[start..end]),
+        _ => return None,
+    })
+}
+
+/// A tensor's dtype and shape with its bytes, borrowed or copied, for safetensors' serializer.
+struct TensorBytes<'a> {
+    tensor: &'a candle_core::Tensor,
+    bytes: std::borrow::Cow<'a, [u8]>,
+}
+
+impl safetensors::View for TensorBytes<'_> {
+    fn dtype(&self) -> safetensors::Dtype {
+        safetensors::View::dtype(&self.tensor)
+    }
+    fn shape(&self) -> &[usize] {
+        self.tensor.dims()
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device, Tensor};
+
+    /// The file holds exactly the bytes that safetensors writes from candle's own `View` (which
+    /// copies each tensor): for whole tensors, a narrowed one (its storage starts past 0), a
+    /// transposed one (not contiguous) and dtypes borrowed or copied.
+    #[test]
+    fn safetensors_file_equals_the_serializers_own_bytes() {
+        let dev = Device::Cpu;
+        let base = Tensor::arange(0f32, 24., &dev)
+            .unwrap()
+            .reshape((4, 6))
+            .unwrap();
+        let narrowed = base.narrow(0, 1, 2).unwrap();
+        assert_ne!(narrowed.layout().start_offset(), 0);
+        let transposed = base.t().unwrap();
+        assert!(!transposed.is_contiguous());
+        let ids = Tensor::new(&[3u32, 1, 4, 1, 5], &dev).unwrap();
+        let longs = Tensor::new(&[-2i64, 7], &dev).unwrap();
+        let halves = base.to_dtype(DType::BF16).unwrap();
+        let doubles = base.to_dtype(DType::F64).unwrap().narrow(1, 2, 3).unwrap();
+        let tensors = [
+            ("base", &base),
+            ("narrowed", &narrowed),
+            ("transposed", &transposed),
+            ("ids", &ids),
+            ("longs", &longs),
+            ("halves", &halves),
+            ("doubles", &doubles),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        write_safetensors(&tensors, &path).unwrap();
+        let expected = safetensors::serialize(tensors.iter().map(|(n, t)| (*n, *t)), None).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+        let back = candle_core::safetensors::load(&path, &dev).unwrap();
+        let rows: Vec<Vec<f32>> = back["narrowed"].to_vec2().unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (6..12).map(|v| v as f32).collect::<Vec<_>>(),
+                (12..18).map(|v| v as f32).collect()
+            ]
+        );
+    }
 }

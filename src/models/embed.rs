@@ -179,15 +179,21 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
         }
     };
     let hidden = model.config.hidden_size();
-    let features = if chunks.is_empty() {
+    // Each copy of the features freed once the next is made, as in the feature cache's fill.
+    let joined = if chunks.is_empty() {
         Tensor::zeros((0, hidden), DType::F32, &Device::Cpu)
     } else {
         Tensor::cat(&chunks, 0)
     }
     .map_err(candle_err)?;
+    drop(chunks);
     let features = match &computed_in {
-        Some(order) if !order.is_empty() => super::rows_in_input_order(&features, order)?,
-        _ => features,
+        Some(order) if !order.is_empty() => {
+            let in_order = super::rows_in_input_order(&joined, order)?;
+            drop(joined);
+            in_order
+        }
+        _ => joined,
     };
     let n = features.dim(0).map_err(candle_err)?;
     write_features(&features, &opts.out)?;
