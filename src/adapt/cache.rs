@@ -253,25 +253,19 @@ impl FeatureCache {
                 order.len()
             )));
         }
-        let pass = |input: P| -> Result<Tensor> {
-            // Kept as values: a chunk that still tracked its graph would keep every activation
-            // of its pass alive until the fill ends.
+        // Each batch's features go straight to their examples' rows: the fill holds its
+        // features once (and the batches in flight), and saving writes them without a copy.
+        let rows = crate::models::RowsInInputOrder::new(&order)?;
+        let pass = |(examples, input): (Vec<usize>, P)| -> Result<()> {
+            // Cut from the graph: a batch that still tracked it would keep every activation of
+            // its pass alive until the fill ends.
             let f = crate::models::features_to_host(&compute(input)?).map_err(tensor_error)?;
-            BACKBONE_EXAMPLES.fetch_add(f.dim(0).map_err(tensor_error)? as u64, Ordering::Relaxed);
-            Ok(f)
+            BACKBONE_EXAMPLES.fetch_add(examples.len() as u64, Ordering::Relaxed);
+            rows.place(&examples, &f)
         };
-        // Each copy of the features is freed as soon as the next one is made: two at most are
-        // held while assembling (the batches and their joined rows, then the joined rows and
-        // the rows in example order), and saving adds its own two (safetensors serializes a
-        // copy of the tensor's bytes into a buffer of the whole file).
-        let computed = {
-            let chunks = crate::models::map_batches(&order, batch, self.concurrent, prepare, pass)?;
-            Tensor::cat(&chunks, 0).map_err(tensor_error)?
-        };
-        // Rows back in example order (`cat` of a single chunk returns it as is, which can be a
-        // strided view; the gather makes contiguous storage, which later row gathers need).
-        let features = crate::models::rows_in_input_order(&computed, &order)?;
-        drop(computed);
+        let with_examples = |examples: &[usize]| Ok((examples.to_vec(), prepare(examples)?));
+        crate::models::map_batches(&order, batch, self.concurrent, with_examples, pass)?;
+        let features = rows.finish()?;
         save_atomically(&[("features", &features)], &path)?;
         Ok((features, Filled::Computed))
     }

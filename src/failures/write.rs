@@ -80,6 +80,21 @@ pub fn write_atomically(
             .map(drop)
             .map_err(|e| Error::io(format!("writing {}", path.display()), e.into_error()));
     }
+    write_through_temporary(path, |tmp| {
+        let file =
+            File::create(tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let mut w = BufWriter::new(file);
+        contents(&mut w)?;
+        w.into_inner()
+            .map(drop)
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e.into_error()))
+    })
+}
+
+/// Replaces the regular file `path` (a link already resolved) by the file that `write` creates
+/// at the temporary path it is given, in the same folder: with `path`'s permission bits when it
+/// existed, synced to disk, then renamed into place; removed when anything fails.
+fn write_through_temporary(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -94,13 +109,11 @@ pub fn write_atomically(
     // A file being replaced keeps its permission bits (a read-only table stays read-only).
     let keep = std::fs::metadata(path).ok().map(|m| m.permissions());
     let result = (|| {
-        let file =
-            File::create(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-        let mut w = BufWriter::new(file);
-        contents(&mut w)?;
-        let file = w
-            .into_inner()
-            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e.into_error()))?;
+        write(&tmp)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(format!("opening {}", tmp.display()), e))?;
         if let Some(permissions) = keep {
             file.set_permissions(permissions)
                 .map_err(|e| Error::io(format!("setting permissions of {}", tmp.display()), e))?;
@@ -391,9 +404,18 @@ pub fn write_csv(path: &Path, table: &FailureTable) -> Result<()> {
 }
 
 /// Writes named tensors as one safetensors file, atomically (used for features, checkpoints and
-/// optimizer state). The bytes of host tensors are serialized from where they lie, without
-/// the copy that candle's own `View` makes of each tensor.
+/// optimizer state). Host tensors' bytes are written from where they lie, straight to the file:
+/// neither the copy that candle's own `View` makes of each tensor nor a buffer of the whole
+/// file (a device or named pipe, written in place, still gets the buffer).
 pub fn write_safetensors(tensors: &[(&str, &candle_core::Tensor)], path: &Path) -> Result<()> {
+    let serialising = |e: safetensors::SafeTensorError| match e {
+        safetensors::SafeTensorError::IoError(e) => {
+            Error::io(format!("writing {}", path.display()), e)
+        }
+        e => Error::Runtime(format!("serialising tensors for {}: {e}", path.display())),
+    };
+    // A read guard on each tensor's storage while its bytes are written (nothing writes these
+    // tensors meanwhile).
     let held: Vec<_> = tensors
         .iter()
         .map(|(_, t)| t.storage_and_layout())
@@ -408,12 +430,16 @@ pub fn write_safetensors(tensors: &[(&str, &candle_core::Tensor)], path: &Path) 
                 .map_or_else(|| safetensors::View::data(t), std::borrow::Cow::Borrowed);
             (*name, TensorBytes { tensor: t, bytes })
         });
-    let bytes = safetensors::serialize(views, None)
-        .map_err(|e| Error::Runtime(format!("serialising tensors for {}: {e}", path.display())))?;
-    drop(held);
-    write_atomically(path, |w| {
-        std::io::Write::write_all(w, &bytes)
-            .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    let target = link_target(path);
+    if path.is_dir() || is_special(&target) {
+        let bytes = safetensors::serialize(views, None).map_err(serialising)?;
+        return write_atomically(path, |w| {
+            std::io::Write::write_all(w, &bytes)
+                .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+        });
+    }
+    write_through_temporary(&target, |tmp| {
+        safetensors::serialize_to_file(views, None, tmp).map_err(serialising)
     })
 }
 
@@ -465,7 +491,8 @@ mod tests {
 
     /// The file holds exactly the bytes that safetensors writes from candle's own `View` (which
     /// copies each tensor): for whole tensors, a narrowed one (its storage starts past 0), a
-    /// transposed one (not contiguous) and dtypes borrowed or copied.
+    /// transposed one (not contiguous) and dtypes borrowed or copied; written through a link,
+    /// the link's target gets them.
     #[test]
     fn safetensors_file_equals_the_serializers_own_bytes() {
         let dev = Device::Cpu;
@@ -495,6 +522,16 @@ mod tests {
         write_safetensors(&tensors, &path).unwrap();
         let expected = safetensors::serialize(tensors.iter().map(|(n, t)| (*n, *t)), None).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), expected);
+        // Through a symbolic link: the link stays, its target gets the file.
+        let link = dir.path().join("link.safetensors");
+        std::os::unix::fs::symlink("target.safetensors", &link).unwrap();
+        write_safetensors(&tensors, &link).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let target = dir.path().join("target.safetensors");
+        assert_eq!(std::fs::read(&target).unwrap(), expected);
         let back = candle_core::safetensors::load(&path, &dev).unwrap();
         let rows: Vec<Vec<f32>> = back["narrowed"].to_vec2().unwrap();
         assert_eq!(

@@ -12,7 +12,7 @@ use super::layers::Ctx;
 use super::params::candle_err;
 use super::preprocess::{load_image, preprocess, to_tensor, Resize};
 use super::tokenize::{length_order, TextTokenizer};
-use super::{map_batches, Backbone, Batch, Model};
+use super::{map_batches, Backbone, Batch, Model, RowsInInputOrder};
 use crate::error::{Error, InputError, Result};
 
 /// What to embed.
@@ -78,18 +78,19 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
     // On the CPU the batches run concurrently (the same bits, see `map_batches`).
     let concurrent = opts.device.is_cpu();
     // Inputs are prepared on the host (on a helper thread, one batch ahead, when the batches
-    // run one after another) and moved to the device for the pass.
-    let features_of = |batch: Batch, bar: &ProgressBar| {
-        let f = batch
-            .to_device(&opts.device)
-            .and_then(|b| model.host_features(&b, &Ctx::eval()))
-            .map_err(candle_err)?;
-        bar.inc(f.dim(0).map_err(candle_err)? as u64);
-        Ok(f)
-    };
-    // The order the inputs were computed in, when not their own.
-    let mut computed_in: Option<Vec<usize>> = None;
-    let chunks: Vec<Tensor> = match (&opts.input, &model.backbone) {
+    // run one after another) and moved to the device for the pass; each batch's features go
+    // straight to their inputs' rows, so the features are held once.
+    let features_of =
+        |(inputs, batch): (Vec<usize>, Batch), rows: &RowsInInputOrder, bar: &ProgressBar| {
+            let f = batch
+                .to_device(&opts.device)
+                .and_then(|b| model.host_features(&b, &Ctx::eval()))
+                .map_err(candle_err)?;
+            rows.place(&inputs, &f)?;
+            bar.inc(inputs.len() as u64);
+            Ok(())
+        };
+    let features = match (&opts.input, &model.backbone) {
         (EmbedInput::Texts(path), Backbone::Text(enc)) => {
             let texts = read_texts(path)?;
             let tok_file = files.tokenizer.as_deref().ok_or_else(|| {
@@ -103,65 +104,71 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
                 cfg.pad_id() as u32,
             )?;
             let all: Vec<&str> = texts.iter().map(String::as_str).collect();
-            // Shortest first, so that each batch pads little; rows go back in input order below.
+            // Shortest first, so that each batch pads little.
             let order = length_order(&tok.lengths(&all)?);
+            let rows = RowsInInputOrder::new(&order)?;
             let bar = progress(texts.len(), opts.quiet);
-            let chunks = map_batches(
+            map_batches(
                 &order,
                 opts.batch_size,
                 concurrent,
                 |chunk| {
                     let refs: Vec<&str> = chunk.iter().map(|&i| all[i]).collect();
                     let input = tok.encode(&refs)?.to_input(&Device::Cpu);
-                    Ok(Batch::Text(input.map_err(candle_err)?))
+                    Ok((chunk.to_vec(), Batch::Text(input.map_err(candle_err)?)))
                 },
-                |batch| features_of(batch, &bar),
+                |job| features_of(job, &rows, &bar),
             )?;
             bar.finish_and_clear();
-            computed_in = Some(order);
-            chunks
+            rows.finish()?
         }
         (EmbedInput::Images(dir), Backbone::Vision(v)) => {
             let paths = image_files(dir)?;
             let size = v.config().image_size;
+            let order: Vec<usize> = (0..paths.len()).collect();
+            let rows = RowsInInputOrder::new(&order)?;
             let bar = progress(paths.len(), opts.quiet);
-            let chunks = map_batches(
-                &paths,
+            map_batches(
+                &order,
                 opts.batch_size,
                 concurrent,
                 |chunk| {
                     let mut pixels = Vec::with_capacity(chunk.len());
-                    for p in chunk {
-                        pixels.push(preprocess(&load_image(p)?, Resize::Clip, size as u32));
+                    for &i in chunk {
+                        pixels.push(preprocess(
+                            &load_image(&paths[i])?,
+                            Resize::Clip,
+                            size as u32,
+                        ));
                     }
-                    Ok(Batch::Pixels(
-                        to_tensor(&pixels, size, &Device::Cpu).map_err(candle_err)?,
-                    ))
+                    let batch = to_tensor(&pixels, size, &Device::Cpu).map_err(candle_err)?;
+                    Ok((chunk.to_vec(), Batch::Pixels(batch)))
                 },
-                |batch| features_of(batch, &bar),
+                |job| features_of(job, &rows, &bar),
             )?;
             bar.finish_and_clear();
-            chunks
+            rows.finish()?
         }
         (EmbedInput::Pixels(path), Backbone::Vision(v)) => {
             let pixels = read_pixels(path, v.config().image_size)?;
             let n = pixels.dim(0).map_err(candle_err)?;
+            let order: Vec<usize> = (0..n).collect();
+            let rows = RowsInInputOrder::new(&order)?;
             let bar = progress(n, opts.quiet);
-            let rows: Vec<usize> = (0..n).collect();
-            let chunks = map_batches(
-                &rows,
+            map_batches(
+                &order,
                 opts.batch_size,
                 concurrent,
                 |chunk| {
-                    pixels
+                    let batch = pixels
                         .narrow(0, chunk[0], chunk.len())
-                        .map(Batch::Pixels)
-                        .map_err(candle_err)
+                        .map_err(candle_err)?;
+                    Ok((chunk.to_vec(), Batch::Pixels(batch)))
                 },
-                |batch| features_of(batch, &bar),
+                |job| features_of(job, &rows, &bar),
             )?;
             bar.finish_and_clear();
-            chunks
+            rows.finish()?
         }
         (input, _) => {
             let kind = match model.config {
@@ -179,21 +186,10 @@ pub fn embed(opts: &EmbedOptions) -> Result<(usize, usize)> {
         }
     };
     let hidden = model.config.hidden_size();
-    // Each copy of the features freed once the next is made, as in the feature cache's fill.
-    let joined = if chunks.is_empty() {
-        Tensor::zeros((0, hidden), DType::F32, &Device::Cpu)
-    } else {
-        Tensor::cat(&chunks, 0)
-    }
-    .map_err(candle_err)?;
-    drop(chunks);
-    let features = match &computed_in {
-        Some(order) if !order.is_empty() => {
-            let in_order = super::rows_in_input_order(&joined, order)?;
-            drop(joined);
-            in_order
-        }
-        _ => joined,
+    let features = match features.dim(0).map_err(candle_err)? {
+        // No inputs: no batch told the width.
+        0 => Tensor::zeros((0, hidden), DType::F32, &Device::Cpu).map_err(candle_err)?,
+        _ => features,
     };
     let n = features.dim(0).map_err(candle_err)?;
     write_features(&features, &opts.out)?;

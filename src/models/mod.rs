@@ -23,6 +23,7 @@ pub mod norm;
 pub mod params;
 pub mod pointwise;
 pub mod preprocess;
+pub mod rows;
 pub mod tokenize;
 pub mod vmath;
 
@@ -85,6 +86,7 @@ pub(crate) mod test_util {
 use candle_core::{Device, Tensor};
 
 pub use batches::{for_each_prefetched, map_batches};
+pub use rows::RowsInInputOrder;
 
 use crate::device::Precision;
 use crate::error::Result;
@@ -344,6 +346,15 @@ pub fn features_to_host(features: &Tensor) -> candle_core::Result<Tensor> {
 /// `rows` [n, ...] computed in `order` (row j is input `order[j]`), put back in input order:
 /// row i of the result is input i's. An error unless `order` is a permutation of 0..n.
 pub fn rows_in_input_order(rows: &Tensor, order: &[usize]) -> crate::error::Result<Tensor> {
+    let position = order_positions(order)?;
+    Tensor::from_vec(position, order.len(), rows.device())
+        .and_then(|p| rows.contiguous()?.index_select(&p, 0))
+        .map_err(|e| crate::error::Error::Runtime(e.to_string()))
+}
+
+/// Where each input sits in `order`: `position[order[j]] == j`. An error unless `order` is a
+/// permutation of 0..order.len().
+fn order_positions(order: &[usize]) -> crate::error::Result<Vec<u32>> {
     let n = order.len();
     let mut position = vec![u32::MAX; n];
     for (place, &i) in order.iter().enumerate() {
@@ -357,7 +368,5 @@ pub fn rows_in_input_order(rows: &Tensor, order: &[usize]) -> crate::error::Resu
             }
         }
     }
-    Tensor::from_vec(position, n, rows.device())
-        .and_then(|p| rows.contiguous()?.index_select(&p, 0))
-        .map_err(|e| crate::error::Error::Runtime(e.to_string()))
+    Ok(position)
 }
