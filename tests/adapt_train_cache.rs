@@ -6,34 +6,40 @@
 use std::path::Path;
 
 use homogen::adapt::cache::backbone_examples;
-use homogen::adapt::{train_cell, RunOptions, TrainSpec};
+use homogen::adapt::{fill_cell_features, train_cell, RunOptions, TrainSpec};
 use homogen::data::{DatasetSpec, Split};
 
 mod common;
 use common::feature_files;
 
-/// Trains a probe on `dataset` for 2 epochs with `seed` into `out`, the feature cache in
-/// `out`'s parent's `cache/`.
-fn train_probe(model: &Path, dataset: DatasetSpec, seed: u64, out: &Path) {
+/// A `method` cell on `dataset` for 2 epochs with `seed` into `out`.
+fn spec(model: &Path, method: &str, dataset: DatasetSpec, seed: u64, out: &Path) -> TrainSpec {
     let mut s = TrainSpec::new(
         &model.display().to_string(),
-        "probe",
+        method,
         dataset,
         out.to_path_buf(),
     );
     s.seed = seed;
     s.epochs = 2;
     s.batch_size = 4;
-    let o = train_cell(
-        &s,
-        &RunOptions {
-            quiet: true,
-            cache_dir: Some(out.parent().unwrap().join("cache")),
-            allow_pickle: false,
-            ..RunOptions::default()
-        },
-    )
-    .unwrap();
+    s
+}
+
+/// Quiet, with the feature cache in `out`'s parent's `cache/`.
+fn options(out: &Path) -> RunOptions {
+    RunOptions {
+        quiet: true,
+        cache_dir: Some(out.parent().unwrap().join("cache")),
+        allow_pickle: false,
+        ..RunOptions::default()
+    }
+}
+
+/// Trains a probe on `dataset` for 2 epochs with `seed` into `out`, the feature cache in
+/// `out`'s parent's `cache/`.
+fn train_probe(model: &Path, dataset: DatasetSpec, seed: u64, out: &Path) {
+    let o = train_cell(&spec(model, "probe", dataset, seed, out), &options(out)).unwrap();
     assert!(!o.skipped);
 }
 
@@ -115,4 +121,43 @@ fn backbone_runs_once_per_example_across_seeds_and_epochs() {
         files, 2,
         "one more cached feature file: HateSpeech18's examples"
     );
+
+    // A fill alone (the first array of a Slurm run) computes a probe cell's features and
+    // trains nothing; the cell then trains on them without running the backbone, and so does
+    // a cell of another seed and a probe with the MLP head; a method that trains its backbone
+    // has nothing to fill.
+    let mut imdb = DatasetSpec::named("imdb");
+    imdb.root = Some(data.path().to_path_buf());
+    let filled = work.path().join("filled");
+    let probe = |seed: u64, method: &str| {
+        let out = filled.join(format!("{method}-{seed}"));
+        (
+            spec(&model, method, imdb.clone(), seed, &out),
+            options(&out),
+        )
+    };
+    let (s0, o0) = probe(0, "probe");
+    let before = backbone_examples();
+    let line = fill_cell_features(&s0, &o0).unwrap().unwrap();
+    assert!(line.contains("16 examples computed and cached"), "{line}");
+    assert_eq!(backbone_examples() - before, 16);
+    assert!(
+        !s0.out.join("failures.parquet").exists() && !s0.out.join("manifest.json").exists(),
+        "a fill trains nothing"
+    );
+    let again = fill_cell_features(&s0, &o0).unwrap().unwrap();
+    assert!(again.contains("read from the cache"), "{again}");
+    for (seed, method) in [(0, "probe"), (1, "probe"), (1, "probe-mlp")] {
+        let (s, o) = probe(seed, method);
+        assert!(!train_cell(&s, &o).unwrap().skipped);
+    }
+    assert_eq!(
+        backbone_examples() - before,
+        16,
+        "training ran the backbone"
+    );
+    assert_eq!(feature_files(&filled.join("cache")), 1);
+    let (finetune, o) = probe(0, "finetune");
+    assert_eq!(fill_cell_features(&finetune, &o).unwrap(), None);
+    assert_eq!(backbone_examples() - before, 16);
 }

@@ -1,5 +1,6 @@
 //! The Slurm path on a real local cluster (started by `.ci/run` through tools/slurm): `plan` +
-//! `sbatch --wait` + `report` gives the same `results.csv` as a local run, and a failing cell
+//! `submit.sh --wait` (the probe feature fills, then the cells) + `report` gives the same
+//! `results.csv` as a local run, and a failing cell
 //! marks itself failed, makes `sbatch` fail and is named by `report`. Skips (with a message)
 //! where `sbatch` is absent.
 
@@ -49,10 +50,12 @@ fn homogen(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
-fn sbatch_wait(script: &Path) -> std::process::Output {
-    Command::new("sbatch")
+/// Submits a planned run with its `submit.sh` (the fills array, then the training array after
+/// it) and waits for the training array.
+fn submit_wait(run: &Path) -> std::process::Output {
+    Command::new("bash")
+        .arg(run.join("submit.sh"))
         .args(["--wait", "--quiet"])
-        .arg(script)
         .output()
         .unwrap()
 }
@@ -88,12 +91,26 @@ fn slurm_array_matches_local_run_and_names_failed_cells() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let script = std::fs::read_to_string(cluster.join("submit.sbatch")).unwrap();
     assert!(script.contains("#SBATCH --array=0-7%4"), "{script}");
-    let o = sbatch_wait(&cluster.join("submit.sbatch"));
+    // The probe cells (4..=7) read one set of CelebA features: one fill, by cell 4.
+    let fills = std::fs::read_to_string(cluster.join("features.sbatch")).unwrap();
+    assert!(fills.contains("#SBATCH --array=4%4\n"), "{fills}");
+    let o = submit_wait(&cluster);
     assert!(
         o.status.success(),
-        "sbatch: {}",
+        "submit.sh: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // The fill computed the features before any cell trained, under the very key the probe
+    // cells looked up: no cell computed another file.
+    let logs: String = std::fs::read_dir(cluster.join("slurm"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        logs.contains("cell 4 (probe / seed 0 / Wearing_Earrings): frozen features of 12 examples computed and cached"),
+        "{logs}"
+    );
+    assert_eq!(common::feature_files(&cluster.join(".feature-cache")), 1);
     let o = homogen(&["report", cluster.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("8 of 8 cells finished"));
@@ -124,7 +141,10 @@ fn slurm_array_matches_local_run_and_names_failed_cells() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::remove_dir_all(&moved).unwrap();
-    let o = sbatch_wait(&run.join("submit.sbatch"));
+    // Its fill (cell 8, probe / seed 0 / Broken) fails too; the cells train after it anyway.
+    let fills = std::fs::read_to_string(run.join("features.sbatch")).unwrap();
+    assert!(fills.contains("#SBATCH --array=6,8%4\n"), "{fills}");
+    let o = submit_wait(&run);
     assert!(
         !o.status.success(),
         "sbatch --wait must report the failed tasks"

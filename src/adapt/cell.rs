@@ -245,6 +245,36 @@ impl TrainSpec {
         self.method.parse()
     }
 
+    /// Whether the cell's backbone stays frozen in evaluation mode, so that its features come
+    /// from the probe feature cache (a probe whose backbone dropout is off).
+    pub fn reads_cached_features(&self) -> Result<bool> {
+        Ok(self.method()?.backbone_frozen() && !self.frozen_dropout)
+    }
+
+    /// What decides the frozen features this cell reads from the probe feature cache — model,
+    /// revision, dataset, `max_length`, dtype, device, resize and feature kind — as one string;
+    /// `None` when it reads none ([`reads_cached_features`](Self::reads_cached_features)).
+    /// Cells with one identity share one cache file, so `homogen plan` fills each identity once
+    /// before the cells train. The cache key hashes what these fields lead to (the model's
+    /// files, the examples, the preprocessing); a new field that changes features belongs in
+    /// both.
+    pub fn feature_identity(&self) -> Result<Option<String>> {
+        if !self.reads_cached_features()? {
+            return Ok(None);
+        }
+        let identity = serde_json::json!({
+            "model": self.model,
+            "revision": self.revision,
+            "dataset": self.dataset,
+            "max_length": self.max_length,
+            "dtype": self.dtype,
+            "device": self.device,
+            "resize": self.resize,
+            "features": self.features,
+        });
+        Ok(Some(identity.to_string()))
+    }
+
     /// The head: the probe's own, else the `head` key.
     pub fn head_kind(&self) -> Result<HeadKind> {
         if let Some(h) = self.method()?.probe_head() {

@@ -36,7 +36,7 @@ pub use optim::{
     UpdatePath,
 };
 pub use schedule::Schedule;
-pub use trainer::train_cell;
+pub use trainer::{fill_cell_features, train_cell};
 
 use crate::error::Error;
 

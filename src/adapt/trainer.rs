@@ -31,7 +31,7 @@ use super::cache::FeatureCache;
 use super::cell::{CellOutcome, FeatureKind, RunOptions, TrainSpec};
 use super::checkpoint::{self, CheckpointState};
 use super::clip::{clip_coefficient, grad_norm};
-use super::features::{frozen_features, model_key};
+use super::features::{frozen_features, model_key, FrozenFeatures};
 use super::manifest::{append_metrics, truncate_metrics, EpochMetrics, Manifest};
 use super::method::{self, HeadKind, Method};
 use super::optim::NamedVars;
@@ -44,7 +44,7 @@ use crate::error::{Error, InputError, Result};
 use crate::failures::{write_parquet, Categorical, FailureTable};
 use crate::models::config::ModelConfig;
 use crate::models::heads::HeadKind as ModelHead;
-use crate::models::hub::{resolve, ResolveOptions};
+use crate::models::hub::{resolve, ModelFiles, ResolveOptions};
 use crate::models::layers::Ctx;
 use crate::models::{for_each_prefetched, Batch, HeadSpec, Model};
 
@@ -344,88 +344,19 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
             }
         }
     }
-    let device = parse_device(&spec.device)?;
-    // Mixed precision under bf16: f32 master weights, bf16 compute.
-    let precision = Precision::training(parse_dtype(&spec.dtype)?);
-
     let ds = data::load(&spec.dataset, true)?;
-    let task = match &spec.task {
-        Some(t) => ds.task_index(t).ok_or_else(|| {
-            let names: Vec<_> = ds.tasks.iter().map(|t| t.name.as_str()).collect();
-            InputError::new(format!(
-                "dataset `{}` has no task `{t}`; its tasks: {}",
-                ds.name,
-                names.join(", ")
-            ))
-            .at_key("task")
-        })?,
-        None if ds.tasks.is_empty() => {
-            return Err(Error::input(format!("dataset `{}` has no task", ds.name)))
-        }
-        None => 0,
-    };
-    let task_name = ds.tasks[task].name.clone();
+    let CellInputs {
+        task,
+        task_name,
+        train,
+        valid,
+        test,
+        files,
+        model,
+        pipeline,
+    } = load_inputs(spec, opts, &method, &ds)?;
     // Names the cell in log lines and bars (several cells may share a terminal).
     let cell_label = format!("{method} / seed {} / {}/{task_name}", spec.seed, ds.name);
-    let classes = ds.tasks[task].classes.len();
-    if let Some(n) = spec.num_labels {
-        if n != classes {
-            return Err(InputError::new(format!(
-                "the head has {n} outputs but task `{task_name}` of `{}` has {classes} classes",
-                ds.name
-            ))
-            .at_key("num_labels")
-            .into());
-        }
-    }
-    let train = split_of(&ds, Split::Train, true)?;
-    let valid = split_of(&ds, Split::Valid, false)?;
-    let test = split_of(&ds, Split::Test, true)?;
-    if let Some(e) = ds
-        .examples
-        .iter()
-        .find(|e| e.labels[task] < 0 || e.labels[task] as usize >= classes)
-    {
-        return Err(Error::input(format!(
-            "example `{}` has label {} outside 0..{classes}",
-            e.example_id, e.labels[task]
-        )));
-    }
-
-    let files = resolve(
-        &spec.model,
-        &ResolveOptions {
-            revision: spec.revision.clone(),
-            allow_pickle: opts.allow_pickle,
-            progress: !opts.quiet,
-        },
-    )?;
-    let head = HeadSpec {
-        kind: match spec.head_kind()? {
-            HeadKind::Linear => ModelHead::Linear,
-            HeadKind::Mlp => ModelHead::Mlp,
-        },
-        classes,
-    };
-    let mut config = ModelConfig::from_file(&files.config)?;
-    spec.check_options_fit(&config)?;
-    super::cell::check_dataset_fits(&ds, &config)?;
-    if spec.features == FeatureKind::Projected {
-        config = config.with_projected_features()?;
-    }
-    let model = if method.random_init() {
-        Model::scratch_as(
-            &config,
-            Some(head),
-            &device,
-            precision,
-            spec.seed,
-            spec.init,
-        )?
-    } else {
-        let (seed, init) = (spec.seed, spec.init);
-        Model::load_as(&config, &files, Some(head), &device, precision, seed, init)?.0
-    };
     model.store.set_trainable(|n| method.trains(n));
     let counts = method.count(model.store.iter().map(|p| (p.name(), p.var().elem_count())));
     // Scratch has nothing pretrained to keep: its share is reported as 0.
@@ -449,16 +380,15 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
         progress::log_line(opts.progress.as_ref(), &line);
     }
 
-    let pipeline = Pipeline::new(&model, &files, spec)?;
-    let cached = if method.backbone_frozen() && !spec.frozen_dropout {
-        let cache = FeatureCache::new(opts.cache_dir.clone().unwrap_or_else(|| {
-            out.parent()
-                .unwrap_or(Path::new("."))
-                .join(".feature-cache")
-        }))
-        .with_concurrent_batches(device.is_cpu());
-        let key = model_key(&files, spec, &pipeline)?;
-        let frozen = frozen_features(&cache, key, &model, &pipeline, &[&train, &valid, &test])?;
+    let cached = if spec.reads_cached_features()? {
+        let frozen = cached_features(
+            spec,
+            opts,
+            &model,
+            &files,
+            &pipeline,
+            [&train, &valid, &test],
+        )?;
         if !opts.quiet {
             let line = format!("{cell_label}: {}", frozen.describe());
             progress::log_line(opts.progress.as_ref(), &line);
@@ -673,6 +603,158 @@ pub fn train_cell(spec: &TrainSpec, opts: &RunOptions) -> Result<CellOutcome> {
     manifest.outcome = Some(outcome.clone());
     manifest.write(&manifest_path)?;
     Ok(outcome)
+}
+
+/// What a cell reads before it trains: its task and splits of the dataset, the model
+/// (pretrained or from scratch, with its head) on the spec's device, and the input pipeline.
+struct CellInputs<'d> {
+    task: usize,
+    task_name: String,
+    train: Vec<&'d Example>,
+    valid: Vec<&'d Example>,
+    test: Vec<&'d Example>,
+    files: ModelFiles,
+    model: Model,
+    pipeline: Pipeline,
+}
+
+/// Checks `spec` against `ds` and the model's config and loads the model: what training and a
+/// feature fill ([`fill_cell_features`]) share.
+fn load_inputs<'d>(
+    spec: &TrainSpec,
+    opts: &RunOptions,
+    method: &Method,
+    ds: &'d Dataset,
+) -> Result<CellInputs<'d>> {
+    let device = parse_device(&spec.device)?;
+    // Mixed precision under bf16: f32 master weights, bf16 compute.
+    let precision = Precision::training(parse_dtype(&spec.dtype)?);
+
+    let task = match &spec.task {
+        Some(t) => ds.task_index(t).ok_or_else(|| {
+            let names: Vec<_> = ds.tasks.iter().map(|t| t.name.as_str()).collect();
+            InputError::new(format!(
+                "dataset `{}` has no task `{t}`; its tasks: {}",
+                ds.name,
+                names.join(", ")
+            ))
+            .at_key("task")
+        })?,
+        None if ds.tasks.is_empty() => {
+            return Err(Error::input(format!("dataset `{}` has no task", ds.name)))
+        }
+        None => 0,
+    };
+    let task_name = ds.tasks[task].name.clone();
+    let classes = ds.tasks[task].classes.len();
+    if let Some(n) = spec.num_labels {
+        if n != classes {
+            return Err(InputError::new(format!(
+                "the head has {n} outputs but task `{task_name}` of `{}` has {classes} classes",
+                ds.name
+            ))
+            .at_key("num_labels")
+            .into());
+        }
+    }
+    let train = split_of(ds, Split::Train, true)?;
+    let valid = split_of(ds, Split::Valid, false)?;
+    let test = split_of(ds, Split::Test, true)?;
+    if let Some(e) = ds
+        .examples
+        .iter()
+        .find(|e| e.labels[task] < 0 || e.labels[task] as usize >= classes)
+    {
+        return Err(Error::input(format!(
+            "example `{}` has label {} outside 0..{classes}",
+            e.example_id, e.labels[task]
+        )));
+    }
+
+    let files = resolve(
+        &spec.model,
+        &ResolveOptions {
+            revision: spec.revision.clone(),
+            allow_pickle: opts.allow_pickle,
+            progress: !opts.quiet,
+        },
+    )?;
+    let head = HeadSpec {
+        kind: match spec.head_kind()? {
+            HeadKind::Linear => ModelHead::Linear,
+            HeadKind::Mlp => ModelHead::Mlp,
+        },
+        classes,
+    };
+    let mut config = ModelConfig::from_file(&files.config)?;
+    spec.check_options_fit(&config)?;
+    super::cell::check_dataset_fits(ds, &config)?;
+    if spec.features == FeatureKind::Projected {
+        config = config.with_projected_features()?;
+    }
+    let model = if method.random_init() {
+        Model::scratch_as(
+            &config,
+            Some(head),
+            &device,
+            precision,
+            spec.seed,
+            spec.init,
+        )?
+    } else {
+        let (seed, init) = (spec.seed, spec.init);
+        Model::load_as(&config, &files, Some(head), &device, precision, seed, init)?.0
+    };
+    let pipeline = Pipeline::new(&model, &files, spec)?;
+    Ok(CellInputs {
+        task,
+        task_name,
+        train,
+        valid,
+        test,
+        files,
+        model,
+        pipeline,
+    })
+}
+
+/// The frozen backbone's features of `splits` (train, valid, test), from the cache folder of
+/// `opts` (default: `.feature-cache` beside the cell's folder) or computed into it.
+fn cached_features(
+    spec: &TrainSpec,
+    opts: &RunOptions,
+    model: &Model,
+    files: &ModelFiles,
+    pipeline: &Pipeline,
+    splits: [&[&Example]; 3],
+) -> Result<FrozenFeatures> {
+    let dir = opts.cache_dir.clone().unwrap_or_else(|| {
+        spec.out
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(".feature-cache")
+    });
+    let cache = FeatureCache::new(dir).with_concurrent_batches(model.store.device().is_cpu());
+    let key = model_key(files, spec, pipeline)?;
+    frozen_features(&cache, key, model, pipeline, &splits)
+}
+
+/// Fills the probe feature cache with the frozen features that `spec`'s cell will read, and
+/// trains nothing: the first stage of a Slurm run (`homogen run --features-only`), so that the
+/// cells sharing those features do not hold a GPU each while one of them computes them.
+/// Returns the line describing the fill (computed, or already cached), or `None` when the
+/// method trains its backbone and so reads no cached features.
+pub fn fill_cell_features(spec: &TrainSpec, opts: &RunOptions) -> Result<Option<String>> {
+    spec.validate()?;
+    if !spec.reads_cached_features()? {
+        return Ok(None);
+    }
+    let method = spec.method()?;
+    let ds = data::load(&spec.dataset, true)?;
+    let cell = load_inputs(spec, opts, &method, &ds)?;
+    let splits = [&cell.train[..], &cell.valid[..], &cell.test[..]];
+    let frozen = cached_features(spec, opts, &cell.model, &cell.files, &cell.pipeline, splits)?;
+    Ok(Some(frozen.describe()))
 }
 
 /// The bits of every backbone parameter before training.

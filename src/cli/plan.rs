@@ -1,5 +1,7 @@
 //! `homogen plan CONFIG --out DIR`: expands a model-sharing grid into DIR (`jobs.jsonl`, one
-//! content-hashed cell a line) and writes an `sbatch` job-array script running one cell a task.
+//! content-hashed cell a line) and writes the Slurm scripts: `submit.sbatch`, a job array
+//! running one cell a task; `features.sbatch`, an array filling each distinct set of probe
+//! features once; and `submit.sh`, which submits the fills, then the cells after them.
 
 use std::path::PathBuf;
 
@@ -32,7 +34,8 @@ pub struct PlanArgs {
     pub cpus: Option<u32>,
 }
 
-/// Writes `jobs.jsonl` and `submit.sbatch` into the run folder.
+/// Writes `jobs.jsonl`, `submit.sbatch`, `features.sbatch` (when probe cells read cached
+/// features) and `submit.sh` into the run folder.
 pub fn run(args: PlanArgs, quiet: bool) -> anyhow::Result<()> {
     let config = ModelSharingConfig::load(&args.config)?;
     let out = args.out.clone().unwrap_or(config.experiment.out.clone());
@@ -100,26 +103,65 @@ pub fn run(args: PlanArgs, quiet: bool) -> anyhow::Result<()> {
         .config
         .file_stem()
         .map_or("run".into(), |s| s.to_string_lossy().into_owned());
-    let script = slurm::script(
-        &name,
-        cells.len(),
-        &req,
-        &exe,
-        &abs(&args.config),
-        &abs(&out),
-    );
+    let (config_path, out_abs) = (abs(&args.config), abs(&out));
+    let fills = modelsharing::grid::feature_fills(&cells, req.device())?;
     std::fs::create_dir_all(out.join("slurm"))?;
-    let path = out.join("submit.sbatch");
-    homogen::failures::write_atomically(&path, |w| {
-        std::io::Write::write_all(w, script.as_bytes())
-            .map_err(|e| homogen::error::Error::io(format!("writing {}", path.display()), e))
-    })?;
+    let train_path = out.join("submit.sbatch");
+    let train = slurm::script(&name, cells.len(), &req, &exe, &config_path, &out_abs);
+    write_script(&train_path, &train)?;
+    let features_path = out.join("features.sbatch");
+    let features = if fills.is_empty() {
+        // A features script of an earlier plan would fill what this grid does not read.
+        remove_if_present(&features_path)?;
+        None
+    } else {
+        let script = slurm::features_script(&name, &fills, &req, &exe, &config_path, &out_abs);
+        write_script(&features_path, &script)?;
+        Some(abs(&features_path))
+    };
+    let submit_path = out.join("submit.sh");
+    let submit = slurm::submit_script(features.as_deref(), &abs(&train_path));
+    write_script(&submit_path, &submit)?;
+    let fills_line = match fills.len() {
+        0 => "no probe features to fill first".to_string(),
+        n => format!(
+            "{n} probe feature fill{} first ({})",
+            if n == 1 { "" } else { "s" },
+            features_path.display()
+        ),
+    };
     println!(
-        "{} cells: {} and {}; submit with `sbatch {}`",
+        "{} cells: {} and {}; {fills_line}; submit with `bash {}`",
         cells.len(),
         out.join(modelsharing::JOBS).display(),
-        path.display(),
-        path.display()
+        train_path.display(),
+        submit_path.display()
     );
     Ok(())
+}
+
+/// Writes an executable script atomically.
+fn write_script(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    homogen::failures::write_atomically(path, |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+            .map_err(|e| homogen::error::Error::io(format!("writing {}", path.display()), e))
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|e| {
+            homogen::error::Error::io(format!("making {} executable", path.display()), e)
+        })?;
+    }
+    Ok(())
+}
+
+/// Removes `path` when it exists.
+fn remove_if_present(path: &std::path::Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(homogen::error::Error::io(format!("removing {}", path.display()), e).into())
+        }
+        _ => Ok(()),
+    }
 }

@@ -25,6 +25,10 @@ pub struct RunArgs {
     /// Model-sharing configs: run only this cell of the grid (a Slurm array index).
     #[arg(long)]
     pub task_index: Option<usize>,
+    /// With `--task-index`: only fill the probe feature cache with what that cell reads, train
+    /// nothing (the first array of a Slurm run, see `homogen plan`).
+    #[arg(long, requires = "task_index")]
+    pub features_only: bool,
     /// Model-sharing configs: devices to run cells on concurrently, e.g. `cuda:0,cuda:1`
     /// (default: the config's `experiment.devices`).
     #[arg(long, value_delimiter = ',')]
@@ -170,6 +174,13 @@ fn run_modelsharing(
     };
     if let Some(i) = args.task_index {
         let device = devices.first().map_or("cpu", |d| d.as_str());
+        if args.features_only {
+            println!(
+                "{}",
+                modelsharing::fill_task(&config, &out, &exec, i, device)?
+            );
+            return Ok(());
+        }
         let st = modelsharing::run_task(&config, &out, &exec, i, device)?;
         println!("cell {i}: {st:?}");
         return Ok(());

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::grid::Cell;
 use super::runner::CellExecutor;
-use crate::adapt::{train_cell, RunOptions, TrainSpec};
+use crate::adapt::{fill_cell_features, train_cell, RunOptions, TrainSpec};
 use crate::error::{Error, InputError, Result};
 
 /// Trains cells with [`train_cell`]; probe features are shared through one cache folder.
@@ -35,20 +35,28 @@ impl TrainerExecutor {
         spec.validate()?;
         Ok(spec)
     }
+
+    /// Fills the probe feature cache with the features `cell` will read on `device`, training
+    /// nothing (see [`fill_cell_features`]); the line saying what was done, `None` when the
+    /// cell's method reads no cached features.
+    pub fn fill_features(&self, cell: &Cell, device: &str) -> Result<Option<String>> {
+        fill_cell_features(&Self::spec(cell, device)?, &self.options())
+    }
+
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            quiet: self.quiet,
+            cache_dir: self.cache_dir.clone(),
+            allow_pickle: false,
+            progress: self.progress.clone(),
+        }
+    }
 }
 
 impl CellExecutor for TrainerExecutor {
     fn execute(&self, cell: &Cell, device: &str) -> Result<()> {
         let spec = Self::spec(cell, device)?;
-        train_cell(
-            &spec,
-            &RunOptions {
-                quiet: self.quiet,
-                cache_dir: self.cache_dir.clone(),
-                allow_pickle: false,
-                progress: self.progress.clone(),
-            },
-        )?;
+        train_cell(&spec, &self.options())?;
         Ok(())
     }
 }

@@ -127,6 +127,25 @@ pub fn expand(config: &ModelSharingConfig, out: &Path) -> Result<Vec<Cell>> {
     Ok(cells)
 }
 
+/// The cells that fill the probe feature cache before the grid trains (the first array of a
+/// Slurm run): of the cells that read cached features, the first unfinished one of each
+/// distinct [`TrainSpec::feature_identity`](crate::adapt::TrainSpec::feature_identity) on
+/// `device`, in index order. Cells whose method trains the backbone need no fill, nor does an
+/// identity whose cells are all finished.
+pub fn feature_fills(cells: &[Cell], device: &str) -> Result<Vec<usize>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut fills = Vec::new();
+    for cell in cells.iter().filter(|c| !c.is_done()) {
+        let spec = super::execute::TrainerExecutor::spec(cell, device)?;
+        if let Some(identity) = spec.feature_identity()? {
+            if seen.insert(identity) {
+                fills.push(cell.index);
+            }
+        }
+    }
+    Ok(fills)
+}
+
 /// `jobs.jsonl`: one JSON object per cell, in index order.
 pub fn jobs_jsonl(cells: &[Cell]) -> Result<String> {
     let mut s = String::new();
@@ -137,4 +156,52 @@ pub fn jobs_jsonl(cells: &[Cell]) -> Result<String> {
         s.push('\n');
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn smoke(name: &str, edit: impl Fn(String) -> String) -> ModelSharingConfig {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("configs/smoke-{name}.toml"));
+        let text = edit(std::fs::read_to_string(&path).unwrap());
+        ModelSharingConfig::parse(&text, &path).unwrap()
+    }
+
+    /// One fill per distinct set of frozen features, counted by hand from the smoke configs:
+    /// vision's probe cells (6..=11: scratch comes first, 3 seeds x 2 tasks a method) all read
+    /// the same CelebA images; language's probe cells (0..=11, seed-major, 4 tasks a seed)
+    /// read one text set each, and HateSpeech18 cut per seed (`split_seed = "seed"`) is
+    /// another set of examples for each seed; a finished cell needs no fill, so the next cell
+    /// of its set fills it.
+    #[test]
+    fn one_fill_per_distinct_frozen_features() {
+        let dir = tempfile::tempdir().unwrap();
+        let vision = expand(&smoke("vision", |t| t), dir.path()).unwrap();
+        assert_eq!(vision[6].method, "probe");
+        assert_eq!(feature_fills(&vision, "cpu").unwrap(), vec![6]);
+
+        let language = expand(&smoke("language", |t| t), dir.path()).unwrap();
+        assert_eq!(feature_fills(&language, "cpu").unwrap(), vec![0, 1, 2, 3]);
+        let per_seed = |t: String| {
+            t.replace(
+                "hate_speech18/parquet\", groupings",
+                "hate_speech18/parquet\", split_seed = \"seed\", groupings",
+            )
+        };
+        let language = expand(&smoke("language", per_seed), dir.path()).unwrap();
+        assert_eq!(
+            feature_fills(&language, "cpu").unwrap(),
+            vec![0, 1, 2, 3, 7, 11]
+        );
+
+        let done = &vision[6];
+        std::fs::create_dir_all(&done.out).unwrap();
+        let table = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/data/imdb/hub/plain_text/test-00000-of-00001.parquet");
+        std::fs::copy(table, done.failures_path()).unwrap();
+        std::fs::write(done.done_path(), &done.hash).unwrap();
+        assert!(done.is_done());
+        assert_eq!(feature_fills(&vision, "cpu").unwrap(), vec![7]);
+    }
 }

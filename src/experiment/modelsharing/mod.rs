@@ -208,15 +208,7 @@ pub fn run_task(
     device: &str,
 ) -> Result<CellStatus> {
     let cells = prepare(config, out)?;
-    let Some(cell) = cells.get(index) else {
-        return Err(InputError::new(format!(
-            "task index {index} is outside the grid's {} cells (0..{})",
-            cells.len(),
-            cells.len().saturating_sub(1)
-        ))
-        .at_key("--task-index")
-        .into());
-    };
+    let cell = cell_at(&cells, index)?;
     match runner::run_cell(exec, cell, device) {
         CellStatus::Failed { error, bad_input } => {
             let message = format!(
@@ -230,6 +222,44 @@ pub fn run_task(
         }
         st => Ok(st),
     }
+}
+
+/// Fills the probe feature cache with what cell `index` of the grid reads (`homogen run
+/// --task-index I --features-only`, the first array of a Slurm run; see
+/// [`grid::feature_fills`]); trains nothing. Returns the line saying what was done.
+pub fn fill_task(
+    config: &ModelSharingConfig,
+    out: &Path,
+    exec: &execute::TrainerExecutor,
+    index: usize,
+    device: &str,
+) -> Result<String> {
+    let cells = prepare(config, out)?;
+    let cell = cell_at(&cells, index)?;
+    let name = format!(
+        "cell {index} ({} / seed {} / {})",
+        cell.method, cell.seed, cell.task
+    );
+    if cell.is_done() {
+        return Ok(format!("{name} is finished: no features to fill"));
+    }
+    Ok(match exec.fill_features(cell, device)? {
+        Some(line) => format!("{name}: {line}"),
+        None => format!("{name} trains its backbone: it reads no cached features"),
+    })
+}
+
+/// Cell `index` of `cells`; an error naming `--task-index` when the grid has no such cell.
+fn cell_at(cells: &[Cell], index: usize) -> Result<&Cell> {
+    cells.get(index).ok_or_else(|| {
+        InputError::new(format!(
+            "task index {index} is outside the grid's {} cells (0..{})",
+            cells.len(),
+            cells.len().saturating_sub(1)
+        ))
+        .at_key("--task-index")
+        .into()
+    })
 }
 
 /// What [`report()`] wrote.

@@ -1,6 +1,8 @@
-//! The Slurm job-array script of a planned grid: one array task per cell, each running
+//! The Slurm scripts of a planned grid: the training array, one task per cell, each running
 //! `homogen run CONFIG --out DIR --task-index $SLURM_ARRAY_TASK_ID` (idempotent; a failing
-//! cell writes its `FAILED` marker and exits non-zero).
+//! cell writes its `FAILED` marker and exits non-zero); the array that fills the probe feature
+//! cache first, one task per distinct set of frozen features; and `submit.sh`, which submits
+//! both with a dependency between them.
 
 use std::path::Path;
 
@@ -35,6 +37,15 @@ impl SlurmRequest {
 }
 
 impl SlurmRequest {
+    /// The device a task trains on: its first GPU when it requests GPUs, else the CPU.
+    pub fn device(&self) -> &'static str {
+        if self.gpus > 0 {
+            "cuda:0"
+        } else {
+            "cpu"
+        }
+    }
+
     /// Checks what goes into the script's `#SBATCH` lines: a time limit in one of Slurm's
     /// formats, a partition name (list) without spaces or line breaks, at least one task at a
     /// time. An error names the field (`time`, `partition`, `max_parallel`) and what was expected.
@@ -91,7 +102,7 @@ fn quote(p: &Path) -> String {
     format!("'{}'", p.to_string_lossy().replace('\'', r"'\''"))
 }
 
-/// The `sbatch` script for `n_cells` cells (`--array=0-(n-1)%K`).
+/// The `sbatch` script that trains `n_cells` cells (`--array=0-(n-1)%K`), one a task.
 pub fn script(
     name: &str,
     n_cells: usize,
@@ -100,12 +111,57 @@ pub fn script(
     config: &Path,
     out: &Path,
 ) -> String {
+    let array = format!("0-{}", n_cells.saturating_sub(1));
+    array_script(&format!("homogen-{name}"), &array, req, out, |device| {
+        format!(
+            "exec {} run {} --out {} --task-index \"$SLURM_ARRAY_TASK_ID\" --devices {device} \
+             --quiet\n",
+            quote(homogen),
+            quote(config),
+            quote(out)
+        )
+    })
+}
+
+/// The `sbatch` script that fills the probe feature cache before the cells train: one task
+/// per cell of `fills` ([`super::grid::feature_fills`]; `--array=i,j,...%K`), each running
+/// `homogen run ... --task-index I --features-only` on the resources of a training task, so
+/// that the fill's cache key (device included) is the one the cells will look up.
+pub fn features_script(
+    name: &str,
+    fills: &[usize],
+    req: &SlurmRequest,
+    homogen: &Path,
+    config: &Path,
+    out: &Path,
+) -> String {
+    let array: Vec<String> = fills.iter().map(usize::to_string).collect();
+    let job = format!("homogen-{name}-features");
+    array_script(&job, &array.join(","), req, out, |device| {
+        format!(
+            "exec {} run {} --out {} --task-index \"$SLURM_ARRAY_TASK_ID\" --devices {device} \
+             --features-only --quiet\n",
+            quote(homogen),
+            quote(config),
+            quote(out)
+        )
+    })
+}
+
+/// An array script: `#SBATCH` lines for `array` and `req`, then the command `run` writes for
+/// the task's device (`cuda:0` when the task has a GPU, else `cpu`).
+fn array_script(
+    job: &str,
+    array: &str,
+    req: &SlurmRequest,
+    out: &Path,
+    run: impl Fn(&str) -> String,
+) -> String {
     let mut s = String::from("#!/bin/bash\n");
-    s.push_str(&format!("#SBATCH --job-name=homogen-{name}\n"));
-    let last = n_cells.saturating_sub(1);
+    s.push_str(&format!("#SBATCH --job-name={job}\n"));
     match req.max_parallel {
-        Some(k) => s.push_str(&format!("#SBATCH --array=0-{last}%{k}\n")),
-        None => s.push_str(&format!("#SBATCH --array=0-{last}\n")),
+        Some(k) => s.push_str(&format!("#SBATCH --array={array}%{k}\n")),
+        None => s.push_str(&format!("#SBATCH --array={array}\n")),
     }
     s.push_str(&format!(
         "#SBATCH --output={}/slurm/%A_%a.out\n",
@@ -123,14 +179,43 @@ pub fn script(
     if let Some(c) = req.cpus {
         s.push_str(&format!("#SBATCH --cpus-per-task={c}\n"));
     }
-    let device = if req.gpus > 0 { "cuda:0" } else { "cpu" };
     s.push_str("set -euo pipefail\n");
-    s.push_str(&format!(
-        "exec {} run {} --out {} --task-index \"$SLURM_ARRAY_TASK_ID\" --devices {device} --quiet\n",
-        quote(homogen),
-        quote(config),
-        quote(out)
-    ));
+    s.push_str(&run(req.device()));
+    s
+}
+
+/// `submit.sh`: submits the run. With a features script (`features` is its path), that array
+/// first, then the training array `train` with `--dependency=afterany` on it, so that no
+/// training task holds a GPU while another computes the features it will read; `afterany`
+/// rather than `afterok`, so that a failed fill leaves its error to the cells that need the
+/// features (each marks itself failed) instead of a training array pending for ever. Its
+/// arguments go to both `sbatch` calls (an account, a QOS...), except `--wait` and `--quiet`,
+/// which only the training array's gets (the fills' job id is read from `sbatch --parsable`).
+pub fn submit_script(features: Option<&Path>, train: &Path) -> String {
+    let mut s = String::from(
+        "#!/bin/bash\n\
+         # Submits the run's Slurm arrays (written by `homogen plan`); arguments go to sbatch,\n\
+         # e.g. `bash submit.sh --wait` returns when every cell ended.\n\
+         set -euo pipefail\n",
+    );
+    match features {
+        Some(f) => {
+            s.push_str(&format!(
+                "# The probe feature cache is filled first; the cells train once every fill ended.\n\
+                 fill_args=()\n\
+                 for a in \"$@\"; do\n\
+                 \x20 case \"$a\" in --wait|-W|--quiet|-Q) ;; *) fill_args+=(\"$a\") ;; esac\n\
+                 done\n\
+                 fills=$(sbatch --parsable ${{fill_args[@]+\"${{fill_args[@]}}\"}} {})\n\
+                 fills=${{fills%%;*}}\n\
+                 echo \"feature fills: job $fills\" >&2\n\
+                 exec sbatch --dependency=afterany:\"$fills\" \"$@\" {}\n",
+                quote(f),
+                quote(train)
+            ));
+        }
+        None => s.push_str(&format!("exec sbatch \"$@\" {}\n", quote(train))),
+    }
     s
 }
 
@@ -166,5 +251,94 @@ mod tests {
         ] {
             assert!(!is_slurm_time(bad), "{bad}");
         }
+    }
+
+    /// The fills array runs `--features-only` on the cells given, `%K` at most at once; the
+    /// training array runs every cell.
+    #[test]
+    fn features_and_training_arrays() {
+        let req = SlurmRequest {
+            gpus: 1,
+            max_parallel: Some(3),
+            ..SlurmRequest::default()
+        };
+        let (exe, config, out) = (
+            Path::new("/bin/homogen"),
+            Path::new("/c.toml"),
+            Path::new("/r"),
+        );
+        let fills = features_script("x", &[4, 9], &req, exe, config, out);
+        assert!(fills.contains("#SBATCH --array=4,9%3\n"), "{fills}");
+        assert!(
+            fills.contains("#SBATCH --job-name=homogen-x-features\n"),
+            "{fills}"
+        );
+        assert!(fills.contains("#SBATCH --gres=gpu:1\n"), "{fills}");
+        assert!(
+            fills.contains("--devices cuda:0 --features-only --quiet\n"),
+            "{fills}"
+        );
+        let train = script("x", 12, &req, exe, config, out);
+        assert!(train.contains("#SBATCH --array=0-11%3\n"), "{train}");
+        assert!(!train.contains("--features-only"), "{train}");
+    }
+
+    /// `submit.sh` run by bash against a stand-in `sbatch` that logs its arguments: the fills
+    /// go first, without `--wait`/`--quiet`; the training array then depends on the fills'
+    /// job id (the part of `--parsable`'s `id;cluster` before the `;`) and gets every argument.
+    #[cfg(unix)]
+    #[test]
+    fn submit_script_chains_the_arrays() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let sbatch = dir.path().join("sbatch");
+        std::fs::write(
+            &sbatch,
+            format!(
+                "#!/bin/bash\necho \"$*\" >> '{}'\necho '4711;cluster'\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&sbatch, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let (features, train) = (dir.path().join("f it.sbatch"), dir.path().join("t.sbatch"));
+        let run = |script: String, args: &[&str]| {
+            std::fs::remove_file(&log).ok();
+            let path = dir.path().join("submit.sh");
+            std::fs::write(&path, script).unwrap();
+            let o = std::process::Command::new("bash")
+                .arg(&path)
+                .args(args)
+                .env(
+                    "PATH",
+                    format!(
+                        "{}:{}",
+                        dir.path().display(),
+                        std::env::var("PATH").unwrap()
+                    ),
+                )
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            std::fs::read_to_string(&log).unwrap()
+        };
+        let calls = run(
+            submit_script(Some(&features), &train),
+            &["--wait", "--account=a b", "--quiet"],
+        );
+        assert_eq!(
+            calls,
+            format!(
+                "--parsable --account=a b {}\n--dependency=afterany:4711 --wait --account=a b \
+                 --quiet {}\n",
+                features.display(),
+                train.display()
+            )
+        );
+        let calls = run(submit_script(Some(&features), &train), &[]);
+        assert!(calls.starts_with("--parsable /"), "{calls}");
+        let calls = run(submit_script(None, &train), &["--wait"]);
+        assert_eq!(calls, format!("--wait {}\n", train.display()));
     }
 }
