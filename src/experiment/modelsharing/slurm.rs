@@ -112,15 +112,8 @@ pub fn script(
     out: &Path,
 ) -> String {
     let array = format!("0-{}", n_cells.saturating_sub(1));
-    array_script(&format!("homogen-{name}"), &array, req, out, |device| {
-        format!(
-            "exec {} run {} --out {} --task-index \"$SLURM_ARRAY_TASK_ID\" --devices {device} \
-             --quiet\n",
-            quote(homogen),
-            quote(config),
-            quote(out)
-        )
-    })
+    let job = format!("homogen-{name}");
+    array_script(&job, &array, req, [homogen, config, out], "")
 }
 
 /// The `sbatch` script that fills the probe feature cache before the cells train: one task
@@ -137,26 +130,27 @@ pub fn features_script(
 ) -> String {
     let array: Vec<String> = fills.iter().map(usize::to_string).collect();
     let job = format!("homogen-{name}-features");
-    array_script(&job, &array.join(","), req, out, |device| {
-        format!(
-            "exec {} run {} --out {} --task-index \"$SLURM_ARRAY_TASK_ID\" --devices {device} \
-             --features-only --quiet\n",
-            quote(homogen),
-            quote(config),
-            quote(out)
-        )
-    })
+    array_script(
+        &job,
+        &array.join(","),
+        req,
+        [homogen, config, out],
+        " --features-only",
+    )
 }
 
-/// An array script: `#SBATCH` lines for `array` and `req`, then the command `run` writes for
-/// the task's device (`cuda:0` when the task has a GPU, else `cpu`).
+/// An array script: `#SBATCH` lines for `array` and `req`, then each task's `homogen run
+/// CONFIG --out DIR --task-index $SLURM_ARRAY_TASK_ID` on the task's device
+/// ([`SlurmRequest::device`]) with `flags` added; `paths` are homogen, the config and the run
+/// folder.
 fn array_script(
     job: &str,
     array: &str,
     req: &SlurmRequest,
-    out: &Path,
-    run: impl Fn(&str) -> String,
+    paths: [&Path; 3],
+    flags: &str,
 ) -> String {
+    let [homogen, config, out] = paths;
     let mut s = String::from("#!/bin/bash\n");
     s.push_str(&format!("#SBATCH --job-name={job}\n"));
     match req.max_parallel {
@@ -180,7 +174,14 @@ fn array_script(
         s.push_str(&format!("#SBATCH --cpus-per-task={c}\n"));
     }
     s.push_str("set -euo pipefail\n");
-    s.push_str(&run(req.device()));
+    s.push_str(&format!(
+        "exec {} run {} --out {} --task-index \"$SLURM_ARRAY_TASK_ID\" --devices {}{flags} \
+         --quiet\n",
+        quote(homogen),
+        quote(config),
+        quote(out),
+        req.device()
+    ));
     s
 }
 
